@@ -1,0 +1,53 @@
+"""Spec errors: every problem in a spec, each located in its source file."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["Problem", "SpecError", "did_you_mean", "format_path"]
+
+KeyPath = tuple[str | int, ...]
+
+
+def format_path(path: KeyPath) -> str:
+    """Render a key path the way a user reads it: ``blocks.3.ch1x1``."""
+    return ".".join(str(part) for part in path) if path else "(top level)"
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string."""
+    matches = difflib.get_close_matches(str(word), sorted(set(candidates)), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec: where it is and what to do about it."""
+
+    path: KeyPath
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+
+    def __str__(self) -> str:
+        where = self.file or "<spec>"
+        if self.line is not None:
+            where += f":{self.line}:{self.column}"
+        return f"{where}: {format_path(self.path)}: {self.message}"
+
+
+class SpecError(ValueError):
+    """A spec is invalid. ``problems`` lists every problem found, in source order."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        if not problems:
+            raise ValueError("SpecError needs at least one problem")
+        self.problems: tuple[Problem, ...] = tuple(
+            sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
+        )
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count > 1 else ''} in spec:"
+        super().__init__("\n".join([header, *(f"  {p}" for p in self.problems)]))

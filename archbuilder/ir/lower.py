@@ -1,0 +1,228 @@
+"""Lower a validated spec to the graph IR, inferring every shape on the way.
+
+Every problem found (duplicate or reserved names, unknown taps, shapes that don't work) is
+collected and raised together as one SpecError, located in the spec's source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from typing import Any
+
+import networkx as nx
+
+from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
+from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
+from archbuilder.ir.names import RESERVED_NAMES, assign_names
+from archbuilder.ir.ops import Context, ShapeError, rule_for
+from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
+from archbuilder.spec.model import ArchSpec
+
+__all__ = ["lower"]
+
+# Where each op of an Inception block is written: its role field.
+_INCEPTION_FIELDS = {
+    "branch1x1.conv": "ch1x1",
+    "branch3x3.reduce": "ch3x3red",
+    "branch3x3.conv": "ch3x3",
+    "branch5x5.reduce": "ch5x5red",
+    "branch5x5.conv": "ch5x5",
+    "branch_pool.pool": "pool",
+    "branch_pool.proj": "pool_proj",
+}
+
+
+class _Stop(Exception):
+    """A chain of layers cannot continue (its problem is already recorded)."""
+
+
+def lower(spec: ArchSpec) -> IR:
+    """The IR of ``spec``; raises SpecError listing every problem it finds."""
+    return _Lowering(spec).run()
+
+
+class _Lowering:
+    def __init__(self, spec: ArchSpec):
+        self.spec = spec
+        self.graph = nx.DiGraph()
+        self.problems: list[Problem] = []
+        self.outputs: dict[str, str] = {}  # top-level name -> id of its output op
+
+    # -- reporting -------------------------------------------------------------
+    def fail(self, path: KeyPath, message: str) -> None:
+        source = self.spec.source
+        self.problems.append(source.problem(path, message) if source else Problem(path, message))
+
+    def check_names(self, names: list[str], written: Seq[str | None], paths: Seq[KeyPath]) -> None:
+        seen: set[str] = set()
+        for name, explicit, path in zip(names, written, paths):
+            if explicit is None:
+                continue
+            if name in seen:
+                self.fail((*path, "name"), f"duplicate name '{name}'; names must be unique in their scope")
+            elif name in RESERVED_NAMES:
+                self.fail((*path, "name"), f"'{name}' is reserved (it names a model attribute); pick another")
+            seen.add(name)
+
+    # -- the walk --------------------------------------------------------------
+    def run(self) -> IR:
+        spec = self.spec
+        shape: Shape = (spec.input.channels, spec.input.height, spec.input.width)
+        self.add(Op("input", "input", {}, shape, 0, 0, "input", ("input",)), [])
+        sections = [(name, getattr(spec, name)) for name in ("stem", "blocks", "head")]
+        entries = [
+            (section, layer, (section, index))
+            for section, layers in sections
+            for index, layer in enumerate(layers)
+        ]
+        written = [layer.name for _, layer, _ in entries] + [head.name for head in spec.aux_heads]
+        kinds = [layer.kind for _, layer, _ in entries] + ["aux"] * len(spec.aux_heads)
+        paths = [path for _, _, path in entries] + [("aux_heads", i) for i in range(len(spec.aux_heads))]
+        names = assign_names(written, kinds)
+        self.check_names(names, written, paths)
+
+        items: list[Item] = []
+        previous, top_level = "input", []
+        context = Context(spec.num_classes, (spec.defaults.conv,))
+        try:
+            for (section, layer, path), name in zip(entries, names):
+                item, previous, shape = self.layer(layer, name, name, path, previous, shape, context)
+                items.append(item)
+                self.outputs[name] = previous
+                top_level.append(TopLevel(name, layer.kind, section, previous, ()))
+        except _Stop:
+            pass
+        body_names = names[: len(entries)]
+        aux_heads = []
+        for index, (head, name) in enumerate(zip(spec.aux_heads, names[len(entries) :])):
+            aux = self.aux_head(head, index, body_names, context)
+            if aux is not None:
+                aux_heads.append(aux)
+                top_level.append(TopLevel(name, "aux_head", "aux", self._last(aux.layers), ()))
+        if self.problems:
+            raise SpecError(self.problems)
+        return IR(
+            name=spec.name,
+            input_shape=(spec.input.channels, spec.input.height, spec.input.width),
+            num_classes=spec.num_classes,
+            graph=self.graph,
+            body=Sequence(tuple(items)),
+            aux_heads=tuple(aux_heads),
+            top_level=tuple(self.with_ops(entry) for entry in top_level),
+            output=previous,
+        )
+
+    def with_ops(self, entry: TopLevel) -> TopLevel:
+        ops = tuple(op_id for op_id, data in self.graph.nodes(data=True) if data["op"].item == entry.name)
+        return TopLevel(entry.name, entry.kind, entry.section, entry.output, ops)
+
+    def aux_head(self, head: Any, index: int, body_names: list[str], context: Context) -> AuxHeadIR | None:
+        path: KeyPath = ("aux_heads", index)
+        tappable = body_names[: len(self.spec.stem) + len(self.spec.blocks)]
+        if head.tap not in tappable:
+            hint = did_you_mean(head.tap, tappable)
+            self.fail((*path, "tap"), f"tap '{head.tap}' names no stem layer or block{hint}")
+            return None
+        if head.tap not in self.outputs:
+            return None  # the tapped layer has a problem of its own
+        source = self.outputs[head.tap]
+        try:
+            layers, _, _ = self.sequence(
+                head.layers, head.name, head.name, (*path, "layers"), source, self.op(source).shape, context
+            )
+        except _Stop:
+            return None
+        return AuxHeadIR(head.name, head.tap, head.loss_weight, layers)
+
+    def sequence(
+        self, layers: Seq[Layer], prefix: str, item: str, path: KeyPath,
+        previous: str, shape: Shape, context: Context, paths: Seq[KeyPath] | None = None,
+    ) -> tuple[Sequence, str, Shape]:
+        """Lower ``layers`` one after another; returns the sequence, its output op and shape."""
+        paths = paths or [(*path, index) for index in range(len(layers))]
+        written = [layer.name for layer in layers]
+        names = assign_names(written, [layer.kind for layer in layers])
+        self.check_names(names, written, paths)
+        items = []
+        for layer, name, layer_path in zip(layers, names, paths):
+            op_id = f"{prefix}.{name}" if prefix else name
+            entry, previous, shape = self.layer(layer, op_id, item, layer_path, previous, shape, context)
+            items.append(entry)
+        return Sequence(tuple(items)), previous, shape
+
+    def layer(
+        self, layer: Layer, op_id: str, item: str, path: KeyPath,
+        previous: str, shape: Shape, context: Context,
+    ) -> tuple[Item, str, Shape]:
+        if isinstance(layer, (Inception, Branches)):
+            return self.parallel(layer, op_id, item, path, previous, shape, context)
+        try:
+            result = rule_for(layer)(layer, shape, context)
+        except ShapeError as exc:
+            self.fail(path, f"{op_id}: {exc}")
+            raise _Stop from None
+        self.add(Op(op_id, layer.kind, result.attrs, result.shape, result.params, result.macs, item, path), [previous])
+        return op_id, op_id, result.shape
+
+    def parallel(
+        self, block: Inception | Branches, block_id: str, item: str, path: KeyPath,
+        source: str, shape: Shape, context: Context,
+    ) -> tuple[Item, str, Shape]:
+        is_inception = isinstance(block, Inception)
+        branches: list[Branch] = block.as_branches() if is_inception else block.branches
+        inner = Context(context.num_classes, (block.conv, *context.conv_scopes))
+        merge = "concat" if is_inception else block.merge
+        written = [branch.name for branch in branches]
+        names = assign_names(written, ["branch"] * len(branches))
+        branch_paths = [(*path, "branches", index) for index in range(len(branches))]
+        self.check_names(names, written, branch_paths)
+
+        lowered: list[tuple[str, Sequence]] = []
+        ends: list[tuple[str, Shape]] = []
+        broken = False
+        for name, branch, branch_path in zip(names, branches, branch_paths):
+            prefix = f"{block_id}.{name}"
+            layer_paths = None
+            if is_inception:
+                layer_paths = [(*path, _INCEPTION_FIELDS[f"{name}.{layer.name}"]) for layer in branch.layers]
+            try:
+                sequence, end, end_shape = self.sequence(
+                    branch.layers, prefix, item, (*branch_path, "layers"), source, shape, inner, layer_paths
+                )
+            except _Stop:
+                broken = True
+                continue
+            lowered.append((name, sequence))
+            ends.append((end, end_shape))
+        if broken:
+            raise _Stop
+        merged = self.merged_shape(block_id, merge, names, [s for _, s in ends], path)
+        merge_id = f"{block_id}.{merge}"
+        inputs = tuple(end for end, _ in ends)
+        self.add(Op(merge_id, merge, {"inputs": inputs}, merged, 0, 0, item, path), inputs)
+        return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
+
+    def merged_shape(self, block_id: str, merge: str, names: list[str], shapes: list[Shape], path: KeyPath) -> Shape:
+        listing = ", ".join(f"{name} {'×'.join(map(str, s))}" for name, s in zip(names, shapes))
+        if merge == "add":
+            if len(set(shapes)) > 1:
+                self.fail(path, f"{block_id}: add-merge needs equal branch shapes, got {listing}")
+                raise _Stop
+            return shapes[0]
+        if len({s[1:] for s in shapes}) > 1 or len({len(s) for s in shapes}) > 1:
+            self.fail(path, f"{block_id}: concat needs equal spatial sizes in every branch, got {listing}")
+            raise _Stop
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+
+    # -- graph -------------------------------------------------------------------
+    def add(self, op: Op, inputs: Seq[str]) -> None:
+        self.graph.add_node(op.id, op=op)
+        for index, source in enumerate(inputs):
+            self.graph.add_edge(source, op.id, index=index)
+
+    def op(self, op_id: str) -> Op:
+        return self.graph.nodes[op_id]["op"]
+
+    def _last(self, sequence: Sequence) -> str:
+        last = sequence.items[-1]
+        return last if isinstance(last, str) else last.merge

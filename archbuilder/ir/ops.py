@@ -1,0 +1,185 @@
+"""Shape, parameter and MAC rules for each primitive op.
+
+Each rule takes a spec layer and its input shape and returns the op's resolved attributes
+and output shape, or raises :class:`ShapeError` with a message for the user.
+MACs follow one convention: k_h·k_w·(C_in/groups)·C_out·H_out·W_out for convolutions,
+in·out for linear layers, 0 for everything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from archbuilder.ir.graph import Shape
+from archbuilder.spec import layers as L
+
+__all__ = ["BUILTIN_CONV", "Context", "OpResult", "ShapeError", "conv_options", "pair", "rule_for"]
+
+BUILTIN_CONV = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum": 0.1}
+
+
+class ShapeError(Exception):
+    """The layer cannot take this input shape; the message says why."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule needs beyond the layer: ``num_classes`` and the enclosing conv settings."""
+
+    num_classes: int | None
+    conv_scopes: tuple[L.ConvOptions | None, ...]  # innermost block first, defaults.conv last
+
+
+@dataclass(frozen=True)
+class OpResult:
+    attrs: dict[str, Any]
+    shape: Shape
+    params: int = 0
+    macs: int = 0
+
+
+def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def conv_options(*layers: L.ConvOptions | None) -> dict[str, Any]:
+    """Resolve conv settings: the first layer in ``layers`` that sets a field wins."""
+    resolved: dict[str, Any] = {}
+    for key in ("norm", "activation", "bias", "bn_eps", "bn_momentum"):
+        value = next((getattr(o, key) for o in layers if o is not None and getattr(o, key) is not None), None)
+        resolved[key] = BUILTIN_CONV.get(key) if value is None else value
+    if resolved["bias"] is None:
+        resolved["bias"] = resolved["norm"] == "none"
+    return resolved
+
+
+def _feature_map(shape: Shape, what: str) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(f"{what} needs a C×H×W feature map, but its input is flat ({shape[0]} features)")
+    return shape  # type: ignore[return-value]
+
+
+def _spatial(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool, axis: str) -> int:
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    if span < 0:
+        raise ShapeError(
+            f"{axis} {size} (padded {size + 2 * pad}) is smaller than the kernel's reach "
+            f"{dilation * (kernel - 1) + 1}: the feature map collapses below 1 pixel"
+        )
+    out = (math.ceil(span / stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1  # torch: the last window must start inside the input or left padding
+    return out
+
+
+def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
+    options = conv_options(layer, *context.conv_scopes)
+    channels, height, width = _feature_map(shape, "conv")
+    kernel, stride, dilation = pair(layer.kernel), pair(layer.stride), pair(layer.dilation)
+    if channels % layer.groups or layer.out % layer.groups:
+        raise ShapeError(
+            f"groups={layer.groups} must divide both input channels ({channels}) and out ({layer.out})"
+        )
+    if layer.padding == "same":
+        if stride != (1, 1):
+            raise ShapeError("padding: same needs stride 1 (torch's rule); give the padding in pixels")
+        padding: Any = "same"
+        out_hw = (height, width)
+    else:
+        padding = pair(layer.padding)
+        out_hw = tuple(
+            _spatial(size, k, s, p, d, False, axis)
+            for size, k, s, p, d, axis in zip(
+                (height, width), kernel, stride, padding, dilation, ("height", "width")
+            )
+        )
+    weights = kernel[0] * kernel[1] * (channels // layer.groups) * layer.out
+    params = weights + (layer.out if options["bias"] else 0) + (2 * layer.out if options["norm"] == "batch" else 0)
+    attrs = dict(
+        in_channels=channels, out_channels=layer.out, kernel=kernel, stride=stride,
+        padding=padding, dilation=dilation, groups=layer.groups, **options,
+    )
+    return OpResult(attrs, (layer.out, *out_hw), params, weights * out_hw[0] * out_hw[1])
+
+
+def _pool(layer: L.MaxPool | L.AvgPool, shape: Shape, _: Any) -> OpResult:
+    channels, height, width = _feature_map(shape, layer.kind)
+    kernel = pair(layer.kernel)
+    stride = pair(layer.stride) if layer.stride is not None else kernel
+    padding = pair(layer.padding)
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ShapeError(f"padding {padding} is more than half the kernel {kernel} (torch's limit)")
+    out_hw = tuple(
+        _spatial(size, k, s, p, 1, layer.ceil_mode, axis)
+        for size, k, s, p, axis in zip((height, width), kernel, stride, padding, ("height", "width"))
+    )
+    attrs: dict[str, Any] = dict(kernel=kernel, stride=stride, padding=padding, ceil_mode=layer.ceil_mode)
+    if isinstance(layer, L.AvgPool):
+        attrs["count_include_pad"] = layer.count_include_pad
+    return OpResult(attrs, (channels, *out_hw))
+
+
+def _adaptive(layer: L.AdaptiveAvgPool | L.GlobalAvgPool, shape: Shape, _: Any) -> OpResult:
+    channels = _feature_map(shape, layer.kind)[0]
+    output = pair(layer.output) if isinstance(layer, L.AdaptiveAvgPool) else (1, 1)
+    return OpResult({"output": output}, (channels, *output))
+
+
+def _lrn(layer: L.LocalResponseNorm, shape: Shape, _: Any) -> OpResult:
+    _feature_map(shape, "lrn")
+    return OpResult(dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k), shape)
+
+
+def _batchnorm(layer: L.BatchNorm, shape: Shape, _: Any) -> OpResult:
+    attrs = dict(num_features=shape[0], eps=layer.eps, momentum=layer.momentum)
+    return OpResult(attrs, shape, 2 * shape[0])
+
+
+def _activation(layer: L.Activation, shape: Shape, _: Any) -> OpResult:
+    return OpResult({"function": layer.function}, shape)
+
+
+def _dropout(layer: L.Dropout, shape: Shape, _: Any) -> OpResult:
+    return OpResult({"p": layer.p}, shape)
+
+
+def _flatten(layer: L.Flatten, shape: Shape, _: Any) -> OpResult:
+    return OpResult({}, (math.prod(shape),))
+
+
+def _linear(layer: L.Linear, shape: Shape, context: Context) -> OpResult:
+    num_classes = context.num_classes
+    if len(shape) != 1:
+        raise ShapeError(
+            f"linear needs flat features, but its input is a {'×'.join(map(str, shape))} feature map; "
+            "add {kind: flatten} (or a global_avgpool and a flatten) before it"
+        )
+    if layer.out == "num_classes" and num_classes is None:
+        raise ShapeError("out: num_classes, but the spec sets no num_classes")
+    out = num_classes if layer.out == "num_classes" else layer.out
+    attrs = dict(in_features=shape[0], out_features=out, bias=layer.bias)
+    return OpResult(attrs, (out,), shape[0] * out + (out if layer.bias else 0), shape[0] * out)
+
+
+Rule = Callable[[Any, Shape, Context], OpResult]
+_RULES: dict[type, Rule] = {
+    L.Conv: _conv,
+    L.MaxPool: _pool,
+    L.AvgPool: _pool,
+    L.AdaptiveAvgPool: _adaptive,
+    L.GlobalAvgPool: _adaptive,
+    L.LocalResponseNorm: _lrn,
+    L.BatchNorm: _batchnorm,
+    L.Activation: _activation,
+    L.Dropout: _dropout,
+    L.Flatten: _flatten,
+    L.Linear: _linear,
+}
+
+
+def rule_for(layer: L.LayerBase) -> Rule:
+    """The shape rule of a primitive layer."""
+    return _RULES[type(layer)]

@@ -1,0 +1,44 @@
+"""The spec language: pydantic models of a network description, and loading from YAML."""
+
+from archbuilder.spec.blocks import Branch, Branches, Inception, InceptionPool, Layer
+from archbuilder.spec.layers import (
+    Activation,
+    AdaptiveAvgPool,
+    AvgPool,
+    BatchNorm,
+    Conv,
+    ConvOptions,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    LocalResponseNorm,
+    MaxPool,
+)
+from archbuilder.spec.load import load_spec
+from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape
+
+__all__ = [
+    "Activation",
+    "AdaptiveAvgPool",
+    "ArchSpec",
+    "AuxHead",
+    "AvgPool",
+    "BatchNorm",
+    "Branch",
+    "Branches",
+    "Conv",
+    "ConvOptions",
+    "Defaults",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool",
+    "Inception",
+    "InceptionPool",
+    "InputShape",
+    "Layer",
+    "Linear",
+    "LocalResponseNorm",
+    "MaxPool",
+    "load_spec",
+]

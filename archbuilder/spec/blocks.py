@@ -1,0 +1,149 @@
+"""Spec models of multi-branch blocks, and the ``Layer`` union of everything a sequence holds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from archbuilder.spec.layers import (
+    AdaptiveAvgPool,
+    Activation,
+    AvgPool,
+    BatchNorm,
+    Conv,
+    ConvOptions,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    LayerBase,
+    Linear,
+    LocalResponseNorm,
+    MaxPool,
+    Name,
+    NonNegative,
+    PaddingPair,
+    PairOrInt,
+    SpecModel,
+    Width,
+)
+
+__all__ = ["LAYER_TYPES", "Branch", "Branches", "Inception", "InceptionPool", "Layer"]
+
+
+class InceptionPool(SpecModel):
+    """The pooling branch's pool. ``padding`` defaults to ``kernel // 2`` (size-preserving)."""
+
+    kind: Literal["max", "avg"] = "max"
+    kernel: PairOrInt = 3
+    stride: PairOrInt = 1
+    padding: NonNegative | PaddingPair | None = None
+    ceil_mode: bool = False
+
+
+class Inception(LayerBase):
+    """The GoogLeNet Inception module, by role.
+
+    Four branches, concatenated: ``ch1x1`` 1×1 conv | ``ch3x3red`` 1×1 → ``ch3x3`` 3×3 |
+    ``ch5x5red`` 1×1 → ``ch5x5`` k×k (``kernel_5x5``, default 5) | pool → ``pool_proj`` 1×1.
+    Leaving out a reduction or the projection gives the naive module: the conv reads the
+    block input directly, and the pool branch passes its input channels through.
+    """
+
+    kind: Literal["inception"]
+    ch1x1: Width
+    ch3x3red: Width | None = None
+    ch3x3: Width
+    ch5x5red: Width | None = None
+    ch5x5: Width
+    kernel_5x5: Annotated[int, Field(strict=True, ge=1, le=15)] = 5
+    pool: InceptionPool = InceptionPool()
+    pool_proj: Width | None = None
+    conv: ConvOptions | None = None
+
+    def as_branches(self) -> list[Branch]:
+        """The four branches as a general block would write them (names become module names)."""
+
+        def conv(name: str, out: int, kernel: int) -> Conv:
+            return Conv(name=name, kind="conv", out=out, kernel=kernel, padding=kernel // 2)
+
+        def reduced(red: int | None, out: int, kernel: int) -> list[Layer]:
+            head = [conv("reduce", red, 1)] if red is not None else []
+            return [*head, conv("conv", out, kernel)]
+
+        pool = self.pool
+        kernel = pool.kernel if isinstance(pool.kernel, int) else tuple(pool.kernel)
+        padding = pool.padding if pool.padding is not None else (
+            kernel // 2 if isinstance(kernel, int) else tuple(k // 2 for k in kernel)
+        )
+        pool_type = MaxPool if pool.kind == "max" else AvgPool
+        pool_layer = pool_type(
+            name="pool", kind=f"{pool.kind}pool", kernel=kernel, stride=pool.stride,
+            padding=padding, ceil_mode=pool.ceil_mode,
+        )
+        projection = [conv("proj", self.pool_proj, 1)] if self.pool_proj is not None else []
+        return [
+            Branch(name="branch1x1", layers=[conv("conv", self.ch1x1, 1)]),
+            Branch(name="branch3x3", layers=reduced(self.ch3x3red, self.ch3x3, 3)),
+            Branch(name="branch5x5", layers=reduced(self.ch5x5red, self.ch5x5, self.kernel_5x5)),
+            Branch(name="branch_pool", layers=[pool_layer, *projection]),
+        ]
+
+
+class Branch(SpecModel):
+    """One path of a multi-branch block. No layers means identity (a residual shortcut)."""
+
+    name: Name | None = None
+    layers: list[Layer] = []
+
+
+class Branches(LayerBase):
+    """A general multi-branch block: each branch reads the block input, outputs are merged.
+
+    ``merge: concat`` joins along channels (spatial sizes must agree); ``merge: add`` sums
+    (shapes must agree).
+    """
+
+    kind: Literal["branches"]
+    merge: Literal["concat", "add"] = "concat"
+    branches: Annotated[list[Branch], Field(min_length=1)]
+    conv: ConvOptions | None = None
+
+
+LAYER_TYPES = (
+    Conv,
+    MaxPool,
+    AvgPool,
+    AdaptiveAvgPool,
+    GlobalAvgPool,
+    LocalResponseNorm,
+    BatchNorm,
+    Activation,
+    Dropout,
+    Flatten,
+    Linear,
+    Inception,
+    Branches,
+)
+
+Layer = Annotated[
+    Union[
+        Conv,
+        MaxPool,
+        AvgPool,
+        AdaptiveAvgPool,
+        GlobalAvgPool,
+        LocalResponseNorm,
+        BatchNorm,
+        Activation,
+        Dropout,
+        Flatten,
+        Linear,
+        Inception,
+        Branches,
+    ],
+    Field(discriminator="kind"),
+]
+
+Branch.model_rebuild()
+Branches.model_rebuild()

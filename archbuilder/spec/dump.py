@@ -1,0 +1,62 @@
+"""Write spec data as readable YAML: one line per simple layer, nested blocks indented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+__all__ = ["dump_yaml"]
+
+_FIRST_KEYS = ("format", "name", "kind")
+
+
+class _Flow(dict):
+    """A mapping written on one line, ``{name: conv1, kind: conv, out: 64}``."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+
+
+def _represent_block(dumper: yaml.SafeDumper, data: dict) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=False)
+
+
+_Dumper.add_representer(_Flow, _represent_flow)
+_Dumper.add_representer(dict, _represent_block)
+
+
+def _is_simple(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(not isinstance(item, (dict, list)) for item in value)
+    if isinstance(value, dict):
+        return all(not isinstance(item, (dict, list)) for item in value.values())
+    return True
+
+
+def _shape(value: Any) -> Any:
+    """Order keys (format, name, kind first) and mark flat mappings for one-line output."""
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    ordered = {key: value[key] for key in _FIRST_KEYS if key in value}
+    ordered.update((key, item) for key, item in value.items() if key not in ordered)
+    shaped = {key: _shape(item) for key, item in ordered.items()}
+    if "kind" in value and all(_is_simple(item) for item in value.values()):
+        return _Flow(shaped)
+    if value and all(not isinstance(item, (dict, list)) for item in value.values()):
+        return _Flow(shaped)
+    return shaped
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """YAML text for spec data; deterministic for equal input."""
+    return yaml.dump(
+        _shape(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+    )

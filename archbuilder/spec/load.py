@@ -1,0 +1,63 @@
+"""``load_spec``: text or file in, a validated and shape-checked ArchSpec out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from archbuilder.errors import Problem, SpecError
+from archbuilder.spec.model import ArchSpec
+from archbuilder.spec.source import parse_yaml
+from archbuilder.spec.validate import problems_from_validation
+
+__all__ = ["load_spec", "read_spec_text"]
+
+MAX_SPEC_BYTES = 4 << 20
+
+
+def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
+    """The YAML text and its file name (None for inline text).
+
+    A ``Path``, or a string naming an existing file, is read from disk; a string with a
+    newline, or one starting with ``{``, is YAML text itself.
+    """
+    if isinstance(path_or_text, str) and (
+        "\n" in path_or_text or path_or_text.lstrip().startswith("{")
+    ):
+        return path_or_text, None
+    path = Path(path_or_text)
+    file = str(path)
+    try:
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError([Problem((), f"file is larger than {MAX_SPEC_BYTES >> 20} MiB", file)])
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Problem((), "no such file", file)]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem((), "is a directory, not a spec file", file)]) from None
+    except OSError as exc:
+        raise SpecError([Problem((), f"cannot read: {exc.strerror}", file)]) from None
+    try:
+        return raw.decode("utf-8"), file
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text (byte {exc.start}); a spec is a YAML text file"
+        raise SpecError([Problem((), message, file)]) from None
+
+
+def load_spec(path_or_text: str | Path, *, check_shapes: bool = True) -> ArchSpec:
+    """Load, validate and (by default) shape-check a spec; raise SpecError listing every problem."""
+    text, file = read_spec_text(path_or_text)
+    data, source = parse_yaml(text, file)
+    if not isinstance(data, dict):
+        raise SpecError([source.problem((), "a spec is a mapping (name:, input:, blocks:, ...)")])
+    try:
+        spec = ArchSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(problems_from_validation(exc, data, source)) from None
+    spec._source = source
+    if check_shapes:
+        from archbuilder.ir.lower import lower
+
+        lower(spec)  # raises SpecError naming the block whose shapes don't work
+    return spec

@@ -1,0 +1,120 @@
+"""Parse YAML text into plain data plus a map from key paths to source positions.
+
+The spec models never see YAML; this module is the only place that does. It uses
+PyYAML's safe composer, so no tag can construct a Python object, and it builds the
+data itself so that duplicate keys are caught and alias expansion is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from archbuilder.errors import KeyPath, Problem, SpecError
+
+__all__ = ["Source", "parse_yaml"]
+
+MAX_NODES = 200_000  # bounds alias ("billion laughs") expansion
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a spec came from: its file name and the position of every key path."""
+
+    file: str | None = None
+    positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def problem(self, path: KeyPath, message: str) -> Problem:
+        """A Problem at the deepest prefix of ``path`` that has a known position."""
+        for end in range(len(path), -1, -1):
+            position = self.positions.get(tuple(path[:end]))
+            if position is not None:
+                return Problem(path, message, self.file, *position)
+        return Problem(path, message, self.file)
+
+
+class _Builder:
+    def __init__(self, file: str | None):
+        self.file = file
+        self.positions: dict[KeyPath, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+        self.constructor = yaml.SafeLoader("")
+        self.count = 0
+
+    def at(self, node: Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def fail(self, path: KeyPath, node: Node, message: str) -> None:
+        self.problems.append(Problem(path, message, self.file, *self.at(node)))
+
+    def build(self, node: Node, path: KeyPath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooLarge(node)
+        self.positions.setdefault(path, self.at(node))
+        if isinstance(node, MappingNode):
+            return self.mapping(node, path)
+        if isinstance(node, SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self.fail(path, node, f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.scalar(node, path)
+
+    def mapping(self, node: MappingNode, path: KeyPath) -> dict[Any, Any]:
+        if node.tag != "tag:yaml.org,2002:map":
+            self.fail(path, node, f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
+        self.constructor.flatten_mapping(node)  # resolves `<<` merge keys
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                self.fail(path, key_node, "mapping keys must be plain names")
+                continue
+            key = self.scalar(key_node, path)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in result:
+                self.fail((*path, key), key_node, f"duplicate key '{key}' (an earlier line sets it too)")
+                continue
+            self.positions[(*path, key)] = self.at(key_node)
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+    def scalar(self, node: ScalarNode, path: KeyPath) -> Any:
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.constructor.ConstructorError:
+            self.fail(path, node, f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
+            return None
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: Node):
+        self.node = node
+
+
+def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
+    """Parse one YAML document into plain data and its Source; raise SpecError if it isn't one."""
+    builder = _Builder(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise SpecError([Problem((), message, file, line, column)]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem((), f"invalid YAML: {exc}", file)]) from None
+    if root is None:
+        raise SpecError([Problem((), "the spec is empty", file, 1, 1)])
+    try:
+        data = builder.build(root, ())
+    except _TooLarge as exc:
+        message = f"the document expands to more than {MAX_NODES:,} nodes (aliases nested too deep?)"
+        builder.fail((), exc.node, message)
+        data = None
+    if builder.problems:
+        raise SpecError(builder.problems)
+    return data, Source(file, builder.positions)
