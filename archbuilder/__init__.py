@@ -1,0 +1,44 @@
+"""archbuilder: convolutional architectures as data.
+
+YAML spec → validated :class:`ArchSpec` → graph :class:`~archbuilder.ir.IR` with inferred
+shapes → ``torch.nn.Module``. Importing archbuilder does not import torch; ``build`` and the
+model classes load it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from archbuilder.errors import Problem, SpecError
+from archbuilder.ir import IR, lower
+from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.summary import Summary, summarize
+
+if TYPE_CHECKING:
+    from archbuilder.builder import ArchModel, ModelOutputs, build
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IR",
+    "ArchModel",
+    "ArchSpec",
+    "ModelOutputs",
+    "Problem",
+    "SpecError",
+    "Summary",
+    "build",
+    "load_spec",
+    "lower",
+    "summarize",
+]
+
+_TORCH_EXPORTS = {"ArchModel", "ModelOutputs", "build"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_EXPORTS:
+        from archbuilder import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module 'archbuilder' has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""The torch modules a spec is built from: the model, multi-branch blocks, outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = ["ArchModel", "ModelOutputs", "ParallelBlock"]
+
+
+class ModelOutputs(NamedTuple):
+    """Training-mode outputs of a model with aux heads: main logits, aux logits in tap order."""
+
+    logits: Tensor
+    aux: tuple[Tensor, ...]
+
+
+class ParallelBlock(nn.Module):
+    """Branches that read the same input, merged by channel concatenation or by sum."""
+
+    def __init__(self, branches: Sequence[tuple[str, nn.Module]], merge: str):
+        super().__init__()
+        if merge not in ("concat", "add"):
+            raise ValueError(f"merge must be 'concat' or 'add', not {merge!r}")
+        for name, branch in branches:
+            self.add_module(name, branch)
+        self.merge = merge
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs = [branch(x) for branch in self.children()]
+        if self.merge == "concat":
+            return torch.cat(outputs, dim=1)
+        total = outputs[0]
+        for output in outputs[1:]:
+            total = total + output
+        return total
+
+    def extra_repr(self) -> str:
+        return f"merge={self.merge}"
+
+
+class ArchModel(nn.Module):
+    """A network built from a spec. Children are the spec's top-level layers and aux heads, by name.
+
+    Eval mode (or no aux heads) returns the logits tensor; training mode with aux heads
+    returns :class:`ModelOutputs`, whose ``aux`` follows ``aux_weights``.
+    """
+
+    def __init__(
+        self,
+        body: Sequence[tuple[str, nn.Module]],
+        aux_heads: Sequence[tuple[str, str, float, nn.Module]] = (),
+    ):
+        super().__init__()
+        for name, module in body:
+            self.add_module(name, module)
+        for name, _, _, module in aux_heads:
+            self.add_module(name, module)
+        self._body = tuple(name for name, _ in body)
+        order = {name: index for index, name in enumerate(self._body)}
+        tapped = sorted(aux_heads, key=lambda head: order[head[1]])  # stable: spec order per tap
+        self._taps: dict[str, tuple[str, ...]] = {}
+        for name, tap, _, _ in tapped:
+            self._taps[tap] = (*self._taps.get(tap, ()), name)
+        self.aux_weights: tuple[float, ...] = tuple(weight for _, _, weight, _ in tapped)
+
+    def forward(self, x: Tensor) -> Tensor | ModelOutputs:
+        with_aux = self.training and bool(self.aux_weights)
+        aux: list[Tensor] = []
+        for name in self._body:
+            x = self._modules[name](x)
+            if with_aux and name in self._taps:
+                aux.extend(self._modules[head](x) for head in self._taps[name])
+        return ModelOutputs(x, tuple(aux)) if with_aux else x
+
+    def compute_loss(
+        self,
+        outputs: Tensor | ModelOutputs,
+        target: Tensor,
+        criterion: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+    ) -> Tensor:
+        """Main loss plus each aux loss times its spec ``loss_weight`` (main loss alone in eval)."""
+        if isinstance(outputs, Tensor):
+            return criterion(outputs, target)
+        loss = criterion(outputs.logits, target)
+        for weight, logits in zip(self.aux_weights, outputs.aux):
+            loss = loss + weight * criterion(logits, target)
+        return loss

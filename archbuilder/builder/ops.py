@@ -1,0 +1,86 @@
+"""One torch module per IR op kind."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+from torch import nn
+
+from archbuilder.ir.graph import Op
+
+__all__ = ["activation", "module_for"]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.01, inplace=True),
+    "gelu": nn.GELU,
+    "silu": lambda: nn.SiLU(inplace=True),
+    "hardswish": lambda: nn.Hardswish(inplace=True),
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+}
+
+
+def activation(function: str, *, inplace: bool) -> nn.Module:
+    """The activation module for a spec activation name."""
+    module = _ACTIVATIONS[function]()
+    if hasattr(module, "inplace"):
+        module.inplace = inplace
+    return module
+
+
+def _conv(op: Op) -> nn.Module:
+    a = op.attrs
+    parts: OrderedDict[str, nn.Module] = OrderedDict(
+        conv=nn.Conv2d(
+            a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"],
+            padding=a["padding"], dilation=a["dilation"], groups=a["groups"], bias=a["bias"],
+        )
+    )
+    if a["norm"] == "batch":
+        parts["bn"] = nn.BatchNorm2d(a["out_channels"], eps=a["bn_eps"], momentum=a["bn_momentum"])
+    if a["activation"] != "none":
+        # In place is safe here: the conv/bn output is a fresh tensor nothing else reads.
+        parts["act"] = activation(a["activation"], inplace=True)
+    return nn.Sequential(parts)
+
+
+def _pool(op: Op) -> nn.Module:
+    a = op.attrs
+    if op.kind == "maxpool":
+        return nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"])
+    return nn.AvgPool2d(
+        a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
+        count_include_pad=a["count_include_pad"],
+    )
+
+
+def _batchnorm(op: Op) -> nn.Module:
+    a = op.attrs
+    norm = nn.BatchNorm2d if len(op.shape) == 3 else nn.BatchNorm1d
+    return norm(a["num_features"], eps=a["eps"], momentum=a["momentum"])
+
+
+_BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
+    "conv": _conv,
+    "maxpool": _pool,
+    "avgpool": _pool,
+    "adaptive_avgpool": lambda op: nn.AdaptiveAvgPool2d(op.attrs["output"]),
+    "global_avgpool": lambda op: nn.AdaptiveAvgPool2d((1, 1)),
+    "lrn": lambda op: nn.LocalResponseNorm(**op.attrs),
+    "batchnorm": _batchnorm,
+    # A standalone activation may follow a tapped output, so it must not overwrite its input.
+    "activation": lambda op: activation(op.attrs["function"], inplace=False)
+    if op.attrs["function"] != "none"
+    else nn.Identity(),
+    "dropout": lambda op: nn.Dropout(op.attrs["p"]),
+    "flatten": lambda op: nn.Flatten(1),
+    "linear": lambda op: nn.Linear(op.attrs["in_features"], op.attrs["out_features"], bias=op.attrs["bias"]),
+}
+
+
+def module_for(op: Op) -> nn.Module:
+    """The torch module computing ``op``."""
+    return _BUILDERS[op.kind](op)
