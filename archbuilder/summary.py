@@ -75,8 +75,13 @@ class Summary:
         """A fixed-width table like torchinfo's."""
         header = ("Layer", "Kind", "Output shape", "Params", "MACs")
         body = [
-            (row.name if row.section != "aux" else f"{row.name} (aux)", row.kind,
-             "×".join(map(str, row.out_shape)), f"{row.params:,}", f"{row.macs:,}")
+            (
+                row.name if row.section != "aux" else f"{row.name} (aux)",
+                row.kind,
+                "×".join(map(str, row.out_shape)),
+                f"{row.params:,}",
+                f"{row.macs:,}",
+            )
             for row in self.rows
         ]
         widths = [max(len(line[i]) for line in [header, *body]) for i in range(5)]
@@ -88,15 +93,21 @@ class Summary:
             return f"{left}  {right}"
 
         input_shape = "×".join(map(str, self.input_shape))
-        return "\n".join([
-            f"{self.model}  (input {input_shape})",
-            rule, line(header), rule, *(line(cells) for cells in body), rule,
-            f"Total params:           {self.params:>15,}",
-            f"Total MACs:             {self.macs:>15,}  ({self.macs / 1e9:.2f} G)",
-            f"Without aux heads:      {self.inference_params:>15,} params, "
-            f"{self.inference_macs:,} MACs ({self.inference_macs / 1e9:.2f} G)",
-            f"Params size (float32):  {self.params * 4 / 2**20:>12.2f} MiB",
-        ])
+        return "\n".join(
+            [
+                f"{self.model}  (input {input_shape})",
+                rule,
+                line(header),
+                rule,
+                *(line(cells) for cells in body),
+                rule,
+                f"Total params:           {self.params:>15,}",
+                f"Total MACs:             {self.macs:>15,}  ({self.macs / 1e9:.2f} G)",
+                f"Without aux heads:      {self.inference_params:>15,} params, "
+                f"{self.inference_macs:,} MACs ({self.inference_macs / 1e9:.2f} G)",
+                f"Params size (float32):  {self.params * 4 / 2**20:>12.2f} MiB",
+            ]
+        )
 
 
 def summarize(spec: ArchSpec | IR | str | Path) -> Summary:
@@ -105,8 +116,14 @@ def summarize(spec: ArchSpec | IR | str | Path) -> Summary:
     rows = []
     for entry in ir.top_level:
         ops = [ir.op(op_id) for op_id in entry.ops]
-        rows.append(SummaryRow(
-            entry.name, entry.kind, entry.section, ir.op(entry.output).shape,
-            sum(op.params for op in ops), sum(op.macs for op in ops),
-        ))
+        rows.append(
+            SummaryRow(
+                entry.name,
+                entry.kind,
+                entry.section,
+                ir.op(entry.output).shape,
+                sum(op.params for op in ops),
+                sum(op.macs for op in ops),
+            )
+        )
     return Summary(ir.name, ir.input_shape, tuple(rows))

@@ -35,8 +35,14 @@ def _conv(op: Op) -> nn.Module:
     a = op.attrs
     parts: OrderedDict[str, nn.Module] = OrderedDict(
         conv=nn.Conv2d(
-            a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"],
-            padding=a["padding"], dilation=a["dilation"], groups=a["groups"], bias=a["bias"],
+            a["in_channels"],
+            a["out_channels"],
+            a["kernel"],
+            stride=a["stride"],
+            padding=a["padding"],
+            dilation=a["dilation"],
+            groups=a["groups"],
+            bias=a["bias"],
         )
     )
     if a["norm"] == "batch":
@@ -52,7 +58,10 @@ def _pool(op: Op) -> nn.Module:
     if op.kind == "maxpool":
         return nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"])
     return nn.AvgPool2d(
-        a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
+        a["kernel"],
+        a["stride"],
+        a["padding"],
+        ceil_mode=a["ceil_mode"],
         count_include_pad=a["count_include_pad"],
     )
 
@@ -72,9 +81,9 @@ _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "lrn": lambda op: nn.LocalResponseNorm(**op.attrs),
     "batchnorm": _batchnorm,
     # A standalone activation may follow a tapped output, so it must not overwrite its input.
-    "activation": lambda op: activation(op.attrs["function"], inplace=False)
-    if op.attrs["function"] != "none"
-    else nn.Identity(),
+    "activation": lambda op: (
+        activation(op.attrs["function"], inplace=False) if op.attrs["function"] != "none" else nn.Identity()
+    ),
     "dropout": lambda op: nn.Dropout(op.attrs["p"]),
     "flatten": lambda op: nn.Flatten(1),
     "linear": lambda op: nn.Linear(op.attrs["in_features"], op.attrs["out_features"], bias=op.attrs["bias"]),

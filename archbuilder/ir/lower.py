@@ -135,8 +135,15 @@ class _Lowering:
         return AuxHeadIR(head.name, head.tap, head.loss_weight, layers)
 
     def sequence(
-        self, layers: Seq[Layer], prefix: str, item: str, path: KeyPath,
-        previous: str, shape: Shape, context: Context, paths: Seq[KeyPath] | None = None,
+        self,
+        layers: Seq[Layer],
+        prefix: str,
+        item: str,
+        path: KeyPath,
+        previous: str,
+        shape: Shape,
+        context: Context,
+        paths: Seq[KeyPath] | None = None,
     ) -> tuple[Sequence, str, Shape]:
         """Lower ``layers`` one after another; returns the sequence, its output op and shape."""
         paths = paths or [(*path, index) for index in range(len(layers))]
@@ -151,8 +158,14 @@ class _Lowering:
         return Sequence(tuple(items)), previous, shape
 
     def layer(
-        self, layer: Layer, op_id: str, item: str, path: KeyPath,
-        previous: str, shape: Shape, context: Context,
+        self,
+        layer: Layer,
+        op_id: str,
+        item: str,
+        path: KeyPath,
+        previous: str,
+        shape: Shape,
+        context: Context,
     ) -> tuple[Item, str, Shape]:
         if isinstance(layer, (Inception, Branches)):
             return self.parallel(layer, op_id, item, path, previous, shape, context)
@@ -160,13 +173,24 @@ class _Lowering:
             result = rule_for(layer)(layer, shape, context)
         except ShapeError as exc:
             self.fail(path, f"{op_id}: {exc}")
-            raise _Stop from None
-        self.add(Op(op_id, layer.kind, result.attrs, result.shape, result.params, result.macs, item, path), [previous])
+            if exc.fallback is None:
+                raise _Stop from None
+            result = exc.fallback  # carry on to find the problems further down
+        self.add(
+            Op(op_id, layer.kind, result.attrs, result.shape, result.params, result.macs, item, path),
+            [previous],
+        )
         return op_id, op_id, result.shape
 
     def parallel(
-        self, block: Inception | Branches, block_id: str, item: str, path: KeyPath,
-        source: str, shape: Shape, context: Context,
+        self,
+        block: Inception | Branches,
+        block_id: str,
+        item: str,
+        path: KeyPath,
+        source: str,
+        shape: Shape,
+        context: Context,
     ) -> tuple[Item, str, Shape]:
         is_inception = isinstance(block, Inception)
         branches: list[Branch] = block.as_branches() if is_inception else block.branches
@@ -202,16 +226,16 @@ class _Lowering:
         self.add(Op(merge_id, merge, {"inputs": inputs}, merged, 0, 0, item, path), inputs)
         return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
 
-    def merged_shape(self, block_id: str, merge: str, names: list[str], shapes: list[Shape], path: KeyPath) -> Shape:
+    def merged_shape(
+        self, block_id: str, merge: str, names: list[str], shapes: list[Shape], path: KeyPath
+    ) -> Shape:
         listing = ", ".join(f"{name} {'×'.join(map(str, s))}" for name, s in zip(names, shapes))
         if merge == "add":
             if len(set(shapes)) > 1:
                 self.fail(path, f"{block_id}: add-merge needs equal branch shapes, got {listing}")
-                raise _Stop
             return shapes[0]
-        if len({s[1:] for s in shapes}) > 1 or len({len(s) for s in shapes}) > 1:
+        if len({s[1:] for s in shapes}) > 1:
             self.fail(path, f"{block_id}: concat needs equal spatial sizes in every branch, got {listing}")
-            raise _Stop
         return (sum(s[0] for s in shapes), *shapes[0][1:])
 
     # -- graph -------------------------------------------------------------------

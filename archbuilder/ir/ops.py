@@ -22,7 +22,15 @@ BUILTIN_CONV = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momen
 
 
 class ShapeError(Exception):
-    """The layer cannot take this input shape; the message says why."""
+    """The layer cannot take this input shape; the message says why.
+
+    ``fallback`` is the result to carry on with when the output is still well defined, so
+    that problems further down are found in the same pass.
+    """
+
+    def __init__(self, message: str, fallback: OpResult | None = None):
+        super().__init__(message)
+        self.fallback = fallback
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
-def conv_options(*layers: L.ConvOptions | None) -> dict[str, Any]:
+def conv_options(*layers: L.ConvOptions | L.Conv | None) -> dict[str, Any]:
     """Resolve conv settings: the first layer in ``layers`` that sets a field wins."""
     resolved: dict[str, Any] = {}
     for key in ("norm", "activation", "bias", "bn_eps", "bn_momentum"):
@@ -79,10 +87,6 @@ def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
     options = conv_options(layer, *context.conv_scopes)
     channels, height, width = _feature_map(shape, "conv")
     kernel, stride, dilation = pair(layer.kernel), pair(layer.stride), pair(layer.dilation)
-    if channels % layer.groups or layer.out % layer.groups:
-        raise ShapeError(
-            f"groups={layer.groups} must divide both input channels ({channels}) and out ({layer.out})"
-        )
     if layer.padding == "same":
         if stride != (1, 1):
             raise ShapeError("padding: same needs stride 1 (torch's rule); give the padding in pixels")
@@ -97,12 +101,24 @@ def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
             )
         )
     weights = kernel[0] * kernel[1] * (channels // layer.groups) * layer.out
-    params = weights + (layer.out if options["bias"] else 0) + (2 * layer.out if options["norm"] == "batch" else 0)
-    attrs = dict(
-        in_channels=channels, out_channels=layer.out, kernel=kernel, stride=stride,
-        padding=padding, dilation=dilation, groups=layer.groups, **options,
+    params = (
+        weights + (layer.out if options["bias"] else 0) + (2 * layer.out if options["norm"] == "batch" else 0)
     )
-    return OpResult(attrs, (layer.out, *out_hw), params, weights * out_hw[0] * out_hw[1])
+    attrs = dict(
+        in_channels=channels,
+        out_channels=layer.out,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=layer.groups,
+        **options,
+    )
+    result = OpResult(attrs, (layer.out, *out_hw), params, weights * out_hw[0] * out_hw[1])
+    if channels % layer.groups or layer.out % layer.groups:
+        message = f"groups={layer.groups} must divide both input channels ({channels}) and out ({layer.out})"
+        raise ShapeError(message, fallback=result)
+    return result
 
 
 def _pool(layer: L.MaxPool | L.AvgPool, shape: Shape, _: Any) -> OpResult:
@@ -152,14 +168,15 @@ def _flatten(layer: L.Flatten, shape: Shape, _: Any) -> OpResult:
 
 def _linear(layer: L.Linear, shape: Shape, context: Context) -> OpResult:
     num_classes = context.num_classes
+    if layer.out == "num_classes" and num_classes is None:
+        raise ShapeError("out: num_classes, but the spec sets no num_classes", OpResult({}, (1,)))
+    out = num_classes if layer.out == "num_classes" else layer.out
     if len(shape) != 1:
-        raise ShapeError(
+        message = (
             f"linear needs flat features, but its input is a {'×'.join(map(str, shape))} feature map; "
             "add {kind: flatten} (or a global_avgpool and a flatten) before it"
         )
-    if layer.out == "num_classes" and num_classes is None:
-        raise ShapeError("out: num_classes, but the spec sets no num_classes")
-    out = num_classes if layer.out == "num_classes" else layer.out
+        raise ShapeError(message, OpResult({}, (out,)))
     attrs = dict(in_features=shape[0], out_features=out, bias=layer.bias)
     return OpResult(attrs, (out,), shape[0] * out + (out if layer.bias else 0), shape[0] * out)
 

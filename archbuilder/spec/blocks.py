@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from archbuilder.spec.layers import (
-    AdaptiveAvgPool,
     Activation,
+    AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
     Conv,
@@ -73,13 +73,19 @@ class Inception(LayerBase):
 
         pool = self.pool
         kernel = pool.kernel if isinstance(pool.kernel, int) else tuple(pool.kernel)
-        padding = pool.padding if pool.padding is not None else (
-            kernel // 2 if isinstance(kernel, int) else tuple(k // 2 for k in kernel)
+        padding = (
+            pool.padding
+            if pool.padding is not None
+            else (kernel // 2 if isinstance(kernel, int) else tuple(k // 2 for k in kernel))
         )
         pool_type = MaxPool if pool.kind == "max" else AvgPool
         pool_layer = pool_type(
-            name="pool", kind=f"{pool.kind}pool", kernel=kernel, stride=pool.stride,
-            padding=padding, ceil_mode=pool.ceil_mode,
+            name="pool",
+            kind=f"{pool.kind}pool",
+            kernel=kernel,
+            stride=pool.stride,
+            padding=padding,
+            ceil_mode=pool.ceil_mode,
         )
         projection = [conv("proj", self.pool_proj, 1)] if self.pool_proj is not None else []
         return [
@@ -127,21 +133,19 @@ LAYER_TYPES = (
 )
 
 Layer = Annotated[
-    Union[
-        Conv,
-        MaxPool,
-        AvgPool,
-        AdaptiveAvgPool,
-        GlobalAvgPool,
-        LocalResponseNorm,
-        BatchNorm,
-        Activation,
-        Dropout,
-        Flatten,
-        Linear,
-        Inception,
-        Branches,
-    ],
+    Conv
+    | MaxPool
+    | AvgPool
+    | AdaptiveAvgPool
+    | GlobalAvgPool
+    | LocalResponseNorm
+    | BatchNorm
+    | Activation
+    | Dropout
+    | Flatten
+    | Linear
+    | Inception
+    | Branches,
     Field(discriminator="kind"),
 ]
 

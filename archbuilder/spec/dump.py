@@ -57,6 +57,4 @@ def _shape(value: Any) -> Any:
 
 def dump_yaml(data: dict[str, Any]) -> str:
     """YAML text for spec data; deterministic for equal input."""
-    return yaml.dump(
-        _shape(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
-    )
+    return yaml.dump(_shape(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)

@@ -74,8 +74,11 @@ class LayerBase(SpecModel):
     name: Name | None = None
 
 
-class Conv(LayerBase, ConvOptions):
-    """2-D convolution, optionally followed by batch norm and an activation (one unit)."""
+class Conv(LayerBase):
+    """2-D convolution, followed by batch norm and an activation as ``norm``/``activation`` say.
+
+    The last five fields override the enclosing block's ``conv`` and ``defaults.conv``.
+    """
 
     kind: Literal["conv"]
     out: Width
@@ -84,6 +87,11 @@ class Conv(LayerBase, ConvOptions):
     padding: NonNegative | PaddingPair | Literal["same"] = 0
     dilation: PairOrInt = 1
     groups: Width = 1
+    norm: Norm | None = None
+    activation: ActivationFunction | None = None
+    bias: bool | None = None
+    bn_eps: Annotated[float, Field(gt=0, lt=1)] | None = None
+    bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class MaxPool(LayerBase):

@@ -22,9 +22,7 @@ def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
     A ``Path``, or a string naming an existing file, is read from disk; a string with a
     newline, or one starting with ``{``, is YAML text itself.
     """
-    if isinstance(path_or_text, str) and (
-        "\n" in path_or_text or path_or_text.lstrip().startswith("{")
-    ):
+    if isinstance(path_or_text, str) and ("\n" in path_or_text or path_or_text.lstrip().startswith("{")):
         return path_or_text, None
     path = Path(path_or_text)
     file = str(path)

@@ -29,14 +29,28 @@ _MODEL_BY_KEY: dict[str | None, type[BaseModel]] = {
 }
 
 
-def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
-    """Map a pydantic error location onto the data, dropping union tags it inserts."""
+# What a field that takes one of several forms expects, for errors under a union.
+_EXPECTED = {
+    "kernel": "an integer ≥ 1, or a pair [height, width] of them",
+    "stride": "an integer ≥ 1, or a pair [height, width] of them",
+    "dilation": "an integer ≥ 1, or a pair [height, width] of them",
+    "output": "an integer ≥ 1, or a pair [height, width] of them",
+    "padding": "an integer ≥ 0, a pair [height, width] of them, or 'same' (conv only)",
+    "out": "an integer ≥ 1 (or, for linear, 'num_classes')",
+}
+
+
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[KeyPath, bool]:
+    """Map a pydantic error location onto the data, dropping the tags pydantic inserts.
+
+    Returns the path and whether the error came from one member of a union.
+    """
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             node = node[part]
         elif isinstance(node, dict) and part == node.get("kind"):
             continue  # the discriminator tag pydantic puts in the location
@@ -44,16 +58,14 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
             path.append(part)  # a missing or unknown key
             break
         else:
-            break  # below a scalar: union member names pydantic adds
+            return tuple(path), True  # a union member's name, e.g. 'constrained-int'
         path.append(part)
-    return tuple(path)
+    return tuple(path), False
 
 
 def _model_of(data: Any, path: KeyPath) -> type[BaseModel] | None:
     """The spec model that validates the mapping at ``path``."""
-    node = data
-    for part in path:
-        node = node[part]
+    node = _value_at(data, path)
     if isinstance(node, dict) and node.get("kind") in LAYER_KINDS:
         return LAYER_KINDS[node["kind"]]
     key = next((part for part in reversed(path) if isinstance(part, str)), None)
@@ -79,16 +91,29 @@ def _message(error: dict[str, Any], data: Any, path: KeyPath) -> str:
         return f"missing required key '{path[-1]}'"
     if kind == "literal_error" and path and path[-1] == "format":
         return "unsupported format version; this archbuilder reads format: 1"
-    return error["msg"][0].lower() + error["msg"][1:]
+    message = error["msg"][0].lower() + error["msg"][1:]
+    value = error.get("input")
+    if isinstance(value, (int, float, str)) and len(repr(value)) < 60:
+        message += f" (got {value!r})"
+    return message
 
 
 def problems_from_validation(exc: ValidationError, data: Any, source: Source) -> list[Problem]:
     """One Problem per pydantic error, placed at the key it concerns."""
     messages: dict[KeyPath, list[str]] = {}
     for error in exc.errors(include_url=False):
-        path = _data_path(data, tuple(error["loc"]))
-        message = _message(error, data, path)
+        path, in_union = _data_path(data, tuple(error["loc"]))
+        if in_union and path and path[-1] in _EXPECTED:
+            # A union (``3`` or ``[3, 3]``) fails once per member; say what it takes instead.
+            message = f"expected {_EXPECTED[path[-1]]}, got {_value_at(data, path)!r}"
+        else:
+            message = _message(error, data, path)
         if message not in messages.setdefault(path, []):
             messages[path].append(message)
-    # A union (``3`` or ``[3, 3]``) reports one error per member: join them into one problem.
-    return [source.problem(path, "; or ".join(texts)) for path, texts in messages.items()]
+    return [source.problem(path, "; ".join(texts)) for path, texts in messages.items()]
+
+
+def _value_at(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data

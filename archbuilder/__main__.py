@@ -1,0 +1,5 @@
+import sys
+
+from archbuilder.cli import main
+
+sys.exit(main())

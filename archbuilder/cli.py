@@ -1,0 +1,119 @@
+"""``archbuild``: a thin command line over the public Python API.
+
+Exit codes: 0 success, 1 invalid spec, 2 usage error. A bad spec never prints a traceback
+unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from archbuilder import __version__
+from archbuilder.errors import SpecError
+from archbuilder.spec import load_spec
+from archbuilder.summary import summarize
+
+__all__ = ["main"]
+
+
+def _validate(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.specs:
+        try:
+            summary = summarize(load_spec(path))
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+            continue
+        print(f"{path}: ok ({summary.model}, {summary.params:,} parameters)")
+    return status
+
+
+def _summary(args: argparse.Namespace) -> int:
+    summary = summarize(load_spec(args.spec))
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.table())
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    import torch
+
+    from archbuilder.builder import build
+
+    model = build(args.spec, aux=not args.no_aux, num_classes=args.num_classes)
+    spec = model.spec
+    x = torch.randn(args.batch, spec.input.channels, spec.input.height, spec.input.width)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{spec.name}: {params:,} parameters")
+    print(f"input: {tuple(x.shape)}")
+    with torch.no_grad():
+        model.eval()
+        print(f"eval output: {tuple(model(x).shape)}")
+        model.train()
+        outputs = model(x)
+    if isinstance(outputs, torch.Tensor):
+        print(f"train output: {tuple(outputs.shape)}")
+    else:
+        print(f"train output: logits {tuple(outputs.logits.shape)}")
+        for weight, aux in zip(model.aux_weights, outputs.aux):
+            print(f"  aux (loss weight {weight}): {tuple(aux.shape)}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archbuild",
+        description="Describe convolutional architectures as YAML; validate, summarize, build.",
+    )
+    parser.add_argument("--version", action="version", version=f"archbuilder {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show a traceback for errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check specs; exit 1 listing every problem")
+    validate.add_argument("specs", nargs="+", metavar="SPEC", help="spec files")
+    validate.set_defaults(run=_validate)
+
+    summary = commands.add_parser("summary", help="per-block output shapes, parameters and MACs")
+    summary.add_argument("spec", metavar="SPEC")
+    summary.add_argument("--json", action="store_true", help="machine-readable output")
+    summary.set_defaults(run=_summary)
+
+    build = commands.add_parser("build", help="build the torch model and run one forward pass")
+    build.add_argument("spec", metavar="SPEC")
+    build.add_argument(
+        "--batch", type=_positive, default=2, help="batch size of the random input (default 2)"
+    )
+    build.add_argument("--no-aux", action="store_true", help="leave out the aux heads")
+    build.add_argument("--num-classes", type=_positive, default=None, help="override num_classes")
+    build.set_defaults(run=_build)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SpecError as exc:
+        if args.debug:
+            raise
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
