@@ -197,7 +197,7 @@ class _Lowering:
         inner = Context(context.num_classes, (block.conv, *context.conv_scopes))
         merge = "concat" if is_inception else block.merge
         written = [branch.name for branch in branches]
-        names = assign_names(written, ["branch"] * len(branches))
+        names = assign_names(written, ["branch"] * len(branches), positional=True)
         branch_paths = [(*path, "branches", index) for index in range(len(branches))]
         self.check_names(names, written, branch_paths)
 

@@ -67,34 +67,34 @@ RESERVED_NAMES = frozenset(
         "xpu",
         "zero_grad",
         "input",
-        "output",
-        "ir",
         "spec",
+        "merge",
         "aux_weights",
-        "aux_heads",
         "compute_loss",
-        "body",
-        "taps",
     ]
 )
 
 
-def assign_names(explicit: Sequence[str | None], kinds: Sequence[str]) -> list[str]:
-    """Names for one scope: explicit names as written, others ``{kind}{n}`` (n counts per kind).
+def assign_names(
+    explicit: Sequence[str | None], kinds: Sequence[str], *, positional: bool = False
+) -> list[str]:
+    """Names for one scope: explicit names as written, others ``{kind}{n}``.
 
-    Auto names skip every explicit name, so they never collide with one; duplicates among
-    explicit names are left for the caller to report.
+    ``n`` counts the unnamed entries of each kind (1, 2, ...), or with ``positional`` is the
+    entry's 1-based position (branches: ``branch2`` is the second branch). Auto names skip
+    every explicit name, so they never collide with one; duplicates among explicit names are
+    left for the caller to report.
     """
     taken = {name for name in explicit if name is not None}
     counts: dict[str, int] = {}
     names = []
-    for name, kind in zip(explicit, kinds):
+    for position, (name, kind) in enumerate(zip(explicit, kinds), start=1):
         if name is None:
-            while True:
-                counts[kind] = counts.get(kind, 0) + 1
-                name = f"{kind}{counts[kind]}"
-                if name not in taken:
-                    break
+            number = position if positional else counts.get(kind, 0) + 1
+            while f"{kind}{number}" in taken:
+                number += 1
+            counts[kind] = number
+            name = f"{kind}{number}"
             taken.add(name)
         names.append(name)
     return names

@@ -56,6 +56,12 @@ class ArchSpec(SpecModel):
 
     _source: Source | None = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        # Specs are equal when their data is; where they were loaded from does not matter.
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # lists inside: not hashable
+
     @property
     def source(self) -> Source | None:
         """Where this spec was loaded from (file and key positions), if it was loaded."""

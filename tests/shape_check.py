@@ -1,0 +1,79 @@
+"""Compare the IR with what torch does: every node's shape and parameters, MACs counted apart."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from archbuilder.builder import ArchModel
+from archbuilder.ir import IR
+
+
+def module_path(ir: IR, op_id: str) -> str:
+    """The module computing ``op_id``: its own path, or its block's for a merge op."""
+    op = ir.op(op_id)
+    return op_id.rsplit(".", 1)[0] if op.kind in ("concat", "add") else op_id
+
+
+def observed_shapes(model: ArchModel, ir: IR, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """Per-sample output shape of every IR op, recorded by forward hooks during one pass."""
+    seen: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for op in ir.ops():
+        if op.kind == "input":
+            continue
+        module = model.get_submodule(module_path(ir, op.id))
+
+        def hook(_module, _inputs, output, op_id=op.id):
+            seen[op_id] = tuple(output.shape[1:])
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def counted_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """MACs of one sample counted from the tensors torch actually produces."""
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, inputs, output):
+        nonlocal total
+        kh, kw = module.kernel_size
+        total += output[0].numel() * kh * kw * (module.in_channels // module.groups)
+
+    def linear_hook(module: nn.Linear, inputs, output):
+        nonlocal total
+        total += module.in_features * module.out_features
+
+    handles = [
+        m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def assert_ir_matches_torch(model: ArchModel, ir: IR, batch: int = 2) -> None:
+    x = torch.randn(batch, *ir.input_shape)
+    model.train()  # runs the aux heads too
+    shapes = observed_shapes(model, ir, x)
+    expected = {op.id: op.shape for op in ir.ops() if op.kind != "input"}
+    assert shapes == expected
+    for op in ir.ops():
+        if op.kind in ("input", "concat", "add"):
+            continue
+        module = model.get_submodule(op.id)
+        assert sum(p.numel() for p in module.parameters()) == op.params, op.id
+    assert sum(p.numel() for p in model.parameters()) == ir.total()[0]
+    assert counted_macs(model, x) == ir.total()[1]
