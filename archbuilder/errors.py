@@ -18,8 +18,9 @@ def format_path(path: KeyPath) -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string."""
-    matches = difflib.get_close_matches(str(word), sorted(set(candidates)), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    by_lower = {candidate.lower(): candidate for candidate in sorted(set(candidates), reverse=True)}
+    matches = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[matches[0]]}'?)" if matches else ""
 
 
 @dataclass(frozen=True)

@@ -38,17 +38,17 @@ def observed_shapes(model: ArchModel, ir: IR, x: torch.Tensor) -> dict[str, tupl
 
 
 def counted_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """MACs of one sample counted from the tensors torch actually produces."""
+    """MACs per sample, counted from the tensors torch actually produces for batch ``x``."""
     total = 0
 
     def conv_hook(module: nn.Conv2d, inputs, output):
         nonlocal total
         kh, kw = module.kernel_size
-        total += output[0].numel() * kh * kw * (module.in_channels // module.groups)
+        total += output.numel() * kh * kw * (module.in_channels // module.groups)
 
     def linear_hook(module: nn.Linear, inputs, output):
         nonlocal total
-        total += module.in_features * module.out_features
+        total += module.in_features * module.out_features * inputs[0].shape[0]
 
     handles = [
         m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
@@ -57,11 +57,12 @@ def counted_macs(model: nn.Module, x: torch.Tensor) -> int:
     ]
     try:
         with torch.no_grad():
-            model(x[:1])
+            model(x)
     finally:
         for handle in handles:
             handle.remove()
-    return total
+    assert total % x.shape[0] == 0
+    return total // x.shape[0]
 
 
 def assert_ir_matches_torch(model: ArchModel, ir: IR, batch: int = 2) -> None:

@@ -61,7 +61,7 @@ class _Lowering:
             if name in seen:
                 self.fail((*path, "name"), f"duplicate name '{name}'; names must be unique in their scope")
             elif name in RESERVED_NAMES:
-                self.fail((*path, "name"), f"'{name}' is reserved (it names a model attribute); pick another")
+                self.fail((*path, "name"), f"'{name}' is reserved (it is an attribute of torch modules); pick another name")
             seen.add(name)
 
     # -- the walk --------------------------------------------------------------
@@ -120,7 +120,9 @@ class _Lowering:
         path: KeyPath = ("aux_heads", index)
         tappable = body_names[: len(self.spec.stem) + len(self.spec.blocks)]
         if head.tap not in tappable:
-            hint = did_you_mean(head.tap, tappable)
+            hint = did_you_mean(head.tap, tappable) or (
+                f"; it can name: {', '.join(tappable)}" if len(tappable) <= 12 else ""
+            )
             self.fail((*path, "tap"), f"tap '{head.tap}' names no stem layer or block{hint}")
             return None
         if head.tap not in self.outputs:

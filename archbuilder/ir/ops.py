@@ -74,7 +74,7 @@ def _spatial(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil:
     span = size + 2 * pad - dilation * (kernel - 1) - 1
     if span < 0:
         raise ShapeError(
-            f"{axis} {size} (padded {size + 2 * pad}) is smaller than the kernel's reach "
+            f"input {axis} {size} ({size + 2 * pad} with padding) is smaller than the kernel's extent "
             f"{dilation * (kernel - 1) + 1}: the feature map collapses below 1 pixel"
         )
     out = (math.ceil(span / stride) if ceil else span // stride) + 1
@@ -169,7 +169,7 @@ def _flatten(layer: L.Flatten, shape: Shape, _: Any) -> OpResult:
 def _linear(layer: L.Linear, shape: Shape, context: Context) -> OpResult:
     num_classes = context.num_classes
     if layer.out == "num_classes" and num_classes is None:
-        raise ShapeError("out: num_classes, but the spec sets no num_classes", OpResult({}, (1,)))
+        raise ShapeError("out: num_classes, but the spec sets no num_classes; add num_classes: N")
     out = num_classes if layer.out == "num_classes" else layer.out
     if len(shape) != 1:
         message = (

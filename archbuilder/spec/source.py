@@ -104,6 +104,9 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.context and exc.context_mark and exc.problem_mark:
+            start = exc.context_mark
+            message += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
         raise SpecError([Problem((), message, file, line, column)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem((), f"invalid YAML: {exc}", file)]) from None

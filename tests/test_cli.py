@@ -1,0 +1,97 @@
+"""The archbuild command, run as a user runs it: a subprocess, exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import GOOGLENET, ROOT
+
+BROKEN = ROOT / "tests" / "data" / "broken"
+
+
+def archbuild(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "archbuilder", *args], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+
+
+def test_validate_ok():
+    result = archbuild("validate", str(GOOGLENET))
+    assert result.returncode == 0, result.stderr
+    assert "ok (googlenet, 13,393,352 parameters)" in result.stdout
+
+
+def test_validate_reports_every_invalid_file_and_exits_1():
+    result = archbuild("validate", str(GOOGLENET), str(BROKEN / "unknown_keys.yaml"), str(BROKEN / "bad_tap.yaml"))
+    assert result.returncode == 1
+    assert "ok (googlenet" in result.stdout
+    assert "7 problems in spec" in result.stderr and "2 problems in spec" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("path", sorted(BROKEN.glob("*.yaml")), ids=lambda p: p.stem)
+def test_no_traceback_for_any_broken_spec(path):
+    for command in ("validate", "summary"):
+        result = archbuild(command, str(path))
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert str(path) in result.stderr
+
+
+def test_debug_shows_a_traceback():
+    result = archbuild("--debug", "validate", str(BROKEN / "bad_tap.yaml"))
+    assert result.returncode == 1
+    # validate reports per file; --debug matters for commands that stop at the first error
+    result = archbuild("--debug", "summary", str(BROKEN / "bad_tap.yaml"))
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_usage_errors_exit_2():
+    assert archbuild().returncode == 2
+    assert archbuild("validate").returncode == 2
+    assert archbuild("frobnicate", str(GOOGLENET)).returncode == 2
+    assert archbuild("build", str(GOOGLENET), "--batch", "0").returncode == 2
+
+
+def test_missing_file_exits_1():
+    result = archbuild("summary", "no/such/spec.yaml")
+    assert result.returncode == 1
+    assert "no/such/spec.yaml: (top level): no such file" in result.stderr
+
+
+def test_summary_json():
+    result = archbuild("summary", str(GOOGLENET), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total"] == {"params": 13_393_352, "macs": data["total"]["macs"]}
+    assert data["without_aux"]["params"] == 7_013_112
+    names = [block["name"] for block in data["blocks"]]
+    assert names[:6] == ["conv1", "pool1", "conv2_reduce", "conv2", "pool2", "3a"]
+    assert names[-2:] == ["aux1", "aux2"]
+    block_3a = data["blocks"][5]
+    assert block_3a == {
+        "name": "3a", "kind": "inception", "section": "blocks",
+        "out_shape": [256, 28, 28], "params": 164_432, "macs": 128_049_152,
+    }
+    assert sum(block["params"] for block in data["blocks"]) == data["total"]["params"]
+
+
+def test_summary_table():
+    result = archbuild("summary", str(GOOGLENET))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("4e "))
+    assert row.split() == ["4e", "inception", "832×14×14", "870,400", "169,996,288"]
+    assert any(line.startswith("Total params:") and line.endswith("13,393,352") for line in lines)
+
+
+@pytest.mark.slow
+def test_build_runs_a_forward_pass():
+    result = archbuild("build", str(GOOGLENET), "--num-classes", "10")
+    assert result.returncode == 0, result.stderr
+    assert "eval output: (2, 10)" in result.stdout
+    assert result.stdout.count("aux (loss weight 0.3): (2, 10)") == 2

@@ -1,0 +1,81 @@
+"""Error messages for broken specs, compared with golden files.
+
+Regenerate the golden files after an intended wording change with
+``ARCHBUILDER_REGEN_GOLDEN=1 pytest tests/test_errors.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import archbuilder
+from archbuilder.errors import SpecError
+
+from .conftest import ROOT
+
+BROKEN = sorted((ROOT / "tests" / "data" / "broken").glob("*.yaml"))
+REGENERATE = os.environ.get("ARCHBUILDER_REGEN_GOLDEN") == "1"
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_error_message_matches_golden(path: Path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SpecError) as caught:
+        archbuilder.load_spec(path.relative_to(ROOT))
+    golden = path.with_suffix(".expected")
+    if REGENERATE:
+        golden.write_text(str(caught.value) + "\n")
+    assert str(caught.value) + "\n" == golden.read_text()
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_every_problem_is_located(path: Path):
+    with pytest.raises(SpecError) as caught:
+        archbuilder.load_spec(path)
+    for problem in caught.value.problems:
+        assert problem.file == str(path)
+        assert problem.line is not None and problem.column is not None, problem
+
+
+def test_problems_are_listed_in_source_order():
+    with pytest.raises(SpecError) as caught:
+        archbuilder.load_spec(ROOT / "tests" / "data" / "broken" / "wrong_values.yaml")
+    lines = [(p.line, p.column) for p in caught.value.problems]
+    assert lines == sorted(lines) and len(lines) == 10
+
+
+def test_unsafe_tag_is_not_executed(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    text = f"name: x\ninput: !!python/object/apply:os.system ['touch {marker}']\nblocks: []\n"
+    with pytest.raises(SpecError, match="unsupported YAML tag"):
+        archbuilder.load_spec(text)
+    assert not marker.exists()
+
+
+def test_alias_bomb_is_rejected_quickly():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    with pytest.raises(SpecError, match="expands to more than"):
+        archbuilder.load_spec("\n".join(lines) + "\n")
+
+
+def test_missing_file_and_binary_file(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        archbuilder.load_spec(tmp_path / "absent.yaml")
+    binary = tmp_path / "weights.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(SpecError, match="not UTF-8"):
+        archbuilder.load_spec(binary)
+
+
+def test_lowering_a_spec_built_in_python_raises_without_positions():
+    spec = archbuilder.ArchSpec.model_validate(
+        {"name": "x", "input": {"channels": 1, "height": 2, "width": 2}, "blocks": [{"kind": "maxpool", "kernel": 3}]}
+    )
+    with pytest.raises(SpecError) as caught:
+        archbuilder.lower(spec)
+    assert caught.value.problems[0].line is None
+    assert "blocks.0: maxpool1: input height 2" in str(caught.value)
