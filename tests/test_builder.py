@@ -13,7 +13,9 @@ from archbuilder.ir.names import RESERVED_NAMES
 
 from .test_spec import SMALL
 
-AUX = SMALL + """
+AUX = (
+    SMALL
+    + """
 aux_heads:
   - name: late
     tap: mix
@@ -24,6 +26,7 @@ aux_heads:
     loss_weight: 0.25
     layers: [{kind: global_avgpool}, {kind: flatten}, {kind: linear, out: num_classes}]
 """
+)
 
 
 def test_module_names_follow_the_spec():

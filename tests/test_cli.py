@@ -26,7 +26,9 @@ def test_validate_ok():
 
 
 def test_validate_reports_every_invalid_file_and_exits_1():
-    result = archbuild("validate", str(GOOGLENET), str(BROKEN / "unknown_keys.yaml"), str(BROKEN / "bad_tap.yaml"))
+    result = archbuild(
+        "validate", str(GOOGLENET), str(BROKEN / "unknown_keys.yaml"), str(BROKEN / "bad_tap.yaml")
+    )
     assert result.returncode == 1
     assert "ok (googlenet" in result.stdout
     assert "7 problems in spec" in result.stderr and "2 problems in spec" in result.stderr
@@ -74,8 +76,12 @@ def test_summary_json():
     assert names[-2:] == ["aux1", "aux2"]
     block_3a = data["blocks"][5]
     assert block_3a == {
-        "name": "3a", "kind": "inception", "section": "blocks",
-        "out_shape": [256, 28, 28], "params": 164_432, "macs": 128_049_152,
+        "name": "3a",
+        "kind": "inception",
+        "section": "blocks",
+        "out_shape": [256, 28, 28],
+        "params": 164_432,
+        "macs": 128_049_152,
     }
     assert sum(block["params"] for block in data["blocks"]) == data["total"]["params"]
 

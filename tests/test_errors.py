@@ -57,7 +57,10 @@ def test_unsafe_tag_is_not_executed(tmp_path, monkeypatch):
 
 def test_alias_bomb_is_rejected_quickly():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+        for i in range(1, 9)
+    ]
     with pytest.raises(SpecError, match="expands to more than"):
         archbuilder.load_spec("\n".join(lines) + "\n")
 
@@ -73,7 +76,11 @@ def test_missing_file_and_binary_file(tmp_path):
 
 def test_lowering_a_spec_built_in_python_raises_without_positions():
     spec = archbuilder.ArchSpec.model_validate(
-        {"name": "x", "input": {"channels": 1, "height": 2, "width": 2}, "blocks": [{"kind": "maxpool", "kernel": 3}]}
+        {
+            "name": "x",
+            "input": {"channels": 1, "height": 2, "width": 2},
+            "blocks": [{"kind": "maxpool", "kernel": 3}],
+        }
     )
     with pytest.raises(SpecError) as caught:
         archbuilder.lower(spec)

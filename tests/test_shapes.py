@@ -73,13 +73,15 @@ def inceptions(draw):
 def branch_blocks(draw):
     if draw(st.booleans()):  # concat: any same-size branches, possibly nested
         count = draw(st.integers(1, 3))
-        branches = [{"layers": draw(st.lists(convs(same_size=True), min_size=0, max_size=2))} for _ in range(count)]
+        branches = [
+            {"layers": draw(st.lists(convs(same_size=True), min_size=0, max_size=2))} for _ in range(count)
+        ]
         if draw(st.booleans()):
             branches.append({"layers": [draw(inceptions())]})
         return {"kind": "branches", "merge": "concat", "branches": branches}
     out = draw(widths)  # add: every branch ends with the same width
     branches = [
-        {"layers": draw(st.lists(convs(same_size=True), max_size=1)) + [draw(convs(same_size=True, out=out))]}
+        {"layers": [*draw(st.lists(convs(same_size=True), max_size=1)), draw(convs(same_size=True, out=out))]}
         for _ in range(draw(st.integers(1, 3)))
     ]
     return {"kind": "branches", "merge": "add", "branches": branches}
@@ -99,7 +101,9 @@ misc_layers = st.sampled_from(
 def specs(draw):
     size = draw(st.integers(12, 28))
     layers = st.one_of(inceptions(), branch_blocks(), pools(), misc_layers, convs())
-    blocks = [{**block, "name": f"b{i}"} for i, block in enumerate(draw(st.lists(layers, min_size=1, max_size=4)))]
+    blocks = [
+        {**block, "name": f"b{i}"} for i, block in enumerate(draw(st.lists(layers, min_size=1, max_size=4)))
+    ]
     head = [
         draw(st.sampled_from([{"kind": "global_avgpool"}, {"kind": "adaptive_avgpool", "output": [2, 1]}])),
         {"kind": "flatten"},

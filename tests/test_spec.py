@@ -76,12 +76,25 @@ def test_conv_settings_inherit_layer_then_block_then_defaults():
 def test_built_in_conv_defaults():
     text = SMALL.replace("defaults:\n  conv: {norm: none, activation: relu}\n", "")
     attrs = archbuilder.lower(archbuilder.load_spec(text)).op("conv1").attrs
-    assert (attrs["norm"], attrs["activation"], attrs["bias"], attrs["bn_eps"]) == ("batch", "relu", False, 1e-5)
+    assert (attrs["norm"], attrs["activation"], attrs["bias"], attrs["bn_eps"]) == (
+        "batch",
+        "relu",
+        False,
+        1e-5,
+    )
 
 
 def test_unnamed_layers_get_kind_numbered_names():
     ir = archbuilder.lower(archbuilder.load_spec(SMALL))
-    assert [entry.name for entry in ir.top_level] == ["conv1", "conv2", "maxpool1", "mix", "global_avgpool1", "flatten1", "linear1"]
+    assert [entry.name for entry in ir.top_level] == [
+        "conv1",
+        "conv2",
+        "maxpool1",
+        "mix",
+        "global_avgpool1",
+        "flatten1",
+        "linear1",
+    ]
 
 
 def test_auto_names_never_take_an_explicit_name():

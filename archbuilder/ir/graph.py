@@ -9,7 +9,7 @@ can group nodes without re-deriving it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 import networkx as nx
@@ -98,25 +98,18 @@ class IR:
     top_level: tuple[TopLevel, ...]
     output: str  # id of the op producing the main output
     input: str = "input"
-    metadata: dict[str, Any] = field(default_factory=dict)
 
     def op(self, op_id: str) -> Op:
         """The op with this id."""
         return self.graph.nodes[op_id]["op"]
 
     def ops(self) -> Iterator[Op]:
-        """All ops, in a topological order that follows the spec."""
-        for op_id in nx.lexicographical_topological_sort(self.graph, key=self._order.__getitem__):
-            yield self.op(op_id)
-
-    @property
-    def _order(self) -> dict[str, int]:
-        return {op_id: index for index, op_id in enumerate(self.graph.nodes)}
+        """All ops in spec order, which is topological: an op is added after its inputs."""
+        for _, data in self.graph.nodes(data=True):
+            yield data["op"]
 
     def total(self, *, aux: bool = True) -> tuple[int, int]:
         """(parameters, MACs) of the whole model, with or without the aux heads."""
-        ops = [op for op in self.ops() if aux or not self.is_aux(op)]
+        aux_names = {head.name for head in self.aux_heads}
+        ops = [op for op in self.ops() if aux or op.item not in aux_names]
         return sum(op.params for op in ops), sum(op.macs for op in ops)
-
-    def is_aux(self, op: Op) -> bool:
-        return op.item in {head.name for head in self.aux_heads}

@@ -7,7 +7,6 @@ collected and raised together as one SpecError, located in the spec's source.
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
-from typing import Any
 
 import networkx as nx
 
@@ -16,7 +15,7 @@ from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Sh
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
 from archbuilder.ir.ops import Context, ShapeError, rule_for
 from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
-from archbuilder.spec.model import ArchSpec
+from archbuilder.spec.model import ArchSpec, AuxHead
 
 __all__ = ["lower"]
 
@@ -61,7 +60,10 @@ class _Lowering:
             if name in seen:
                 self.fail((*path, "name"), f"duplicate name '{name}'; names must be unique in their scope")
             elif name in RESERVED_NAMES:
-                self.fail((*path, "name"), f"'{name}' is reserved (it is an attribute of torch modules); pick another name")
+                self.fail(
+                    (*path, "name"),
+                    f"'{name}' is reserved (it is an attribute of torch modules); pick another name",
+                )
             seen.add(name)
 
     # -- the walk --------------------------------------------------------------
@@ -69,33 +71,24 @@ class _Lowering:
         spec = self.spec
         shape: Shape = (spec.input.channels, spec.input.height, spec.input.width)
         self.add(Op("input", "input", {}, shape, 0, 0, "input", ("input",)), [])
-        sections = [(name, getattr(spec, name)) for name in ("stem", "blocks", "head")]
         entries = [
             (section, layer, (section, index))
-            for section, layers in sections
-            for index, layer in enumerate(layers)
+            for section in ("stem", "blocks", "head")
+            for index, layer in enumerate(getattr(spec, section))
         ]
         written = [layer.name for _, layer, _ in entries] + [head.name for head in spec.aux_heads]
         kinds = [layer.kind for _, layer, _ in entries] + ["aux"] * len(spec.aux_heads)
         paths = [path for _, _, path in entries] + [("aux_heads", i) for i in range(len(spec.aux_heads))]
         names = assign_names(written, kinds)
         self.check_names(names, written, paths)
+        body_names, aux_names = names[: len(entries)], names[len(entries) :]
 
-        items: list[Item] = []
-        previous, top_level = "input", []
         context = Context(spec.num_classes, (spec.defaults.conv,))
-        try:
-            for (section, layer, path), name in zip(entries, names):
-                item, previous, shape = self.layer(layer, name, name, path, previous, shape, context)
-                items.append(item)
-                self.outputs[name] = previous
-                top_level.append(TopLevel(name, layer.kind, section, previous, ()))
-        except _Stop:
-            pass
-        body_names = names[: len(entries)]
+        items, top_level, output = self.body(entries, body_names, shape, context)
+        tappable = body_names[: len(spec.stem) + len(spec.blocks)]
         aux_heads = []
-        for index, (head, name) in enumerate(zip(spec.aux_heads, names[len(entries) :])):
-            aux = self.aux_head(head, index, body_names, context)
+        for index, (head, name) in enumerate(zip(spec.aux_heads, aux_names)):
+            aux = self.aux_head(head, index, tappable, context)
             if aux is not None:
                 aux_heads.append(aux)
                 top_level.append(TopLevel(name, "aux_head", "aux", self._last(aux.layers), ()))
@@ -108,17 +101,38 @@ class _Lowering:
             graph=self.graph,
             body=Sequence(tuple(items)),
             aux_heads=tuple(aux_heads),
-            top_level=tuple(self.with_ops(entry) for entry in top_level),
-            output=previous,
+            top_level=self.with_ops(top_level),
+            output=output,
         )
 
-    def with_ops(self, entry: TopLevel) -> TopLevel:
-        ops = tuple(op_id for op_id, data in self.graph.nodes(data=True) if data["op"].item == entry.name)
-        return TopLevel(entry.name, entry.kind, entry.section, entry.output, ops)
+    def body(
+        self, entries: list[tuple[str, Layer, KeyPath]], names: list[str], shape: Shape, context: Context
+    ) -> tuple[list[Item], list[TopLevel], str]:
+        """Lower stem, blocks and head in order, up to the first layer that cannot continue."""
+        items: list[Item] = []
+        top_level: list[TopLevel] = []
+        previous = "input"
+        try:
+            for (section, layer, path), name in zip(entries, names):
+                item, previous, shape = self.layer(layer, name, name, path, previous, shape, context)
+                items.append(item)
+                self.outputs[name] = previous
+                top_level.append(TopLevel(name, layer.kind, section, previous, ()))
+        except _Stop:
+            pass
+        return items, top_level, previous
 
-    def aux_head(self, head: Any, index: int, body_names: list[str], context: Context) -> AuxHeadIR | None:
+    def with_ops(self, entries: list[TopLevel]) -> tuple[TopLevel, ...]:
+        """The entries with the ids of their ops filled in, in graph order."""
+        ops: dict[str, list[str]] = {}
+        for op_id, data in self.graph.nodes(data=True):
+            ops.setdefault(data["op"].item, []).append(op_id)
+        return tuple(
+            TopLevel(e.name, e.kind, e.section, e.output, tuple(ops.get(e.name, ()))) for e in entries
+        )
+
+    def aux_head(self, head: AuxHead, index: int, tappable: list[str], context: Context) -> AuxHeadIR | None:
         path: KeyPath = ("aux_heads", index)
-        tappable = body_names[: len(self.spec.stem) + len(self.spec.blocks)]
         if head.tap not in tappable:
             hint = did_you_mean(head.tap, tappable) or (
                 f"; it can name: {', '.join(tappable)}" if len(tappable) <= 12 else ""
