@@ -86,3 +86,9 @@ def test_lowering_a_spec_built_in_python_raises_without_positions():
         archbuilder.lower(spec)
     assert caught.value.problems[0].line is None
     assert "blocks.0: maxpool1: input height 2" in str(caught.value)
+
+
+@pytest.mark.parametrize("depth", [80, 5000])
+def test_deep_nesting_is_a_clean_error(depth):
+    with pytest.raises(SpecError, match="nests"):
+        archbuilder.load_spec("name: x\ninput: " + "[" * depth + "]" * depth + "\n")

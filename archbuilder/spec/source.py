@@ -18,6 +18,7 @@ from archbuilder.errors import KeyPath, Problem, SpecError
 __all__ = ["Source", "parse_yaml"]
 
 MAX_NODES = 200_000  # bounds alias ("billion laughs") expansion
+MAX_DEPTH = 64  # specs nest a few levels; thousands is an attack or an accident
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ class _Builder:
     def build(self, node: Node, path: KeyPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _TooLarge(node)
+            raise _TooLarge(node, f"the document expands to more than {MAX_NODES:,} nodes (aliases nested too deep?)")
+        if len(path) > MAX_DEPTH:
+            raise _TooLarge(node, f"the document nests deeper than {MAX_DEPTH} levels")
         self.positions.setdefault(path, self.at(node))
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
@@ -91,7 +94,8 @@ class _Builder:
 
 
 class _TooLarge(Exception):
-    def __init__(self, node: Node):
+    def __init__(self, node: Node, message: str):
+        super().__init__(message)
         self.node = node
 
 
@@ -110,13 +114,14 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
         raise SpecError([Problem((), message, file, line, column)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem((), f"invalid YAML: {exc}", file)]) from None
+    except RecursionError:
+        raise SpecError([Problem((), "the document nests too deeply to parse", file)]) from None
     if root is None:
         raise SpecError([Problem((), "the spec is empty", file, 1, 1)])
     try:
         data = builder.build(root, ())
     except _TooLarge as exc:
-        message = f"the document expands to more than {MAX_NODES:,} nodes (aliases nested too deep?)"
-        builder.fail((), exc.node, message)
+        builder.fail((), exc.node, str(exc))
         data = None
     if builder.problems:
         raise SpecError(builder.problems)
