@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +26,8 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             summary = summarize(load_spec(path))
         except SpecError as exc:
+            if args.debug:
+                raise
             print(exc, file=sys.stderr)
             status = 1
             continue
@@ -52,6 +55,9 @@ def _build(args: argparse.Namespace) -> int:
     with torch.no_grad():
         model.eval()
         print(f"eval output: {tuple(model(x).shape)}")
+        if args.batch < 2:
+            print("train output: skipped (batch norm needs a batch of at least 2 in training mode)")
+            return 0
         model.train()
         outputs = model(x)
     if isinstance(outputs, torch.Tensor):
@@ -70,18 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"archbuilder {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback for errors")
+    # --debug is accepted after the command too; SUPPRESS keeps it from resetting the global flag.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show a traceback for errors"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check specs; exit 1 listing every problem")
+    def add_command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, parents=[common])
+
+    validate = add_command("validate", "check specs; exit 1 listing every problem")
     validate.add_argument("specs", nargs="+", metavar="SPEC", help="spec files")
     validate.set_defaults(run=_validate)
 
-    summary = commands.add_parser("summary", help="per-block output shapes, parameters and MACs")
+    summary = add_command("summary", "per-block output shapes, parameters and MACs")
     summary.add_argument("spec", metavar="SPEC")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
     summary.set_defaults(run=_summary)
 
-    build = commands.add_parser("build", help="build the torch model and run one forward pass")
+    build = add_command("build", "build the torch model and run one forward pass")
     build.add_argument("spec", metavar="SPEC")
     build.add_argument(
         "--batch", type=_positive, default=2, help="batch size of the random input (default 2)"
@@ -113,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`archbuild summary --json | head`): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -38,8 +38,13 @@ def test_module_names_follow_the_spec():
 
 
 def test_reserved_names_cover_every_model_attribute():
-    public = {name for cls in (ArchModel, ParallelBlock) for name in dir(cls) if not name.startswith("_")}
-    public |= {"spec", "merge"}  # instance attributes
+    public = {
+        name
+        for cls in (ArchModel, ParallelBlock, nn.Sequential)
+        for name in dir(cls)
+        if not name.startswith("_")
+    }
+    public |= {"spec", "merge", "aux_names", "aux_weights"}  # instance attributes
     assert public <= RESERVED_NAMES
 
 

@@ -44,12 +44,11 @@ def test_no_traceback_for_any_broken_spec(path):
         assert str(path) in result.stderr
 
 
-def test_debug_shows_a_traceback():
-    result = archbuild("--debug", "validate", str(BROKEN / "bad_tap.yaml"))
+@pytest.mark.parametrize("args", [("--debug", "validate"), ("validate", "--debug"), ("summary", "--debug")])
+def test_debug_shows_a_traceback(args):
+    result = archbuild(*args, str(BROKEN / "bad_tap.yaml"))
     assert result.returncode == 1
-    # validate reports per file; --debug matters for commands that stop at the first error
-    result = archbuild("--debug", "summary", str(BROKEN / "bad_tap.yaml"))
-    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert "Traceback" in result.stderr and "did you mean '4a'" in result.stderr
 
 
 def test_usage_errors_exit_2():
@@ -93,6 +92,17 @@ def test_summary_table():
     row = next(line for line in lines if line.startswith("4e "))
     assert row.split() == ["4e", "inception", "832×14×14", "870,400", "169,996,288"]
     assert any(line.startswith("Total params:") and line.endswith("13,393,352") for line in lines)
+
+
+def test_build_with_batch_1_skips_the_training_pass(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(
+        "name: tiny\ninput: {channels: 1, height: 4, width: 4}\nnum_classes: 3\n"
+        "blocks: [{kind: flatten}, {kind: batchnorm}, {kind: linear, out: num_classes}]\n"
+    )
+    result = archbuild("build", str(spec), "--batch", "1")
+    assert result.returncode == 0, result.stderr
+    assert "eval output: (1, 3)" in result.stdout and "train output: skipped" in result.stdout
 
 
 @pytest.mark.slow

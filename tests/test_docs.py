@@ -97,3 +97,10 @@ def test_spec_complete_example_builds_and_runs() -> None:
         logits = model(x)
     assert isinstance(logits, torch.Tensor)
     assert logits.shape == (batch, spec.num_classes)
+
+
+def test_reserved_names_are_all_documented():
+    from archbuilder.ir.names import RESERVED_NAMES
+
+    text = (DOCS / "spec.md").read_text()
+    assert [name for name in sorted(RESERVED_NAMES) if f"`{name}`" not in text] == []

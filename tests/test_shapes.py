@@ -137,3 +137,29 @@ def test_random_specs_match_torch_at_every_node(data):
         assume(False)
     ir = archbuilder.lower(spec)
     assert_ir_matches_torch(build_from_ir(ir), ir)
+
+
+def _torch_pool_size(size, kernel, stride, padding, ceil):
+    import torch
+
+    try:
+        pool = torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil)
+        return pool(torch.zeros(1, 1, size, size)).shape[-1]
+    except RuntimeError:
+        return None
+
+
+def test_pool_size_rule_equals_torch_exhaustively():
+    from archbuilder.ir.ops import ShapeError, _spatial
+
+    for size in range(1, 8):
+        for kernel in range(1, 4):
+            for stride in range(1, 4):
+                for padding in range(kernel // 2 + 1):
+                    for ceil in (False, True):
+                        try:
+                            ours = _spatial(size, kernel, stride, padding, 1, ceil, "height")
+                        except ShapeError:
+                            ours = None
+                        expected = _torch_pool_size(size, kernel, stride, padding, ceil)
+                        assert ours == expected, (size, kernel, stride, padding, ceil)

@@ -40,8 +40,8 @@ def build(
     params, _ = ir.total(aux=aux)
     if params * 4 > max_param_bytes:
         message = (
-            f"the model has {params:,} parameters ({params * 4 / 2**30:.1f} GiB as float32), over the "
-            f"limit of {max_param_bytes / 2**30:.1f} GiB; raise max_param_bytes to build it anyway"
+            f"the model has {params:,} parameters ({_bytes(params * 4)} as float32), over the "
+            f"limit of {_bytes(max_param_bytes)}; raise max_param_bytes to build it anyway"
         )
         raise SpecError([Problem((), message, spec.source.file if spec.source else None)])
     model = build_from_ir(ir, aux=aux)
@@ -70,6 +70,13 @@ def _sequence(ir: IR, sequence: Sequence) -> nn.Module:
     if not sequence.items:
         return nn.Identity()
     return nn.Sequential(OrderedDict(_item(ir, item) for item in sequence.items))
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
 
 
 def _with_num_classes(spec: ArchSpec, num_classes: int) -> ArchSpec:

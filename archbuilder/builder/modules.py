@@ -47,7 +47,8 @@ class ArchModel(nn.Module):
     """A network built from a spec. Children are the spec's top-level layers and aux heads, by name.
 
     Eval mode (or no aux heads) returns the logits tensor; training mode with aux heads
-    returns :class:`ModelOutputs`, whose ``aux`` follows ``aux_weights``.
+    returns :class:`ModelOutputs`. Its ``aux`` is in tap order (the order the heads run),
+    which ``aux_names`` and ``aux_weights`` follow.
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class ArchModel(nn.Module):
         self._taps: dict[str, tuple[str, ...]] = {}
         for name, tap, _, _ in tapped:
             self._taps[tap] = (*self._taps.get(tap, ()), name)
+        self.aux_names: tuple[str, ...] = tuple(name for name, _, _, _ in tapped)
         self.aux_weights: tuple[float, ...] = tuple(weight for _, _, weight, _ in tapped)
 
     def forward(self, x: Tensor) -> Tensor | ModelOutputs:

@@ -14,6 +14,11 @@ RESERVED_NAMES = frozenset(
     [
         "T_destination",
         "add_module",
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "aux_names",
         "apply",
         "bfloat16",
         "buffers",

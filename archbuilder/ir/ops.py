@@ -71,15 +71,15 @@ def _feature_map(shape: Shape, what: str) -> tuple[int, int, int]:
 
 
 def _spatial(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool, axis: str) -> int:
-    span = size + 2 * pad - dilation * (kernel - 1) - 1
-    if span < 0:
-        raise ShapeError(
-            f"input {axis} {size} ({size + 2 * pad} with padding) is smaller than the kernel's extent "
-            f"{dilation * (kernel - 1) + 1}: the feature map collapses below 1 pixel"
-        )
-    out = (math.ceil(span / stride) if ceil else span // stride) + 1
+    extent = dilation * (kernel - 1) + 1
+    out = (size + 2 * pad - extent + (stride - 1 if ceil else 0)) // stride + 1  # torch's rule
     if ceil and (out - 1) * stride >= size + pad:
         out -= 1  # torch: the last window must start inside the input or left padding
+    if out < 1:
+        raise ShapeError(
+            f"input {axis} {size} ({size + 2 * pad} with padding) is smaller than the kernel's extent "
+            f"{extent}: the feature map collapses below 1 pixel"
+        )
     return out
 
 

@@ -54,7 +54,9 @@ class _Builder:
     def build(self, node: Node, path: KeyPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _TooLarge(node, f"the document expands to more than {MAX_NODES:,} nodes (aliases nested too deep?)")
+            raise _TooLarge(
+                node, f"the document expands to more than {MAX_NODES:,} nodes (aliases nested too deep?)"
+            )
         if len(path) > MAX_DEPTH:
             raise _TooLarge(node, f"the document nests deeper than {MAX_DEPTH} levels")
         self.positions.setdefault(path, self.at(node))

@@ -95,6 +95,8 @@ def _message(error: dict[str, Any], data: Any, path: KeyPath) -> str:
     value = error.get("input")
     if isinstance(value, (int, float, str)) and len(repr(value)) < 60:
         message += f" (got {value!r})"
+    if kind == "string_type" and isinstance(value, (bool, int, float)):
+        message += "; YAML reads unquoted yes/no/on/off and numbers as such: quote the text"
     return message
 
 
