@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from archbuilder.errors import Problem, SpecError
 from archbuilder.ir import IR, lower
+from archbuilder.render import RenderError, diagram, render_diagram
 from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.summary import Summary, summarize
 
@@ -25,11 +26,14 @@ __all__ = [
     "ArchSpec",
     "ModelOutputs",
     "Problem",
+    "RenderError",
     "SpecError",
     "Summary",
     "build",
+    "diagram",
     "load_spec",
     "lower",
+    "render_diagram",
     "summarize",
 ]
 

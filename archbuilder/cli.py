@@ -11,9 +11,19 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from archbuilder import __version__
 from archbuilder.errors import SpecError
+from archbuilder.render import (
+    DETAILS,
+    ENGINES,
+    RANKDIRS,
+    RenderError,
+    UnsupportedFormat,
+    format_for,
+    render_diagram,
+)
 from archbuilder.spec import load_spec
 from archbuilder.summary import summarize
 
@@ -69,6 +79,27 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace) -> int:
+    output = Path(args.output) if args.output else Path(args.spec).with_suffix(".svg")
+    format_for(output)  # an unsupported extension is a usage error, found before any work
+    if output.resolve() == Path(args.spec).resolve():
+        raise _UsageError(f"the output {output} is the input spec; choose another -o")
+    render_diagram(
+        args.spec,
+        output,
+        detail=args.detail,
+        shapes=not args.no_shapes,
+        rankdir=args.rankdir,
+        engine=args.engine,
+    )
+    print(f"wrote {output} ({args.detail} detail)")
+    return 0
+
+
+class _UsageError(Exception):
+    """A command line that cannot be carried out as given (exit 2)."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archbuild",
@@ -103,6 +134,24 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--no-aux", action="store_true", help="leave out the aux heads")
     build.add_argument("--num-classes", type=_positive, default=None, help="override num_classes")
     build.set_defaults(run=_build)
+
+    render = add_command("render", "draw the architecture diagram (.svg, .png, .pdf or .dot)")
+    render.add_argument("spec", metavar="SPEC")
+    render.add_argument(
+        "-o", "--output", help="output file; its extension picks the format (default: SPEC with .svg)"
+    )
+    render.add_argument(
+        "--detail", choices=DETAILS, default="branches", help="level of detail (default branches)"
+    )
+    render.add_argument("--rankdir", choices=RANKDIRS, default="TB", help="TB: top to bottom (default); LR")
+    render.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
+    render.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="system Graphviz, the embedded one (SVG only), or auto (system if installed)",
+    )
+    render.set_defaults(run=_render)
     return parser
 
 
@@ -117,13 +166,18 @@ def _positive(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except SpecError as exc:
+    except (SpecError, RenderError, _UsageError) as exc:
         if args.debug:
             raise
-        print(exc, file=sys.stderr)
+        if isinstance(exc, (_UsageError, UnsupportedFormat)):
+            parser.print_usage(sys.stderr)
+            print(f"archbuild: error: {exc}", file=sys.stderr)
+            return 2
+        print(exc if isinstance(exc, SpecError) else f"archbuild: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,282 @@
+"""Draw the IR as a ``graphviz.Digraph``: no forward pass, no torch.
+
+Three levels of detail: ``blocks`` (one node per top-level entry), ``branches`` (every op,
+each multi-branch block a cluster with its branches side by side) and ``layers`` (as
+``branches``, with each conv's batch norm and activation as nodes of their own). Node ids
+are the IR's op ids and everything is emitted in spec order, so equal input gives equal DOT.
+"""
+
+from __future__ import annotations
+
+import graphviz
+
+from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
+from archbuilder.render.style import FAMILIES, describe, family_of, record_label, shape_text, text_label
+
+__all__ = ["DETAILS", "RANKDIRS", "to_digraph"]
+
+DETAILS = ("blocks", "branches", "layers")
+RANKDIRS = ("TB", "LR")
+FONT = "Helvetica"
+
+
+def to_digraph(
+    ir: IR, *, detail: str = "branches", shapes: bool = True, rankdir: str = "TB"
+) -> graphviz.Digraph:
+    """The diagram of ``ir`` at the given level of detail."""
+    if detail not in DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, not {rankdir!r}")
+    graph = graphviz.Digraph(ir.name)
+    graph.attr(
+        label=_title(ir),
+        labelloc="t",
+        fontname=FONT,
+        fontsize="16",
+        rankdir=rankdir,
+        newrank="true",
+        nodesep="0.18",
+        ranksep="0.32",
+        compound="true",
+    )
+    graph.attr("node", shape="Mrecord", style="filled", fontname=FONT, fontsize="10", margin="0.10,0.03")
+    graph.attr("edge", fontname=FONT, fontsize="8", fontcolor="#555555", color="#666666", arrowsize="0.6")
+    if detail == "blocks":
+        drawer: _Drawer = _BlockDrawer(ir, graph, rankdir)
+    else:
+        drawer = _OpDrawer(ir, graph, rankdir, layers=detail == "layers", shapes=shapes)
+    drawer.draw()
+    _legend(graph, drawer.families)
+    return graph
+
+
+def _title(ir: IR) -> str:
+    params, macs = ir.total()
+    inference_params, inference_macs = ir.total(aux=False)
+    size = f"{params:,} params"
+    if ir.aux_heads:
+        size += f" ({inference_params:,} without aux heads)"
+    return text_label(ir.name, f"input {shape_text(ir.input_shape)} · {size} · {_count(inference_macs)} MACs")
+
+
+def _count(value: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return str(value)
+
+
+class _Drawer:
+    def __init__(self, ir: IR, graph: graphviz.Digraph, rankdir: str):
+        self.ir = ir
+        self.graph = graph
+        self.rankdir = rankdir
+        self.families: list[str] = []  # in first-use order, for the legend
+        self.sections = {entry.name: entry.section for entry in ir.top_level}
+
+    def node(self, where: graphviz.Digraph, node_id: str, kind: str, lines: list[str], **attrs: str) -> None:
+        """A node coloured by its kind; ``lines`` become record compartments (plain text for other shapes)."""
+        family = family_of(kind)
+        if family.name not in self.families:
+            self.families.append(family.name)
+        label = record_label(lines, self.rankdir) if "shape" not in attrs else text_label(*lines)
+        where.node(node_id, label, fillcolor=family.fill, color=family.line, **attrs)
+
+    def input_node(self) -> None:
+        self.node(self.graph, "input", "input", ["input", shape_text(self.ir.input_shape)], group="main")
+
+    def output_node(self, source: str, shape: tuple[int, ...]) -> None:
+        self.node(self.graph, "output", "input", ["output", shape_text(shape)], group="main")
+        self.graph.edge(source, "output", weight="10")
+
+
+class _BlockDrawer(_Drawer):
+    """One node per top-level entry, labelled with its output shape, parameters and MACs."""
+
+    def draw(self) -> None:
+        self.input_node()
+        previous = "input"
+        for entry in self.ir.top_level:
+            if entry.section == "aux":
+                self.aux_node(entry)
+                continue
+            what = describe(self.ir.op(entry.output)) if len(entry.ops) == 1 else entry.kind
+            title = what if entry.name == entry.kind else f"{entry.name} · {what}"
+            self.node(self.graph, entry.name, entry.kind, [title, self.facts(entry)], group="main")
+            self.graph.edge(previous, entry.name, weight="10")
+            previous = entry.name
+        self.output_node(previous, self.ir.op(self.ir.output).shape)
+
+    def facts(self, entry: TopLevel) -> str:
+        ops = [self.ir.op(op_id) for op_id in entry.ops]
+        params, macs = sum(op.params for op in ops), sum(op.macs for op in ops)
+        text = shape_text(self.ir.op(entry.output).shape)
+        return text + (f" · {params:,} params · {_count(macs)} MACs" if params or macs else "")
+
+    def aux_node(self, entry: TopLevel) -> None:
+        head = next(head for head in self.ir.aux_heads if head.name == entry.name)
+        lines = [f"{entry.name} · aux head · loss weight {head.loss_weight:g}", self.facts(entry)]
+        self.node(self.graph, entry.name, "aux_head", lines, style="filled,dashed")
+        self.graph.edge(head.tap, entry.name, style="dashed", color=FAMILIES["aux"].line)
+
+
+class _OpDrawer(_Drawer):
+    """Every op; multi-branch blocks, stem, head and aux heads as clusters."""
+
+    def __init__(self, ir: IR, graph: graphviz.Digraph, rankdir: str, *, layers: bool, shapes: bool):
+        super().__init__(ir, graph, rankdir)
+        self.layers = layers
+        self.shapes = shapes
+        self.exits: dict[str, str] = {}  # op id -> node id its output leaves from (layers detail)
+        self.totals: dict[str, tuple[int, int]] = {}  # id prefix (a block) -> (params, MACs)
+        for op in ir.ops():
+            parts = op.id.split(".")
+            for end in range(1, len(parts)):
+                prefix = ".".join(parts[:end])
+                params, macs = self.totals.get(prefix, (0, 0))
+                self.totals[prefix] = (params + op.params, macs + op.macs)
+
+    def draw(self) -> None:
+        self.input_node()
+        groups: list[tuple[str, list[Item]]] = []
+        for item in self.ir.body.items:
+            section = self.sections[item if isinstance(item, str) else item.id]
+            if groups and groups[-1][0] == section:
+                groups[-1][1].append(item)
+            else:
+                groups.append((section, [item]))
+        for section, items in groups:
+            if section == "blocks":
+                for item in items:
+                    self.item(self.graph, item)
+            else:
+                with self.graph.subgraph(name=f"cluster_{section}") as cluster:
+                    cluster.attr(
+                        label=section,
+                        fontsize="11",
+                        style="rounded,filled",
+                        fillcolor="#f7f7f7",
+                        color="#cccccc",
+                    )
+                    for item in items:
+                        self.item(cluster, item)
+        for head in self.ir.aux_heads:
+            with self.graph.subgraph(name=f"cluster_aux_{head.name}") as cluster:
+                aux = FAMILIES["aux"]
+                cluster.attr(
+                    label=text_label(head.name, f"auxiliary head · loss weight {head.loss_weight:g}"),
+                    fontsize="11",
+                    style="rounded,dashed,filled",
+                    fillcolor="#fdf4f4",
+                    color=aux.line,
+                )
+                self.sequence(cluster, head.layers)
+        self.edges()
+        output = self.ir.op(self.ir.output)
+        self.output_node(self.exits.get(output.id, output.id), output.shape)
+
+    def sequence(self, where: graphviz.Digraph, sequence: Sequence) -> None:
+        for item in sequence.items:
+            self.item(where, item)
+
+    def item(self, where: graphviz.Digraph, item: Item) -> None:
+        if isinstance(item, Parallel):
+            self.block(where, item)
+        else:
+            self.op(where, self.ir.op(item))
+
+    def block(self, where: graphviz.Digraph, block: Parallel) -> None:
+        merged = self.ir.op(block.merge)
+        params, macs = self.totals[block.id]
+        label = text_label(
+            f"{block.name} · {block.kind}",
+            f"{shape_text(merged.shape)} · {params:,} params · {_count(macs)} MACs",
+        )
+        with where.subgraph(name=f"cluster_{block.id}") as cluster:
+            block_family = FAMILIES["block"]
+            cluster.attr(
+                label=label,
+                fontsize="11",
+                style="rounded,filled",
+                fillcolor=block_family.fill,
+                color=block_family.line,
+            )
+            for _, branch in block.branches:
+                self.sequence(cluster, branch)
+            firsts = [self._entry(branch.items[0]) for _, branch in block.branches if branch.items]
+            if len(firsts) > 1:
+                with cluster.subgraph() as row:  # branches side by side, starting level
+                    row.attr(rank="same")
+                    for node_id in firsts:
+                        row.node(node_id)
+            merge = "+" if merged.kind == "add" else "concat"
+            self.node(
+                cluster, merged.id, merged.kind, [merge], shape="ellipse", fontsize="9", margin="0.04,0.02"
+            )
+
+    def _entry(self, item: Item) -> str:
+        while isinstance(item, Parallel):
+            item = next((branch.items[0] for _, branch in item.branches if branch.items), item.merge)
+        return item
+
+    def op(self, where: graphviz.Digraph, op: Op) -> None:
+        if not (self.layers and op.kind == "conv"):
+            self.node(where, op.id, op.kind, _label(op, describe(op)))
+            return
+        self.node(where, op.id, "conv", _label(op, describe(op, with_norm=False)))
+        previous = op.id
+        for suffix, kind, text in (
+            ("bn", "batchnorm", "batchnorm" if op.attrs["norm"] == "batch" else ""),
+            ("act", "activation", describe(_activation(op)) if op.attrs["activation"] != "none" else ""),
+        ):
+            if text:
+                node_id = f"{op.id}/{suffix}"
+                self.node(where, node_id, kind, [text])
+                self.graph.edge(previous, node_id)  # same shape as the conv's output: no label
+                previous = node_id
+        self.exits[op.id] = previous
+
+    def edges(self) -> None:
+        aux_line = FAMILIES["aux"].line
+        aux_names = {head.name for head in self.ir.aux_heads}
+        labelled: set[str] = set()
+        for source, target in self.ir.graph.edges():
+            source_op, target_op = self.ir.op(source), self.ir.op(target)
+            tap = target_op.item in aux_names and source_op.item != target_op.item
+            # weight 0: the aux head hangs beside the network without pulling it sideways
+            attrs = {"style": "dashed", "color": aux_line, "weight": "0"} if tap else {}
+            # Every edge out of one op carries the same tensor: label it once.
+            label = self.shape_label(source_op) if source not in labelled else ""
+            labelled.add(source)
+            self.graph.edge(self.exits.get(source, source), target, label=label, **attrs)
+
+    def shape_label(self, op: Op) -> str:
+        return shape_text(op.shape) if self.shapes else ""
+
+
+def _label(op: Op, description: str) -> list[str]:
+    """Name over description; just the description when the name only repeats the kind."""
+    return [op.name, description] if op.name != op.kind else [description]
+
+
+def _activation(op: Op) -> Op:
+    return Op(
+        op.id, "activation", {"function": op.attrs["activation"]}, op.shape, 0, 0, op.item, op.spec_path
+    )
+
+
+def _legend(graph: graphviz.Digraph, families: list[str]) -> None:
+    """A key of the colours used: one row of swatches, in order of first use, beside the input."""
+    by_name = {family.name: family for family in FAMILIES.values()}
+    with graph.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="", style="rounded", color="#cccccc", margin="6")
+        legend.attr(
+            "node", shape="box", style="rounded,filled", fontsize="9", height="0.2", margin="0.06,0.02"
+        )
+        with legend.subgraph() as row:
+            row.attr(rank="same")
+            for index, name in enumerate(families):
+                row.node(f"legend_{index}", name, fillcolor=by_name[name].fill, color=by_name[name].line)
+                if index:  # keeps the swatches in order, left to right
+                    row.edge(f"legend_{index - 1}", f"legend_{index}", style="invis")

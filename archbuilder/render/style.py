@@ -1,0 +1,143 @@
+"""How ops look in a diagram: one colour per family of op kinds, and short labels."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from archbuilder.ir.graph import Op, Shape
+
+__all__ = ["FAMILIES", "Family", "describe", "family_of", "record_label", "shape_text", "text_label"]
+
+_RECORD_SPECIAL = re.compile(r"[{}|<>\\]")
+
+
+@dataclass(frozen=True)
+class Family:
+    """A group of op kinds drawn alike."""
+
+    name: str
+    fill: str
+    line: str
+
+
+# Colour-blind-friendly fills (light) with matching outlines (dark), one per family.
+FAMILIES: dict[str, Family] = {
+    "input": Family("input / output", "#ffffff", "#333333"),
+    "conv": Family("convolution", "#dbe7f5", "#3b6ea5"),
+    "pool": Family("pooling", "#fde3c8", "#c8702a"),
+    "norm": Family("normalization", "#ececec", "#7a7a7a"),
+    "activation": Family("activation", "#def0d5", "#4c9a4c"),
+    "dropout": Family("dropout", "#f7f7f7", "#a0a0a0"),
+    "reshape": Family("flatten", "#f3ebe0", "#8a6d4b"),
+    "linear": Family("linear", "#e8dff3", "#6f5a9e"),
+    "merge": Family("merge", "#d3efec", "#23897d"),
+    "block": Family("block", "#eef3fa", "#3b6ea5"),
+    "aux": Family("auxiliary head", "#fbe4e4", "#b5474b"),
+}
+
+_FAMILY_OF_KIND = {
+    "input": "input",
+    "conv": "conv",
+    "maxpool": "pool",
+    "avgpool": "pool",
+    "adaptive_avgpool": "pool",
+    "global_avgpool": "pool",
+    "lrn": "norm",
+    "batchnorm": "norm",
+    "activation": "activation",
+    "dropout": "dropout",
+    "flatten": "reshape",
+    "linear": "linear",
+    "concat": "merge",
+    "add": "merge",
+    "inception": "block",
+    "branches": "block",
+    "aux_head": "aux",
+}
+
+_ACTIVATION_NAMES = {
+    "relu": "ReLU",
+    "relu6": "ReLU6",
+    "leaky_relu": "LeakyReLU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "hardswish": "Hardswish",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+}
+
+
+def family_of(kind: str) -> Family:
+    return FAMILIES[_FAMILY_OF_KIND.get(kind, "block")]
+
+
+def shape_text(shape: Shape) -> str:
+    return "×".join(map(str, shape))
+
+
+def _size(pair: tuple[int, int]) -> str:
+    return f"{pair[0]}×{pair[1]}"
+
+
+def _window(attrs: dict) -> str:
+    text = _size(attrs["kernel"])
+    if attrs["stride"] != (1, 1):
+        text += (
+            f" /{attrs['stride'][0]}"
+            if attrs["stride"][0] == attrs["stride"][1]
+            else f" /{_size(attrs['stride'])}"
+        )
+    return text
+
+
+def describe(op: Op, *, with_norm: bool = True) -> str:
+    """One line saying what the op does: ``conv 3×3 /2 → 128``, ``maxpool 3×3 /2``."""
+    a = dict(op.attrs)
+    kind = op.kind
+    if kind == "conv":
+        text = f"conv {_window(a)} → {a['out_channels']}"
+        if a["groups"] > 1:
+            text += f" g{a['groups']}"
+        if a["dilation"] != (1, 1):
+            text += f" d{a['dilation'][0]}"
+        if with_norm:
+            extras = [
+                "BN" if a["norm"] == "batch" else "",
+                _ACTIVATION_NAMES.get(a["activation"], ""),
+            ]
+            text += "".join(f" · {extra}" for extra in extras if extra)
+        return text
+    if kind in ("maxpool", "avgpool"):
+        return f"{kind} {_window(a)}" + (" ceil" if a["ceil_mode"] else "")
+    if kind == "adaptive_avgpool":
+        return f"adaptive avgpool → {_size(a['output'])}"
+    if kind == "global_avgpool":
+        return "global avgpool"
+    if kind == "lrn":
+        return f"LRN size {a['size']}"
+    if kind == "activation":
+        return _ACTIVATION_NAMES.get(a["function"], "identity")
+    if kind == "dropout":
+        return f"dropout {a['p']:g}"
+    if kind == "linear":
+        return f"linear → {a['out_features']}"
+    if kind == "concat":
+        return "concat"
+    if kind == "add":
+        return "add"
+    return kind
+
+
+def record_label(lines: list[str], rankdir: str) -> str:
+    """A rounded-record label: one compartment per line, stacked whatever the rank direction.
+
+    Records, unlike HTML-like labels, render in every Graphviz build (the embedded one too).
+    """
+    fields = "|".join(_RECORD_SPECIAL.sub(r"\\\g<0>", line) for line in lines if line)
+    return f"{{{fields}}}" if rankdir == "TB" else fields
+
+
+def text_label(*lines: str) -> str:
+    """A plain multi-line label (graph title, clusters)."""
+    return "\n".join(line for line in lines if line)
