@@ -52,7 +52,7 @@ def to_digraph(
 
 
 def _title(ir: IR) -> str:
-    params, macs = ir.total()
+    params, _ = ir.total()
     inference_params, inference_macs = ir.total(aux=False)
     size = f"{params:,} params"
     if ir.aux_heads:
