@@ -205,7 +205,9 @@ def test_render_command_writes_next_to_the_spec_by_default(tmp_path):
     shutil.copy(GOOGLENET, spec)
     result = archbuild("render", str(spec), "--detail", "blocks")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "googlenet.svg").read_text().count("<svg") == 1
+    output = tmp_path / "googlenet.svg"
+    assert output.read_text().count("<svg") == 1
+    assert output.stat().st_mode & 0o044 == 0o044  # readable by others, like any new file (umask 022)
     assert "wrote" in result.stdout
 
 

@@ -272,7 +272,7 @@ def _legend(graph: graphviz.Digraph, families: list[str]) -> None:
     with graph.subgraph(name="cluster_legend") as legend:
         legend.attr(label="", style="rounded", color="#cccccc", margin="6")
         legend.attr(
-            "node", shape="box", style="rounded,filled", fontsize="9", height="0.2", margin="0.06,0.02"
+            "node", shape="box", style="rounded,filled", fontsize="9", height="0.2", margin="0.14,0.02"
         )
         with legend.subgraph() as row:
             row.attr(rank="same")

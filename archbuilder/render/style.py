@@ -134,7 +134,11 @@ def record_label(lines: list[str], rankdir: str) -> str:
 
     Records, unlike HTML-like labels, render in every Graphviz build (the embedded one too).
     """
-    fields = "|".join(_RECORD_SPECIAL.sub(r"\\\g<0>", line) for line in lines if line)
+    # Non-breaking spaces pad each line: Graphviz builds without font files (the embedded one)
+    # estimate text a little narrower than browsers draw it.
+    pad = "\u00a0" * 3
+    escaped = (_RECORD_SPECIAL.sub(r"\\\g<0>", line) for line in lines if line)
+    fields = "|".join(f"{pad}{line}{pad}" for line in escaped)
     return f"{{{fields}}}" if rankdir == "TB" else fields
 
 

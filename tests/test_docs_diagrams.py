@@ -1,0 +1,28 @@
+"""docs/diagrams/ holds a current diagram of every shipped spec."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .conftest import ROOT
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        "render_docs_diagrams", ROOT / "tools" / "render_docs_diagrams.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_shipped_spec_has_a_current_diagram():
+    tool = _tool()
+    stale = [path.name for path, _, digest in tool.expected() if tool.recorded_hash(path) != digest]
+    assert stale == [], f"stale or missing diagrams {stale}: run `python tools/render_docs_diagrams.py`"
+
+
+def test_no_diagram_without_a_spec():
+    tool = _tool()
+    expected = {path.name for path, _, _ in tool.expected()}
+    assert {path.name for path in (ROOT / "docs" / "diagrams").glob("*.svg")} == expected

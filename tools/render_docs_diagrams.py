@@ -1,0 +1,52 @@
+"""Regenerate docs/diagrams/: every spec in specs/ drawn at branches and at blocks detail.
+
+    python tools/render_docs_diagrams.py
+
+The SVGs are rendered with the embedded Graphviz, so anyone regenerates them without a
+system install. Each file records the SHA-256 of the DOT it was drawn from; the test suite
+recomputes the DOT and fails when a diagram is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from archbuilder.render import diagram
+from archbuilder.render.output import render_source, write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+OUTPUT = ROOT / "docs" / "diagrams"
+DETAILS = {"branches": "", "blocks": "-blocks"}
+MARKER = re.compile(r"<!-- archbuilder diagram: dot sha256 ([0-9a-f]{64}) -->")
+
+
+def expected() -> Iterator[tuple[Path, str, str]]:
+    """(output file, DOT source, its SHA-256) for every diagram docs/ should hold."""
+    for spec in sorted(SPECS.glob("*.yaml")):
+        for detail, suffix in DETAILS.items():
+            source = diagram(spec, detail=detail).source
+            yield OUTPUT / f"{spec.stem}{suffix}.svg", source, hashlib.sha256(source.encode()).hexdigest()
+
+
+def recorded_hash(svg: Path) -> str | None:
+    match = MARKER.search(svg.read_text()) if svg.exists() else None
+    return match.group(1) if match else None
+
+
+def main() -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    for path, source, digest in expected():
+        svg = render_source(source, "svg", engine="embedded").decode()
+        declaration, _, rest = svg.partition("\n")
+        write_atomic(
+            path, f"{declaration}\n<!-- archbuilder diagram: dot sha256 {digest} -->\n{rest}".encode()
+        )
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
