@@ -140,10 +140,10 @@ def test_nested_branches_are_nested_clusters():
     assert depth >= 1  # the inner cluster opens before the outer one closes
 
 
-def test_output_is_deterministic(spec):
+def test_output_is_deterministic(spec, tmp_path):
     assert diagram(spec).source == diagram(archbuilder.load_spec(GOOGLENET)).source
-    first = render_diagram(spec, ROOT / ".pytest_cache" / "a.svg", engine="embedded").read_bytes()
-    second = render_diagram(spec, ROOT / ".pytest_cache" / "b.svg", engine="embedded").read_bytes()
+    first = render_diagram(spec, tmp_path / "a.svg", engine="embedded").read_bytes()
+    second = render_diagram(spec, tmp_path / "b.svg", engine="embedded").read_bytes()
     assert first == second
 
 
