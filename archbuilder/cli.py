@@ -15,6 +15,7 @@ from pathlib import Path
 
 from archbuilder import __version__
 from archbuilder.errors import SpecError
+from archbuilder.files import write_atomic
 from archbuilder.render import (
     DETAILS,
     ENGINES,
@@ -26,6 +27,7 @@ from archbuilder.render import (
 )
 from archbuilder.spec import load_spec
 from archbuilder.summary import summarize
+from archbuilder.variants import VARIANTS, emit_yaml
 
 __all__ = ["main"]
 
@@ -82,8 +84,7 @@ def _build(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.spec).with_suffix(".svg")
     format_for(output)  # an unsupported extension is a usage error, found before any work
-    if output.resolve() == Path(args.spec).resolve():
-        raise _UsageError(f"the output {output} is the input spec; choose another -o")
+    _refuse_overwriting_input(args.spec, output)
     render_diagram(
         args.spec,
         output,
@@ -94,6 +95,22 @@ def _render(args: argparse.Namespace) -> int:
     )
     print(f"wrote {output} ({args.detail} detail)")
     return 0
+
+
+def _emit(args: argparse.Namespace) -> int:
+    text = emit_yaml(load_spec(args.spec), args.variant, source=args.spec)
+    if args.output is None:
+        print(text, end="")
+        return 0
+    _refuse_overwriting_input(args.spec, args.output)
+    write_atomic(args.output, text.encode())
+    print(f"wrote {args.output} ({args.variant} variant of {args.spec})", file=sys.stderr)
+    return 0
+
+
+def _refuse_overwriting_input(spec: str, output: str | Path) -> None:
+    if Path(output).resolve() == Path(spec).resolve():
+        raise _UsageError(f"the output {output} is the input spec; choose another -o")
 
 
 class _UsageError(Exception):
@@ -152,6 +169,12 @@ def _parser() -> argparse.ArgumentParser:
         help="system Graphviz, the embedded one (SVG only), or auto (system if installed)",
     )
     render.set_defaults(run=_render)
+
+    emit = add_command("emit", "write a variant of a spec as a new spec")
+    emit.add_argument("spec", metavar="SPEC")
+    emit.add_argument("--variant", required=True, choices=list(VARIANTS), help="which variant to emit")
+    emit.add_argument("-o", "--output", help="output file (default: standard output)")
+    emit.set_defaults(run=_emit)
     return parser
 
 

@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from archbuilder.files import write_atomic
 from archbuilder.render import diagram
-from archbuilder.render.output import render_source, write_atomic
+from archbuilder.render.output import render_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -26,6 +26,7 @@ _INCEPTION_FIELDS = {
     "branch3x3.conv": "ch3x3",
     "branch5x5.reduce": "ch5x5red",
     "branch5x5.conv": "ch5x5",
+    "branch5x5.conv2": "ch5x5",
     "branch_pool.pool": "pool",
     "branch_pool.proj": "pool_proj",
 }

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import graphviz
 
+from archbuilder.files import write_atomic
 from archbuilder.ir import IR, lower
 from archbuilder.render.graph import DETAILS, RANKDIRS, to_digraph
 from archbuilder.render.output import (
@@ -15,7 +16,6 @@ from archbuilder.render.output import (
     UnsupportedFormat,
     format_for,
     render_source,
-    write_atomic,
 )
 from archbuilder.spec import ArchSpec, load_spec
 

