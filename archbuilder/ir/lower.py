@@ -16,6 +16,7 @@ from archbuilder.ir.names import RESERVED_NAMES, assign_names
 from archbuilder.ir.ops import Context, ShapeError, rule_for
 from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
 from archbuilder.spec.model import ArchSpec, AuxHead
+from archbuilder.spec.scale import apply_scale
 
 __all__ = ["lower"]
 
@@ -37,8 +38,8 @@ class _Stop(Exception):
 
 
 def lower(spec: ArchSpec) -> IR:
-    """The IR of ``spec``; raises SpecError listing every problem it finds."""
-    return _Lowering(spec).run()
+    """The IR of ``spec`` (its ``scale`` applied); raises SpecError listing every problem it finds."""
+    return _Lowering(apply_scale(spec)).run()
 
 
 class _Lowering:
@@ -47,6 +48,7 @@ class _Lowering:
         self.graph = nx.DiGraph()
         self.problems: list[Problem] = []
         self.outputs: dict[str, str] = {}  # top-level name -> id of its output op
+        self.groups: dict[str, str] = {}  # name of a repeated layer -> name of its last copy
 
     # -- reporting -------------------------------------------------------------
     def fail(self, path: KeyPath, message: str) -> None:
@@ -72,11 +74,11 @@ class _Lowering:
         spec = self.spec
         shape: Shape = (spec.input.channels, spec.input.height, spec.input.width)
         self.add(Op("input", "input", {}, shape, 0, 0, "input", ("input",)), [])
-        entries = [
-            (section, layer, (section, index))
-            for section in ("stem", "blocks", "head")
-            for index, layer in enumerate(getattr(spec, section))
-        ]
+        entries = []
+        for section in ("stem", "blocks", "head"):
+            layers = getattr(spec, section)
+            layers, paths = self.expand(layers, [(section, index) for index in range(len(layers))])
+            entries += [(section, layer, path) for layer, path in zip(layers, paths)]
         written = [layer.name for _, layer, _ in entries] + [head.name for head in spec.aux_heads]
         kinds = [layer.kind for _, layer, _ in entries] + ["aux"] * len(spec.aux_heads)
         paths = [path for _, _, path in entries] + [("aux_heads", i) for i in range(len(spec.aux_heads))]
@@ -86,7 +88,8 @@ class _Lowering:
 
         context = Context(spec.num_classes, (spec.defaults.conv,))
         items, top_level, output = self.body(entries, body_names, shape, context)
-        tappable = body_names[: len(spec.stem) + len(spec.blocks)]
+        tappable = [name for (section, _, _), name in zip(entries, body_names) if section != "head"]
+        tappable += [group for group, last in self.groups.items() if last in tappable]
         aux_heads = []
         for index, (head, name) in enumerate(zip(spec.aux_heads, aux_names)):
             aux = self.aux_head(head, index, tappable, context)
@@ -140,9 +143,10 @@ class _Lowering:
             )
             self.fail((*path, "tap"), f"tap '{head.tap}' names no stem layer or block{hint}")
             return None
-        if head.tap not in self.outputs:
+        tap = self.groups.get(head.tap, head.tap)
+        if tap not in self.outputs:
             return None  # the tapped layer has a problem of its own
-        source = self.outputs[head.tap]
+        source = self.outputs[tap]
         try:
             layers, _, _ = self.sequence(
                 head.layers, head.name, head.name, (*path, "layers"), source, self.op(source).shape, context
@@ -163,7 +167,7 @@ class _Lowering:
         paths: Seq[KeyPath] | None = None,
     ) -> tuple[Sequence, str, Shape]:
         """Lower ``layers`` one after another; returns the sequence, its output op and shape."""
-        paths = paths or [(*path, index) for index in range(len(layers))]
+        layers, paths = self.expand(layers, paths or [(*path, index) for index in range(len(layers))])
         written = [layer.name for layer in layers]
         names = assign_names(written, [layer.kind for layer in layers])
         self.check_names(names, written, paths)
@@ -254,6 +258,23 @@ class _Lowering:
         if len({s[1:] for s in shapes}) > 1:
             self.fail(path, f"{block_id}: concat needs equal spatial sizes in every branch, got {listing}")
         return (sum(s[0] for s in shapes), *shapes[0][1:])
+
+    def expand(self, layers: Seq[Layer], paths: Seq[KeyPath]) -> tuple[list[Layer], list[KeyPath]]:
+        """Layers with ``repeat: n`` become n copies named ``{name}_1`` … ``{name}_n``."""
+        expanded: list[Layer] = []
+        expanded_paths: list[KeyPath] = []
+        for layer, path in zip(layers, paths):
+            if layer.repeat == 1:
+                expanded.append(layer)
+                expanded_paths.append(path)
+                continue
+            for copy in range(1, layer.repeat + 1):
+                name = f"{layer.name}_{copy}" if layer.name else None
+                expanded.append(layer.model_copy(update={"name": name, "repeat": 1}))
+                expanded_paths.append(path)
+            if layer.name:
+                self.groups[layer.name] = f"{layer.name}_{layer.repeat}"
+        return expanded, expanded_paths
 
     # -- graph -------------------------------------------------------------------
     def add(self, op: Op, inputs: Seq[str]) -> None:

@@ -69,9 +69,14 @@ class ConvOptions(SpecModel):
 
 
 class LayerBase(SpecModel):
-    """Fields every layer has. ``name`` becomes the module name in the built model."""
+    """Fields every layer has.
+
+    ``name`` becomes the module name in the built model. ``repeat: n`` writes n copies in a
+    row, named ``{name}_1`` … ``{name}_n``; a tap on ``name`` reads the last copy.
+    """
 
     name: Name | None = None
+    repeat: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
 
 
 class Conv(LayerBase):

@@ -7,8 +7,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from archbuilder.errors import Problem, SpecError
+from archbuilder.spec.compose import Overrides, apply_overrides, base_path, merge
 from archbuilder.spec.model import ArchSpec
-from archbuilder.spec.source import parse_yaml
+from archbuilder.spec.source import Source, parse_yaml
 from archbuilder.spec.validate import problems_from_validation
 
 __all__ = ["load_spec", "read_spec_text"]
@@ -43,19 +44,53 @@ def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
         raise SpecError([Problem((), message, file)]) from None
 
 
-def load_spec(path_or_text: str | Path, *, check_shapes: bool = True) -> ArchSpec:
-    """Load, validate and (by default) shape-check a spec; raise SpecError listing every problem."""
-    text, file = read_spec_text(path_or_text)
-    data, source = parse_yaml(text, file)
-    if not isinstance(data, dict):
-        raise SpecError([source.problem((), "a spec is a mapping (name:, input:, blocks:, ...)")])
+def load_spec(
+    path_or_text: str | Path, *, overrides: Overrides | None = None, check_shapes: bool = True
+) -> ArchSpec:
+    """Load, validate and (by default) shape-check a spec; raise SpecError listing every problem.
+
+    ``extends`` chains are followed; ``overrides`` (``["num_classes=10"]`` or
+    ``{"blocks.3a.ch1x1": 32}``) are applied last, with the merge rules of ``extends``.
+    """
+    problems: list[Problem] = []  # overrides and extends patches that name nothing
+    data, source = _load_data(path_or_text, (), problems)
+    if overrides:
+        data, source = apply_overrides(data, source, overrides, problems)
     try:
         spec = ArchSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(problems_from_validation(exc, data, source)) from None
+        raise SpecError([*problems, *problems_from_validation(exc, data, source)]) from None
+    if problems:
+        raise SpecError(problems)
     spec._source = source
     if check_shapes:
         from archbuilder.ir.lower import lower
 
         lower(spec)  # raises SpecError naming the block whose shapes don't work
     return spec
+
+
+def _load_data(
+    path_or_text: str | Path, chain: tuple[Path, ...], problems: list[Problem]
+) -> tuple[dict, Source]:
+    """Parsed spec data with every ``extends`` merged in, and where each key came from."""
+    text, file = read_spec_text(path_or_text)
+    data, source = parse_yaml(text, file)
+    if not isinstance(data, dict):
+        raise SpecError([source.problem((), "a spec is a mapping (name:, input:, blocks:, ...)")])
+    if "extends" not in data:
+        return data, source
+    location = source.positions[("extends",)]
+    base = base_path(data["extends"], file, location)
+    here = Path(file).resolve() if file else None
+    links = [*chain, *([here] if here else [])]
+    if base.resolve() in links:
+        cycle = " → ".join(str(path) for path in [*links, base.resolve()])
+        raise SpecError([Problem(("extends",), f"extends cycle: {cycle}", *location)])
+    if not base.is_file():
+        message = f"extends '{data['extends']}': no such file ({base})"
+        raise SpecError([Problem(("extends",), message, *location)])
+    base_data, base_source = _load_data(base, tuple(links), problems)
+    child = {key: value for key, value in data.items() if key != "extends"}
+    positions = {path: loc for path, loc in source.positions.items() if path[:1] != ("extends",)}
+    return merge(base_data, base_source, child, Source(file, positions), problems)

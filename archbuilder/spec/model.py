@@ -10,7 +10,7 @@ from archbuilder.spec.blocks import Layer
 from archbuilder.spec.layers import ConvOptions, Name, Positive, SpecModel, Width
 from archbuilder.spec.source import Source
 
-__all__ = ["ArchSpec", "AuxHead", "Defaults", "InputShape"]
+__all__ = ["ArchSpec", "AuxHead", "Defaults", "InputShape", "Scale"]
 
 
 class InputShape(SpecModel):
@@ -25,6 +25,16 @@ class Defaults(SpecModel):
     """Settings layers inherit unless they override them."""
 
     conv: ConvOptions = ConvOptions()
+
+
+class Scale(SpecModel):
+    """Compound scaling: every conv width times ``width`` (rounded to a multiple of
+    ``divisor``, never below it), every ``repeat`` above 1 times ``depth`` (rounded, at least 1).
+    Linear layers keep their widths."""
+
+    width: Annotated[float, Field(gt=0, le=16)] = 1.0
+    depth: Annotated[float, Field(gt=0, le=16)] = 1.0
+    divisor: Annotated[int, Field(strict=True, ge=1, le=256)] = 8
 
 
 class AuxHead(SpecModel):
@@ -49,6 +59,7 @@ class ArchSpec(SpecModel):
     input: InputShape
     num_classes: Width | None = None
     defaults: Defaults = Defaults()
+    scale: Scale | None = None
     stem: list[Layer] = []
     blocks: Annotated[list[Layer], Field(min_length=1)]
     head: list[Layer] = []

@@ -15,41 +15,48 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from archbuilder.errors import KeyPath, Problem, SpecError
 
-__all__ = ["Source", "parse_yaml"]
+__all__ = ["Location", "Source", "parse_yaml"]
 
 MAX_NODES = 200_000  # bounds alias ("billion laughs") expansion
 MAX_DEPTH = 64  # specs nest a few levels; thousands is an attack or an accident
 
 
+Location = tuple[str | None, int | None, int | None]  # file, line, column (1-based)
+
+
 @dataclass(frozen=True)
 class Source:
-    """Where a spec came from: its file name and the position of every key path."""
+    """Where a spec came from: its file, and where each key path was written.
+
+    A spec that ``extends`` another, or was given overrides, has keys from several places,
+    so every location names its own file.
+    """
 
     file: str | None = None
-    positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    positions: dict[KeyPath, Location] = field(default_factory=dict)
 
     def problem(self, path: KeyPath, message: str) -> Problem:
-        """A Problem at the deepest prefix of ``path`` that has a known position."""
+        """A Problem at the deepest prefix of ``path`` that has a known location."""
         for end in range(len(path), -1, -1):
-            position = self.positions.get(tuple(path[:end]))
-            if position is not None:
-                return Problem(path, message, self.file, *position)
+            location = self.positions.get(tuple(path[:end]))
+            if location is not None:
+                return Problem(path, message, *location)
         return Problem(path, message, self.file)
 
 
 class _Builder:
     def __init__(self, file: str | None):
         self.file = file
-        self.positions: dict[KeyPath, tuple[int, int]] = {}
+        self.positions: dict[KeyPath, Location] = {}
         self.problems: list[Problem] = []
         self.constructor = yaml.SafeLoader("")
         self.count = 0
 
-    def at(self, node: Node) -> tuple[int, int]:
-        return node.start_mark.line + 1, node.start_mark.column + 1
+    def at(self, node: Node) -> Location:
+        return self.file, node.start_mark.line + 1, node.start_mark.column + 1
 
     def fail(self, path: KeyPath, node: Node, message: str) -> None:
-        self.problems.append(Problem(path, message, self.file, *self.at(node)))
+        self.problems.append(Problem(path, message, *self.at(node)))
 
     def build(self, node: Node, path: KeyPath) -> Any:
         self.count += 1

@@ -1,0 +1,174 @@
+"""Composing specs: ``extends: base.yaml`` with overrides, and ``key.path=value`` overrides.
+
+Merging rules (the same for a child file over its base and for overrides over a spec):
+
+- a mapping merges into a mapping key by key; ``key: null`` removes the key;
+- a list replaces a list;
+- a mapping over a list of named entries (``stem``, ``blocks``, ``head``, ``aux_heads``,
+  ``branches``, ``layers``) patches entries by name: ``blocks: {3a: {ch1x1: 32}}``;
+  ``3a: null`` removes the entry. A number addresses an entry by position when no entry
+  has that name;
+- anything else replaces what was there.
+
+Every merged key keeps the location (file, line, column) where it was written, so errors
+point into the file that has the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
+from archbuilder.spec.source import Location, Source
+
+__all__ = ["Overrides", "apply_overrides", "base_path", "merge"]
+
+Overrides = Mapping[str, Any] | Sequence[str]
+Positions = dict[KeyPath, Location]
+
+
+class _Merger:
+    def __init__(self, positions: Positions, child: Positions, describe: str):
+        self.positions = positions  # of the merged document, updated in place
+        self.child = child  # of the document merged in
+        self.describe = describe  # the child's name in messages
+        self.problems: list[Problem] = []
+
+    def fail(self, child_path: KeyPath, message: str) -> None:
+        location = self._child_location(child_path)
+        self.problems.append(Problem(child_path, message, *location))
+
+    def _child_location(self, path: KeyPath) -> Location:
+        for end in range(len(path), -1, -1):
+            if tuple(path[:end]) in self.child:
+                return self.child[tuple(path[:end])]
+        return (self.describe, None, None)
+
+    def forget(self, path: KeyPath) -> None:
+        for key in [key for key in self.positions if key[: len(path)] == path]:
+            del self.positions[key]
+
+    def replace(self, value: Any, path: KeyPath, child_path: KeyPath) -> Any:
+        """``value`` from the child replaces whatever was at ``path``."""
+        self.forget(path)
+        for key, location in self.child.items():
+            if key[: len(child_path)] == child_path:
+                self.positions[path + key[len(child_path) :]] = location
+        return value
+
+    def merge(self, base: Any, child: Any, path: KeyPath, child_path: KeyPath) -> Any:
+        if isinstance(base, dict) and isinstance(child, dict):
+            merged = dict(base)
+            for key, value in child.items():
+                key_path, key_child = (*path, key), (*child_path, key)
+                if value is None:
+                    merged.pop(key, None)
+                    self.forget(key_path)
+                elif key in merged:
+                    merged[key] = self.merge(merged[key], value, key_path, key_child)
+                    self.positions[key_path] = self._child_location(key_child)
+                else:
+                    merged[key] = self.replace(value, key_path, key_child)
+            return merged
+        if isinstance(base, list) and isinstance(child, dict):
+            return self.patch_entries(base, child, path, child_path)
+        return self.replace(child, path, child_path)
+
+    def patch_entries(self, base: list, child: dict, path: KeyPath, child_path: KeyPath) -> list:
+        """Patch the named entries of a list: ``{3a: {ch1x1: 32}, pool3: null}``."""
+        entries = list(base)
+        names = [entry.get("name") if isinstance(entry, dict) else None for entry in entries]
+        removed: list[int] = []
+        for key, value in child.items():
+            index = _entry_index(names, key)
+            if index is None:
+                known = [name for name in names if name]
+                hint = did_you_mean(str(key), known) or (f"; entries: {', '.join(known)}" if known else "")
+                self.fail((*child_path, key), f"no entry named '{key}' to override{hint}")
+                continue
+            if value is None:
+                removed.append(index)
+            else:
+                entries[index] = self.merge(entries[index], value, (*path, index), (*child_path, key))
+        if removed:
+            kept = [i for i in range(len(entries)) if i not in removed]
+            self._renumber(path, kept)
+            entries = [entries[i] for i in kept]
+        return entries
+
+    def _renumber(self, path: KeyPath, kept: list[int]) -> None:
+        """Move the locations of the kept entries to their new positions."""
+        new_index = {old: new for new, old in enumerate(kept)}
+        moved: Positions = {}
+        for key, location in list(self.positions.items()):
+            if key[: len(path)] == path and len(key) > len(path):
+                del self.positions[key]
+                old = key[len(path)]
+                if old in new_index:
+                    moved[(*path, new_index[old], *key[len(path) + 1 :])] = location
+        self.positions.update(moved)
+
+
+def _entry_index(names: list[str | None], key: Any) -> int | None:
+    if str(key) in names:
+        return names.index(str(key))
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        index = int(key)
+        return index if 0 <= index < len(names) else None
+    return None
+
+
+def merge(
+    base: Any, base_source: Source, child: dict, child_source: Source, problems: list[Problem]
+) -> tuple[Any, Source]:
+    """``child`` merged over ``base``, with the locations of both.
+
+    Patches that name no entry are skipped and reported in ``problems``, so that the rest of
+    the spec is still checked.
+    """
+    positions = dict(base_source.positions)
+    merger = _Merger(positions, child_source.positions, child_source.file or "<spec>")
+    merged = merger.merge(base, child, (), ())
+    problems.extend(merger.problems)
+    return merged, Source(child_source.file, positions)
+
+
+def apply_overrides(
+    data: Any, source: Source, overrides: Overrides, problems: list[Problem]
+) -> tuple[Any, Source]:
+    """Apply ``key.path=value`` overrides (strings, or a mapping of path to value) in order."""
+    items = overrides.items() if isinstance(overrides, Mapping) else [_split(text) for text in overrides]
+    file = source.file
+    for key_path, value in items:
+        label = f"--set {key_path}"
+        parts: list[Any] = str(key_path).split(".")
+        if not all(parts):
+            problems.append(Problem((), f"override '{key_path}': empty key in the path", label))
+            continue
+        patch: Any = value
+        for part in reversed(parts):
+            patch = {part: patch}
+        positions = {tuple(parts[:end]): (label, None, None) for end in range(1, len(parts) + 1)}
+        data, source = merge(data, source, patch, Source(label, positions), problems)
+    return data, Source(file, source.positions)
+
+
+def _split(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError([Problem((), f"override '{text}' is not KEY.PATH=VALUE", "--set")])
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        return key.strip(), value
+
+
+def base_path(extends: Any, file: str | None, location: Location) -> Path:
+    """The file an ``extends`` names, relative to the including file (or the working folder)."""
+    if not isinstance(extends, str) or not extends:
+        raise SpecError([Problem(("extends",), "extends must be a file path", *location)])
+    return Path(file).parent / extends if file else Path(extends)

@@ -1,0 +1,50 @@
+"""Apply a spec's ``scale`` (width and depth multipliers) to get the spec that is built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archbuilder.spec.model import ArchSpec
+
+__all__ = ["apply_scale", "make_divisible"]
+
+_INCEPTION_WIDTHS = ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """Round to the nearest multiple of ``divisor`` (at least ``divisor``), as timm does;
+    round up instead where rounding down would lose more than 10%."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def apply_scale(spec: ArchSpec) -> ArchSpec:
+    """``spec`` with its scale applied and removed (the spec itself when it has none)."""
+    scale = spec.scale
+    if scale is None:
+        return spec
+    data = spec.to_dict()
+    del data["scale"]
+
+    def width(value: int) -> int:
+        return value if scale.width == 1 else make_divisible(value * scale.width, scale.divisor)
+
+    def visit(layers: list[dict[str, Any]]) -> None:
+        for layer in layers:
+            if layer.get("repeat", 1) > 1:
+                layer["repeat"] = max(1, round(layer["repeat"] * scale.depth))
+            if layer["kind"] == "conv":
+                layer["out"] = width(layer["out"])
+            for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
+                if key in layer:
+                    layer[key] = width(layer[key])
+            for branch in layer.get("branches", []):
+                visit(branch.get("layers", []))
+
+    for section in ("stem", "blocks", "head"):
+        visit(data.get(section, []))
+    for head in data.get("aux_heads", []):
+        visit(head["layers"])
+    scaled = ArchSpec.model_validate(data)
+    scaled._source = spec.source
+    return scaled
