@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from archbuilder.errors import Problem, SpecError
 from archbuilder.ir import IR, lower
-from archbuilder.render import RenderError, diagram, render_diagram
+from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
 from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.summary import Summary, summarize
 
@@ -29,6 +29,7 @@ __all__ = [
     "RenderError",
     "SpecError",
     "Summary",
+    "UnsupportedFormat",
     "build",
     "diagram",
     "load_spec",

@@ -1,7 +1,7 @@
 """``archbuild``: a thin command line over the public Python API.
 
-Exit codes: 0 success, 1 invalid spec, 2 usage error. A bad spec never prints a traceback
-unless ``--debug`` is given.
+Exit codes: 0 success, 1 invalid spec (or an output that cannot be produced), 2 usage error.
+A bad spec never prints a traceback unless ``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -25,18 +25,26 @@ from archbuilder.render import (
     format_for,
     render_diagram,
 )
-from archbuilder.spec import load_spec
+from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.summary import summarize
 from archbuilder.variants import VARIANTS, emit_yaml
 
 __all__ = ["main"]
 
 
+class UsageError(Exception):
+    """A command line that cannot be carried out as given (exit 2)."""
+
+
+def _load(args: argparse.Namespace, path: str) -> ArchSpec:
+    return load_spec(path, overrides=args.set)
+
+
 def _validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            summary = summarize(load_spec(path))
+            summary = summarize(_load(args, path))
         except SpecError as exc:
             if args.debug:
                 raise
@@ -48,7 +56,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    summary = summarize(load_spec(args.spec))
+    summary = summarize(_load(args, args.spec))
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.table())
     return 0
 
@@ -58,51 +66,45 @@ def _build(args: argparse.Namespace) -> int:
 
     from archbuilder.builder import build
 
-    model = build(args.spec, aux=not args.no_aux, num_classes=args.num_classes)
+    model = build(_load(args, args.spec), aux=not args.no_aux, num_classes=args.num_classes)
     spec = model.spec
     x = torch.randn(args.batch, spec.input.channels, spec.input.height, spec.input.width)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"{spec.name}: {params:,} parameters")
+    print(f"{spec.name}: {sum(p.numel() for p in model.parameters()):,} parameters")
     print(f"input: {tuple(x.shape)}")
     with torch.no_grad():
-        model.eval()
-        print(f"eval output: {tuple(model(x).shape)}")
+        print(f"eval output: {tuple(model.eval()(x).shape)}")
         if args.batch < 2:
             print("train output: skipped (batch norm needs a batch of at least 2 in training mode)")
             return 0
-        model.train()
-        outputs = model(x)
+        outputs = model.train()(x)
     if isinstance(outputs, torch.Tensor):
         print(f"train output: {tuple(outputs.shape)}")
     else:
         print(f"train output: logits {tuple(outputs.logits.shape)}")
-        for weight, aux in zip(model.aux_weights, outputs.aux):
-            print(f"  aux (loss weight {weight}): {tuple(aux.shape)}")
+        for name, weight, aux in zip(model.aux_names, model.aux_weights, outputs.aux):
+            print(f"  {name} (loss weight {weight}): {tuple(aux.shape)}")
     return 0
 
 
 def _render(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.spec).with_suffix(".svg")
-    format_for(output)  # an unsupported extension is a usage error, found before any work
     _refuse_overwriting_input(args.spec, output)
-    render_diagram(
-        args.spec,
-        output,
-        detail=args.detail,
-        shapes=not args.no_shapes,
-        rankdir=args.rankdir,
-        engine=args.engine,
-    )
+    format_for(output)  # an unsupported extension is a usage error, found before any work
+    spec = _load(args, args.spec)
+    options = dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)
+    render_diagram(spec, output, **options)
     print(f"wrote {output} ({args.detail} detail)")
     return 0
 
 
 def _emit(args: argparse.Namespace) -> int:
-    text = emit_yaml(load_spec(args.spec), args.variant, source=args.spec)
+    if args.output is not None:
+        _refuse_overwriting_input(args.spec, args.output)
+    command = " ".join([args.spec, *(f"--set {override}" for override in args.set or ())])
+    text = emit_yaml(_load(args, args.spec), args.variant, source=command)
     if args.output is None:
         print(text, end="")
         return 0
-    _refuse_overwriting_input(args.spec, args.output)
     write_atomic(args.output, text.encode())
     print(f"wrote {args.output} ({args.variant} variant of {args.spec})", file=sys.stderr)
     return 0
@@ -110,49 +112,48 @@ def _emit(args: argparse.Namespace) -> int:
 
 def _refuse_overwriting_input(spec: str, output: str | Path) -> None:
     if Path(output).resolve() == Path(spec).resolve():
-        raise _UsageError(f"the output {output} is the input spec; choose another -o")
-
-
-class _UsageError(Exception):
-    """A command line that cannot be carried out as given (exit 2)."""
+        raise UsageError(f"the output {output} is the input spec; choose another -o")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archbuild",
-        description="Describe convolutional architectures as YAML; validate, summarize, build.",
+        description="Describe convolutional architectures as YAML; validate, summarize, build, draw, vary.",
     )
     parser.add_argument("--version", action="version", version=f"archbuilder {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback for errors")
-    # --debug is accepted after the command too; SUPPRESS keeps it from resetting the global flag.
+    # Accepted after the command too; SUPPRESS keeps a subcommand from resetting the global flag.
     common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show a traceback")
     common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show a traceback for errors"
+        "--set",
+        action="append",
+        metavar="KEY.PATH=VALUE",
+        help="override a value after loading, e.g. num_classes=10 or blocks.3a.ch1x1=32 (repeatable)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add_command(name: str, help: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, description=help, parents=[common])
+    def command(name: str, help: str, run) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, parents=[common])
+        sub.set_defaults(run=run, command_parser=sub)
+        return sub
 
-    validate = add_command("validate", "check specs; exit 1 listing every problem")
+    validate = command("validate", "check specs; exit 1 listing every problem", _validate)
     validate.add_argument("specs", nargs="+", metavar="SPEC", help="spec files")
-    validate.set_defaults(run=_validate)
 
-    summary = add_command("summary", "per-block output shapes, parameters and MACs")
+    summary = command("summary", "per-block output shapes, parameters and MACs", _summary)
     summary.add_argument("spec", metavar="SPEC")
     summary.add_argument("--json", action="store_true", help="machine-readable output")
-    summary.set_defaults(run=_summary)
 
-    build = add_command("build", "build the torch model and run one forward pass")
+    build = command("build", "build the torch model and run one forward pass", _build)
     build.add_argument("spec", metavar="SPEC")
     build.add_argument(
         "--batch", type=_positive, default=2, help="batch size of the random input (default 2)"
     )
     build.add_argument("--no-aux", action="store_true", help="leave out the aux heads")
     build.add_argument("--num-classes", type=_positive, default=None, help="override num_classes")
-    build.set_defaults(run=_build)
 
-    render = add_command("render", "draw the architecture diagram (.svg, .png, .pdf or .dot)")
+    render = command("render", "draw the architecture diagram (.svg, .png, .pdf or .dot)", _render)
     render.add_argument("spec", metavar="SPEC")
     render.add_argument(
         "-o", "--output", help="output file; its extension picks the format (default: SPEC with .svg)"
@@ -168,13 +169,11 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="system Graphviz, the embedded one (SVG only), or auto (system if installed)",
     )
-    render.set_defaults(run=_render)
 
-    emit = add_command("emit", "write a variant of a spec as a new spec")
+    emit = command("emit", "write a variant of a spec as a new spec", _emit)
     emit.add_argument("spec", metavar="SPEC")
     emit.add_argument("--variant", required=True, choices=list(VARIANTS), help="which variant to emit")
     emit.add_argument("-o", "--output", help="output file (default: standard output)")
-    emit.set_defaults(run=_emit)
     return parser
 
 
@@ -189,25 +188,29 @@ def _positive(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (SpecError, RenderError, _UsageError) as exc:
+    except BrokenPipeError:
+        # The reader went away (`archbuild summary --json | head`): not worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (UsageError, UnsupportedFormat) as exc:
+        args.command_parser.print_usage(sys.stderr)
+        print(f"archbuild {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (SpecError, RenderError, OSError) as exc:
         if args.debug:
             raise
-        if isinstance(exc, (_UsageError, UnsupportedFormat)):
-            parser.print_usage(sys.stderr)
+        if isinstance(exc, SpecError):
+            print(exc, file=sys.stderr)
+        elif isinstance(exc, OSError) and exc.filename:
+            print(f"archbuild: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        else:
             print(f"archbuild: error: {exc}", file=sys.stderr)
-            return 2
-        print(exc if isinstance(exc, SpecError) else f"archbuild: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # The reader went away (`archbuild summary --json | head`): not an error worth a traceback.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,15 @@ from __future__ import annotations
 import graphviz
 
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
-from archbuilder.render.style import FAMILIES, describe, family_of, record_label, shape_text, text_label
+from archbuilder.render.style import (
+    FAMILIES,
+    Family,
+    describe,
+    family_of,
+    record_label,
+    shape_text,
+    text_label,
+)
 
 __all__ = ["DETAILS", "RANKDIRS", "to_digraph"]
 
@@ -47,17 +55,18 @@ def to_digraph(
     else:
         drawer = _OpDrawer(ir, graph, rankdir, layers=detail == "layers", shapes=shapes)
     drawer.draw()
-    _legend(graph, drawer.families)
+    _legend(graph, drawer.families, rankdir)
     return graph
 
 
 def _title(ir: IR) -> str:
-    params, _ = ir.total()
+    params, macs = ir.total()
+    size = f"input {shape_text(ir.input_shape)} · {params:,} params · {_count(macs)} MACs"
+    if not ir.aux_heads:
+        return text_label(ir.name, size)
     inference_params, inference_macs = ir.total(aux=False)
-    size = f"{params:,} params"
-    if ir.aux_heads:
-        size += f" ({inference_params:,} without aux heads)"
-    return text_label(ir.name, f"input {shape_text(ir.input_shape)} · {size} · {_count(inference_macs)} MACs")
+    without = f"without aux heads: {inference_params:,} params · {_count(inference_macs)} MACs"
+    return text_label(ir.name, size, without)
 
 
 def _count(value: int) -> str:
@@ -75,11 +84,16 @@ class _Drawer:
         self.families: list[str] = []  # in first-use order, for the legend
         self.sections = {entry.name: entry.section for entry in ir.top_level}
 
-    def node(self, where: graphviz.Digraph, node_id: str, kind: str, lines: list[str], **attrs: str) -> None:
-        """A node coloured by its kind; ``lines`` become record compartments (plain text for other shapes)."""
+    def uses(self, kind: str) -> Family:
+        """The family drawing ``kind``, noted for the legend."""
         family = family_of(kind)
         if family.name not in self.families:
             self.families.append(family.name)
+        return family
+
+    def node(self, where: graphviz.Digraph, node_id: str, kind: str, lines: list[str], **attrs: str) -> None:
+        """A node coloured by its kind; ``lines`` become record compartments (plain text for other shapes)."""
+        family = self.uses(kind)
         label = record_label(lines, self.rankdir) if "shape" not in attrs else text_label(*lines)
         where.node(node_id, label, fillcolor=family.fill, color=family.line, **attrs)
 
@@ -163,7 +177,7 @@ class _OpDrawer(_Drawer):
                         self.item(cluster, item)
         for head in self.ir.aux_heads:
             with self.graph.subgraph(name=f"cluster_aux_{head.name}") as cluster:
-                aux = FAMILIES["aux"]
+                aux = self.uses("aux_head")
                 cluster.attr(
                     label=text_label(head.name, f"auxiliary head · loss weight {head.loss_weight:g}"),
                     fontsize="11",
@@ -194,7 +208,7 @@ class _OpDrawer(_Drawer):
             f"{shape_text(merged.shape)} · {params:,} params · {_count(macs)} MACs",
         )
         with where.subgraph(name=f"cluster_{block.id}") as cluster:
-            block_family = FAMILIES["block"]
+            block_family = self.uses(block.kind)
             cluster.attr(
                 label=label,
                 fontsize="11",
@@ -256,8 +270,9 @@ class _OpDrawer(_Drawer):
 
 
 def _label(op: Op, description: str) -> list[str]:
-    """Name over description; just the description when the name only repeats the kind."""
-    return [op.name, description] if op.name != op.kind else [description]
+    """Name over description; just the description when the name only repeats it."""
+    redundant = op.name == op.kind or op.name.lower() == description.lower()
+    return [description] if redundant else [op.name, description]
 
 
 def _activation(op: Op) -> Op:
@@ -266,17 +281,22 @@ def _activation(op: Op) -> Op:
     )
 
 
-def _legend(graph: graphviz.Digraph, families: list[str]) -> None:
-    """A key of the colours used: one row of swatches, in order of first use, beside the input."""
+def _legend(graph: graphviz.Digraph, families: list[str], rankdir: str, per_row: int = 5) -> None:
+    """A key of the colours used, in order of first use: rows of swatches (columns for LR)."""
     by_name = {family.name: family for family in FAMILIES.values()}
     with graph.subgraph(name="cluster_legend") as legend:
         legend.attr(label="", style="rounded", color="#cccccc", margin="6")
         legend.attr(
             "node", shape="box", style="rounded,filled", fontsize="9", height="0.2", margin="0.14,0.02"
         )
-        with legend.subgraph() as row:
-            row.attr(rank="same")
-            for index, name in enumerate(families):
-                row.node(f"legend_{index}", name, fillcolor=by_name[name].fill, color=by_name[name].line)
-                if index:  # keeps the swatches in order, left to right
-                    row.edge(f"legend_{index - 1}", f"legend_{index}", style="invis")
+        for start in range(0, len(families), per_row):
+            with legend.subgraph() as row:
+                row.attr(rank="same")
+                for index in range(start, min(start + per_row, len(families))):
+                    name = families[index]
+                    row.node(f"legend_{index}", name, fillcolor=by_name[name].fill, color=by_name[name].line)
+                    if index > start:  # in order: left to right (TB), top to bottom (LR)
+                        pair = (f"legend_{index - 1}", f"legend_{index}")
+                        row.edge(*(pair if rankdir == "TB" else reversed(pair)), style="invis")
+            if start:  # the next row below (the next column, for LR)
+                legend.edge(f"legend_{start - per_row}", f"legend_{start}", style="invis")

@@ -57,16 +57,22 @@ def render_source(source: str, fmt: str, *, engine: str = "auto") -> bytes:
     if engine == "system" or (engine == "auto" and has_system_graphviz()):
         return _system(source, fmt)
     if fmt != "svg":
-        raise RenderError(
-            f"{fmt.upper()} output needs system Graphviz (`dot` is not on PATH); {INSTALL_HINT}"
-        )
+        reason = "the embedded Graphviz renders SVG only" if engine == "embedded" else "`dot` is not on PATH"
+        raise RenderError(f"{fmt.upper()} output needs system Graphviz ({reason}); {INSTALL_HINT}")
     return _embedded(source)
 
 
 def _system(source: str, fmt: str) -> bytes:
     if not has_system_graphviz():
         raise RenderError(f"system Graphviz was asked for, but `dot` is not on PATH; {INSTALL_HINT}")
-    result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=300)
+    try:
+        result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise RenderError(
+            "Graphviz took over 5 minutes to lay out the diagram; try --detail blocks"
+        ) from None
+    except OSError as exc:
+        raise RenderError(f"could not run Graphviz's `dot`: {exc.strerror}") from None
     if result.returncode != 0:
         raise RenderError(f"Graphviz failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout

@@ -100,7 +100,8 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
         if a["groups"] > 1:
             text += f" g{a['groups']}"
         if a["dilation"] != (1, 1):
-            text += f" d{a['dilation'][0]}"
+            dilation = a["dilation"]
+            text += f" d{dilation[0]}" if dilation[0] == dilation[1] else f" d{_size(dilation)}"
         if with_norm:
             extras = [
                 "BN" if a["norm"] == "batch" else "",
@@ -143,5 +144,5 @@ def record_label(lines: list[str], rankdir: str) -> str:
 
 
 def text_label(*lines: str) -> str:
-    """A plain multi-line label (graph title, clusters)."""
-    return "\n".join(line for line in lines if line)
+    """A plain multi-line label (graph title, clusters), padded like record labels."""
+    return "\n".join(f"\u00a0\u00a0{line}\u00a0\u00a0" for line in lines if line)
