@@ -110,4 +110,7 @@ def test_build_runs_a_forward_pass():
     result = archbuild("build", str(GOOGLENET), "--num-classes", "10")
     assert result.returncode == 0, result.stderr
     assert "eval output: (2, 10)" in result.stdout
-    assert "aux1 (loss weight 0.3): (2, 10)" in result.stdout and "aux2 (loss weight 0.3): (2, 10)" in result.stdout
+    assert (
+        "aux1 (loss weight 0.3): (2, 10)" in result.stdout
+        and "aux2 (loss weight 0.3): (2, 10)" in result.stdout
+    )

@@ -66,7 +66,8 @@ class Sequence:
 
 @dataclass(frozen=True)
 class AuxHeadIR:
-    """An auxiliary classifier reading the output of the top-level item ``tap``."""
+    """An auxiliary classifier reading the output of the top-level item ``tap`` (for a
+    repeated layer, its last copy)."""
 
     name: str
     tap: str

@@ -153,7 +153,7 @@ class _Lowering:
             )
         except _Stop:
             return None
-        return AuxHeadIR(head.name, head.tap, head.loss_weight, layers)
+        return AuxHeadIR(head.name, tap, head.loss_weight, layers)
 
     def sequence(
         self,
