@@ -165,6 +165,12 @@ def test_system_graphviz_formats(tmp_path, suffix, magic):
     assert output.read_bytes().startswith(magic)
 
 
+def test_diagram_shows_inline_without_system_graphviz(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    bundle = diagram(GOOGLENET, detail="blocks")._repr_mimebundle_()
+    assert bundle["image/svg+xml"].count("<svg") == 1
+
+
 def test_dot_output_needs_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     output = render_diagram(GOOGLENET, tmp_path / "g.dot")

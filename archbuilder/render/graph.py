@@ -11,6 +11,7 @@ from __future__ import annotations
 import graphviz
 
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
+from archbuilder.render.output import render_source
 from archbuilder.render.style import (
     FAMILIES,
     Family,
@@ -21,11 +22,18 @@ from archbuilder.render.style import (
     text_label,
 )
 
-__all__ = ["DETAILS", "RANKDIRS", "to_digraph"]
+__all__ = ["DETAILS", "RANKDIRS", "Diagram", "to_digraph"]
 
 DETAILS = ("blocks", "branches", "layers")
 RANKDIRS = ("TB", "LR")
 FONT = "Helvetica"
+
+
+class Diagram(graphviz.Digraph):
+    """A ``graphviz.Digraph`` that shows inline in Jupyter with or without system Graphviz."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict[str, str]:
+        return {"image/svg+xml": render_source(self.source, "svg").decode()}
 
 
 def to_digraph(
@@ -36,7 +44,7 @@ def to_digraph(
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, not {rankdir!r}")
-    graph = graphviz.Digraph(ir.name)
+    graph = Diagram(ir.name)
     graph.attr(
         label=_title(ir),
         labelloc="t",
