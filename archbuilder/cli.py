@@ -16,6 +16,7 @@ from pathlib import Path
 from archbuilder import __version__
 from archbuilder.errors import SpecError
 from archbuilder.files import write_atomic
+from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES
 from archbuilder.render import (
     DETAILS,
     ENGINES,
@@ -66,7 +67,10 @@ def _build(args: argparse.Namespace) -> int:
 
     from archbuilder.builder import build
 
-    model = build(_load(args, args.spec), aux=not args.no_aux, num_classes=args.num_classes)
+    limit = int(args.max_param_gib * 2**30)
+    model = build(
+        _load(args, args.spec), aux=not args.no_aux, num_classes=args.num_classes, max_param_bytes=limit
+    )
     spec = model.spec
     x = torch.randn(args.batch, spec.input.channels, spec.input.height, spec.input.width)
     print(f"{spec.name}: {sum(p.numel() for p in model.parameters()):,} parameters")
@@ -152,6 +156,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--no-aux", action="store_true", help="leave out the aux heads")
     build.add_argument("--num-classes", type=_positive, default=None, help="override num_classes")
+    build.add_argument(
+        "--max-param-gib",
+        type=float,
+        default=DEFAULT_MAX_PARAM_BYTES / 2**30,
+        metavar="GIB",
+        help="refuse to allocate more float32 parameters than this (default %(default)g GiB)",
+    )
 
     render = command("render", "draw the architecture diagram (.svg, .png, .pdf or .dot)", _render)
     render.add_argument("spec", metavar="SPEC")

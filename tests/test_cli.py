@@ -114,3 +114,9 @@ def test_build_runs_a_forward_pass():
         "aux1 (loss weight 0.3): (2, 10)" in result.stdout
         and "aux2 (loss weight 0.3): (2, 10)" in result.stdout
     )
+
+
+def test_build_refuses_a_model_over_the_memory_limit():
+    result = archbuild("build", str(GOOGLENET), "--max-param-gib", "0.01")
+    assert result.returncode == 1
+    assert "13,393,352 parameters (51.1 MiB as float32), over the limit of 10.2 MiB" in result.stderr

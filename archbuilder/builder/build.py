@@ -13,11 +13,10 @@ from archbuilder.builder.ops import module_for
 from archbuilder.errors import Problem, SpecError
 from archbuilder.ir import IR, Parallel, Sequence, lower
 from archbuilder.ir.graph import Item
+from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES
 from archbuilder.spec import ArchSpec, load_spec
 
 __all__ = ["DEFAULT_MAX_PARAM_BYTES", "build", "build_from_ir"]
-
-DEFAULT_MAX_PARAM_BYTES = 4 << 30  # refuse to allocate more than 4 GiB of float32 parameters
 
 
 def build(

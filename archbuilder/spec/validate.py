@@ -66,8 +66,9 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[KeyPath, bool]:
 def _model_of(data: Any, path: KeyPath) -> type[BaseModel] | None:
     """The spec model that validates the mapping at ``path``."""
     node = _value_at(data, path)
-    if isinstance(node, dict) and node.get("kind") in LAYER_KINDS:
-        return LAYER_KINDS[node["kind"]]
+    kind = node.get("kind") if isinstance(node, dict) else None
+    if isinstance(kind, str) and kind in LAYER_KINDS:
+        return LAYER_KINDS[kind]
     key = next((part for part in reversed(path) if isinstance(part, str)), None)
     if key == "conv" and isinstance(node, dict) and "kind" in node:
         return None

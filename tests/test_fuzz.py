@@ -1,0 +1,98 @@
+"""Untrusted input: whatever a spec file holds, loading it gives a spec or a SpecError, fast."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import archbuilder
+from archbuilder.errors import SpecError
+
+from .conftest import GOOGLENET
+
+BASE = yaml.safe_load(GOOGLENET.read_text())
+
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.just(-0.0),
+    st.text(max_size=12),
+    st.sampled_from(["num_classes", "same", "conv", "inception", "max", "3a", "4d", "batch", "relu"]),
+    st.lists(st.integers(-3, 300), max_size=3),
+    st.dictionaries(st.sampled_from(["kind", "out", "kernel", "name", "x"]), st.integers(-2, 64), max_size=3),
+)
+
+
+def paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from paths(value, (*prefix, index))
+
+
+ALL_PATHS = [path for path in paths(BASE) if path]
+
+
+@st.composite
+def mutated_specs(draw):
+    data = copy.deepcopy(BASE)
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(ALL_PATHS))
+        parent = data
+        try:
+            for part in path[:-1]:
+                parent = parent[part]
+            action = draw(st.sampled_from(["set", "delete", "add"]))
+            if action == "set":
+                parent[path[-1]] = draw(leaves)
+            elif action == "delete" and isinstance(parent, dict):
+                del parent[path[-1]]
+            elif isinstance(parent, dict):
+                parent[draw(st.sampled_from(["extra", "kind", "repeat", "scale", "groups"]))] = draw(leaves)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed or replaced this path
+    return data
+
+
+def _load(text: str):
+    try:
+        return archbuilder.load_spec(text)
+    except SpecError as exc:
+        assert exc.problems and all(str(problem) for problem in exc.problems)
+        return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_specs())
+def test_mutated_specs_load_or_raise_spec_error(data):
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    spec = _load(text)
+    if spec is not None:
+        summary = archbuilder.summarize(spec)  # a loaded spec always lowers and summarizes
+        assert summary.params >= 0 and math.isfinite(summary.macs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_text_loads_or_raises_spec_error(text):
+    _load(text + "\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_raise_spec_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("bytes") / "spec.yaml"
+    path.write_bytes(data)
+    try:
+        archbuilder.load_spec(path)
+    except SpecError as exc:
+        assert exc.problems[0].file == str(path)
