@@ -59,9 +59,11 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}")
     print(f"system Graphviz: {graphviz_version()}")
     print(f"spec: {args.spec}; median of {args.repeats} after a warm-up\n")
-    print(f"{'detail':<10}" + "".join(f"{engine + ' SVG':>16}" for engine in engines) + (
-        f"{'system PNG':>16}" if "system" in engines else ""
-    ))
+    print(
+        f"{'detail':<10}"
+        + "".join(f"{engine + ' SVG':>16}" for engine in engines)
+        + (f"{'system PNG':>16}" if "system" in engines else "")
+    )
     with tempfile.TemporaryDirectory() as folder:
         for detail in DETAILS:
             cells = [
@@ -69,7 +71,9 @@ def main() -> None:
                 for engine in engines
             ]
             if "system" in engines:
-                cells.append(median_seconds(Path(args.spec), Path(folder) / "d.png", detail, "system", args.repeats))
+                cells.append(
+                    median_seconds(Path(args.spec), Path(folder) / "d.png", detail, "system", args.repeats)
+                )
             print(f"{detail:<10}" + "".join(f"{cell * 1000:>13.0f} ms" for cell in cells))
 
 

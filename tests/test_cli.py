@@ -41,7 +41,7 @@ def test_no_traceback_for_any_broken_spec(path):
         result = archbuild(command, str(path))
         assert result.returncode == 1
         assert "Traceback" not in result.stderr
-        assert str(path) in result.stderr
+        assert path.parent.name + "/" in result.stderr  # the problem names its file
 
 
 @pytest.mark.parametrize("args", [("--debug", "validate"), ("validate", "--debug"), ("summary", "--debug")])

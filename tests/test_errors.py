@@ -36,7 +36,7 @@ def test_every_problem_is_located(path: Path):
     with pytest.raises(SpecError) as caught:
         archbuilder.load_spec(path)
     for problem in caught.value.problems:
-        assert problem.file == str(path)
+        assert problem.file is not None and Path(problem.file).is_file(), problem
         assert problem.line is not None and problem.column is not None, problem
 
 
@@ -61,7 +61,7 @@ def test_alias_bomb_is_rejected_quickly():
         f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
         for i in range(1, 9)
     ]
-    with pytest.raises(SpecError, match="expands to more than"):
+    with pytest.raises(SpecError, match="expands to more than 200,000 values"):
         archbuilder.load_spec("\n".join(lines) + "\n")
 
 

@@ -96,3 +96,20 @@ def test_arbitrary_bytes_raise_spec_error(tmp_path_factory, data):
         archbuilder.load_spec(path)
     except SpecError as exc:
         assert exc.problems[0].file == str(path)
+
+
+def test_text_mutants_of_every_shipped_spec_load_or_name_a_line(tmp_path):
+    from .conftest import SPECS
+    from .mutate import mutants
+
+    path = tmp_path / "mutant.yaml"
+    seen = 0
+    for index, spec in enumerate(sorted(SPECS.glob("*.yaml"))):
+        for _, data in mutants(spec.read_text(), 60, seed=100 + index):
+            path.write_bytes(data)
+            seen += 1
+            try:
+                archbuilder.summarize(archbuilder.load_spec(path))
+            except SpecError as exc:
+                assert all(problem.line is not None for problem in exc.problems), str(exc)
+    assert seen >= 300

@@ -40,8 +40,10 @@ def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
     try:
         return raw.decode("utf-8"), file
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         message = f"not UTF-8 text (byte {exc.start}); a spec is a YAML text file"
-        raise SpecError([Problem((), message, file)]) from None
+        raise SpecError([Problem((), message, file, line, column)]) from None
 
 
 def load_spec(
@@ -85,7 +87,7 @@ def _load_data(
     here = Path(file).resolve() if file else None
     links = [*chain, *([here] if here else [])]
     if base.resolve() in links:
-        cycle = " → ".join(str(path) for path in [*links, base.resolve()])
+        cycle = " → ".join(_shown(path) for path in [*links, base.resolve()])
         raise SpecError([Problem(("extends",), f"extends cycle: {cycle}", *location)])
     if not base.is_file():
         message = f"extends '{data['extends']}': no such file ({base})"
@@ -94,3 +96,11 @@ def _load_data(
     child = {key: value for key, value in data.items() if key != "extends"}
     positions = {path: loc for path, loc in source.positions.items() if path[:1] != ("extends",)}
     return merge(base_data, base_source, child, Source(file, positions), problems)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be shown: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -61,11 +61,8 @@ class _Builder:
     def build(self, node: Node, path: KeyPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _TooLarge(
-                node, f"the document expands to more than {MAX_NODES:,} nodes (aliases nested too deep?)"
-            )
-        if len(path) > MAX_DEPTH:
-            raise _TooLarge(node, f"the document nests deeper than {MAX_DEPTH} levels")
+            message = f"the document expands to more than {MAX_NODES:,} values (aliases nested too deep?)"
+            raise _TooLarge(node, message, path)
         self.positions.setdefault(path, self.at(node))
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
@@ -103,35 +100,64 @@ class _Builder:
 
 
 class _TooLarge(Exception):
-    def __init__(self, node: Node, message: str):
+    def __init__(self, node: Node, message: str, path: KeyPath):
         super().__init__(message)
         self.node = node
+        self.path = path
 
 
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
     """Parse one YAML document into plain data and its Source; raise SpecError if it isn't one."""
+    try:
+        _check_nesting(text, file)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise SpecError([_syntax_problem(exc, text, file)]) from None
+    if root is None:
+        raise SpecError([Problem((), "the spec is empty", file, 1, 1)])
     builder = _Builder(file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
+        data = builder.build(root, ())
+    except _TooLarge as exc:
+        builder.fail(exc.path[:1], exc.node, str(exc))
+        data = None
+    if builder.problems:
+        raise SpecError(builder.problems)
+    return data, Source(file, builder.positions)
+
+
+def _check_nesting(text: str, file: str | None) -> None:
+    """Refuse documents nested deeper than MAX_DEPTH, reading events (no recursion)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line, column = event.start_mark.line + 1, event.start_mark.column + 1
+                message = f"the document nests deeper than {MAX_DEPTH} levels"
+                raise SpecError([Problem((), message, file, line, column)])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem:
+    if isinstance(exc, yaml.composer.ComposerError) and "single document" in str(exc.context):
+        mark = exc.problem_mark
+        message = "a spec file holds one YAML document; this '---' starts a second one"
+        return Problem((), message, file, mark.line + 1, mark.column + 1)
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = f"invalid YAML: {exc.problem or exc.context}"
         if exc.context and exc.context_mark and exc.problem_mark:
             start = exc.context_mark
             message += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
-        raise SpecError([Problem((), message, file, line, column)]) from None
-    except yaml.YAMLError as exc:
-        raise SpecError([Problem((), f"invalid YAML: {exc}", file)]) from None
-    except RecursionError:
-        raise SpecError([Problem((), "the document nests too deeply to parse", file)]) from None
-    if root is None:
-        raise SpecError([Problem((), "the spec is empty", file, 1, 1)])
-    try:
-        data = builder.build(root, ())
-    except _TooLarge as exc:
-        builder.fail((), exc.node, str(exc))
-        data = None
-    if builder.problems:
-        raise SpecError(builder.problems)
-    return data, Source(file, builder.positions)
+        return Problem((), message, file, line, column)
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return Problem(
+            (), f"invalid YAML: character U+{code:04X} is not allowed in a spec", file, line, column
+        )
+    return Problem((), f"invalid YAML: {exc}", file)

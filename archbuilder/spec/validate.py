@@ -110,7 +110,10 @@ def problems_from_validation(exc: ValidationError, data: Any, source: Source) ->
         path, in_union = _data_path(data, tuple(error["loc"]))
         if in_union and path and path[-1] in _EXPECTED:
             # A union (``3`` or ``[3, 3]``) fails once per member; say what it takes instead.
-            message = f"expected {_EXPECTED[path[-1]]}, got {_value_at(data, path)!r}"
+            value = _value_at(data, path)
+            message = f"expected {_EXPECTED[path[-1]]}, got {value!r}"
+            if isinstance(value, str):
+                message += did_you_mean(value, ["num_classes", "same"])
         else:
             message = _message(error, data, path)
         if message not in messages.setdefault(path, []):
