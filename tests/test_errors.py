@@ -90,5 +90,5 @@ def test_lowering_a_spec_built_in_python_raises_without_positions():
 
 @pytest.mark.parametrize("depth", [80, 5000])
 def test_deep_nesting_is_a_clean_error(depth):
-    with pytest.raises(SpecError, match="nests"):
+    with pytest.raises(SpecError, match="nest"):
         archbuilder.load_spec("name: x\ninput: " + "[" * depth + "]" * depth + "\n")
