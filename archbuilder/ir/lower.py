@@ -13,7 +13,7 @@ import networkx as nx
 from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
-from archbuilder.ir.ops import Context, ShapeError, rule_for
+from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
 from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
 from archbuilder.spec.model import ArchSpec, AuxHead
 from archbuilder.spec.scale import apply_scale
@@ -86,7 +86,7 @@ class _Lowering:
         self.check_names(names, written, paths)
         body_names, aux_names = names[: len(entries)], names[len(entries) :]
 
-        context = Context(spec.num_classes, (spec.defaults.conv,))
+        context = Context(spec.num_classes, scope_conv(spec.defaults.conv))
         items, top_level, output = self.body(entries, body_names, shape, context)
         tappable = [name for (section, _, _), name in zip(entries, body_names) if section != "head"]
         tappable += [group for group, last in self.groups.items() if last in tappable]
@@ -215,7 +215,7 @@ class _Lowering:
     ) -> tuple[Item, str, Shape]:
         is_inception = isinstance(block, Inception)
         branches: list[Branch] = block.as_branches() if is_inception else block.branches
-        inner = Context(context.num_classes, (block.conv, *context.conv_scopes))
+        inner = context.inner(block.conv)
         merge = "concat" if is_inception else block.merge
         written = [branch.name for branch in branches]
         names = assign_names(written, ["branch"] * len(branches), positional=True)

@@ -16,7 +16,7 @@ from typing import Any
 from archbuilder.ir.graph import Shape
 from archbuilder.spec import layers as L
 
-__all__ = ["BUILTIN_CONV", "Context", "OpResult", "ShapeError", "conv_options", "pair", "rule_for"]
+__all__ = ["BUILTIN_CONV", "Context", "OpResult", "ShapeError", "pair", "rule_for", "scope_conv"]
 
 BUILTIN_CONV = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum": 0.1}
 
@@ -33,12 +33,26 @@ class ShapeError(Exception):
         self.fallback = fallback
 
 
+_CONV_KEYS = ("norm", "activation", "bias", "bn_eps", "bn_momentum")
+
+
 @dataclass(frozen=True)
 class Context:
-    """What a rule needs beyond the layer: ``num_classes`` and the enclosing conv settings."""
+    """What a rule needs beyond the layer: ``num_classes`` and the enclosing conv settings.
+
+    ``conv`` holds the settings resolved for the enclosing scope (``bias`` may still be None:
+    it then follows ``norm``); a conv layer's own settings override them.
+    """
 
     num_classes: int | None
-    conv_scopes: tuple[L.ConvOptions | None, ...]  # innermost block first, defaults.conv last
+    conv: dict[str, Any]
+
+    def inner(self, options: L.ConvOptions | None) -> Context:
+        """The context inside a block with its own ``conv`` settings."""
+        if options is None:
+            return self
+        overrides = {key: getattr(options, key) for key in _CONV_KEYS if getattr(options, key) is not None}
+        return Context(self.num_classes, {**self.conv, **overrides})
 
 
 @dataclass(frozen=True)
@@ -53,12 +67,18 @@ def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
-def conv_options(*layers: L.ConvOptions | L.Conv | None) -> dict[str, Any]:
-    """Resolve conv settings: the first layer in ``layers`` that sets a field wins."""
-    resolved: dict[str, Any] = {}
-    for key in ("norm", "activation", "bias", "bn_eps", "bn_momentum"):
-        value = next((getattr(o, key) for o in layers if o is not None and getattr(o, key) is not None), None)
-        resolved[key] = BUILTIN_CONV.get(key) if value is None else value
+def scope_conv(defaults: L.ConvOptions) -> dict[str, Any]:
+    """The conv settings of the top-level scope: ``defaults.conv`` over the built-ins."""
+    given = {key: getattr(defaults, key) for key in _CONV_KEYS if getattr(defaults, key) is not None}
+    return {**BUILTIN_CONV, "bias": None, **given}
+
+
+def _conv_options(layer: L.Conv, context: Context) -> dict[str, Any]:
+    resolved = dict(context.conv)
+    for key in _CONV_KEYS:
+        value = getattr(layer, key)
+        if value is not None:
+            resolved[key] = value
     if resolved["bias"] is None:
         resolved["bias"] = resolved["norm"] == "none"
     return resolved
@@ -84,7 +104,7 @@ def _spatial(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil:
 
 
 def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
-    options = conv_options(layer, *context.conv_scopes)
+    options = _conv_options(layer, context)
     channels, height, width = _feature_map(shape, "conv")
     kernel, stride, dilation = pair(layer.kernel), pair(layer.stride), pair(layer.dilation)
     if layer.padding == "same":

@@ -67,7 +67,8 @@ class Inception(LayerBase):
         """The four branches as a general block would write them (names become module names)."""
 
         def conv(name: str, out: int, kernel: int) -> Conv:
-            return Conv(name=name, kind="conv", out=out, kernel=kernel, padding=kernel // 2)
+            # model_construct: the values come from this validated block, no need to check again
+            return Conv.model_construct(name=name, kind="conv", out=out, kernel=kernel, padding=kernel // 2)
 
         def reduced(red: int | None, out: int, kernel: int, stacked: int = 1) -> list[Layer]:
             head = [conv("reduce", red, 1)] if red is not None else []
@@ -82,7 +83,7 @@ class Inception(LayerBase):
             else (kernel // 2 if isinstance(kernel, int) else tuple(k // 2 for k in kernel))
         )
         pool_type = MaxPool if pool.kind == "max" else AvgPool
-        pool_layer = pool_type(
+        pool_layer = pool_type.model_construct(
             name="pool",
             kind=f"{pool.kind}pool",
             kernel=kernel,
@@ -92,10 +93,10 @@ class Inception(LayerBase):
         )
         projection = [conv("proj", self.pool_proj, 1)] if self.pool_proj is not None else []
         return [
-            Branch(name="branch1x1", layers=[conv("conv", self.ch1x1, 1)]),
-            Branch(name="branch3x3", layers=reduced(self.ch3x3red, self.ch3x3, 3)),
-            Branch(name="branch5x5", layers=self._branch5x5(reduced)),
-            Branch(name="branch_pool", layers=[pool_layer, *projection]),
+            Branch.model_construct(name="branch1x1", layers=[conv("conv", self.ch1x1, 1)]),
+            Branch.model_construct(name="branch3x3", layers=reduced(self.ch3x3red, self.ch3x3, 3)),
+            Branch.model_construct(name="branch5x5", layers=self._branch5x5(reduced)),
+            Branch.model_construct(name="branch_pool", layers=[pool_layer, *projection]),
         ]
 
     def _branch5x5(self, reduced) -> list[Layer]:
