@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archbuilder.spec import ArchSpec
+from archbuilder.spec.walk import walk_layers
 
 __all__ = ["VARIANTS", "Variant", "emit", "emit_yaml"]
 
@@ -43,20 +44,12 @@ def _set_conv_defaults(data: Data, **settings: Any) -> None:
         key: value for key, value in merged.items() if value is not None
     }
 
-    def strip(layers: list[Data]) -> None:
-        for layer in layers:
-            overrides = layer if layer["kind"] == "conv" else layer.get("conv") or {}
-            for key in settings:
-                overrides.pop(key, None)
-            if layer.get("conv") == {}:
-                del layer["conv"]
-            for branch in layer.get("branches", []):
-                strip(branch.get("layers", []))
-
-    for section in ("stem", "blocks", "head"):
-        strip(data.get(section, []))
-    for head in data.get("aux_heads", []):
-        strip(head["layers"])
+    for layer in walk_layers(data):
+        overrides = layer if layer["kind"] == "conv" else layer.get("conv") or {}
+        for key in settings:
+            overrides.pop(key, None)
+        if layer.get("conv") == {}:
+            del layer["conv"]
 
 
 def _stem_lrn(data: Data, *, lrn: bool) -> None:

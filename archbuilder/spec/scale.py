@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from archbuilder.spec.model import ArchSpec
+from archbuilder.spec.walk import walk_layers
 
 __all__ = ["apply_scale", "make_divisible"]
 
@@ -29,22 +28,14 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
     def width(value: int) -> int:
         return value if scale.width == 1 else make_divisible(value * scale.width, scale.divisor)
 
-    def visit(layers: list[dict[str, Any]]) -> None:
-        for layer in layers:
-            if layer.get("repeat", 1) > 1:
-                layer["repeat"] = max(1, round(layer["repeat"] * scale.depth))
-            if layer["kind"] == "conv":
-                layer["out"] = width(layer["out"])
-            for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
-                if key in layer:
-                    layer[key] = width(layer[key])
-            for branch in layer.get("branches", []):
-                visit(branch.get("layers", []))
-
-    for section in ("stem", "blocks", "head"):
-        visit(data.get(section, []))
-    for head in data.get("aux_heads", []):
-        visit(head["layers"])
+    for layer in walk_layers(data):
+        if layer.get("repeat", 1) > 1:
+            layer["repeat"] = max(1, round(layer["repeat"] * scale.depth))
+        if layer["kind"] == "conv":
+            layer["out"] = width(layer["out"])
+        for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
+            if key in layer:
+                layer[key] = width(layer[key])
     scaled = ArchSpec.model_validate(data)
     scaled._source = spec.source
     return scaled
