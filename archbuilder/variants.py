@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archbuilder.ir.lower import lower
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.walk import walk_layers
 
@@ -217,7 +218,7 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "factorized",
             "every 5×5 conv replaced by two stacked 3×3 convs (Inception-v2 style): the same receptive "
-            "field with fewer weights",
+            "field, and deeper; fewer weights only where a branch's input and output widths are close",
             _factorized,
         ),
     )
@@ -239,7 +240,9 @@ def emit(spec: ArchSpec, variant: str) -> ArchSpec:
     VARIANTS[variant].transform(data)
     data["name"] = f"{_base_name(spec.name)}-{variant}"
     data["description"] = VARIANTS[variant].summary[0].upper() + VARIANTS[variant].summary[1:] + "."
-    return ArchSpec.model_validate(data)
+    emitted = ArchSpec.model_validate(data)
+    lower(emitted)  # shape-checked too: an emitted spec always builds
+    return emitted
 
 
 def emit_yaml(spec: ArchSpec, variant: str, *, source: str) -> str:

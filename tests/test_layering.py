@@ -30,6 +30,6 @@ def test_only_builder_modules_import_torch():
             continue
         text = path.read_text()
         imports_torch = re.search(r"^\s*(import torch|from torch)", text, re.MULTILINE)
-        if imports_torch and path.name != "cli.py":  # cli imports torch inside `build` only
+        if imports_torch and path.name not in ("cli.py", "interop.py"):  # cli: inside `build` only
             offenders.append(path.name)
     assert offenders == []

@@ -100,7 +100,7 @@ class Inception(LayerBase):
         ]
 
     def _branch5x5(self, reduced) -> list[Layer]:
-        if self.factorize_5x5:  # two stacked 3×3 convs: the 5×5's receptive field, fewer weights
+        if self.factorize_5x5:  # two stacked 3×3 convs: the 5×5's receptive field
             return reduced(self.ch5x5red, self.ch5x5, 3, stacked=2)
         return reduced(self.ch5x5red, self.ch5x5, self.kernel_5x5)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from archbuilder.spec.model import ArchSpec
 from archbuilder.spec.walk import walk_layers
 
@@ -30,7 +32,7 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
 
     for layer in walk_layers(data):
         if layer.get("repeat", 1) > 1:
-            layer["repeat"] = max(1, round(layer["repeat"] * scale.depth))
+            layer["repeat"] = max(1, math.floor(layer["repeat"] * scale.depth + 0.5))  # halves round up
         if layer["kind"] == "conv":
             layer["out"] = width(layer["out"])
         for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
