@@ -203,3 +203,15 @@ def test_set_works_on_every_command(tmp_path):
     )
     assert render.returncode == 0 and "3a" in (tmp_path / "g.dot").read_text()
     assert "conv 1×1 → 32" in (tmp_path / "g.dot").read_text()
+
+
+def test_a_repeated_name_inside_a_block_does_not_hijack_a_tap():
+    text = SMALL.replace(
+        "{name: stem, kind: conv, out: 16, kernel: 3, padding: 1}",
+        "{name: c, kind: conv, out: 16, kernel: 3, padding: 1, repeat: 2}\n"
+        "  - {name: res, kind: branches, merge: add, branches: [{name: skip}, "
+        "{name: body, layers: [{name: c, kind: conv, out: 16, kernel: 1, repeat: 3}]}]}",
+    )
+    text += "aux_heads: [{name: aux, tap: c, loss_weight: 0.5, layers: [{kind: global_avgpool}, {kind: flatten}, {kind: linear, out: 2}]}]\n"
+    ir = archbuilder.lower(archbuilder.load_spec(text))
+    assert ir.aux_heads[0].tap == "c_2"

@@ -77,7 +77,7 @@ class _Lowering:
         entries = []
         for section in ("stem", "blocks", "head"):
             layers = getattr(spec, section)
-            layers, paths = self.expand(layers, [(section, index) for index in range(len(layers))])
+            layers, paths = self.expand(layers, [(section, index) for index in range(len(layers))], top=True)
             entries += [(section, layer, path) for layer, path in zip(layers, paths)]
         written = [layer.name for _, layer, _ in entries] + [head.name for head in spec.aux_heads]
         kinds = [layer.kind for _, layer, _ in entries] + ["aux"] * len(spec.aux_heads)
@@ -259,7 +259,9 @@ class _Lowering:
             self.fail(path, f"{block_id}: concat needs equal spatial sizes in every branch, got {listing}")
         return (sum(s[0] for s in shapes), *shapes[0][1:])
 
-    def expand(self, layers: Seq[Layer], paths: Seq[KeyPath]) -> tuple[list[Layer], list[KeyPath]]:
+    def expand(
+        self, layers: Seq[Layer], paths: Seq[KeyPath], *, top: bool = False
+    ) -> tuple[list[Layer], list[KeyPath]]:
         """Layers with ``repeat: n`` become n copies named ``{name}_1`` … ``{name}_n``."""
         expanded: list[Layer] = []
         expanded_paths: list[KeyPath] = []
@@ -272,7 +274,7 @@ class _Lowering:
                 name = f"{layer.name}_{copy}" if layer.name else None
                 expanded.append(layer.model_copy(update={"name": name, "repeat": 1}))
                 expanded_paths.append(path)
-            if layer.name:
+            if layer.name and top:  # only top-level names can be tapped
                 self.groups[layer.name] = f"{layer.name}_{layer.repeat}"
         return expanded, expanded_paths
 
