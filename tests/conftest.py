@@ -1,4 +1,6 @@
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -10,3 +12,11 @@ GOOGLENET = SPECS / "googlenet.yaml"
 @pytest.fixture(scope="session")
 def googlenet_path() -> Path:
     return GOOGLENET
+
+
+def load_tool(name: str) -> ModuleType:
+    """A script from tools/ (not a package) imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-from .conftest import ROOT
+from .conftest import ROOT, load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "render_docs_diagrams", ROOT / "tools" / "render_docs_diagrams.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("render_docs_diagrams")
 
 
 def test_every_shipped_spec_has_a_current_diagram():

@@ -7,25 +7,19 @@ fixed here (the published parameter counts) or computed here, not by the tool.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
 
 import archbuilder
 
-from .conftest import GOOGLENET, ROOT, SPECS
+from .conftest import GOOGLENET, ROOT, SPECS, load_tool
 
 DOC = ROOT / "docs" / "variants.md"
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "render_variants_doc", ROOT / "tools" / "render_variants_doc.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("render_variants_doc")
 
 
 @pytest.fixture(scope="module")
