@@ -35,10 +35,15 @@ class InceptionPool(SpecModel):
     """The pooling branch's pool. ``padding`` defaults to ``kernel // 2`` (size-preserving)."""
 
     kind: Literal["max", "avg"] = "max"
+    """Pool type."""
     kernel: PairOrInt = 3
+    """Window size."""
     stride: PairOrInt = 1
+    """Stride. Anything but 1 shrinks this branch only, so the concat fails."""
     padding: NonNegative | PaddingPair | None = None
+    """Padding. Unset: `kernel // 2` (size-preserving)."""
     ceil_mode: bool = False
+    """Round the output size up instead of down, as for `maxpool`."""
 
 
 class Inception(LayerBase):
@@ -53,15 +58,25 @@ class Inception(LayerBase):
 
     kind: Literal["inception"]
     ch1x1: Width
+    """Channels of the 1×1 branch."""
     ch3x3red: Width | None = None
+    """Channels of the 1×1 reduction before the 3×3 conv. Unset: no reduction."""
     ch3x3: Width
+    """Channels of the 3×3 conv."""
     ch5x5red: Width | None = None
+    """Channels of the 1×1 reduction before the k×k conv. Unset: no reduction."""
     ch5x5: Width
+    """Channels of the k×k conv."""
     kernel_5x5: Annotated[int, Field(strict=True, ge=1, le=15)] = 5
+    """k of the "5×5" conv (torchvision's GoogLeNet uses 3). Use an odd k: an even one changes the spatial size and the concat fails."""
     factorize_5x5: bool = False
+    """Replace the 5×5 conv by two stacked 3×3 convs (`conv` and `conv2`, both `ch5x5` channels), as in Inception v2. Needs `kernel_5x5: 5`."""
     pool: InceptionPool = InceptionPool()
+    """The pool of the pool branch (max 3×3, stride 1, size-preserving by default)."""
     pool_proj: Width | None = None
+    """Channels of the 1×1 projection after the pool. Unset: no projection (the pool passes its input channels through)."""
     conv: ConvOptions | None = None
+    """Conv settings for the block's convs."""
 
     def as_branches(self) -> list[Branch]:
         """The four branches as a general block would write them (names become module names)."""
@@ -115,7 +130,9 @@ class Branch(SpecModel):
     """One path of a multi-branch block. No layers means identity (a residual shortcut)."""
 
     name: Name | None = None
+    """Branch name. Unset: `branch{position}` (the second branch is `branch2`)."""
     layers: list[Layer] = []
+    """The branch's layers, in order. No layers is the identity."""
 
 
 class Branches(LayerBase):
@@ -127,8 +144,11 @@ class Branches(LayerBase):
 
     kind: Literal["branches"]
     merge: Literal["concat", "add"] = "concat"
+    """`concat` joins along channels (spatial sizes must agree); `add` sums (shapes must agree)."""
     branches: Annotated[list[Branch], Field(min_length=1)]
+    """The branches, in order (concat order)."""
     conv: ConvOptions | None = None
+    """Conv settings for every conv inside, nested blocks included."""
 
 
 LAYER_TYPES = (

@@ -48,9 +48,13 @@ Norm = Literal["batch", "none"]
 
 
 class SpecModel(BaseModel):
-    """Base of every spec model: immutable, unknown keys rejected, no NaN or infinity."""
+    """Base of every spec model: immutable, unknown keys rejected, no NaN or infinity.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    A field's docstring (the string literal under it) is its description: it is shown in
+    the JSON Schema (editor hovers) and in the field tables of docs/spec.md.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 class ConvOptions(SpecModel):
@@ -62,10 +66,15 @@ class ConvOptions(SpecModel):
     """
 
     norm: Norm | None = None
+    """Batch norm after the convolution (`batch`), or none. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
+    """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
+    """Convolution bias. Unset: inherited; if no level sets it, true exactly when the resolved `norm` is `none`."""
     bn_eps: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
     bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Batch-norm running-statistics momentum. Unset: inherited (built-in `0.1`)."""
 
 
 class LayerBase(SpecModel):
@@ -76,7 +85,9 @@ class LayerBase(SpecModel):
     """
 
     name: Name | None = None
+    """The layer's name, which becomes its module name. Unset: automatic (`{kind}{n}`)."""
     repeat: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
+    """Write the layer this many times in a row, named `{name}_1` … `{name}_n`."""
 
 
 class Conv(LayerBase):
@@ -87,16 +98,27 @@ class Conv(LayerBase):
 
     kind: Literal["conv"]
     out: Width
+    """Output channels."""
     kernel: PairOrInt
+    """Kernel size."""
     stride: PairOrInt = 1
+    """Stride."""
     padding: NonNegative | PaddingPair | Literal["same"] = 0
+    """Zero padding on each side, or `same` (output size = input size; needs stride 1)."""
     dilation: PairOrInt = 1
+    """Dilation."""
     groups: Width = 1
+    """Grouped convolution; must divide the input channels and `out`."""
     norm: Norm | None = None
+    """Batch norm after the convolution. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
+    """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
+    """Convolution bias. Unset: inherited; if no level sets it, true exactly when the resolved `norm` is `none`."""
     bn_eps: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
     bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Batch-norm momentum. Unset: inherited (built-in `0.1`)."""
 
 
 class MaxPool(LayerBase):
@@ -104,9 +126,13 @@ class MaxPool(LayerBase):
 
     kind: Literal["maxpool"]
     kernel: PairOrInt
+    """Window size."""
     stride: PairOrInt | None = None
+    """Stride. Unset: the kernel size, as in torch."""
     padding: NonNegative | PaddingPair = 0
+    """Padding on each side; at most half the kernel."""
     ceil_mode: bool = False
+    """Round the output size up instead of down."""
 
 
 class AvgPool(LayerBase):
@@ -114,10 +140,15 @@ class AvgPool(LayerBase):
 
     kind: Literal["avgpool"]
     kernel: PairOrInt
+    """Window size."""
     stride: PairOrInt | None = None
+    """Stride. Unset: the kernel size, as in torch."""
     padding: NonNegative | PaddingPair = 0
+    """Padding on each side; at most half the kernel."""
     ceil_mode: bool = False
+    """Round the output size up instead of down."""
     count_include_pad: bool = True
+    """Count the padded zeros in the average."""
 
 
 class AdaptiveAvgPool(LayerBase):
@@ -125,6 +156,7 @@ class AdaptiveAvgPool(LayerBase):
 
     kind: Literal["adaptive_avgpool"]
     output: PairOrInt
+    """Output height and width."""
 
 
 class GlobalAvgPool(LayerBase):
@@ -138,9 +170,13 @@ class LocalResponseNorm(LayerBase):
 
     kind: Literal["lrn"]
     size: Positive
+    """Number of neighbouring channels."""
     alpha: Annotated[float, Field(ge=0)] = 1e-4
+    """Scale."""
     beta: Annotated[float, Field(ge=0)] = 0.75
+    """Exponent."""
     k: Annotated[float, Field(ge=0)] = 1.0
+    """Additive constant."""
 
 
 class BatchNorm(LayerBase):
@@ -148,7 +184,9 @@ class BatchNorm(LayerBase):
 
     kind: Literal["batchnorm"]
     eps: Annotated[float, Field(gt=0, lt=1)] = 1e-5
+    """Epsilon."""
     momentum: Annotated[float, Field(ge=0, le=1)] = 0.1
+    """Running-statistics momentum."""
 
 
 class Activation(LayerBase):
@@ -156,6 +194,7 @@ class Activation(LayerBase):
 
     kind: Literal["activation"]
     function: ActivationFunction
+    """The activation function; `none` is the identity."""
 
 
 class Dropout(LayerBase):
@@ -163,6 +202,7 @@ class Dropout(LayerBase):
 
     kind: Literal["dropout"]
     p: Annotated[float, Field(ge=0, lt=1)]
+    """Drop probability."""
 
 
 class Flatten(LayerBase):
@@ -176,4 +216,6 @@ class Linear(LayerBase):
 
     kind: Literal["linear"]
     out: Width | Literal["num_classes"]
+    """Output features; `num_classes` takes the spec's `num_classes`."""
     bias: bool = True
+    """Bias."""

@@ -17,14 +17,18 @@ class InputShape(SpecModel):
     """Shape of one input sample."""
 
     channels: Width
+    """Input channels."""
     height: Positive
+    """Input height."""
     width: Positive
+    """Input width."""
 
 
 class Defaults(SpecModel):
     """Settings layers inherit unless they override them."""
 
     conv: ConvOptions = ConvOptions()
+    """Conv settings every conv inherits unless a block or the layer sets them."""
 
 
 class Scale(SpecModel):
@@ -33,17 +37,24 @@ class Scale(SpecModel):
     Linear layers keep their widths."""
 
     width: Annotated[float, Field(gt=0, le=16)] = 1.0
+    """Width multiplier for every conv's `out` and every Inception width, aux heads included (linear layers keep theirs)."""
     depth: Annotated[float, Field(gt=0, le=16)] = 1.0
+    """Depth multiplier for every `repeat` above 1 (rounded, at least 1)."""
     divisor: Annotated[int, Field(strict=True, ge=1, le=256)] = 8
+    """Scaled widths are multiples of this, never below it."""
 
 
 class AuxHead(SpecModel):
     """An auxiliary classifier that taps the output of a named stem layer or block."""
 
     name: Name
+    """Name of the head; shares the top-level name scope."""
     tap: Name
+    """The stem or blocks entry whose output the head reads, by name. The name of a repeated layer reads its last copy."""
     loss_weight: Annotated[float, Field(ge=0, le=1000)]
+    """Weight of this head's loss in `compute_loss`."""
     layers: Annotated[list[Layer], Field(min_length=1)]
+    """The head's layers."""
 
 
 class ArchSpec(SpecModel):
@@ -54,16 +65,27 @@ class ArchSpec(SpecModel):
     """
 
     format: Literal[1] = 1
+    """Spec format version. This archbuilder reads only `1`."""
     name: Annotated[str, Field(min_length=1, max_length=200)]
+    """Model name, shown by `summary` and `build`."""
     description: str = ""
+    """Free text."""
     input: InputShape
+    """Shape of one input sample."""
     num_classes: Width | None = None
+    """The value of `out: num_classes` in linear layers."""
     defaults: Defaults = Defaults()
+    """Settings every layer inherits unless a block or the layer sets them."""
     scale: Scale | None = None
+    """Width and depth multipliers applied when the spec is lowered."""
     stem: list[Layer] = []
+    """Layers that run first."""
     blocks: Annotated[list[Layer], Field(min_length=1)]
+    """Layers that run after the stem."""
     head: list[Layer] = []
+    """Layers that run last; their output is the model's output."""
     aux_heads: list[AuxHead] = []
+    """Auxiliary classifiers for training, each reading a stem or blocks entry."""
 
     _source: Source | None = PrivateAttr(default=None)
 
