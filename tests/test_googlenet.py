@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import archbuilder
-from tests.reference.article_googlenet import ArticleGoogLeNet, to_spec_names
+from bench.article_googlenet import ArticleGoogLeNet, to_spec_names
 
 # Table 1 of the GoogLeNet paper: (name, input channels, output size, #1×1, #3×3 reduce, #3×3,
 # #5×5 reduce, #5×5, pool proj).

@@ -1,0 +1,308 @@
+"""``optimize_for_inference``: an eval-only copy of a built model, rewritten for speed.
+
+A spec-built model has a known structure: conv units (conv, batch norm, activation) and
+multi-branch blocks whose branches all read the block's input. The rewrite uses it:
+
+* **fold_bn** — each batch norm is folded into the conv before it (new weight and bias);
+* **fuse_siblings** — convs that open different branches of one block and have the same
+  kernel, stride, padding and activation (Inception's 1×1 conv and its two 1×1 reductions)
+  become one conv, whose output is split among the branches;
+* **channels_last** — weights and activations in NHWC, the layout oneDNN's kernels prefer;
+* **fuse_activations** — on the CPU, conv, bias and ReLU run as one oneDNN call, with the
+  weight reordered once into oneDNN's blocked layout (``prepack``) instead of at every call.
+
+Dropout and the aux heads, which do nothing in eval mode, are left out. Each step can be
+switched off, to measure what it contributes (``bench/inference.py --ablation``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from archbuilder.builder.modules import ArchModel, ParallelBlock
+
+__all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
+
+# Activations oneDNN fuses into its convolution, by torch module type.
+_ONEDNN_ATTRS: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.SiLU: "swish", nn.GELU: "gelu"}
+
+
+class FusedConv(nn.Module):
+    """A conv with its batch norm folded in and its activation attached: ``act(conv(x) + b)``.
+
+    On the CPU with oneDNN it runs as one fused call on a prepacked weight; elsewhere as
+    ``F.conv2d`` followed by the activation.
+    """
+
+    def __init__(self, weight: Tensor, bias: Tensor, conv: nn.Conv2d, act: nn.Module | None):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.stride, self.padding = conv.stride, conv.padding
+        self.dilation, self.groups = conv.dilation, conv.groups
+        self.act = act
+        self._onednn_attr = "none" if act is None else _ONEDNN_ATTRS.get(type(act))
+        self._packed: Tensor | None = None
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight.shape[0]
+
+    def config(self) -> tuple:
+        """What two convs reading one input must share to be fused into one."""
+        act = None if self.act is None else (type(self.act), repr(self.act))
+        return (tuple(self.weight.shape[1:]), self.stride, self.padding, self.dilation, self.groups, act)
+
+    def prepack(self, input_shape: Sequence[int]) -> None:
+        """Reorder the weight into oneDNN's layout once (CPU, float32, a fusable activation)."""
+        if not _onednn_usable(self.weight) or self._onednn_attr is None or isinstance(self.padding, str):
+            return
+        self._packed = torch.ops.mkldnn._reorder_convolution_weight(
+            self.weight, list(self.padding), list(self.stride), list(self.dilation), self.groups,
+            list(input_shape),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self._packed is not None and x.device.type == "cpu" and x.dtype == torch.float32:
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, self._packed, self.bias, list(self.padding), list(self.stride), list(self.dilation),
+                self.groups, self._onednn_attr, [], "",
+            )  # fmt: skip
+        x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return x if self.act is None else self.act(x)
+
+    def extra_repr(self) -> str:
+        o, i, kh, kw = self.weight.shape
+        fused = f", fused={self._onednn_attr}" if self._packed is not None else ""
+        return f"{i * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}{fused}"
+
+
+class InferenceParallel(nn.Module):
+    """A multi-branch block after sibling fusion.
+
+    ``heads`` are the fused opening convs; ``routes[i]`` says where branch ``i`` starts:
+    ``(head index, channel offset, channels)`` into a head's output, or ``None`` when the
+    branch reads the block input itself. ``branches[i]`` is the rest of branch ``i``.
+    """
+
+    def __init__(
+        self,
+        heads: Sequence[FusedConv],
+        routes: Sequence[tuple[int, int, int] | None],
+        branches: Sequence[nn.Module],
+        merge: str,
+    ):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+        self.routes = tuple(routes)
+        self.branches = nn.ModuleList(branches)
+        self.merge = merge
+
+    def forward(self, x: Tensor) -> Tensor:
+        opened = [head(x) for head in self.heads]
+        outputs = []
+        for route, branch in zip(self.routes, self.branches):
+            if route is None:
+                outputs.append(branch(x))
+            else:
+                head, start, width = route
+                source = opened[head]
+                if width != source.shape[1]:
+                    source = source.narrow(1, start, width)
+                outputs.append(branch(source))
+        if self.merge == "concat":
+            return torch.cat(outputs, dim=1)
+        total = outputs[0]
+        for output in outputs[1:]:
+            total = total + output
+        return total
+
+    def extra_repr(self) -> str:
+        return f"merge={self.merge}, routes={self.routes}"
+
+
+class InferenceModel(nn.Module):
+    """The optimized model: input to logits, eval only. ``steps`` says which rewrites ran."""
+
+    def __init__(self, body: nn.Sequential, *, channels_last: bool, steps: dict[str, bool]):
+        super().__init__()
+        self.body = body
+        self.channels_last = channels_last
+        self.steps = steps
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.body(x)
+
+    def train(self, mode: bool = True) -> InferenceModel:
+        if mode:
+            raise RuntimeError("an optimized model is eval only; train the model it was made from")
+        return super().train(False)
+
+
+def optimize_for_inference(
+    model: ArchModel,
+    *,
+    fold_bn: bool = True,
+    fuse_siblings: bool = True,
+    channels_last: bool = True,
+    fuse_activations: bool = True,
+    input_shape: Sequence[int] | None = None,
+) -> InferenceModel:
+    """An eval-only copy of ``model`` computing the same logits faster; ``model`` is untouched.
+
+    Optimize on the device the copy will run on. ``input_shape`` (N, C, H, W) is the shape
+    oneDNN's weight layouts are chosen for (default: batch 8 at the spec's input size); other
+    shapes work too. Each step can be switched off (see the module docstring).
+    """
+    if not isinstance(model, ArchModel):
+        raise TypeError(f"optimize_for_inference takes a model made by archbuilder.build, not {type(model).__name__}")
+    rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings)
+    with torch.no_grad():
+        body = nn.Sequential(
+            *(rewriter.rewrite(model.get_submodule(name)) for name in model._body)  # aux heads left out
+        )
+        body = _without_identities(body)
+        steps = {
+            "fold_bn": fold_bn,
+            "fuse_siblings": fuse_siblings,
+            "channels_last": channels_last,
+            "fuse_activations": fuse_activations,
+        }
+        optimized = InferenceModel(body, channels_last=channels_last, steps=steps).eval()
+        if channels_last:
+            optimized = optimized.to(memory_format=torch.channels_last)
+        convs = [m for m in optimized.modules() if isinstance(m, FusedConv)]
+        if fuse_activations:
+            _prepack(optimized, convs, input_shape or _default_input_shape(model))
+    return optimized
+
+
+class _Rewriter:
+    def __init__(self, *, fold_bn: bool, fuse_siblings: bool):
+        self.fold_bn = fold_bn
+        self.fuse_siblings = fuse_siblings
+
+    def rewrite(self, module: nn.Module) -> nn.Module:
+        if _is_conv_unit(module):
+            return self._conv_unit(module)
+        if isinstance(module, ParallelBlock):
+            return self._parallel(module)
+        if isinstance(module, nn.Sequential):
+            return _without_identities(nn.Sequential(*(self.rewrite(child) for child in module)))
+        if isinstance(module, nn.Dropout):
+            return nn.Identity()
+        return copy.deepcopy(module).eval()
+
+    def _conv_unit(self, unit: nn.Sequential) -> nn.Module:
+        conv: nn.Conv2d = unit.conv
+        bn = getattr(unit, "bn", None)
+        act = copy.deepcopy(getattr(unit, "act", None))
+        if bn is not None and not self.fold_bn:
+            return copy.deepcopy(unit).eval()
+        weight = conv.weight.detach().clone()
+        bias = conv.bias.detach().clone() if conv.bias is not None else weight.new_zeros(weight.shape[0])
+        if bn is not None:
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            weight = weight * scale.reshape(-1, 1, 1, 1)
+            bias = (bias - bn.running_mean) * scale + bn.bias
+        if act is not None and hasattr(act, "inplace"):
+            act.inplace = True  # the conv's output is a fresh tensor nothing else reads
+        return FusedConv(weight, bias, conv, act)
+
+    def _parallel(self, block: ParallelBlock) -> nn.Module:
+        branches = [self.rewrite(branch) for branch in block.children()]
+        openers = [_opening_conv(branch) for branch in branches]
+        groups: dict[tuple, list[int]] = {}
+        if self.fuse_siblings:
+            for index, conv in enumerate(openers):
+                if conv is not None:
+                    groups.setdefault(conv.config(), []).append(index)
+        heads: list[FusedConv] = []
+        routes: list[tuple[int, int, int] | None] = [None] * len(branches)
+        rests: list[nn.Module] = list(branches)
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            convs = [openers[i] for i in members]
+            heads.append(_concat_convs(convs))
+            offset = 0
+            for index, conv in zip(members, convs):
+                routes[index] = (len(heads) - 1, offset, conv.out_channels)
+                rests[index] = _after_opening_conv(branches[index])
+                offset += conv.out_channels
+        return InferenceParallel(heads, routes, rests, block.merge)
+
+
+def _is_conv_unit(module: nn.Module) -> bool:
+    return (
+        isinstance(module, nn.Sequential)
+        and isinstance(getattr(module, "conv", None), nn.Conv2d)
+        and set(module._modules) <= {"conv", "bn", "act"}
+    )
+
+
+def _opening_conv(branch: nn.Module) -> FusedConv | None:
+    if isinstance(branch, FusedConv):
+        return branch
+    if isinstance(branch, nn.Sequential) and len(branch) and isinstance(branch[0], FusedConv):
+        return branch[0]
+    return None
+
+
+def _after_opening_conv(branch: nn.Module) -> nn.Module:
+    if isinstance(branch, FusedConv):
+        return nn.Identity()
+    rest = nn.Sequential(*list(branch)[1:])
+    return rest if len(rest) else nn.Identity()
+
+
+def _concat_convs(convs: Sequence[FusedConv]) -> FusedConv:
+    first = convs[0]
+    fused = FusedConv(
+        torch.cat([c.weight for c in convs]), torch.cat([c.bias for c in convs]), first, first.act
+    )
+    return fused
+
+
+def _without_identities(sequential: nn.Sequential) -> nn.Module:
+    kept = [m for m in sequential if not isinstance(m, nn.Identity)]
+    if len(kept) == 1:
+        return kept[0]
+    return nn.Sequential(*kept) if kept else nn.Identity()
+
+
+def _onednn_usable(weight: Tensor) -> bool:
+    return weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+
+
+def _default_input_shape(model: ArchModel) -> tuple[int, ...]:
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        raise ValueError("the model has no spec attached; pass input_shape=(N, C, H, W)")
+    return (8, spec.input.channels, spec.input.height, spec.input.width)
+
+
+def _prepack(model: InferenceModel, convs: Sequence[FusedConv], input_shape: Sequence[int]) -> None:
+    """Run one example through the model, packing each conv's weight for the shape it sees."""
+    shapes: dict[FusedConv, tuple[int, ...]] = {}
+
+    def record(conv: nn.Module, args: tuple[Tensor, ...]) -> None:
+        shapes[conv] = tuple(args[0].shape)
+
+    hooks = [conv.register_forward_pre_hook(record) for conv in convs]
+    try:
+        device = convs[0].weight.device if convs else torch.device("cpu")
+        model(torch.zeros(*input_shape, device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for conv in convs:
+        if conv in shapes:
+            conv.prepack(shapes[conv])

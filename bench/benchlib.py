@@ -1,0 +1,97 @@
+"""What the benchmarks share: the machine's description, interleaved timing, tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine(device: str = "cpu") -> str:
+    """One line: CPU, cores, threads, Python, torch (and the GPU when ``device`` is cuda)."""
+    import torch
+
+    parts = [
+        cpu_model(),
+        f"{os.cpu_count()} logical cores",
+        f"{torch.get_num_threads()} torch threads",
+        f"Python {platform.python_version()}",
+        f"torch {torch.__version__}",
+    ]
+    try:
+        import torchvision
+
+        parts.append(f"torchvision {torchvision.__version__}")
+    except ImportError:
+        pass
+    if device.startswith("cuda"):
+        parts.insert(0, torch.cuda.get_device_name(torch.device(device)))
+    return ", ".join(parts)
+
+
+def time_interleaved(
+    contenders: Mapping[str, Callable[[], object]],
+    *,
+    repeats: int,
+    warmup: int = 2,
+    sync: Callable[[], None] = lambda: None,
+) -> dict[str, list[float]]:
+    """Seconds per call of each contender, taking turns call by call so that drifts in the
+    machine's speed (other load, clocks) touch them all alike. Warm-up calls first."""
+    for run in contenders.values():
+        for _ in range(warmup):
+            run()
+    sync()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for round_ in range(repeats):
+        # Rotate who goes first, so no contender always follows the same one.
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            contenders[name]()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; numbers right-aligned."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    numeric = [all(_is_number(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+
+
+def _is_number(text: str) -> bool:
+    stripped = text.replace(",", "").replace("×", "").replace("%", "").replace("+", "").strip()
+    try:
+        float(stripped)
+    except ValueError:
+        return False
+    return True

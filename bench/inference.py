@@ -1,0 +1,137 @@
+"""Inference speed: a spec-built GoogLeNet against torchvision's, side by side in one process.
+
+    python bench/inference.py [--batch 1 8] [--repeats 20] [--ablation] [--compile]
+    python bench/inference.py --device cuda --batch 64 --amp bf16   # on a GPU
+
+The model built from specs/googlenet-torchvision.yaml gets torchvision's weights through the
+interop loader (batch-norm statistics randomized, so folding them is tested), and every
+contender's logits are compared with torchvision's. Contenders take turns call by call, after
+warm-up; the table gives the median. ``--ablation`` adds one row per step of
+``optimize_for_inference``, each on top of the ones before; ``--compile`` adds
+``torch.compile`` of torchvision's model and of the optimized one, with their compile times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+import torchvision
+from benchlib import ROOT, machine, median, table, time_interleaved
+
+import archbuilder
+from archbuilder.interop import load_torchvision_googlenet
+
+SPEC = ROOT / "specs" / "googlenet-torchvision.yaml"
+ABLATION = (  # cumulative: each row adds one step
+    ("+ channels_last", dict(fold_bn=False, fuse_siblings=False, fuse_activations=False)),
+    ("+ fold_bn", dict(fuse_siblings=False, fuse_activations=False)),
+    ("+ fuse_siblings", dict(fuse_activations=False)),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--amp", choices=["bf16", "fp16"], help="autocast to this dtype (GPU)")
+    parser.add_argument("--ablation", action="store_true", help="one row per optimization step")
+    parser.add_argument("--compile", action="store_true", help="add torch.compile contenders (slow to compile)")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    reference = _torchvision_model().to(device)
+    spec_model = archbuilder.build(SPEC, max_param_bytes=1 << 40)
+    load_torchvision_googlenet(spec_model, reference)
+    spec_model = spec_model.eval().to(device)
+
+    models: dict[str, Callable] = {"torchvision": reference}
+    models["torchvision, channels_last"] = _channels_last(_torchvision_model().to(device), reference)
+    models["archbuilder"] = spec_model
+    if args.ablation:
+        for name, steps in ABLATION:
+            models[name] = archbuilder.optimize_for_inference(spec_model, **steps)
+    models["optimize_for_inference"] = archbuilder.optimize_for_inference(spec_model)
+    compile_seconds: dict[str, float] = {}
+    if args.compile:
+        for name, model in (("torchvision", reference), ("optimize_for_inference", models["optimize_for_inference"])):
+            compiled, seconds = _compiled(model, device, args.batch)
+            models[f"torch.compile({name})"] = compiled
+            compile_seconds[f"torch.compile({name})"] = seconds
+
+    amp = (
+        torch.autocast(device.type, dtype=getattr(torch, {"bf16": "bfloat16", "fp16": "float16"}[args.amp]))
+        if args.amp
+        else contextlib.nullcontext()
+    )
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    print(f"Machine: {machine(args.device)}")
+    print(f"Precision: {args.amp or 'fp32'}; median of {args.repeats} interleaved runs after warm-up\n")
+    for batch in args.batch:
+        x = torch.randn(batch, 3, 224, 224, device=device)
+        with torch.inference_mode(), amp:
+            expected = reference(x).float()
+            errors = {name: _relative_error(model(x).float(), expected) for name, model in models.items()}
+            times = time_interleaved(
+                {name: (lambda m=model: m(x)) for name, model in models.items()}, repeats=args.repeats, sync=sync
+            )
+        base = median(times["torchvision"])
+        rows = []
+        for name in models:
+            seconds = median(times[name])
+            rows.append(
+                [
+                    name,
+                    f"{seconds * 1e3:.2f}",
+                    f"{batch / seconds:,.0f}",
+                    f"{base / seconds:.2f}×",
+                    f"{errors[name]:.1e}",
+                ]
+            )
+        print(f"Batch {batch}, {args.device}:")
+        print(table(["model", "ms / batch", "images / s", "vs torchvision", "max rel. error"], rows))
+        print()
+    for name, seconds in compile_seconds.items():
+        print(f"{name}: compiled in {seconds:.1f} s (first calls, all batch sizes)")
+
+
+def _torchvision_model() -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, transform_input=False)
+    for module in model.modules():  # trained-looking batch-norm statistics, so folding them shows
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, -0.2, 0.2)
+    return model.eval()
+
+
+def _channels_last(model: torch.nn.Module, weights_from: torch.nn.Module) -> Callable:
+    model.load_state_dict(weights_from.state_dict())
+    model = model.eval().to(memory_format=torch.channels_last)
+    return lambda x: model(x.contiguous(memory_format=torch.channels_last))
+
+
+def _compiled(model: torch.nn.Module, device: torch.device, batches: list[int]) -> tuple[Callable, float]:
+    compiled = torch.compile(model, dynamic=False)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in batches:
+            compiled(torch.randn(batch, 3, 224, 224, device=device))
+    return compiled, time.perf_counter() - start
+
+
+def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return ((actual - expected).abs().max() / expected.abs().max()).item()
+
+
+if __name__ == "__main__":
+    main()
