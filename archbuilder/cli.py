@@ -7,6 +7,7 @@ A bad spec never prints a traceback unless ``--debug`` is given.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from archbuilder import __version__
 from archbuilder.errors import SpecError
+from archbuilder.export import DEFAULT_OPSET, OPSETS, ExportError
+from archbuilder.export import format_for as export_format_for
 from archbuilder.files import write_atomic
 from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES
 from archbuilder.render import (
@@ -27,6 +30,7 @@ from archbuilder.render import (
     render_diagram,
 )
 from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec.schema import schema_reference, schema_text
 from archbuilder.summary import summarize
 from archbuilder.variants import VARIANTS, emit_yaml
 
@@ -105,12 +109,41 @@ def _emit(args: argparse.Namespace) -> int:
     if args.output is not None:
         _refuse_overwriting_input(args.spec, args.output)
     command = " ".join([args.spec, *(f"--set {override}" for override in args.set or ())])
-    text = emit_yaml(_load(args, args.spec), args.variant, source=command)
+    schema = args.schema if args.schema is not None else schema_reference(args.output)
+    text = emit_yaml(_load(args, args.spec), args.variant, source=command, schema=schema or None)
     if args.output is None:
         print(text, end="")
         return 0
     write_atomic(args.output, text.encode())
     print(f"wrote {args.output} ({args.variant} variant of {args.spec})", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    output = Path(args.output) if args.output else Path(args.spec).with_suffix(".onnx")
+    _refuse_overwriting_input(args.spec, output)
+    try:
+        kind = export_format_for(output)  # before any work, as for render
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not output.absolute().parent.is_dir():  # found now rather than after a slow export
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), str(output))
+    spec = _load(args, args.spec)
+    from archbuilder.export import export_model
+
+    export_model(spec, output, num_classes=args.num_classes, opset=args.opset)
+    shape = f"batch×{spec.input.channels}×{spec.input.height}×{spec.input.width}"
+    what = f"ONNX opset {args.opset}" if kind == "onnx" else "torch.export program"
+    print(f"wrote {output} ({what}, input {shape})")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    if args.output is None:
+        print(schema_text(), end="")
+        return 0
+    write_atomic(args.output, schema_text().encode())
+    print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -185,6 +218,30 @@ def _parser() -> argparse.ArgumentParser:
     emit.add_argument("spec", metavar="SPEC")
     emit.add_argument("--variant", required=True, choices=list(VARIANTS), help="which variant to emit")
     emit.add_argument("-o", "--output", help="output file (default: standard output)")
+    emit.add_argument(
+        "--schema",
+        metavar="REF",
+        help="the JSON Schema the first line points editors to ('' for no line; "
+        "default: this checkout's schema/archbuilder.schema.json, relative to the output)",
+    )
+
+    export = command("export", "write the eval-mode model as ONNX (.onnx) or torch.export (.pt2)", _export)
+    export.add_argument("spec", metavar="SPEC")
+    export.add_argument(
+        "-o", "--output", help="output file; its extension picks the format (default: SPEC with .onnx)"
+    )
+    export.add_argument("--num-classes", type=_positive, default=None, help="override num_classes")
+    export.add_argument(
+        "--opset",
+        type=int,
+        choices=list(OPSETS),
+        default=DEFAULT_OPSET,
+        metavar="N",
+        help=f"ONNX opset, {OPSETS.start} to {OPSETS.stop - 1} (default %(default)s)",
+    )
+
+    schema = command("schema", "print the JSON Schema of the spec format", _schema)
+    schema.add_argument("-o", "--output", help="write it to this file instead of standard output")
     return parser
 
 
@@ -210,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command_parser.print_usage(sys.stderr)
         print(f"archbuild {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (SpecError, RenderError, OSError) as exc:
+    except (SpecError, RenderError, ExportError, OSError) as exc:
         if args.debug:
             raise
         if isinstance(exc, SpecError):

@@ -245,11 +245,16 @@ def emit(spec: ArchSpec, variant: str) -> ArchSpec:
     return emitted
 
 
-def emit_yaml(spec: ArchSpec, variant: str, *, source: str) -> str:
-    """The emitted spec as YAML, under a header that says where it came from and how."""
+def emit_yaml(spec: ArchSpec, variant: str, *, source: str, schema: str | None = None) -> str:
+    """The emitted spec as YAML, under a header that says where it came from and how.
+
+    ``schema``, when given, is the JSON Schema reference (a path relative to the written file,
+    or a URL) that the first line names for editors: ``# yaml-language-server: $schema=...``.
+    """
     emitted = emit(spec, variant)
     header = (
-        f"# {emitted.name}: emitted by `archbuild emit {source} --variant {variant}`.\n"
-        "# Regenerate it with that command rather than editing it by hand.\n"
+        (f"# yaml-language-server: $schema={schema}\n" if schema else "")
+        + f"# {emitted.name}: emitted by `archbuild emit {source} --variant {variant}`.\n"
+        + "# Regenerate it with that command rather than editing it by hand.\n"
     )
     return header + emitted.to_yaml()

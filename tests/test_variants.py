@@ -115,7 +115,10 @@ def test_emitting_twice_changes_nothing(base, variant):
 @pytest.mark.parametrize(("variant", "filename"), list(SHIPPED.items()))
 def test_shipped_variant_files_are_current(base, variant, filename):
     text = (SPECS / filename).read_text()
-    assert emit_yaml(base, variant, source="specs/googlenet.yaml") == text, (
+    emitted = emit_yaml(
+        base, variant, source="specs/googlenet.yaml", schema="../schema/archbuilder.schema.json"
+    )
+    assert emitted == text, (
         f"re-emit with: archbuild emit specs/googlenet.yaml --variant {variant} -o specs/{filename}"
     )
 
@@ -123,7 +126,8 @@ def test_shipped_variant_files_are_current(base, variant, filename):
 @pytest.mark.parametrize("filename", list(SHIPPED.values()))
 def test_emitted_files_round_trip(filename):
     text = (SPECS / filename).read_text()
-    header, body = text.split("\n", 2)[:2], text.split("\n", 2)[2]
+    *header, body = text.split("\n", 3)
+    assert header[0] == "# yaml-language-server: $schema=../schema/archbuilder.schema.json"
     assert all(line.startswith("# ") for line in header)
     assert archbuilder.load_spec(SPECS / filename).to_yaml() == body
 
@@ -139,19 +143,45 @@ def archbuild(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _split_schema_line(text: str) -> tuple[str, str]:
+    first, rest = text.split("\n", 1)
+    prefix = "# yaml-language-server: $schema="
+    assert first.startswith(prefix), first
+    return first[len(prefix) :], rest
+
+
 def test_emit_command(tmp_path):
+    """The output is the shipped file, but for the schema line, which points at the shipped
+    schema from wherever the output is."""
     output = tmp_path / "v1.yaml"
     result = archbuild("emit", "specs/googlenet.yaml", "--variant", "v1", "-o", str(output))
     assert result.returncode == 0, result.stderr
-    assert output.read_text() == (SPECS / SHIPPED["v1"]).read_text()
-    stdout = archbuild("emit", "specs/googlenet.yaml", "--variant", "naive")
-    assert stdout.returncode == 0 and stdout.stdout == (SPECS / SHIPPED["naive"]).read_text()
+    reference, body = _split_schema_line(output.read_text())
+    _, shipped_body = _split_schema_line((SPECS / SHIPPED["v1"]).read_text())
+    assert body == shipped_body
+    assert (tmp_path / reference).resolve() == ROOT / "schema" / "archbuilder.schema.json"
+    stdout = archbuild("emit", "specs/googlenet.yaml", "--variant", "naive")  # relative to the working folder
+    assert stdout.returncode == 0
+    assert _split_schema_line(stdout.stdout) == (
+        "schema/archbuilder.schema.json",
+        _split_schema_line((SPECS / SHIPPED["naive"]).read_text())[1],
+    )
+
+
+def test_emit_schema_option():
+    url = "https://example.org/archbuilder.schema.json"
+    result = archbuild("emit", "specs/googlenet.yaml", "--variant", "v1", "--schema", url)
+    assert result.returncode == 0, result.stderr
+    assert _split_schema_line(result.stdout)[0] == url
+    result = archbuild("emit", "specs/googlenet.yaml", "--variant", "v1", "--schema", "")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# googlenet-v1: emitted by")
 
 
 def test_emit_command_with_overrides_says_so(tmp_path):
     result = archbuild("emit", "specs/googlenet.yaml", "--variant", "v1", "--set", "num_classes=10")
     assert result.returncode == 0, result.stderr
-    assert "--set num_classes=10 --variant v1`" in result.stdout.splitlines()[0]
+    assert "--set num_classes=10 --variant v1`" in result.stdout.splitlines()[1]
     assert "num_classes: 10" in result.stdout
 
 

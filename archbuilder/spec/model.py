@@ -71,7 +71,7 @@ class ArchSpec(SpecModel):
     description: str = ""
     """Free text."""
     input: InputShape
-    """Shape of one input sample."""
+    """Shape of one input sample (no batch dimension)."""
     num_classes: Width | None = None
     """The value of `out: num_classes` in linear layers."""
     defaults: Defaults = Defaults()

@@ -1,0 +1,191 @@
+"""Exporting built models: ONNX (``.onnx``) and torch.export programs (``.pt2``).
+
+The exported graph is the model in eval mode (the aux heads never run there), with a
+dynamic batch dimension: one input ``input`` of shape (batch, C, H, W) and one output
+``logits`` of shape (batch, num_classes). Files are written atomically.
+
+torch is imported on first use, so this module (and its ``ExportError``) is cheap to import.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archbuilder.files import write_atomic
+from archbuilder.spec import ArchSpec, load_spec
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "FORMATS",
+    "OPSETS",
+    "ExportError",
+    "export_model",
+    "export_onnx",
+    "export_program",
+    "export_pt2",
+    "format_for",
+]
+
+FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
+DEFAULT_OPSET = 20  # torch.onnx's default: run by onnxruntime 1.17 (2024) and later
+OPSETS = range(18, 24)  # what torch.onnx's exporter writes
+ONNX_PACKAGES = ("onnx", "onnxscript")
+ONNX_SIZE_LIMIT = 2**31  # protobuf: one .onnx file holds at most 2 GiB
+EXAMPLE_BATCH = 2  # torch.export specializes a dimension traced at size 1; 2 stays symbolic
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+class ExportError(Exception):
+    """An export that cannot be done here: a missing package or a model too large for the format."""
+
+
+def format_for(path: str | Path) -> str:
+    """``"onnx"`` or ``"pt2"``, from the file's extension (any case); ValueError for others."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        known = ", ".join(FORMATS)
+        raise ValueError(f"{path}: unsupported extension {suffix or '(none)'!r}; use {known}")
+    return FORMATS[suffix]
+
+
+def export_model(
+    model_or_spec: torch.nn.Module | ArchSpec | str | Path,
+    path: str | Path,
+    *,
+    num_classes: int | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Write the eval-mode model to ``path`` as ONNX (``.onnx``) or a torch.export program (``.pt2``).
+
+    ``model_or_spec`` is a built model (exported as it is, weights included) or a spec, a
+    spec file or YAML text (built fresh, without aux heads; ``num_classes`` replaces the
+    spec's). ``opset`` applies to ONNX only.
+    """
+    if format_for(path) == "onnx":
+        return export_onnx(model_or_spec, path, num_classes=num_classes, opset=opset)
+    return export_pt2(model_or_spec, path, num_classes=num_classes)
+
+
+def export_onnx(
+    model_or_spec: torch.nn.Module | ArchSpec | str | Path,
+    path: str | Path,
+    *,
+    num_classes: int | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Write the eval-mode model as an ONNX file with a dynamic batch dimension.
+
+    Needs the ``onnx`` and ``onnxscript`` packages (``pip install 'archbuilder[onnx]'``);
+    raises ExportError naming what is missing.
+    """
+    if opset not in OPSETS:
+        raise ValueError(f"opset must be {OPSETS.start} to {OPSETS.stop - 1}, not {opset!r}")
+    _require(ONNX_PACKAGES, "ONNX export")
+    import torch
+
+    model, example = _prepared(model_or_spec, num_classes)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    if size >= ONNX_SIZE_LIMIT:
+        message = f"the model's weights ({size / 2**30:.1f} GiB) do not fit in one .onnx file (2 GiB at most)"
+        raise ExportError(f"{message}; export to .pt2 instead")
+    with _eval(model):
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            dynamic_shapes=({0: _batch_dim()},),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            external_data=False,
+            verbose=False,
+        )
+    return write_atomic(path, program.model_proto.SerializeToString())
+
+
+def export_program(
+    model_or_spec: torch.nn.Module | ArchSpec | str | Path, *, num_classes: int | None = None
+) -> torch.export.ExportedProgram:
+    """The eval-mode model as a ``torch.export.ExportedProgram`` with a dynamic batch dimension."""
+    import torch
+
+    model, example = _prepared(model_or_spec, num_classes)
+    with _eval(model):
+        return torch.export.export(model, (example,), dynamic_shapes=({0: _batch_dim()},))
+
+
+def export_pt2(
+    model_or_spec: torch.nn.Module | ArchSpec | str | Path,
+    path: str | Path,
+    *,
+    num_classes: int | None = None,
+) -> Path:
+    """Write :func:`export_program`'s program with ``torch.export.save``; ``torch.export.load`` reads it."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.export.save(export_program(model_or_spec, num_classes=num_classes), buffer)
+    return write_atomic(path, buffer.getvalue())
+
+
+def _require(packages: tuple[str, ...], purpose: str) -> None:
+    missing = []
+    for name in packages:
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ExportError(
+            f"{purpose} needs the {' and '.join(packages)} packages ({', '.join(missing)} not installed); "
+            "install them with: pip install 'archbuilder[onnx]'"
+        )
+
+
+def _prepared(model_or_spec, num_classes: int | None) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The model to export and an example input for its spec's input shape."""
+    import torch
+
+    if isinstance(model_or_spec, torch.nn.Module):
+        if num_classes is not None:
+            raise ValueError("num_classes applies to a spec; a built model keeps its own classifier")
+        model = model_or_spec
+        spec = getattr(model, "spec", None)
+        if not isinstance(spec, ArchSpec):
+            raise ValueError(
+                "the model has no .spec to take its input shape from; build it with archbuilder.build"
+            )
+    else:
+        from archbuilder.builder import build
+
+        spec = model_or_spec if isinstance(model_or_spec, ArchSpec) else load_spec(model_or_spec)
+        model = build(spec, aux=False, num_classes=num_classes)
+    shape = (EXAMPLE_BATCH, spec.input.channels, spec.input.height, spec.input.width)
+    first = next(model.parameters(), None)  # the example lives where the weights do
+    if first is None:
+        return model, torch.randn(shape)
+    return model, torch.randn(shape, dtype=first.dtype, device=first.device)
+
+
+def _batch_dim():
+    import torch
+
+    return torch.export.Dim("batch", min=1)
+
+
+@contextmanager
+def _eval(model: torch.nn.Module) -> Iterator[None]:
+    """The model in eval mode for the block, then back in the mode it was in."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
