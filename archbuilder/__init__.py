@@ -10,13 +10,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from archbuilder.errors import Problem, SpecError
+from archbuilder.features import FeatureInfo, FeatureMap, feature_info
 from archbuilder.ir import IR, lower
 from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
 from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.summary import Summary, summarize
 
 if TYPE_CHECKING:
-    from archbuilder.builder import ArchModel, ModelOutputs, build
+    from archbuilder.builder import (
+        ArchModel,
+        Checkpoint,
+        CheckpointError,
+        FeatureModel,
+        ModelOutputs,
+        build,
+        load_checkpoint,
+        reset_classifier,
+        save_checkpoint,
+    )
 
 __version__ = "0.1.0"
 
@@ -24,6 +35,11 @@ __all__ = [
     "IR",
     "ArchModel",
     "ArchSpec",
+    "Checkpoint",
+    "CheckpointError",
+    "FeatureInfo",
+    "FeatureMap",
+    "FeatureModel",
     "ModelOutputs",
     "Problem",
     "RenderError",
@@ -32,13 +48,27 @@ __all__ = [
     "UnsupportedFormat",
     "build",
     "diagram",
+    "feature_info",
+    "load_checkpoint",
     "load_spec",
     "lower",
     "render_diagram",
+    "reset_classifier",
+    "save_checkpoint",
     "summarize",
 ]
 
-_TORCH_EXPORTS = {"ArchModel", "ModelOutputs", "build"}
+_TORCH_EXPORTS = {
+    "ArchModel",
+    "Checkpoint",
+    "CheckpointError",
+    "FeatureModel",
+    "ModelOutputs",
+    "build",
+    "load_checkpoint",
+    "reset_classifier",
+    "save_checkpoint",
+}
 
 
 def __getattr__(name: str) -> Any:

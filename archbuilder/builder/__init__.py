@@ -1,6 +1,23 @@
 """The torch builder: the only part of archbuilder (with the exporters) that imports torch."""
 
 from archbuilder.builder.build import DEFAULT_MAX_PARAM_BYTES, build, build_from_ir
+from archbuilder.builder.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from archbuilder.builder.features import FeatureModel
+from archbuilder.builder.finetune import classifier_layers, reset_classifier
 from archbuilder.builder.modules import ArchModel, ModelOutputs, ParallelBlock
 
-__all__ = ["DEFAULT_MAX_PARAM_BYTES", "ArchModel", "ModelOutputs", "ParallelBlock", "build", "build_from_ir"]
+__all__ = [
+    "DEFAULT_MAX_PARAM_BYTES",
+    "ArchModel",
+    "Checkpoint",
+    "CheckpointError",
+    "FeatureModel",
+    "ModelOutputs",
+    "ParallelBlock",
+    "build",
+    "build_from_ir",
+    "classifier_layers",
+    "load_checkpoint",
+    "reset_classifier",
+    "save_checkpoint",
+]

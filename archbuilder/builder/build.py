@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal, overload
 
 from torch import nn
 
+from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.init import init_weights
 from archbuilder.builder.modules import ArchModel, ParallelBlock
 from archbuilder.builder.ops import module_for
 from archbuilder.errors import Problem, SpecError
+from archbuilder.features import feature_info
 from archbuilder.ir import IR, Parallel, Sequence, lower
 from archbuilder.ir.graph import Item
 from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES
@@ -19,33 +23,93 @@ from archbuilder.spec import ArchSpec, load_spec
 __all__ = ["DEFAULT_MAX_PARAM_BYTES", "build", "build_from_ir"]
 
 
+@overload
+def build(
+    spec: ArchSpec | str | Path,
+    *,
+    aux: bool = ...,
+    num_classes: int | None = ...,
+    max_param_bytes: int = ...,
+    features_only: Literal[False] = ...,
+) -> ArchModel: ...
+
+
+@overload
+def build(
+    spec: ArchSpec | str | Path,
+    *,
+    max_param_bytes: int = ...,
+    features_only: Literal[True],
+    out_names: Iterable[str] | None = ...,
+    out_indices: Iterable[int] | None = ...,
+) -> FeatureModel: ...
+
+
 def build(
     spec: ArchSpec | str | Path,
     *,
     aux: bool = True,
     num_classes: int | None = None,
     max_param_bytes: int = DEFAULT_MAX_PARAM_BYTES,
-) -> ArchModel:
+    features_only: bool = False,
+    out_names: Iterable[str] | None = None,
+    out_indices: Iterable[int] | None = None,
+) -> ArchModel | FeatureModel:
     """A freshly initialized model for ``spec`` (a loaded spec, a file path or YAML text).
 
     ``aux=False`` leaves out the aux heads; ``num_classes`` replaces the spec's. The build is
     refused (SpecError) when the float32 parameters would exceed ``max_param_bytes``.
+    ``features_only=True`` builds a :class:`FeatureModel` instead: the stem and blocks up to
+    the last feature map chosen by ``out_names`` or ``out_indices`` (see
+    :func:`archbuilder.features.feature_info`), without head or aux heads.
     """
     if not isinstance(spec, ArchSpec):
         spec = load_spec(spec)
     if num_classes is not None:
         spec = _with_num_classes(spec, num_classes)
     ir = lower(spec)
+    if features_only:
+        return _build_features(spec, ir, out_names, out_indices, max_param_bytes)
+    if out_names is not None or out_indices is not None:
+        raise ValueError("out_names and out_indices choose the outputs of a features_only=True build")
     params, _ = ir.total(aux=aux)
+    _check_size(spec, params, max_param_bytes)
+    model = build_from_ir(ir, aux=aux)
+    model.spec = spec
+    return model
+
+
+def _check_size(spec: ArchSpec, params: int, max_param_bytes: int) -> None:
     if params * 4 > max_param_bytes:
         message = (
             f"the model has {params:,} parameters ({_bytes(params * 4)} as float32), over the "
             f"limit of {_bytes(max_param_bytes)}; raise max_param_bytes to build it anyway"
         )
         raise SpecError([Problem((), message, spec.source.file if spec.source else None)])
-    model = build_from_ir(ir, aux=aux)
+
+
+def _build_features(
+    spec: ArchSpec,
+    ir: IR,
+    out_names: Iterable[str] | None,
+    out_indices: Iterable[int] | None,
+    max_param_bytes: int,
+) -> FeatureModel:
+    info = feature_info(ir, out_names=out_names, out_indices=out_indices)
+    if not info:
+        raise ValueError(f"{spec.name}: no stem or blocks entry outputs a feature map")
+    last = max(index for index, item in enumerate(ir.body.items) if _name(item) in set(info.names()))
+    items = ir.body.items[: last + 1]
+    kept = {_name(item) for item in items}
+    _check_size(spec, sum(op.params for op in ir.ops() if op.item in kept), max_param_bytes)
+    model = FeatureModel([_item(ir, item) for item in items], info)
+    init_weights(model)
     model.spec = spec
     return model
+
+
+def _name(item: Item) -> str:
+    return item.name if isinstance(item, Parallel) else item
 
 
 def build_from_ir(ir: IR, *, aux: bool = True) -> ArchModel:

@@ -92,3 +92,28 @@ class ArchModel(nn.Module):
         for weight, logits in zip(self.aux_weights, outputs.aux):
             loss = loss + weight * criterion(logits, target)
         return loss
+
+    def features(self, x: Tensor, at: str | Sequence[str]) -> dict[str, Tensor]:
+        """The outputs of the top-level entries named in ``at``, by name, in the order asked.
+
+        Runs the network only up to the last of them; aux heads never run. Batch norm and
+        dropout follow the model's mode, as in ``forward``.
+        """
+        from archbuilder.features import check_taps
+
+        names = check_taps(at, self._body)
+        wanted = set(names)
+        stop = max(self._body.index(name) for name in names)
+        found: dict[str, Tensor] = {}
+        for name in self._body[: stop + 1]:
+            x = self._modules[name](x)
+            if name in wanted:
+                found[name] = x
+        return {name: found[name] for name in names}
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Give the model fresh classifier layers for ``num_classes``; see
+        :func:`archbuilder.builder.finetune.reset_classifier`."""
+        from archbuilder.builder.finetune import reset_classifier
+
+        reset_classifier(self, num_classes)

@@ -76,6 +76,9 @@ RESERVED_NAMES = frozenset(
         "merge",
         "aux_weights",
         "compute_loss",
+        "features",
+        "reset_classifier",
+        "feature_info",
     ]
 )
 

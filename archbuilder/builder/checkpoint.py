@@ -1,0 +1,137 @@
+"""Checkpoints that rebuild their own model: weights plus the spec they were built from.
+
+A checkpoint is a ``torch.save`` file of plain data (so ``torch.load(weights_only=True)``
+reads it and loading runs no pickled code) holding the spec as YAML text, how the model was
+built, its ``state_dict`` and, optionally, the optimizer state, the epoch and extra data.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from archbuilder.builder.build import DEFAULT_MAX_PARAM_BYTES, build
+from archbuilder.builder.features import FeatureModel
+from archbuilder.builder.modules import ArchModel
+from archbuilder.errors import SpecError
+from archbuilder.files import write_atomic
+from archbuilder.spec import ArchSpec, load_spec
+
+__all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+
+FORMAT_VERSION = 1
+_KEY = "archbuilder_checkpoint"  # holds FORMAT_VERSION; marks the file as ours
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable archbuilder checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt model (weights loaded, on the CPU) and what was saved with it."""
+
+    model: ArchModel | FeatureModel
+    spec: ArchSpec
+    epoch: int | None = None
+    optimizer_state: dict[str, Any] | None = None
+    source: str | None = None  # the spec file the model was first loaded from, if any
+    overrides: Sequence[str] | Mapping[str, Any] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    epoch: int | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (built by ``build``; a DistributedDataParallel or DataParallel wrapper is
+    unwrapped) with its spec to ``path``, atomically. Returns ``path`` as a ``Path``.
+
+    ``overrides`` records the ``--set`` options the spec was loaded with (they are already
+    part of ``model.spec``); ``extra`` is any plain data (numbers, strings, lists, dicts,
+    tensors), for example a learning-rate scheduler's ``state_dict()``.
+    """
+    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        model = model.module
+    spec = getattr(model, "spec", None)
+    if not isinstance(model, (ArchModel, FeatureModel)) or not isinstance(spec, ArchSpec):
+        raise TypeError("save_checkpoint needs a model made by archbuilder.build (with its .spec)")
+    if isinstance(model, FeatureModel):
+        how: dict[str, Any] = {"features_only": True, "out_names": model.feature_info.names()}
+    else:
+        how = {"aux": bool(model.aux_names) or not spec.aux_heads}
+    data = {
+        _KEY: FORMAT_VERSION,
+        "spec": spec.to_yaml(),
+        "build": how,
+        "state_dict": model.state_dict(),
+        "epoch": epoch,
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "source": spec.source.file if spec.source else None,
+        "overrides": list(overrides) if not isinstance(overrides, Mapping) else dict(overrides),
+        "extra": dict(extra or {}),
+    }
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    return write_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, *, max_param_bytes: int = DEFAULT_MAX_PARAM_BYTES) -> Checkpoint:
+    """Rebuild the model saved in ``path`` and load its weights; nothing else is needed.
+
+    The model is on the CPU, in training mode. Raises ``CheckpointError`` for a file that is
+    not an archbuilder checkpoint (or one whose spec or weights do not fit together), and
+    ``SpecError`` when its spec would exceed ``max_param_bytes``. Loading does not change
+    torch's random state.
+    """
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except Exception as error:  # torch raises several types for a file it cannot read
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from None
+    if not isinstance(data, dict) or _KEY not in data:
+        raise CheckpointError(f"{path}: not an archbuilder checkpoint (made by save_checkpoint)")
+    if data[_KEY] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {data[_KEY]!r}; this archbuilder reads format {FORMAT_VERSION}"
+        )
+    try:
+        spec = load_spec(data["spec"])
+    except SpecError as error:
+        raise CheckpointError(f"{path}: the spec in the checkpoint is invalid:\n{error}") from None
+    how = data["build"]
+    with torch.random.fork_rng(devices=[]):
+        if how.get("features_only"):
+            model = build(
+                spec, features_only=True, out_names=how["out_names"], max_param_bytes=max_param_bytes
+            )
+        else:
+            model = build(spec, aux=how["aux"], max_param_bytes=max_param_bytes)
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: the weights do not fit the spec saved with them: {error}") from None
+    return Checkpoint(
+        model=model,
+        spec=spec,
+        epoch=data["epoch"],
+        optimizer_state=data["optimizer"],
+        source=data["source"],
+        overrides=data["overrides"],
+        extra=data["extra"],
+    )
