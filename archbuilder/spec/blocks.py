@@ -70,7 +70,10 @@ class Inception(LayerBase):
     kernel_5x5: Annotated[int, Field(strict=True, ge=1, le=15)] = 5
     """k of the "5×5" conv (torchvision's GoogLeNet uses 3). Use an odd k: an even one changes the spatial size and the concat fails."""
     factorize_5x5: bool = False
-    """Replace the 5×5 conv by two stacked 3×3 convs (`conv` and `conv2`, both `ch5x5` channels), as in Inception v2. Needs `kernel_5x5: 5`."""
+    """Replace the 5×5 conv by two stacked 3×3 convs (`conv` and `conv2`, both `ch5x5`
+    channels), as in Inception v2: the same receptive field. Needs `kernel_5x5: 5`. The second
+    conv maps `ch5x5` to `ch5x5`, so this saves weights only when `ch5x5` is less than 16/9 of
+    the first conv's input width (`ch5x5red`, or the block's input channels without one)."""
     pool: InceptionPool = InceptionPool()
     """The pool of the pool branch (max 3×3, stride 1, size-preserving by default)."""
     pool_proj: Width | None = None

@@ -85,7 +85,8 @@ class LayerBase(SpecModel):
     """
 
     name: Name | None = None
-    """The layer's name, which becomes its module name. Unset: automatic (`{kind}{n}`)."""
+    """The layer's name, which becomes its module name. Unset: automatic (`{kind}{n}`, such as
+    `conv2`)."""
     repeat: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
     """Write the layer this many times in a row, named `{name}_1` … `{name}_n`."""
 

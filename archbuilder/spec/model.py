@@ -50,7 +50,9 @@ class AuxHead(SpecModel):
     name: Name
     """Name of the head; shares the top-level name scope."""
     tap: Name
-    """The stem or blocks entry whose output the head reads, by name. The name of a repeated layer reads its last copy."""
+    """The stem or blocks entry whose output the head reads, by name (automatic names such as
+    `inception1` work too); not a `head` entry, nor a layer inside a block. The name of a
+    repeated layer reads its last copy."""
     loss_weight: Annotated[float, Field(ge=0, le=1000)]
     """Weight of this head's loss in `compute_loss`."""
     layers: Annotated[list[Layer], Field(min_length=1)]
