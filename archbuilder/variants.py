@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archbuilder.errors import Problem, SpecError
 from archbuilder.ir.lower import lower
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.walk import walk_layers
@@ -233,10 +234,21 @@ def _base_name(name: str) -> str:
 
 
 def emit(spec: ArchSpec, variant: str) -> ArchSpec:
-    """The ``variant`` of ``spec`` as a new, validated spec."""
+    """The ``variant`` of ``spec`` as a new, validated spec.
+
+    Raises SpecError for a spec with no ``kind: inception`` blocks: there is nothing the
+    GoogLeNet variants know how to rewrite.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; variants: {', '.join(VARIANTS)}")
     data = copy.deepcopy(spec.to_dict())
+    if not _inceptions(data):
+        message = (
+            f"variant '{variant}' rewrites GoogLeNet-style specs, built of kind: inception blocks; "
+            f"'{spec.name}' has none, so there is nothing to rewrite"
+        )
+        raise SpecError([Problem(("blocks",), message, spec.source.file if spec.source else None)])
+    data.pop("templates", None)  # already expanded into the blocks; the variant rewrites those
     VARIANTS[variant].transform(data)
     data["name"] = f"{_base_name(spec.name)}-{variant}"
     data["description"] = VARIANTS[variant].summary[0].upper() + VARIANTS[variant].summary[1:] + "."

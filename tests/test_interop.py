@@ -10,7 +10,12 @@ import torch
 from torch import Tensor, nn
 
 import archbuilder
-from archbuilder.interop import InteropError, load_torchvision_googlenet, torchvision_input_transform
+from archbuilder.interop import (
+    InteropError,
+    load_torchvision_googlenet,
+    load_torchvision_inception_v3,
+    torchvision_input_transform,
+)
 
 from .conftest import SPECS
 
@@ -21,21 +26,25 @@ TOLERANCE = 1e-5  # max |ours − torchvision| / max |torchvision|
 
 
 def randomized_googlenet(seed: int = 0, **options) -> nn.Module:
-    """A torchvision GoogLeNet (eval mode) whose batch norms all hold non-trivial, distinct values.
-
-    Running statistics come from one train-mode pass (so activations stay of order 1 through
-    the 60 layers and the logits depend on the input), then are perturbed per channel; the
-    affine parameters and ``num_batches_tracked`` are random.
-    """
+    """A torchvision GoogLeNet (eval mode) whose batch norms all hold non-trivial, distinct values."""
     torch.manual_seed(seed)
-    model = torchvision.models.googlenet(weights=None, init_weights=True, **options)
+    return randomized(torchvision.models.googlenet(weights=None, init_weights=True, **options), 224)
+
+
+def randomized(model: nn.Module, size: int) -> nn.Module:
+    """``model`` in eval mode, its batch norms holding non-trivial, distinct values.
+
+    Running statistics come from one train-mode pass on ``size``×``size`` inputs (so activations
+    stay of order 1 through the layers and the logits depend on the input), then are perturbed
+    per channel; the affine parameters and ``num_batches_tracked`` are random.
+    """
     norms = [module for module in model.modules() if isinstance(module, nn.BatchNorm2d)]
     for norm in norms:
         norm.momentum = None  # a cumulative average: the pass's own statistics
         norm.reset_running_stats()
     model.train()
     with torch.no_grad():
-        model(torch.randn(4, 3, 224, 224))
+        model(torch.randn(4, 3, size, size))
     with torch.no_grad():
         for norm in norms:
             norm.momentum = 0.1
@@ -233,3 +242,104 @@ def test_no_warning_without_transform_input(torchvision_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_torchvision_googlenet(archbuilder.build(TORCHVISION_SPEC), torchvision_model)
+
+
+# -- Inception-v3 ------------------------------------------------------------------------------
+INCEPTION_V3_SPEC = SPECS / "inception-v3.yaml"
+
+
+def randomized_inception_v3(seed: int = 0, **options) -> nn.Module:
+    torch.manual_seed(seed)
+    return randomized(torchvision.models.inception_v3(weights=None, init_weights=True, **options), 299)
+
+
+@pytest.fixture(scope="module")
+def torchvision_v3() -> nn.Module:
+    return randomized_inception_v3(aux_logits=True)
+
+
+@pytest.fixture(scope="module")
+def loaded_v3(torchvision_v3) -> nn.Module:
+    return load_torchvision_inception_v3(archbuilder.build(INCEPTION_V3_SPEC), torchvision_v3).eval()
+
+
+@pytest.fixture(scope="module")
+def batch_299() -> Tensor:
+    return torch.randn(2, 3, 299, 299, generator=torch.Generator().manual_seed(4))
+
+
+@pytest.mark.parametrize(
+    ("torchvision_name", "model_name"),
+    [
+        ("Conv2d_1a_3x3.conv.weight", "Conv2d_1a_3x3.conv.weight"),
+        ("Mixed_5b.branch1x1.bn.running_mean", "Mixed_5b.branch1x1.conv.bn.running_mean"),
+        ("Mixed_5c.branch5x5_2.conv.weight", "Mixed_5c.branch5x5.branch5x5_2.conv.weight"),
+        ("Mixed_5d.branch_pool.conv.weight", "Mixed_5d.branch_pool.conv.conv.weight"),
+        ("Mixed_6a.branch3x3.conv.weight", "Mixed_6a.branch3x3.conv.conv.weight"),
+        ("Mixed_6e.branch7x7dbl_5.bn.bias", "Mixed_6e.branch7x7dbl.branch7x7dbl_5.bn.bias"),
+        ("Mixed_7a.branch7x7x3_4.conv.weight", "Mixed_7a.branch7x7x3.branch7x7x3_4.conv.weight"),
+        ("Mixed_7b.branch3x3_2a.conv.weight", "Mixed_7b.branch3x3.branch3x3_2.a.conv.conv.weight"),
+        (
+            "Mixed_7c.branch3x3dbl_3b.bn.running_var",
+            "Mixed_7c.branch3x3dbl.branch3x3dbl_3.b.conv.bn.running_var",
+        ),
+        ("AuxLogits.conv1.conv.weight", "AuxLogits.conv1.conv.weight"),
+        ("AuxLogits.fc.bias", "AuxLogits.fc.bias"),
+        ("fc.weight", "fc.weight"),
+    ],
+)
+def test_inception_v3_names_map_as_documented(torchvision_v3, loaded_v3, torchvision_name, model_name):
+    assert torch.equal(loaded_v3.state_dict()[model_name], torchvision_v3.state_dict()[torchvision_name])
+
+
+def test_inception_v3_eval_and_training_outputs_equal_torchvision(torchvision_v3, loaded_v3, batch_299):
+    ours_model = copy.deepcopy(loaded_v3)
+    with torch.no_grad():
+        theirs, ours = torchvision_v3.eval()(batch_299), ours_model.eval()(batch_299)
+    assert (theirs[0] - theirs[1]).abs().max() > 0.01 * theirs.abs().max()  # outputs depend on the input
+    assert relative_error(ours, theirs) <= TOLERANCE
+
+    theirs_model = dropout_off(copy.deepcopy(torchvision_v3))
+    with torch.no_grad():
+        theirs, ours = theirs_model(batch_299), dropout_off(ours_model)(batch_299)
+    assert isinstance(ours, archbuilder.ModelOutputs) and len(ours.aux) == 1
+    assert relative_error(ours.logits, theirs.logits) <= TOLERANCE
+    assert relative_error(ours.aux[0], theirs.aux_logits) <= TOLERANCE
+
+
+def test_inception_v3_without_aux_head_and_from_a_state_dict(torchvision_v3, batch_299):
+    model = archbuilder.build(INCEPTION_V3_SPEC, aux=False)
+    with pytest.raises(
+        InteropError, match=r"build the model with aux=True .* without its AuxLogits\.\* tensors"
+    ):
+        load_torchvision_inception_v3(model, torchvision_v3)
+    state = {k: v for k, v in torchvision_v3.state_dict().items() if not k.startswith("AuxLogits.")}
+    load_torchvision_inception_v3(model, state)
+    with torch.no_grad():
+        assert relative_error(model.eval()(batch_299), torchvision_v3.eval()(batch_299)) <= TOLERANCE
+
+
+def test_inception_v3_refuses_another_layout(torchvision_v3):
+    model = archbuilder.build(TORCHVISION_SPEC)
+    with pytest.raises(InteropError) as caught:
+        load_torchvision_inception_v3(model, torchvision_v3)
+    message = str(caught.value)
+    assert message.startswith("the torchvision Inception3 does not fit the model")
+    assert "built from spec 'googlenet-torchvision'" in message and "specs/inception-v3.yaml" in message
+    with pytest.raises(InteropError, match=r"start with 'module\.'"):
+        load_torchvision_inception_v3(
+            archbuilder.build(INCEPTION_V3_SPEC), nn.DataParallel(torchvision_v3).state_dict()
+        )
+
+
+def test_inception_v3_transform_input_warns_and_the_helper_reproduces_it(
+    torchvision_v3, loaded_v3, batch_299
+):
+    theirs = copy.deepcopy(torchvision_v3).eval()
+    theirs.transform_input = True
+    with pytest.warns(UserWarning, match=r"Inception3 has transform_input=True"):
+        ours = load_torchvision_inception_v3(copy.deepcopy(loaded_v3), theirs)
+    with torch.no_grad():
+        expected = theirs(batch_299)
+        assert relative_error(ours.eval()(torchvision_input_transform(batch_299)), expected) <= TOLERANCE
+        assert relative_error(ours(batch_299), expected) > 1e-3

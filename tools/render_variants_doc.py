@@ -58,10 +58,13 @@ def variant_of(path: Path) -> str:
 
 
 def entries() -> list[Entry]:
-    """Every spec in specs/, in the order of ``VARIANTS`` (then by file name)."""
+    """Every GoogLeNet-style spec in specs/ (one with ``kind: inception`` blocks: those the
+    variants rewrite), in the order of ``VARIANTS`` (then by file name)."""
+    summaries = [(path, archbuilder.summarize(path)) for path in sorted(SPECS.glob("*.yaml"))]
     found = [
-        Entry(path.name, variant_of(path), archbuilder.summarize(path))
-        for path in sorted(SPECS.glob("*.yaml"))
+        Entry(path.name, variant_of(path), summary)
+        for path, summary in summaries
+        if any(row.kind == "inception" for row in summary.rows)
     ]
     order = {name: index for index, name in enumerate(VARIANTS)}
     return sorted(found, key=lambda entry: (order.get(entry.variant, len(order)), entry.file))

@@ -12,7 +12,7 @@ from torch import nn
 from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.init import init_weights
 from archbuilder.builder.modules import ArchModel, ParallelBlock
-from archbuilder.builder.ops import module_for
+from archbuilder.builder.ops import activation_function, module_for
 from archbuilder.errors import Problem, SpecError
 from archbuilder.features import feature_info
 from archbuilder.ir import IR, Parallel, Sequence, lower
@@ -124,7 +124,10 @@ def build_from_ir(ir: IR, *, aux: bool = True) -> ArchModel:
 def _item(ir: IR, item: Item) -> tuple[str, nn.Module]:
     if isinstance(item, Parallel):
         branches = [(name, _sequence(ir, sequence)) for name, sequence in item.branches]
-        return item.name, ParallelBlock(branches, ir.op(item.merge).kind)
+        merge = ir.op(item.merge)
+        function = merge.attrs.get("activation")
+        post = activation_function(function) if function else None
+        return item.name, ParallelBlock(branches, merge.kind, merge.attrs.get("scales"), post)
     op = ir.op(item)
     return op.name, module_for(op)
 

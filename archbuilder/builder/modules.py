@@ -20,27 +20,48 @@ class ModelOutputs(NamedTuple):
 
 
 class ParallelBlock(nn.Module):
-    """Branches that read the same input, merged by channel concatenation or by sum."""
+    """Branches that read the same input, merged by channel concatenation or by sum.
 
-    def __init__(self, branches: Sequence[tuple[str, nn.Module]], merge: str):
+    ``scales`` (add only) multiply each branch's output before the sum; ``activation`` is
+    applied to the merged output. Neither has parameters or becomes a child module, so the
+    children (and state-dict names) are the branches alone.
+    """
+
+    def __init__(
+        self,
+        branches: Sequence[tuple[str, nn.Module]],
+        merge: str,
+        scales: Sequence[float] | None = None,
+        activation: Callable[[Tensor], Tensor] | None = None,
+    ):
         super().__init__()
         if merge not in ("concat", "add"):
             raise ValueError(f"merge must be 'concat' or 'add', not {merge!r}")
         for name, branch in branches:
             self.add_module(name, branch)
         self.merge = merge
+        self.scales = tuple(scales) if scales is not None and any(s != 1 for s in scales) else None
+        if self.scales is not None and (merge != "add" or len(self.scales) != len(branches)):
+            raise ValueError("scales need an add merge and one scale per branch")
+        self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
         outputs = [branch(x) for branch in self.children()]
         if self.merge == "concat":
-            return torch.cat(outputs, dim=1)
-        total = outputs[0]
-        for output in outputs[1:]:
-            total = total + output
-        return total
+            merged = torch.cat(outputs, dim=1)
+        else:
+            scales = self.scales or (1.0,) * len(outputs)
+            merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
+            for output, scale in zip(outputs[1:], scales[1:]):
+                merged = merged + (output if scale == 1 else output * scale)
+        return merged if self.activation is None else self.activation(merged)
 
     def extra_repr(self) -> str:
-        return f"merge={self.merge}"
+        scales = f", scales={self.scales}" if self.scales else ""
+        activation = (
+            f", activation={getattr(self.activation, '__name__', self.activation)}" if self.activation else ""
+        )
+        return f"merge={self.merge}{scales}{activation}"
 
 
 class ArchModel(nn.Module):

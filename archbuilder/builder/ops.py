@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
 
 from archbuilder.ir.graph import Op
 
-__all__ = ["activation", "module_for"]
+__all__ = ["activation", "activation_function", "module_for"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -31,6 +35,23 @@ def activation(function: str, *, inplace: bool) -> nn.Module:
     return module
 
 
+_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": F.relu,
+    "relu6": F.relu6,
+    "leaky_relu": partial(F.leaky_relu, negative_slope=0.01),
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "hardswish": F.hardswish,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+}
+
+
+def activation_function(function: str) -> Callable[[Tensor], Tensor]:
+    """The activation as a plain function (not a module), for a block's merged output."""
+    return _FUNCTIONS[function]
+
+
 def _conv(op: Op) -> nn.Module:
     a = op.attrs
     parts: OrderedDict[str, nn.Module] = OrderedDict(
@@ -45,6 +66,30 @@ def _conv(op: Op) -> nn.Module:
             bias=a["bias"],
         )
     )
+    return _normed(parts, a)
+
+
+def _separable(op: Op) -> nn.Module:
+    a = op.attrs
+    middle = a["in_channels"] * a["multiplier"]
+    parts: OrderedDict[str, nn.Module] = OrderedDict(
+        depthwise=nn.Conv2d(
+            a["in_channels"],
+            middle,
+            a["kernel"],
+            stride=a["stride"],
+            padding=a["padding"],
+            dilation=a["dilation"],
+            groups=a["in_channels"],
+            bias=False,
+        ),
+        pointwise=nn.Conv2d(middle, a["out_channels"], 1, bias=a["bias"]),
+    )
+    return _normed(parts, a)
+
+
+def _normed(parts: OrderedDict[str, nn.Module], a: Mapping[str, Any]) -> nn.Module:
+    """The conv ``parts`` followed by batch norm and the activation, as the op's settings say."""
     if a["norm"] == "batch":
         parts["bn"] = nn.BatchNorm2d(a["out_channels"], eps=a["bn_eps"], momentum=a["bn_momentum"])
     if a["activation"] != "none":
@@ -74,6 +119,7 @@ def _batchnorm(op: Op) -> nn.Module:
 
 _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "conv": _conv,
+    "separable": _separable,
     "maxpool": _pool,
     "avgpool": _pool,
     "adaptive_avgpool": lambda op: nn.AdaptiveAvgPool2d(op.attrs["output"]),

@@ -17,6 +17,7 @@ from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
 from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
 from archbuilder.spec.model import ArchSpec, AuxHead
 from archbuilder.spec.scale import apply_scale
+from archbuilder.spec.templates import TemplateUse
 
 __all__ = ["lower"]
 
@@ -190,6 +191,9 @@ class _Lowering:
     ) -> tuple[Item, str, Shape]:
         if isinstance(layer, (Inception, Branches)):
             return self.parallel(layer, op_id, item, path, previous, shape, context)
+        if isinstance(layer, TemplateUse):  # only a spec validated piecemeal can still hold one
+            self.fail(path, f"{op_id}: template '{layer.use}' was not expanded; load the spec with load_spec")
+            raise _Stop
         try:
             result = rule_for(layer)(layer, shape, context)
         except ShapeError as exc:
@@ -244,8 +248,27 @@ class _Lowering:
         merged = self.merged_shape(block_id, merge, names, [s for _, s in ends], path)
         merge_id = f"{block_id}.{merge}"
         inputs = tuple(end for end, _ in ends)
-        self.add(Op(merge_id, merge, {"inputs": inputs}, merged, 0, 0, item, path), inputs)
+        self.add(Op(merge_id, merge, self.merge_attrs(block, inputs, path), merged, 0, 0, item, path), inputs)
         return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
+
+    def merge_attrs(self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath) -> dict:
+        """The merge op's inputs, with the branch scales and the activation after it when set."""
+        attrs: dict = {"inputs": inputs}
+        if isinstance(block, Inception):
+            return attrs
+        scales = tuple(branch.scale for branch in block.branches)
+        if any(scale != 1 for scale in scales):
+            if block.merge != "add":
+                for index, scale in enumerate(scales):
+                    if scale != 1:
+                        where = (*path, "branches", index, "scale")
+                        self.fail(
+                            where, "scale multiplies a branch before an add merge; this block concatenates"
+                        )
+            attrs["scales"] = scales
+        if block.activation not in (None, "none"):
+            attrs["activation"] = block.activation
+        return attrs
 
     def merged_shape(
         self, block_id: str, merge: str, names: list[str], shapes: list[Shape], path: KeyPath

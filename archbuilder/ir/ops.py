@@ -2,8 +2,9 @@
 
 Each rule takes a spec layer and its input shape and returns the op's resolved attributes
 and output shape, or raises :class:`ShapeError` with a message for the user.
-MACs follow one convention: k_h·k_w·(C_in/groups)·C_out·H_out·W_out for convolutions,
-in·out for linear layers, 0 for everything else.
+MACs follow one convention: k_h·k_w·(C_in/groups)·C_out·H_out·W_out for convolutions (a
+separable conv: its depthwise and its pointwise conv), in·out for linear layers, 0 for
+everything else.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def scope_conv(defaults: L.ConvOptions) -> dict[str, Any]:
     return {**BUILTIN_CONV, "bias": None, **given}
 
 
-def _conv_options(layer: L.Conv, context: Context) -> dict[str, Any]:
+def _conv_options(layer: L.Conv | L.Separable, context: Context) -> dict[str, Any]:
     resolved = dict(context.conv)
     for key in _CONV_KEYS:
         value = getattr(layer, key)
@@ -103,42 +104,77 @@ def _spatial(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil:
     return out
 
 
-def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
-    options = _conv_options(layer, context)
-    channels, height, width = _feature_map(shape, "conv")
+def _window_out(layer: L.Conv | L.Separable, height: int, width: int) -> tuple[Any, tuple[int, int]]:
+    """A conv window's padding as torch takes it, and the output height and width."""
     kernel, stride, dilation = pair(layer.kernel), pair(layer.stride), pair(layer.dilation)
     if layer.padding == "same":
         if stride != (1, 1):
             raise ShapeError("padding: same needs stride 1 (torch's rule); give the padding in pixels")
-        padding: Any = "same"
-        out_hw = (height, width)
-    else:
-        padding = pair(layer.padding)
-        out_hw = tuple(
-            _spatial(size, k, s, p, d, False, axis)
-            for size, k, s, p, d, axis in zip(
-                (height, width), kernel, stride, padding, dilation, ("height", "width")
-            )
+        return "same", (height, width)
+    padding = pair(layer.padding)
+    out_hw = tuple(
+        _spatial(size, k, s, p, d, False, axis)
+        for size, k, s, p, d, axis in zip(
+            (height, width), kernel, stride, padding, dilation, ("height", "width")
         )
-    weights = kernel[0] * kernel[1] * (channels // layer.groups) * layer.out
-    params = (
-        weights + (layer.out if options["bias"] else 0) + (2 * layer.out if options["norm"] == "batch" else 0)
     )
+    return padding, out_hw  # type: ignore[return-value]
+
+
+def _norm_params(options: dict[str, Any], out: int) -> int:
+    return (out if options["bias"] else 0) + (2 * out if options["norm"] == "batch" else 0)
+
+
+def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
+    options = _conv_options(layer, context)
+    channels, height, width = _feature_map(shape, "conv")
+    kernel = pair(layer.kernel)
+    padding, out_hw = _window_out(layer, height, width)
+    groups = channels if layer.groups == "depthwise" else layer.groups
+    out = channels if layer.out is None else layer.out
+    weights = kernel[0] * kernel[1] * (channels // groups) * out
+    attrs = dict(
+        in_channels=channels,
+        out_channels=out,
+        kernel=kernel,
+        stride=pair(layer.stride),
+        padding=padding,
+        dilation=pair(layer.dilation),
+        groups=groups,
+        **options,
+    )
+    result = OpResult(
+        attrs, (out, *out_hw), weights + _norm_params(options, out), weights * out_hw[0] * out_hw[1]
+    )
+    if layer.groups == "depthwise" and out % channels:
+        message = f"a depthwise conv's out ({out}) must be a multiple of its input channels ({channels})"
+        raise ShapeError(message, fallback=result)
+    if channels % groups or out % groups:
+        raise ShapeError(
+            f"groups={groups} must divide both input channels ({channels}) and out ({out})", result
+        )
+    return result
+
+
+def _separable(layer: L.Separable, shape: Shape, context: Context) -> OpResult:
+    options = _conv_options(layer, context)
+    channels, height, width = _feature_map(shape, "separable")
+    kernel = pair(layer.kernel)
+    padding, out_hw = _window_out(layer, height, width)
+    middle = channels * layer.multiplier
+    weights = kernel[0] * kernel[1] * middle + middle * layer.out  # depthwise, then pointwise
     attrs = dict(
         in_channels=channels,
         out_channels=layer.out,
         kernel=kernel,
-        stride=stride,
+        stride=pair(layer.stride),
         padding=padding,
-        dilation=dilation,
-        groups=layer.groups,
+        dilation=pair(layer.dilation),
+        multiplier=layer.multiplier,
         **options,
     )
-    result = OpResult(attrs, (layer.out, *out_hw), params, weights * out_hw[0] * out_hw[1])
-    if channels % layer.groups or layer.out % layer.groups:
-        message = f"groups={layer.groups} must divide both input channels ({channels}) and out ({layer.out})"
-        raise ShapeError(message, fallback=result)
-    return result
+    params = weights + _norm_params(options, layer.out)
+    return OpResult(attrs, (layer.out, *out_hw), params, weights * out_hw[0] * out_hw[1])
 
 
 def _pool(layer: L.MaxPool | L.AvgPool, shape: Shape, _: Any) -> OpResult:
@@ -204,6 +240,7 @@ def _linear(layer: L.Linear, shape: Shape, context: Context) -> OpResult:
 Rule = Callable[[Any, Shape, Context], OpResult]
 _RULES: dict[type, Rule] = {
     L.Conv: _conv,
+    L.Separable: _separable,
     L.MaxPool: _pool,
     L.AvgPool: _pool,
     L.AdaptiveAvgPool: _adaptive,

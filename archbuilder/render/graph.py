@@ -232,9 +232,14 @@ class _OpDrawer(_Drawer):
                     row.attr(rank="same")
                     for node_id in firsts:
                         row.node(node_id)
-            merge = "+" if merged.kind == "add" else "concat"
             self.node(
-                cluster, merged.id, merged.kind, [merge], shape="ellipse", fontsize="9", margin="0.04,0.02"
+                cluster,
+                merged.id,
+                merged.kind,
+                _merge_lines(block, merged),
+                shape="ellipse",
+                fontsize="9",
+                margin="0.04,0.02",
             )
 
     def _entry(self, item: Item) -> str:
@@ -243,10 +248,10 @@ class _OpDrawer(_Drawer):
         return item
 
     def op(self, where: graphviz.Digraph, op: Op) -> None:
-        if not (self.layers and op.kind == "conv"):
+        if not (self.layers and op.kind in ("conv", "separable")):
             self.node(where, op.id, op.kind, _label(op, describe(op)))
             return
-        self.node(where, op.id, "conv", _label(op, describe(op, with_norm=False)))
+        self.node(where, op.id, op.kind, _label(op, describe(op, with_norm=False)))
         previous = op.id
         for suffix, kind, text in (
             ("bn", "batchnorm", "batchnorm" if op.attrs["norm"] == "batch" else ""),
@@ -275,6 +280,16 @@ class _OpDrawer(_Drawer):
 
     def shape_label(self, op: Op) -> str:
         return shape_text(op.shape) if self.shapes else ""
+
+
+def _merge_lines(block: Parallel, merged: Op) -> list[str]:
+    """``+`` or ``concat``, the scaled branches (``×0.2 mixed``), and the activation after."""
+    lines = ["+" if merged.kind == "add" else "concat"]
+    scales = merged.attrs.get("scales") or ()
+    lines += [f"×{scale:g} {name}" for (name, _), scale in zip(block.branches, scales) if scale != 1]
+    if merged.attrs.get("activation"):
+        lines.append(f"then {describe(_activation(merged))}")
+    return lines
 
 
 def _label(op: Op, description: str) -> list[str]:

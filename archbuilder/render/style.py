@@ -39,6 +39,7 @@ FAMILIES: dict[str, Family] = {
 _FAMILY_OF_KIND = {
     "input": "input",
     "conv": "conv",
+    "separable": "conv",
     "maxpool": "pool",
     "avgpool": "pool",
     "adaptive_avgpool": "pool",
@@ -95,9 +96,11 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
     """One line saying what the op does: ``conv 3×3 /2 → 128``, ``maxpool 3×3 /2``."""
     a = dict(op.attrs)
     kind = op.kind
-    if kind == "conv":
-        text = f"conv {_window(a)} → {a['out_channels']}"
-        if a["groups"] > 1:
+    if kind in ("conv", "separable"):
+        depthwise = kind == "conv" and a["groups"] == a["in_channels"] > 1
+        name = "separable" if kind == "separable" else "dwconv" if depthwise else "conv"
+        text = f"{name} {_window(a)} → {a['out_channels']}"
+        if kind == "conv" and 1 < a["groups"] < a["in_channels"]:
             text += f" g{a['groups']}"
         if a["dilation"] != (1, 1):
             dilation = a["dilation"]

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from archbuilder.spec.layers import (
     Activation,
+    ActivationFunction,
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
@@ -24,9 +25,11 @@ from archbuilder.spec.layers import (
     NonNegative,
     PaddingPair,
     PairOrInt,
+    Separable,
     SpecModel,
     Width,
 )
+from archbuilder.spec.templates import TemplateUse
 
 __all__ = ["LAYER_TYPES", "Branch", "Branches", "Inception", "InceptionPool", "Layer"]
 
@@ -130,19 +133,26 @@ class Inception(LayerBase):
 
 
 class Branch(SpecModel):
-    """One path of a multi-branch block. No layers means identity (a residual shortcut)."""
+    """One path of a multi-branch block. No layers means identity (a residual shortcut).
+
+    ``scale`` multiplies the branch's output before an add merge (Inception-ResNet's
+    residual scaling).
+    """
 
     name: Name | None = None
     """Branch name. Unset: `branch{position}` (the second branch is `branch2`)."""
     layers: list[Layer] = []
     """The branch's layers, in order. No layers is the identity."""
+    scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    """Multiplies the branch's output before an add merge (residual scaling)."""
 
 
 class Branches(LayerBase):
     """A general multi-branch block: each branch reads the block input, outputs are merged.
 
     ``merge: concat`` joins along channels (spatial sizes must agree); ``merge: add`` sums
-    (shapes must agree).
+    (shapes must agree), each branch times its ``scale``. ``activation`` is applied to the
+    merged output (Inception-ResNet's ReLU after the residual sum).
     """
 
     kind: Literal["branches"]
@@ -150,12 +160,15 @@ class Branches(LayerBase):
     """`concat` joins along channels (spatial sizes must agree); `add` sums (shapes must agree)."""
     branches: Annotated[list[Branch], Field(min_length=1)]
     """The branches, in order (concat order)."""
+    activation: ActivationFunction | None = None
+    """Activation applied to the merged output (e.g. ReLU after a residual sum). Unset: none."""
     conv: ConvOptions | None = None
     """Conv settings for every conv inside, nested blocks included."""
 
 
 LAYER_TYPES = (
     Conv,
+    Separable,
     MaxPool,
     AvgPool,
     AdaptiveAvgPool,
@@ -168,10 +181,12 @@ LAYER_TYPES = (
     Linear,
     Inception,
     Branches,
+    TemplateUse,
 )
 
 Layer = Annotated[
     Conv
+    | Separable
     | MaxPool
     | AvgPool
     | AdaptiveAvgPool
@@ -183,7 +198,8 @@ Layer = Annotated[
     | Flatten
     | Linear
     | Inception
-    | Branches,
+    | Branches
+    | TemplateUse,
     Field(discriminator="kind"),
 ]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ACTIVATIONS",
@@ -26,6 +26,7 @@ __all__ = [
     "Linear",
     "LocalResponseNorm",
     "MaxPool",
+    "Separable",
     "SpecModel",
 ]
 
@@ -94,12 +95,14 @@ class LayerBase(SpecModel):
 class Conv(LayerBase):
     """2-D convolution, followed by batch norm and an activation as ``norm``/``activation`` say.
 
+    ``groups: depthwise`` makes one group per input channel; ``out`` may then be left out
+    (it is the input's channels) or be a multiple of them.
     The last five fields override the enclosing block's ``conv`` and ``defaults.conv``.
     """
 
     kind: Literal["conv"]
-    out: Width
-    """Output channels."""
+    out: Width | None = None
+    """Output channels. Required, except for `groups: depthwise` (unset: the input channels)."""
     kernel: PairOrInt
     """Kernel size."""
     stride: PairOrInt = 1
@@ -108,14 +111,54 @@ class Conv(LayerBase):
     """Zero padding on each side, or `same` (output size = input size; needs stride 1)."""
     dilation: PairOrInt = 1
     """Dilation."""
-    groups: Width = 1
-    """Grouped convolution; must divide the input channels and `out`."""
+    groups: Width | Literal["depthwise"] = 1
+    """Grouped convolution; must divide the input channels and `out`. `depthwise`: one group per input channel."""
     norm: Norm | None = None
     """Batch norm after the convolution. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
     """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
     """Convolution bias. Unset: inherited; if no level sets it, true exactly when the resolved `norm` is `none`."""
+    bn_eps: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
+    bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Batch-norm momentum. Unset: inherited (built-in `0.1`)."""
+
+    @model_validator(mode="after")
+    def _out_is_given(self) -> Conv:
+        if self.out is None and self.groups != "depthwise":
+            raise ValueError("missing required key 'out' (only a groups: depthwise conv may leave it out)")
+        return self
+
+
+class Separable(LayerBase):
+    """Depthwise-separable convolution: a k×k conv per input channel (``multiplier`` filters
+    each, no bias, norm or activation), then a 1×1 conv to ``out`` channels followed by batch
+    norm and an activation as ``norm``/``activation`` say (Xception's ``SeparableConv2D``).
+
+    ``stride``, ``padding`` and ``dilation`` apply to the depthwise conv; the last five
+    fields to the pointwise conv, inheriting like a conv's.
+    """
+
+    kind: Literal["separable"]
+    out: Width
+    """Output channels (of the pointwise conv)."""
+    kernel: PairOrInt
+    """Kernel size of the depthwise conv."""
+    stride: PairOrInt = 1
+    """Stride of the depthwise conv."""
+    padding: NonNegative | PaddingPair | Literal["same"] = 0
+    """Zero padding of the depthwise conv, or `same` (needs stride 1)."""
+    dilation: PairOrInt = 1
+    """Dilation of the depthwise conv."""
+    multiplier: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
+    """Depthwise filters per input channel (the depth multiplier)."""
+    norm: Norm | None = None
+    """Batch norm after the pointwise conv. Unset: inherited (built-in `batch`)."""
+    activation: ActivationFunction | None = None
+    """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
+    bias: bool | None = None
+    """Bias of the pointwise conv (the depthwise conv has none). Unset: inherited, as a conv's."""
     bn_eps: Annotated[float, Field(gt=0, lt=1)] | None = None
     """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
     bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None

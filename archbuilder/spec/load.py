@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from archbuilder.errors import Problem, SpecError
 from archbuilder.spec.compose import Overrides, apply_overrides, base_path, merge
+from archbuilder.spec.expand import expand_templates, relocate
 from archbuilder.spec.model import ArchSpec
 from archbuilder.spec.source import Source, parse_yaml
 from archbuilder.spec.validate import problems_from_validation
@@ -58,17 +59,23 @@ def load_spec(
     data, source = _load_data(path_or_text, (), problems)
     if overrides:
         data, source = apply_overrides(data, source, overrides, problems)
+    data, source, expansion_problems, origins = expand_templates(data, source)
+    problems += expansion_problems
     try:
-        spec = ArchSpec.model_validate(data)
+        spec = ArchSpec.model_validate(data, context={"templates_expanded": True})
     except ValidationError as exc:
-        raise SpecError([*problems, *problems_from_validation(exc, data, source)]) from None
+        found = relocate(problems_from_validation(exc, data, source), origins)
+        raise SpecError([*problems, *found]) from None
     if problems:
         raise SpecError(problems)
     spec._source = source
     if check_shapes:
         from archbuilder.ir.lower import lower
 
-        lower(spec)  # raises SpecError naming the block whose shapes don't work
+        try:
+            lower(spec)  # raises SpecError naming the block whose shapes don't work
+        except SpecError as exc:
+            raise SpecError(relocate(list(exc.problems), origins)) from None
     return spec
 
 

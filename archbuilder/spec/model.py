@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from archbuilder.spec.blocks import Layer
 from archbuilder.spec.layers import ConvOptions, Name, Positive, SpecModel, Width
 from archbuilder.spec.source import Source
+from archbuilder.spec.templates import Template
 
 __all__ = ["ArchSpec", "AuxHead", "Defaults", "InputShape", "Scale"]
 
@@ -63,7 +64,8 @@ class ArchSpec(SpecModel):
     """A whole network. Top-level layers run in order: ``stem``, then ``blocks``, then ``head``.
 
     The three sections differ only in what they tell readers and tools (diagrams group by
-    them; feature extraction stops before ``head``).
+    them; feature extraction stops before ``head``). ``templates`` holds block templates as
+    written; validation replaces each ``kind: template`` layer by its expansion.
     """
 
     format: Literal[1] = 1
@@ -80,6 +82,8 @@ class ArchSpec(SpecModel):
     """Settings every layer inherits unless a block or the layer sets them."""
     scale: Scale | None = None
     """Width and depth multipliers applied when the spec is lowered."""
+    templates: dict[Name, Template] = {}
+    """Blocks written once with parameters, used by `kind: template` layers."""
     stem: list[Layer] = []
     """Layers that run first."""
     blocks: Annotated[list[Layer], Field(min_length=1)]
@@ -90,6 +94,19 @@ class ArchSpec(SpecModel):
     """Auxiliary classifiers for training, each reading a stem or blocks entry."""
 
     _source: Source | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_templates(cls, data: Any, info: ValidationInfo) -> Any:
+        # load_spec expands first, with locations, and says so; plain model_validate calls land here.
+        if (info.context or {}).get("templates_expanded"):
+            return data
+        from archbuilder.spec.expand import expand_templates
+
+        expanded, _, problems, _ = expand_templates(data, Source())
+        if problems:
+            raise ValueError("; ".join(str(problem).removeprefix("<spec>: ") for problem in problems))
+        return expanded
 
     def __eq__(self, other: object) -> bool:
         # Specs are equal when their data is; where they were loaded from does not matter.

@@ -11,6 +11,7 @@ from archbuilder.spec.blocks import LAYER_TYPES, Branch, InceptionPool
 from archbuilder.spec.layers import ConvOptions
 from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape
 from archbuilder.spec.source import Source
+from archbuilder.spec.templates import Template
 
 __all__ = ["problems_from_validation"]
 
@@ -37,6 +38,7 @@ _EXPECTED = {
     "output": "an integer ≥ 1, or a pair [height, width] of them",
     "padding": "an integer ≥ 0, a pair [height, width] of them, or 'same' (conv only)",
     "out": "an integer ≥ 1 (or, for linear, 'num_classes')",
+    "groups": "an integer ≥ 1, or 'depthwise'",
 }
 
 
@@ -47,13 +49,16 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[KeyPath, bool]:
     """
     path: list[str | int] = []
     node = data
+    in_list = False  # node is a list item: a layer, whose discriminator tag may come next
     for part in loc:
+        if in_list and isinstance(node, dict) and part == node.get("kind"):
+            in_list = False  # the tag pydantic puts in the location (even when a key has its name)
+            continue
+        in_list = isinstance(node, list)
         if (isinstance(node, dict) and part in node) or (
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         ):
             node = node[part]
-        elif isinstance(node, dict) and part == node.get("kind"):
-            continue  # the discriminator tag pydantic puts in the location
         elif isinstance(node, dict) and isinstance(part, str):
             path.append(part)  # a missing or unknown key
             break
@@ -69,6 +74,8 @@ def _model_of(data: Any, path: KeyPath) -> type[BaseModel] | None:
     kind = node.get("kind") if isinstance(node, dict) else None
     if isinstance(kind, str) and kind in LAYER_KINDS:
         return LAYER_KINDS[kind]
+    if len(path) >= 2 and path[-2] == "templates":
+        return Template
     key = next((part for part in reversed(path) if isinstance(part, str)), None)
     if key == "conv" and isinstance(node, dict) and "kind" in node:
         return None
@@ -79,7 +86,7 @@ def _message(error: dict[str, Any], data: Any, path: KeyPath) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         model = _model_of(data, path[:-1])
-        fields = model.model_fields if model else {}
+        fields = [field.alias or name for name, field in model.model_fields.items()] if model else []
         hint = did_you_mean(str(path[-1]), fields)
         allowed = ", ".join(name for name in fields if name != "kind")
         return f"unknown key '{path[-1]}'{hint}; allowed keys: {allowed}"
