@@ -1,8 +1,8 @@
 """archbuilder: convolutional architectures as data.
 
 YAML spec → validated :class:`ArchSpec` → graph :class:`~archbuilder.ir.IR` with inferred
-shapes → ``torch.nn.Module``. Importing archbuilder does not import torch; ``build`` and the
-model classes load it on first use.
+shapes → ``torch.nn.Module``. Importing archbuilder does not import torch; ``build``, the
+model classes and the exporters load it on first use.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from archbuilder.errors import Problem, SpecError
+from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
 from archbuilder.ir import IR, lower
 from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
@@ -37,6 +38,7 @@ __all__ = [
     "ArchSpec",
     "Checkpoint",
     "CheckpointError",
+    "ExportError",
     "FeatureInfo",
     "FeatureMap",
     "FeatureModel",
@@ -48,6 +50,10 @@ __all__ = [
     "UnsupportedFormat",
     "build",
     "diagram",
+    "export_model",
+    "export_onnx",
+    "export_program",
+    "export_pt2",
     "feature_info",
     "load_checkpoint",
     "load_spec",
