@@ -35,13 +35,17 @@ ABLATION = (  # cumulative: each row adds one step
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", choices=["bf16", "fp16"], help="autocast to this dtype (GPU)")
     parser.add_argument("--ablation", action="store_true", help="one row per optimization step")
-    parser.add_argument("--compile", action="store_true", help="add torch.compile contenders (slow to compile)")
+    parser.add_argument(
+        "--compile", action="store_true", help="add torch.compile contenders (slow to compile)"
+    )
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -60,7 +64,10 @@ def main() -> None:
     models["optimize_for_inference"] = archbuilder.optimize_for_inference(spec_model)
     compile_seconds: dict[str, float] = {}
     if args.compile:
-        for name, model in (("torchvision", reference), ("optimize_for_inference", models["optimize_for_inference"])):
+        for name, model in (
+            ("torchvision", reference),
+            ("optimize_for_inference", models["optimize_for_inference"]),
+        ):
             compiled, seconds = _compiled(model, device, args.batch)
             models[f"torch.compile({name})"] = compiled
             compile_seconds[f"torch.compile({name})"] = seconds
@@ -79,7 +86,9 @@ def main() -> None:
             expected = reference(x).float()
             errors = {name: _relative_error(model(x).float(), expected) for name, model in models.items()}
             times = time_interleaved(
-                {name: (lambda m=model: m(x)) for name, model in models.items()}, repeats=args.repeats, sync=sync
+                {name: (lambda m=model, x=x: m(x)) for name, model in models.items()},
+                repeats=args.repeats,
+                sync=sync,
             )
         base = median(times["torchvision"])
         rows = []
@@ -104,7 +113,9 @@ def main() -> None:
 def _torchvision_model() -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, transform_input=False)
+        model = torchvision.models.googlenet(
+            weights=None, aux_logits=True, init_weights=True, transform_input=False
+        )
     for module in model.modules():  # trained-looking batch-norm statistics, so folding them shows
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)

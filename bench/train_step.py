@@ -34,7 +34,12 @@ from torch.nn import functional as F
 
 import archbuilder
 
-CONTENDERS = ("torchvision", "archbuilder (torchvision layout)", "hand-written article model", "archbuilder (article)")
+CONTENDERS = (
+    "torchvision",
+    "archbuilder (torchvision layout)",
+    "hand-written article model",
+    "archbuilder (article)",
+)
 AUX_WEIGHT = 0.3
 
 
@@ -43,14 +48,18 @@ def make_model(name: str) -> torch.nn.Module:
     if name == "torchvision":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, transform_input=False)
+            return torchvision.models.googlenet(
+                weights=None, aux_logits=True, init_weights=True, transform_input=False
+            )
     if name == "hand-written article model":
         return ArticleGoogLeNet()
     spec = "googlenet-torchvision.yaml" if "torchvision" in name else "googlenet.yaml"
     return archbuilder.build(ROOT / "specs" / spec)
 
 
-def make_step(name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> Callable[[], float]:
+def make_step(
+    name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor
+) -> Callable[[], float]:
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
@@ -71,7 +80,9 @@ def make_step(name: str, model: torch.nn.Module, x: torch.Tensor, target: torch.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--device", default="cpu")
@@ -128,7 +139,16 @@ def _peak_of_one_step(name: str, x: torch.Tensor, target: torch.Tensor, device: 
 
 def _peak_in_fresh_process(name: str, args: argparse.Namespace) -> int:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
-    command = [sys.executable, __file__, "--memory-of", name, "--batch", str(args.batch), "--device", args.device]
+    command = [
+        sys.executable,
+        __file__,
+        "--memory-of",
+        name,
+        "--batch",
+        str(args.batch),
+        "--device",
+        args.device,
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_bytes"]
 

@@ -18,7 +18,7 @@ switched off, to measure what it contributes (``bench/inference.py --ablation``)
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -28,8 +28,22 @@ from archbuilder.builder.modules import ArchModel, ParallelBlock
 
 __all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
 
-# Activations oneDNN fuses into its convolution, by torch module type.
-_ONEDNN_ATTRS: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.SiLU: "swish", nn.GELU: "gelu"}
+
+def _onednn_activation(act: nn.Module | None) -> tuple[str, list[float], str] | None:
+    """oneDNN's name, scalars and algorithm for an activation it fuses into a conv, else None."""
+    if act is None:
+        return ("none", [], "")
+    if isinstance(act, nn.ReLU):
+        return ("relu", [], "")
+    if isinstance(act, nn.ReLU6):
+        return ("hardtanh", [0.0, 6.0], "")
+    if isinstance(act, nn.LeakyReLU):
+        return ("leaky_relu", [act.negative_slope], "")
+    if isinstance(act, nn.GELU):
+        return ("gelu", [], act.approximate)
+    simple = {nn.SiLU: "swish", nn.Hardswish: "hardswish", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
+    name = simple.get(type(act))
+    return (name, [], "") if name else None
 
 
 class FusedConv(nn.Module):
@@ -46,8 +60,13 @@ class FusedConv(nn.Module):
         self.stride, self.padding = conv.stride, conv.padding
         self.dilation, self.groups = conv.dilation, conv.groups
         self.act = act
-        self._onednn_attr = "none" if act is None else _ONEDNN_ATTRS.get(type(act))
+        self._onednn_activation = _onednn_activation(act)
         self._packed: Tensor | None = None
+
+    @property
+    def onednn(self) -> bool:
+        """Whether the conv runs as one fused oneDNN call on a prepacked weight."""
+        return self._packed is not None
 
     @property
     def out_channels(self) -> int:
@@ -60,7 +79,11 @@ class FusedConv(nn.Module):
 
     def prepack(self, input_shape: Sequence[int]) -> None:
         """Reorder the weight into oneDNN's layout once (CPU, float32, a fusable activation)."""
-        if not _onednn_usable(self.weight) or self._onednn_attr is None or isinstance(self.padding, str):
+        if (
+            not _onednn_usable(self.weight)
+            or self._onednn_activation is None
+            or isinstance(self.padding, str)
+        ):
             return
         self._packed = torch.ops.mkldnn._reorder_convolution_weight(
             self.weight, list(self.padding), list(self.stride), list(self.dilation), self.groups,
@@ -69,16 +92,17 @@ class FusedConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self._packed is not None and x.device.type == "cpu" and x.dtype == torch.float32:
+            attr, scalars, algorithm = self._onednn_activation
             return torch.ops.mkldnn._convolution_pointwise(
                 x, self._packed, self.bias, list(self.padding), list(self.stride), list(self.dilation),
-                self.groups, self._onednn_attr, [], "",
+                self.groups, attr, scalars, algorithm,
             )  # fmt: skip
         x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         return x if self.act is None else self.act(x)
 
     def extra_repr(self) -> str:
         o, i, kh, kw = self.weight.shape
-        fused = f", fused={self._onednn_attr}" if self._packed is not None else ""
+        fused = f", onednn={self._onednn_activation[0]}" if self._packed is not None else ""
         return f"{i * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}{fused}"
 
 
@@ -96,12 +120,16 @@ class InferenceParallel(nn.Module):
         routes: Sequence[tuple[int, int, int] | None],
         branches: Sequence[nn.Module],
         merge: str,
+        scales: Sequence[float] | None = None,
+        activation: Callable[[Tensor], Tensor] | None = None,
     ):
         super().__init__()
         self.heads = nn.ModuleList(heads)
         self.routes = tuple(routes)
         self.branches = nn.ModuleList(branches)
         self.merge = merge
+        self.scales = tuple(scales) if scales else None
+        self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
         opened = [head(x) for head in self.heads]
@@ -116,14 +144,17 @@ class InferenceParallel(nn.Module):
                     source = source.narrow(1, start, width)
                 outputs.append(branch(source))
         if self.merge == "concat":
-            return torch.cat(outputs, dim=1)
-        total = outputs[0]
-        for output in outputs[1:]:
-            total = total + output
-        return total
+            merged = torch.cat(outputs, dim=1)
+        else:
+            scales = self.scales or (1.0,) * len(outputs)
+            merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
+            for output, scale in zip(outputs[1:], scales[1:]):
+                merged = merged + (output if scale == 1 else output * scale)
+        return merged if self.activation is None else self.activation(merged)
 
     def extra_repr(self) -> str:
-        return f"merge={self.merge}, routes={self.routes}"
+        scales = f", scales={self.scales}" if self.scales else ""
+        return f"merge={self.merge}{scales}, routes={self.routes}"
 
 
 class InferenceModel(nn.Module):
@@ -162,7 +193,9 @@ def optimize_for_inference(
     shapes work too. Each step can be switched off (see the module docstring).
     """
     if not isinstance(model, ArchModel):
-        raise TypeError(f"optimize_for_inference takes a model made by archbuilder.build, not {type(model).__name__}")
+        raise TypeError(
+            f"optimize_for_inference takes a model made by archbuilder.build, not {type(model).__name__}"
+        )
     rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings)
     with torch.no_grad():
         body = nn.Sequential(
@@ -237,7 +270,7 @@ class _Rewriter:
                 routes[index] = (len(heads) - 1, offset, conv.out_channels)
                 rests[index] = _after_opening_conv(branches[index])
                 offset += conv.out_channels
-        return InferenceParallel(heads, routes, rests, block.merge)
+        return InferenceParallel(heads, routes, rests, block.merge, block.scales, block.activation)
 
 
 def _is_conv_unit(module: nn.Module) -> bool:
@@ -279,7 +312,9 @@ def _without_identities(sequential: nn.Sequential) -> nn.Module:
 
 
 def _onednn_usable(weight: Tensor) -> bool:
-    return weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+    return (
+        weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+    )
 
 
 def _default_input_shape(model: ArchModel) -> tuple[int, ...]:
