@@ -84,7 +84,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         padded = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
+    rule = (
+        "|"
+        + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric))
+        + "|"
+    )
     return "\n".join([line(headers), rule, *(line(r) for r in cells)])
 
 

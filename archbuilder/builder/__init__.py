@@ -5,6 +5,7 @@ from archbuilder.builder.checkpoint import Checkpoint, CheckpointError, load_che
 from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.finetune import classifier_layers, reset_classifier
 from archbuilder.builder.modules import ArchModel, ModelOutputs, ParallelBlock
+from archbuilder.builder.optimize import InferenceModel, optimize_for_inference
 
 __all__ = [
     "DEFAULT_MAX_PARAM_BYTES",
@@ -12,12 +13,14 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "FeatureModel",
+    "InferenceModel",
     "ModelOutputs",
     "ParallelBlock",
     "build",
     "build_from_ir",
     "classifier_layers",
     "load_checkpoint",
+    "optimize_for_inference",
     "reset_classifier",
     "save_checkpoint",
 ]
