@@ -69,6 +69,25 @@ def test_init_scheme(googlenet_path):
     assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
 
 
+def test_every_tensor_is_written_at_build(googlenet_path):
+    # Modules are made on the meta device and given uninitialized memory; nothing may keep it.
+    model = archbuilder.build(googlenet_path)
+    for name, tensor in model.state_dict().items():
+        assert tensor.device.type == "cpu", name
+        if name.endswith("running_mean"):
+            assert torch.all(tensor == 0), name
+        elif name.endswith("running_var"):
+            assert torch.all(tensor == 1), name
+        elif name.endswith("num_batches_tracked"):
+            assert tensor.item() == 0, name
+        elif name.endswith("bias"):
+            assert torch.all(tensor == 0), name
+        elif name.endswith("bn.weight"):
+            assert torch.all(tensor == 1), name
+        else:  # conv and linear weights: drawn with std at most sqrt(2 / 64)
+            assert torch.isfinite(tensor).all() and tensor.abs().max() < 2, name
+
+
 def test_aux_outputs_in_tap_order_with_their_weights():
     model = archbuilder.build(AUX).train()
     outputs = model(torch.randn(3, 3, 16, 16))

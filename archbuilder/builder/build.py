@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, overload
 
+import torch
 from torch import nn
 
 from archbuilder.builder.features import FeatureModel
@@ -114,9 +115,13 @@ def _name(item: Item) -> str:
 
 def build_from_ir(ir: IR, *, aux: bool = True) -> ArchModel:
     """Assemble and initialize the modules of a lowered spec."""
-    body = [_item(ir, item) for item in ir.body.items]
-    heads = [(h.name, h.tap, h.loss_weight, _sequence(ir, h.layers)) for h in ir.aux_heads] if aux else []
-    model = ArchModel(body, heads)
+    # Made on the meta device, then given memory once: torch's default initialization of each
+    # layer would be overwritten by init_weights anyway, and costs as much as the rest of a build.
+    with torch.device("meta"):
+        body = [_item(ir, item) for item in ir.body.items]
+        heads = [(h.name, h.tap, h.loss_weight, _sequence(ir, h.layers)) for h in ir.aux_heads] if aux else []
+        model = ArchModel(body, heads)
+    model.to_empty(device="cpu")
     init_weights(model)
     return model
 

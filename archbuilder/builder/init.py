@@ -1,7 +1,9 @@
 """Weight initialization: one documented scheme, deterministic under ``torch.manual_seed``.
 
 Convolutions: Kaiming normal (fan-out, ReLU gain), as torchvision's ResNets. Linear layers:
-normal with std 0.01. Biases: zero. Batch norm: weight 1, bias 0.
+normal with std 0.01. Biases: zero. Batch norm: weight 1, bias 0, running mean 0, running
+variance 1. Every tensor of the model is written, so a model made on the meta device and
+given uninitialized memory (``to_empty``) comes out fully initialized.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ __all__ = ["init_weights"]
 
 
 def init_weights(model: nn.Module) -> None:
-    """Initialize every conv, linear and batch-norm layer of ``model`` in module order."""
+    """Initialize every conv, linear and batch-norm layer of ``model`` in module order, and
+    reset any other layer that holds tensors."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -25,3 +28,9 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+            module.reset_running_stats()
+        elif module._parameters or module._buffers:
+            reset = getattr(module, "reset_parameters", None)
+            if reset is None:
+                raise TypeError(f"init_weights does not know how to initialize {type(module).__name__}")
+            reset()
