@@ -17,20 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import ROOT, cpu_model
+
 from archbuilder.render import DETAILS, render_diagram
 from archbuilder.render.output import has_system_graphviz
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def graphviz_version() -> str:
