@@ -9,6 +9,7 @@ wrote it, a substituted value at the use that gave it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ def expand_templates(data: Any, source: Source) -> tuple[Any, Source, list[Probl
         return data, source, [], {}
     expander = _Expander(copy.deepcopy(data), source)
     expander.run()
-    return expander.data, Source(source.file, expander.positions), expander.problems, expander.origins
+    positions = expander.positions.flat()
+    return expander.data, Source(source.file, positions), expander.problems, expander.origins
 
 
 def relocate(problems: list[Problem], origins: Origins) -> list[Problem]:
@@ -129,11 +131,15 @@ def _count(value: Any) -> int:
     return 1
 
 
+class _TooLarge(Exception):
+    """The expansion crossed MAX_NODES: stop expanding."""
+
+
 class _Expander:
     def __init__(self, data: dict[str, Any], source: Source):
         self.data = data
         self.source = source
-        self.positions: dict[KeyPath, Location] = dict(source.positions)
+        self.positions = _Positions(source.positions)
         self.problems: list[Problem] = []
         self.templates: dict[str, _Template] = {}
         self.broken: set[str] = set()  # templates with problems of their own: uses are skipped
@@ -141,10 +147,15 @@ class _Expander:
         self.size = 0
 
     def fail(self, path: KeyPath, message: str) -> None:
-        self.problems.append(self.source.problem(path, message))
+        file, line, column = self.positions.location(path) or (self.source.file, None, None)
+        self.problems.append(Problem(path, message, file, line, column))
 
     def run(self) -> None:
         self.read_templates()
+        with contextlib.suppress(_TooLarge):  # reported where crossed; the rest stays unexpanded
+            self.expand_all()
+
+    def expand_all(self) -> None:
         for section in _SECTIONS:
             if isinstance(self.data.get(section), list):
                 self.expand_list(self.data[section], (section,), ())
@@ -264,7 +275,7 @@ class _Expander:
         self.size += _count(template.layer)
         if self.size > MAX_NODES:
             self.fail((*path, "use"), f"templates expand to more than {MAX_NODES:,} values")
-            return None
+            raise _TooLarge
         return self.fill(template, use, given, path)
 
     def fill(
@@ -277,19 +288,16 @@ class _Expander:
         }
         value_at.update({param: (*path, "with", param) for param in given})
         values = {**template.defaults, **given}
-        moved = self._subtree(origin, path)
-        for key in moved:
-            self.origins[key] = ((*origin, *key[len(path) :]), path)
+        moved = _copy(self.positions.node(origin))
+        for key in _keys(moved):
+            self.origins[(*path, *key)] = ((*origin, *key), path)
         for ref_path, param in _references(template.layer):
-            moved.update(self._subtree(value_at[param], (*path, *ref_path)))
+            _graft(moved, ref_path, _copy(self.positions.node(value_at[param])))
         for key in ("name", "repeat"):
             if key in use:
-                moved.update(self._subtree((*path, key), (*path, key)))
-        if path in self.positions:
-            moved[path] = self.positions[path]  # the layer as a whole is where it is used
-        for key in [key for key in self.positions if key[: len(path)] == path]:
-            del self.positions[key]
-        self.positions.update(moved)
+                _graft(moved, (key,), _copy(self.positions.node((*path, key))))
+        moved[_AT] = self.positions.node(path).get(_AT)  # the layer as a whole is where it is used
+        self.positions.put(path, moved)
 
         layer = _substitute(copy.deepcopy(template.layer), values)
         for key in ("name", "repeat"):
@@ -297,13 +305,74 @@ class _Expander:
                 layer[key] = use[key]
         return layer
 
-    def _subtree(self, origin: KeyPath, target: KeyPath) -> dict[KeyPath, Location]:
-        """The locations under ``origin``, moved under ``target``."""
-        return {
-            (*target, *key[len(origin) :]): location
-            for key, location in self.positions.items()
-            if key[: len(origin)] == origin
-        }
+
+# Locations as a tree (a dict per key path, its own location under _AT), so that moving a
+# template's subtree costs its size, not the size of the whole spec.
+_AT = object()
+Node = dict[Any, Any]
+
+
+class _Positions:
+    def __init__(self, flat: dict[KeyPath, Location]):
+        self.root: Node = {}
+        for path, location in flat.items():
+            self._make(path)[_AT] = location
+
+    def _make(self, path: KeyPath) -> Node:
+        node = self.root
+        for part in path:
+            node = node.setdefault(part, {})
+        return node
+
+    def node(self, path: KeyPath) -> Node:
+        node = self.root
+        for part in path:
+            node = node.get(part)
+            if node is None:
+                return {}
+        return node
+
+    def put(self, path: KeyPath, subtree: Node) -> None:
+        self._make(path[:-1])[path[-1]] = subtree
+
+    def location(self, path: KeyPath) -> Location | None:
+        """The location of the deepest prefix of ``path`` that has one."""
+        node, found = self.root, self.root.get(_AT)
+        for part in path:
+            node = node.get(part)
+            if node is None:
+                break
+            found = node.get(_AT, found)
+        return found
+
+    def flat(self) -> dict[KeyPath, Location]:
+        found: dict[KeyPath, Location] = {}
+        stack: list[tuple[KeyPath, Node]] = [((), self.root)]
+        while stack:
+            path, node = stack.pop()
+            if _AT in node:
+                found[path] = node[_AT]
+            stack.extend(((*path, key), child) for key, child in node.items() if key is not _AT)
+        return found
+
+
+def _copy(node: Node) -> Node:
+    return {key: value if key is _AT else _copy(value) for key, value in node.items()}
+
+
+def _graft(node: Node, path: KeyPath, subtree: Node) -> None:
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = subtree
+
+
+def _keys(node: Node, path: KeyPath = ()) -> list[KeyPath]:
+    """The key paths under ``node`` (itself included), relative to it."""
+    found = [path]
+    for key, child in node.items():
+        if key is not _AT:
+            found += _keys(child, (*path, key))
+    return found
 
 
 def _substitute(value: Any, values: dict[str, Any]) -> Any:

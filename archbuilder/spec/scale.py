@@ -33,7 +33,7 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
     for layer in walk_layers(data):
         if layer.get("repeat", 1) > 1:
             layer["repeat"] = max(1, math.floor(layer["repeat"] * scale.depth + 0.5))  # halves round up
-        if layer["kind"] == "conv":
+        if layer["kind"] in ("conv", "separable") and "out" in layer:  # a depthwise conv may have none
             layer["out"] = width(layer["out"])
         for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
             if key in layer:
