@@ -228,3 +228,15 @@ def test_an_optimized_model_compiles_with_torch_compile():
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
         assert relative_error(compiled(x), model(x)) <= 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_shipped_spec_optimizes_to_the_same_logits(path):
+    torch.manual_seed(0)
+    model = trained_looking(archbuilder.build(path))
+    size = (1, model.spec.input.channels, model.spec.input.height, model.spec.input.width)
+    optimized = archbuilder.optimize_for_inference(model, input_shape=size)
+    x = torch.randn(*size)
+    with torch.inference_mode():
+        assert relative_error(optimized(x), model(x)) <= 1e-5
