@@ -156,3 +156,52 @@ def test_variants_refuse_a_spec_without_inception_blocks():
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "specs/inception-v3.yaml: blocks: variant 'v1' rewrites GoogLeNet-style specs" in result.stderr
+
+
+EVERY_NEW_CONSTRUCT = """\
+name: new-constructs
+input: {channels: 3, height: 16, width: 16}
+num_classes: 5
+templates:
+  res:
+    params: [scale]
+    layer:
+      kind: branches
+      merge: add
+      activation: relu
+      branches:
+        - {name: shortcut}
+        - name: body
+          scale: $scale
+          layers:
+            - kind: branches
+              branches:
+                - layers: [{kind: separable, out: 8, kernel: 3, padding: 1}]
+                - layers: [{kind: conv, groups: depthwise, kernel: [1, 3], padding: [0, 1]}, {kind: conv, out: 8, kernel: 1}]
+            - {kind: conv, out: 16, kernel: 1, activation: none}
+blocks:
+  - {kind: conv, out: 16, kernel: 3, padding: 1}
+  - {name: res, kind: template, use: res, with: {scale: 0.3}, repeat: 2}
+head:
+  - {kind: global_avgpool}
+  - {kind: flatten}
+  - {kind: linear, out: num_classes}
+"""
+
+
+def test_new_constructs_export_to_onnx_and_torch_export(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from archbuilder.export import export_onnx, export_pt2
+
+    torch.manual_seed(0)
+    model = archbuilder.build(archbuilder.load_spec(EVERY_NEW_CONSTRUCT)).eval()
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    session = ort.InferenceSession(
+        str(export_onnx(model, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"]
+    )
+    (actual,) = session.run(None, {"input": x.numpy()})
+    assert abs(actual - expected).max() <= 1e-4 * abs(expected).max()
+    program = torch.export.load(str(export_pt2(model, tmp_path / "m.pt2")))
+    assert torch.allclose(program.module()(x), torch.from_numpy(expected), rtol=1e-4, atol=1e-5)
