@@ -58,13 +58,13 @@ def variant_of(path: Path) -> str:
 
 
 def entries() -> list[Entry]:
-    """Every GoogLeNet-style spec in specs/ (one with ``kind: inception`` blocks: those the
-    variants rewrite), in the order of ``VARIANTS`` (then by file name)."""
-    summaries = [(path, archbuilder.summarize(path)) for path in sorted(SPECS.glob("*.yaml"))]
+    """Every spec in specs/ that is one of the variants (emitted, or equal to its emission),
+    in the order of ``VARIANTS`` (then by file name). Other specs, GoogLeNet-style or not,
+    are not listed."""
     found = [
-        Entry(path.name, variant_of(path), summary)
-        for path, summary in summaries
-        if any(row.kind == "inception" for row in summary.rows)
+        Entry(path.name, variant, archbuilder.summarize(path))
+        for path in sorted(SPECS.glob("*.yaml"))
+        if (variant := variant_of(path)) != UNKNOWN
     ]
     order = {name: index for index, name in enumerate(VARIANTS)}
     return sorted(found, key=lambda entry: (order.get(entry.variant, len(order)), entry.file))
