@@ -83,7 +83,7 @@ class ArchSpec(SpecModel):
     scale: Scale | None = None
     """Width and depth multipliers applied when the spec is lowered."""
     templates: dict[Name, Template] = {}
-    """Blocks written once with parameters, used by `kind: template` layers."""
+    """Mapping of template name to template: a block written once with parameters, used by `kind: template` layers."""
     stem: list[Layer] = []
     """Layers that run first."""
     blocks: Annotated[list[Layer], Field(min_length=1)]

@@ -30,9 +30,9 @@ class Template(SpecModel):
     params: list[Name] = []
     """Parameters every use must give under `with`."""
     defaults: dict[Name, Any] = {}
-    """Parameters with the value a use gets when it leaves them out."""
+    """Mapping of parameter name to the value a use gets when it leaves the parameter out."""
     layer: dict[str, Any]
-    """The layer (any kind) a use stands for; a value written `$name` is parameter `name`."""
+    """The layer mapping (any kind) a use stands for; a value written `$name` is parameter `name`."""
 
 
 class TemplateUse(LayerBase):
@@ -45,4 +45,4 @@ class TemplateUse(LayerBase):
     use: Name
     """The template's name (a key of `templates`)."""
     with_: Annotated[dict[Name, Any], Field(alias="with")] = {}
-    """Parameter values, by parameter name."""
+    """Mapping of parameter name to value."""
