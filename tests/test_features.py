@@ -152,6 +152,15 @@ def test_features_only_model_returns_the_maps_feature_info_describes(spec, model
         assert torch.equal(tensor, expected[feature.name])
 
 
+def test_features_only_weights_equal_the_full_models_under_one_seed(spec):
+    # Both are initialized in module order, and a backbone's modules begin the full model's.
+    torch.manual_seed(4)
+    full = archbuilder.build(spec).state_dict()
+    torch.manual_seed(4)
+    backbone = archbuilder.build(spec, features_only=True, out_names=["4e"]).state_dict()
+    assert all(torch.equal(tensor, full[key]) for key, tensor in backbone.items())
+
+
 def test_features_only_parameters_are_a_subset_with_the_same_names(spec, model):
     backbone = archbuilder.build(spec, features_only=True, out_names=["4a", "3a"])
     full = model.state_dict()

@@ -103,7 +103,9 @@ def _build_features(
     items = ir.body.items[: last + 1]
     kept = {_name(item) for item in items}
     _check_size(spec, sum(op.params for op in ir.ops() if op.item in kept), max_param_bytes)
-    model = FeatureModel([_item(ir, item) for item in items], info)
+    with torch.device("meta"):  # as build_from_ir: memory once, initialized once
+        model = FeatureModel([_item(ir, item) for item in items], info)
+    model.to_empty(device="cpu")
     init_weights(model)
     model.spec = spec
     return model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from archbuilder.builder.init import init_weights
 from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.ops import module_for
@@ -50,10 +52,12 @@ def reset_classifier(model: ArchModel, num_classes: int) -> ArchModel:
         op = ir.op(op_id)
         if op.item not in present:  # an aux head the model was built without
             continue
-        module = module_for(op)
-        init_weights(module)
+        with torch.device("meta"):
+            module = module_for(op)
+        module.to_empty(device=reference.device if reference is not None else "cpu")
         if reference is not None:
-            module.to(device=reference.device, dtype=reference.dtype)
+            module.to(dtype=reference.dtype)
+        init_weights(module)
         parent_name, _, child = op_id.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         module.train(parent.training)
