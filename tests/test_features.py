@@ -8,6 +8,8 @@ import torch
 import archbuilder
 from archbuilder.builder import FeatureModel
 
+from .conftest import SPECS
+
 # GoogLeNet at 96×96: the same layers and stage structure as at 224×224, cheaper to run.
 SMALL_INPUT = ["input.height=96", "input.width=96"]
 
@@ -203,3 +205,24 @@ def test_features_only_size_limit_counts_the_kept_layers_only(googlenet_path):
     assert sum(p.numel() for p in backbone.parameters()) == 9_600
     with pytest.raises(archbuilder.SpecError, match="over the limit"):
         archbuilder.build(googlenet_path, max_param_bytes=limit)
+
+
+def test_backbones_trace_and_export(spec, model, x):
+    backbone = archbuilder.build(spec, features_only=True).eval()
+    traced = torch.fx.symbolic_trace(backbone)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(traced(x), backbone(x)))
+    small = archbuilder.build(SPECS / "inception-digits.yaml", features_only=True).eval()
+    images = torch.randn(2, 1, 8, 8)
+    program = torch.export.export(small, (images,))
+    with torch.no_grad():
+        assert all(torch.allclose(a, b) for a, b in zip(program.module()(images), small(images)))
+
+
+def test_torchvision_feature_extraction_uses_the_same_names(model, x):
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    extractor = create_feature_extractor(model, return_nodes=["4a", "4d"])
+    with torch.no_grad():
+        extracted, tapped = extractor(x), model.features(x, at=["4a", "4d"])
+    assert all(torch.equal(extracted[name], tapped[name]) for name in ("4a", "4d"))
