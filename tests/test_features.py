@@ -219,6 +219,7 @@ def test_backbones_trace_and_export(spec, model, x):
         assert all(torch.allclose(a, b) for a, b in zip(program.module()(images), small(images)))
 
 
+@pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing")
 def test_torchvision_feature_extraction_uses_the_same_names(model, x):
     from torchvision.models.feature_extraction import create_feature_extractor
 
