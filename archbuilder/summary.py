@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archbuilder.gcpause import gc_paused
 from archbuilder.ir import IR, lower
 from archbuilder.spec import ArchSpec, load_spec
 
@@ -110,6 +111,7 @@ class Summary:
         )
 
 
+@gc_paused
 def summarize(spec: ArchSpec | IR | str | Path) -> Summary:
     """Summary of a spec (loaded, a path, YAML text) or of its IR."""
     ir = spec if isinstance(spec, IR) else lower(spec if isinstance(spec, ArchSpec) else load_spec(spec))

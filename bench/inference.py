@@ -1,6 +1,6 @@
 """Inference speed: a spec-built GoogLeNet against torchvision's, side by side in one process.
 
-    python bench/inference.py [--batch 1 8] [--repeats 20] [--ablation] [--compile]
+    python bench/inference.py [--batch 1 8] [--repeats 20] [--ablation] [--compile] [--profile]
     python bench/inference.py --device cuda --batch 64 --amp bf16   # on a GPU
 
 The model built from specs/googlenet-torchvision.yaml gets torchvision's weights through the
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="add torch.compile contenders (slow to compile)"
     )
+    parser.add_argument("--profile", action="store_true", help="where optimize_for_inference's time goes")
     args = parser.parse_args()
 
     device = torch.device(args.device)

@@ -11,6 +11,7 @@ from collections.abc import Sequence as Seq
 import networkx as nx
 
 from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
+from archbuilder.gcpause import gc_paused
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
 from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
@@ -38,6 +39,7 @@ class _Stop(Exception):
     """A chain of layers cannot continue (its problem is already recorded)."""
 
 
+@gc_paused
 def lower(spec: ArchSpec) -> IR:
     """The IR of ``spec`` (its ``scale`` applied); raises SpecError listing every problem it finds."""
     return _Lowering(apply_scale(spec)).run()

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from archbuilder.errors import Problem, SpecError
+from archbuilder.gcpause import gc_paused
 from archbuilder.spec.compose import Overrides, apply_overrides, base_path, merge
 from archbuilder.spec.expand import expand_templates, relocate
 from archbuilder.spec.model import ArchSpec
@@ -47,6 +48,7 @@ def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
         raise SpecError([Problem((), message, file, line, column)]) from None
 
 
+@gc_paused
 def load_spec(
     path_or_text: str | Path, *, overrides: Overrides | None = None, check_shapes: bool = True
 ) -> ArchSpec:
