@@ -54,12 +54,14 @@ def test_every_combination_of_steps_computes_the_same_logits(googlenet, image):
             assert relative_error(optimized(image), expected) <= 1e-5, dict(zip(STEPS, flags))
 
 
-def test_the_default_optimization_matches_at_other_batch_sizes(googlenet, image):
-    # Weights are packed for batch 8; batches of 1 and 3 must still be right.
-    optimized = archbuilder.optimize_for_inference(googlenet)
+def test_weights_are_packed_per_input_shape(googlenet, image):
+    optimized = archbuilder.optimize_for_inference(googlenet)  # packed for batch 8
+    conv = next(m for m in optimized.modules() if isinstance(m, FusedConv))
+    assert list(conv._packed) == [(8, 3, 224, 224)]
     with torch.inference_mode():
-        for batch in (image[:1], image):
+        for batch in (image[:1], image, image[:1]):
             assert relative_error(optimized(batch), googlenet(batch)) <= 1e-5
+    assert list(conv._packed) == [(8, 3, 224, 224), (1, 3, 224, 224), (3, 3, 224, 224)]
 
 
 def test_the_model_it_was_made_from_is_untouched(googlenet):

@@ -8,8 +8,9 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
   kernel, stride, padding and activation (Inception's 1×1 conv and its two 1×1 reductions)
   become one conv, whose output is split among the branches;
 * **channels_last** — weights and activations in NHWC, the layout oneDNN's kernels prefer;
-* **fuse_activations** — on the CPU, conv, bias and ReLU run as one oneDNN call, with the
-  weight reordered once into oneDNN's blocked layout (``prepack``) instead of at every call.
+* **fuse_activations** — on the CPU, conv, bias and activation run as one oneDNN call, with
+  the weight reordered once per input shape into oneDNN's blocked layout instead of at every
+  call.
 
 Dropout and the aux heads, which do nothing in eval mode, are left out. Each step can be
 switched off, to measure what it contributes (``bench/inference.py --ablation``).
@@ -46,14 +47,20 @@ def _onednn_activation(act: nn.Module | None) -> tuple[str, list[float], str] | 
     return (name, [], "") if name else None
 
 
+_PACKED_SHAPES = 4  # input shapes a conv keeps packed weights for
+_compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+
+
 class FusedConv(nn.Module):
     """A conv with its batch norm folded in and its activation attached: ``act(conv(x) + b)``.
 
-    On the CPU with oneDNN it runs as one fused call on a prepacked weight; elsewhere as
-    ``F.conv2d`` followed by the activation.
+    With oneDNN enabled, on the CPU in float32, it runs as one fused oneDNN call on a weight
+    packed into oneDNN's layout for the input's shape (packed on the first call with that
+    shape, and kept for the last few shapes); otherwise, and while ``torch.compile`` traces
+    it (inductor does its own packing), as ``F.conv2d`` followed by the activation.
     """
 
-    def __init__(self, weight: Tensor, bias: Tensor, conv: nn.Conv2d, act: nn.Module | None):
+    def __init__(self, weight: Tensor, bias: Tensor, conv: nn.Conv2d | FusedConv, act: nn.Module | None):
         super().__init__()
         self.register_buffer("weight", weight)
         self.register_buffer("bias", bias)
@@ -61,12 +68,13 @@ class FusedConv(nn.Module):
         self.dilation, self.groups = conv.dilation, conv.groups
         self.act = act
         self._onednn_activation = _onednn_activation(act)
-        self._packed: Tensor | None = None
+        self._onednn = False
+        self._packed: dict[tuple[int, ...], Tensor] = {}
 
     @property
     def onednn(self) -> bool:
-        """Whether the conv runs as one fused oneDNN call on a prepacked weight."""
-        return self._packed is not None
+        """Whether the conv runs as one fused oneDNN call (on CPU float32 inputs)."""
+        return self._onednn
 
     @property
     def out_channels(self) -> int:
@@ -77,32 +85,40 @@ class FusedConv(nn.Module):
         act = None if self.act is None else (type(self.act), repr(self.act))
         return (tuple(self.weight.shape[1:]), self.stride, self.padding, self.dilation, self.groups, act)
 
-    def prepack(self, input_shape: Sequence[int]) -> None:
-        """Reorder the weight into oneDNN's layout once (CPU, float32, a fusable activation)."""
-        if (
-            not _onednn_usable(self.weight)
-            or self._onednn_activation is None
-            or isinstance(self.padding, str)
-        ):
-            return
-        self._packed = torch.ops.mkldnn._reorder_convolution_weight(
-            self.weight, list(self.padding), list(self.stride), list(self.dilation), self.groups,
-            list(input_shape),
-        )  # fmt: skip
+    def enable_onednn(self) -> bool:
+        """Run as one oneDNN call where it can (CPU, float32, an activation oneDNN fuses)."""
+        self._onednn = (
+            _onednn_usable(self.weight)
+            and self._onednn_activation is not None
+            and not isinstance(self.padding, str)
+        )
+        return self._onednn
+
+    def _packed_for(self, shape: tuple[int, ...]) -> Tensor:
+        packed = self._packed.get(shape)
+        if packed is None:
+            if len(self._packed) >= _PACKED_SHAPES:
+                del self._packed[next(iter(self._packed))]  # the oldest
+            packed = torch.ops.mkldnn._reorder_convolution_weight(
+                self.weight, list(self.padding), list(self.stride), list(self.dilation), self.groups,
+                list(shape),
+            )  # fmt: skip
+            self._packed[shape] = packed
+        return packed
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._packed is not None and x.device.type == "cpu" and x.dtype == torch.float32:
+        if self._onednn and x.device.type == "cpu" and x.dtype == torch.float32 and not _compiling():
             attr, scalars, algorithm = self._onednn_activation
             return torch.ops.mkldnn._convolution_pointwise(
-                x, self._packed, self.bias, list(self.padding), list(self.stride), list(self.dilation),
-                self.groups, attr, scalars, algorithm,
+                x, self._packed_for(tuple(x.shape)), self.bias, list(self.padding), list(self.stride),
+                list(self.dilation), self.groups, attr, scalars, algorithm,
             )  # fmt: skip
         x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         return x if self.act is None else self.act(x)
 
     def extra_repr(self) -> str:
         o, i, kh, kw = self.weight.shape
-        fused = f", onednn={self._onednn_activation[0]}" if self._packed is not None else ""
+        fused = f", onednn={self._onednn_activation[0]}" if self._onednn else ""
         return f"{i * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}{fused}"
 
 
@@ -188,9 +204,10 @@ def optimize_for_inference(
 ) -> InferenceModel:
     """An eval-only copy of ``model`` computing the same logits faster; ``model`` is untouched.
 
-    Optimize on the device the copy will run on. ``input_shape`` (N, C, H, W) is the shape
-    oneDNN's weight layouts are chosen for (default: batch 8 at the spec's input size); other
-    shapes work too. Each step can be switched off (see the module docstring).
+    Optimize on the device the copy will run on; the copy is frozen (its weights are packed).
+    oneDNN weights are packed for ``input_shape`` (N, C, H, W; default: batch 8 at the spec's
+    input size) here, and for any other shape on its first call. Each step can be switched
+    off (see the module docstring).
     """
     if not isinstance(model, ArchModel):
         raise TypeError(
@@ -213,7 +230,7 @@ def optimize_for_inference(
             optimized = optimized.to(memory_format=torch.channels_last)
         convs = [m for m in optimized.modules() if isinstance(m, FusedConv)]
         if fuse_activations:
-            _prepack(optimized, convs, input_shape or _default_input_shape(model))
+            _enable_onednn(optimized, convs, input_shape or _default_input_shape(model))
     return optimized
 
 
@@ -324,20 +341,8 @@ def _default_input_shape(model: ArchModel) -> tuple[int, ...]:
     return (8, spec.input.channels, spec.input.height, spec.input.width)
 
 
-def _prepack(model: InferenceModel, convs: Sequence[FusedConv], input_shape: Sequence[int]) -> None:
-    """Run one example through the model, packing each conv's weight for the shape it sees."""
-    shapes: dict[FusedConv, tuple[int, ...]] = {}
-
-    def record(conv: nn.Module, args: tuple[Tensor, ...]) -> None:
-        shapes[conv] = tuple(args[0].shape)
-
-    hooks = [conv.register_forward_pre_hook(record) for conv in convs]
-    try:
-        device = convs[0].weight.device if convs else torch.device("cpu")
+def _enable_onednn(model: InferenceModel, convs: Sequence[FusedConv], input_shape: Sequence[int]) -> None:
+    """Switch the convs to oneDNN and pack their weights for ``input_shape`` with one example."""
+    if any([conv.enable_onednn() for conv in convs]):
+        device = convs[0].weight.device
         model(torch.zeros(*input_shape, device=device))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    for conv in convs:
-        if conv in shapes:
-            conv.prepack(shapes[conv])
