@@ -16,8 +16,9 @@ import re
 import sys
 from pathlib import Path
 
+from docgen import write_or_check
+
 import archbuilder
-from archbuilder.files import write_atomic
 from archbuilder.summary import Summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,14 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     document = DOC.read_text(encoding="utf-8")
     updated = render(document)
-    if args.check:
-        stale = updated != document
-        print(f"{DOC.relative_to(ROOT)} is {'stale' if stale else 'current'}")
-        return 1 if stale else 0
-    if updated != document:
-        write_atomic(DOC, updated.encode())
-    print(f"wrote {DOC.relative_to(ROOT)}")
-    return 0
+    return write_or_check(DOC, document, updated, check=args.check)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+from docgen import write_or_check
 from pydantic import TypeAdapter
 
-from archbuilder.files import write_atomic
 from archbuilder.spec import layers
 from archbuilder.spec.layers import SpecModel
 from archbuilder.spec.schema import _draft07
@@ -296,14 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [model for model in documented_models() if model not in regions(updated)]
     for model in missing:
         print(f"warning: docs/spec.md has no field table for {model}", file=sys.stderr)
-    if args.check:
-        stale = updated != document
-        print(f"{DOC.relative_to(ROOT)} is {'stale' if stale else 'current'}")
-        return 1 if stale or missing else 0
-    if updated != document:
-        write_atomic(DOC, updated.encode())
-    print(f"wrote {DOC.relative_to(ROOT)}")
-    return 0
+    return write_or_check(DOC, document, updated, check=args.check, incomplete=bool(missing))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,23 @@ class ModelOutputs(NamedTuple):
     aux: tuple[Tensor, ...]
 
 
+def merge_branches(
+    outputs: Sequence[Tensor],
+    merge: str,
+    scales: Sequence[float] | None = None,
+    activation: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """Branch outputs joined by channel concatenation or by a (scaled) sum, then activated."""
+    if merge == "concat":
+        merged = torch.cat(list(outputs), dim=1)
+    else:
+        scales = scales or (1.0,) * len(outputs)
+        merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
+        for output, scale in zip(outputs[1:], scales[1:]):
+            merged = merged + (output if scale == 1 else output * scale)
+    return merged if activation is None else activation(merged)
+
+
 class ParallelBlock(nn.Module):
     """Branches that read the same input, merged by channel concatenation or by sum.
 
@@ -46,15 +63,9 @@ class ParallelBlock(nn.Module):
         self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
-        outputs = [branch(x) for branch in self.children()]
-        if self.merge == "concat":
-            merged = torch.cat(outputs, dim=1)
-        else:
-            scales = self.scales or (1.0,) * len(outputs)
-            merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
-            for output, scale in zip(outputs[1:], scales[1:]):
-                merged = merged + (output if scale == 1 else output * scale)
-        return merged if self.activation is None else self.activation(merged)
+        return merge_branches(
+            [branch(x) for branch in self.children()], self.merge, self.scales, self.activation
+        )
 
     def extra_repr(self) -> str:
         scales = f", scales={self.scales}" if self.scales else ""

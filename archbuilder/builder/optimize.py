@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from archbuilder.builder.modules import ArchModel, ParallelBlock
+from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
 
 __all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
 
@@ -159,14 +159,7 @@ class InferenceParallel(nn.Module):
                 if width != source.shape[1]:
                     source = source.narrow(1, start, width)
                 outputs.append(branch(source))
-        if self.merge == "concat":
-            merged = torch.cat(outputs, dim=1)
-        else:
-            scales = self.scales or (1.0,) * len(outputs)
-            merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
-            for output, scale in zip(outputs[1:], scales[1:]):
-                merged = merged + (output if scale == 1 else output * scale)
-        return merged if self.activation is None else self.activation(merged)
+        return merge_branches(outputs, self.merge, self.scales, self.activation)
 
     def extra_repr(self) -> str:
         scales = f", scales={self.scales}" if self.scales else ""
