@@ -120,22 +120,41 @@ def _emit(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    output = Path(args.output) if args.output else Path(args.spec).with_suffix(".onnx")
-    _refuse_overwriting_input(args.spec, output)
+    if (args.spec is None) == (args.checkpoint is None):
+        raise UsageError("give a SPEC or --checkpoint FILE (one of them)")
+    if args.checkpoint is not None and (args.set or args.num_classes is not None):
+        raise UsageError("a checkpoint's model is exported as trained: --set and --num-classes don't apply")
+    source = args.spec if args.spec is not None else args.checkpoint
+    output = Path(args.output) if args.output else Path(source).with_suffix(".onnx")
+    _refuse_overwriting_input(source, output)
     try:
         kind = export_format_for(output)  # before any work, as for render
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not output.absolute().parent.is_dir():  # found now rather than after a slow export
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), str(output))
-    spec = _load(args, args.spec)
     from archbuilder.export import export_model
 
-    export_model(spec, output, num_classes=args.num_classes, opset=args.opset)
+    if args.checkpoint is not None:
+        model = _load_checkpoint_model(args.checkpoint)
+        spec = model.spec
+        export_model(model, output, opset=args.opset)
+    else:
+        spec = _load(args, args.spec)
+        export_model(spec, output, num_classes=args.num_classes, opset=args.opset)
     shape = f"batch×{spec.input.channels}×{spec.input.height}×{spec.input.width}"
     what = f"ONNX opset {args.opset}" if kind == "onnx" else "torch.export program"
     print(f"wrote {output} ({what}, input {shape})")
     return 0
+
+
+def _load_checkpoint_model(path: str):
+    from archbuilder.builder.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return load_checkpoint(path).model
+    except CheckpointError as exc:  # its message names the file
+        raise ExportError(str(exc)) from None
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -226,9 +245,16 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     export = command("export", "write the eval-mode model as ONNX (.onnx) or torch.export (.pt2)", _export)
-    export.add_argument("spec", metavar="SPEC")
+    export.add_argument("spec", metavar="SPEC", nargs="?")
     export.add_argument(
-        "-o", "--output", help="output file; its extension picks the format (default: SPEC with .onnx)"
+        "--checkpoint",
+        metavar="FILE",
+        help="export the trained model of a checkpoint (archbuilder.save_checkpoint) instead of a SPEC",
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        help="output file; its extension picks the format (default: SPEC or FILE with .onnx)",
     )
     export.add_argument("--num-classes", type=_positive, default=None, help="override num_classes")
     export.add_argument(

@@ -241,3 +241,33 @@ def test_export_command_errors(tmp_path):
     assert broken.returncode == 1 and "Traceback" not in broken.stderr
     unwritable = archbuild("export", str(SMALL), "-o", str(tmp_path / "no" / "m.pt2"))
     assert unwritable.returncode == 1 and "cannot write" in unwritable.stderr
+
+
+def test_export_command_from_a_checkpoint(tmp_path):
+    model = small_model()  # trained-looking batch norms: not what a fresh build from the spec has
+    checkpoint = archbuilder.save_checkpoint(tmp_path / "run.pt", model, epoch=3)
+    result = archbuild("export", "--checkpoint", str(checkpoint))
+    output = tmp_path / "run.onnx"  # the default: the checkpoint's name with .onnx
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"wrote {output} (ONNX opset 20, input batch×3×16×16)\n"
+    check_onnx(output, model, batches=(2,))
+
+
+def test_export_command_checkpoint_errors(tmp_path):
+    both = archbuild("export", str(SMALL), "--checkpoint", str(tmp_path / "run.pt"))
+    assert both.returncode == 2 and "one of them" in both.stderr
+    neither = archbuild("export")
+    assert neither.returncode == 2 and "one of them" in neither.stderr
+    checkpoint = archbuilder.save_checkpoint(tmp_path / "run.pt", small_model())
+    retarget = archbuild("export", "--checkpoint", str(checkpoint), "--num-classes", "3")
+    assert retarget.returncode == 2 and "exported as trained" in retarget.stderr
+    missing = archbuild(
+        "export", "--checkpoint", str(tmp_path / "nothing.pt"), "-o", str(tmp_path / "x.onnx")
+    )
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "nothing.pt: no such file" in missing.stderr
+    not_ours = tmp_path / "weights.pt"
+    torch.save(small_model().state_dict(), not_ours)
+    foreign = archbuild("export", "--checkpoint", str(not_ours), "-o", str(tmp_path / "x.onnx"))
+    assert foreign.returncode == 1 and "not an archbuilder checkpoint" in foreign.stderr
+    assert not (tmp_path / "x.onnx").exists()
