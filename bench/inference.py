@@ -1,11 +1,12 @@
-"""Inference speed: a spec-built GoogLeNet against torchvision's, side by side in one process.
+"""Inference speed: a spec-built model against torchvision's, side by side in one process.
 
-    python bench/inference.py [--batch 1 8] [--repeats 20] [--ablation] [--compile] [--profile]
+    python bench/inference.py [--model googlenet|inception-v3] [--batch 1 8] [--repeats 20]
+                              [--ablation] [--compile] [--profile]
     python bench/inference.py --device cuda --batch 64 --amp bf16   # on a GPU
 
-The model built from specs/googlenet-torchvision.yaml gets torchvision's weights through the
-interop loader (batch-norm statistics randomized, so folding them is tested), and every
-contender's logits are compared with torchvision's. Contenders take turns call by call, after
+The model built from specs/googlenet-torchvision.yaml (or specs/inception-v3.yaml) gets
+torchvision's weights through the interop loader (batch-norm statistics randomized, so
+folding them is tested), and every contender's logits are compared with torchvision's. Contenders take turns call by call, after
 warm-up; the table gives the median. ``--ablation`` adds one row per step of
 ``optimize_for_inference``, each on top of the ones before; ``--compile`` adds
 ``torch.compile`` of torchvision's model and of the optimized one, with their compile times.
@@ -18,15 +19,45 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torchvision
 from benchlib import ROOT, machine, median, table, time_interleaved
 
 import archbuilder
-from archbuilder.interop import load_torchvision_googlenet
+from archbuilder.interop import load_torchvision_googlenet, load_torchvision_inception_v3
 
-SPEC = ROOT / "specs" / "googlenet-torchvision.yaml"
+
+@dataclass(frozen=True)
+class Pair:
+    """A shipped spec, the torchvision model it equals, and the loader between them."""
+
+    spec: Path
+    torchvision: Callable[..., torch.nn.Module]
+    load: Callable[[torch.nn.Module, torch.nn.Module], torch.nn.Module]
+    size: int
+
+
+PAIRS = {
+    "googlenet": Pair(
+        ROOT / "specs" / "googlenet-torchvision.yaml",
+        lambda: torchvision.models.googlenet(
+            weights=None, aux_logits=True, init_weights=True, transform_input=False
+        ),
+        load_torchvision_googlenet,
+        224,
+    ),
+    "inception-v3": Pair(
+        ROOT / "specs" / "inception-v3.yaml",
+        lambda: torchvision.models.inception_v3(
+            weights=None, aux_logits=True, init_weights=True, transform_input=False
+        ),
+        load_torchvision_inception_v3,
+        299,
+    ),
+}
 ABLATION = (  # cumulative: each row adds one step
     ("+ channels_last", dict(fold_bn=False, fuse_siblings=False, fuse_activations=False)),
     ("+ fold_bn", dict(fuse_siblings=False, fuse_activations=False)),
@@ -38,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--model", choices=list(PAIRS), default="googlenet")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--device", default="cpu")
@@ -51,13 +83,14 @@ def main() -> None:
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    reference = _torchvision_model().to(device)
-    spec_model = archbuilder.build(SPEC, max_param_bytes=1 << 40)
-    load_torchvision_googlenet(spec_model, reference)
+    pair = PAIRS[args.model]
+    reference = _torchvision_model(pair).to(device)
+    spec_model = archbuilder.build(pair.spec, max_param_bytes=1 << 40)
+    pair.load(spec_model, reference)
     spec_model = spec_model.eval().to(device)
 
     models: dict[str, Callable] = {"torchvision": reference}
-    models["torchvision, channels_last"] = _channels_last(_torchvision_model().to(device), reference)
+    models["torchvision, channels_last"] = _channels_last(_torchvision_model(pair).to(device), reference)
     models["archbuilder"] = spec_model
     if args.ablation:
         for name, steps in ABLATION:
@@ -69,7 +102,7 @@ def main() -> None:
             ("torchvision", reference),
             ("optimize_for_inference", models["optimize_for_inference"]),
         ):
-            compiled, seconds = _compiled(model, device, args.batch)
+            compiled, seconds = _compiled(model, device, args.batch, pair.size)
             models[f"torch.compile({name})"] = compiled
             compile_seconds[f"torch.compile({name})"] = seconds
 
@@ -82,7 +115,7 @@ def main() -> None:
     print(f"Machine: {machine(args.device)}")
     print(f"Precision: {args.amp or 'fp32'}; median of {args.repeats} interleaved runs after warm-up\n")
     for batch in args.batch:
-        x = torch.randn(batch, 3, 224, 224, device=device)
+        x = torch.randn(batch, 3, pair.size, pair.size, device=device)
         with torch.inference_mode(), amp:
             expected = reference(x).float()
             errors = {name: _relative_error(model(x).float(), expected) for name, model in models.items()}
@@ -111,7 +144,8 @@ def main() -> None:
         print(f"{name}: compiled in {seconds:.1f} s (first calls, all batch sizes)")
     if args.profile:
         _print_profile(
-            models["optimize_for_inference"], torch.randn(max(args.batch), 3, 224, 224, device=device)
+            models["optimize_for_inference"],
+            torch.randn(max(args.batch), 3, pair.size, pair.size, device=device),
         )
 
 
@@ -137,12 +171,10 @@ def _print_profile(model: Callable, x: torch.Tensor) -> None:
     print(table(["operator", "calls", "ms", "share"], rows))
 
 
-def _torchvision_model() -> torch.nn.Module:
+def _torchvision_model(pair: Pair) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = torchvision.models.googlenet(
-            weights=None, aux_logits=True, init_weights=True, transform_input=False
-        )
+        model = pair.torchvision()
     for module in model.modules():  # trained-looking batch-norm statistics, so folding them shows
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
@@ -158,12 +190,14 @@ def _channels_last(model: torch.nn.Module, weights_from: torch.nn.Module) -> Cal
     return lambda x: model(x.contiguous(memory_format=torch.channels_last))
 
 
-def _compiled(model: torch.nn.Module, device: torch.device, batches: list[int]) -> tuple[Callable, float]:
+def _compiled(
+    model: torch.nn.Module, device: torch.device, batches: list[int], size: int
+) -> tuple[Callable, float]:
     compiled = torch.compile(model, dynamic=False)
     start = time.perf_counter()
     with torch.inference_mode():
         for batch in batches:
-            compiled(torch.randn(batch, 3, 224, 224, device=device))
+            compiled(torch.randn(batch, 3, size, size, device=device))
     return compiled, time.perf_counter() - start
 
 
