@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 from torch import nn
 
@@ -15,10 +17,21 @@ def module_path(ir: IR, op_id: str) -> str:
     return op_id.rsplit(".", 1)[0] if op.kind in ("concat", "add") else op_id
 
 
+def run_with_hooks(model: nn.Module, x: torch.Tensor, hooks: Iterable[tuple[nn.Module, Callable]]) -> None:
+    """One no-grad forward pass of ``model`` with each ``(module, forward hook)`` attached."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def observed_shapes(model: ArchModel, ir: IR, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
     """Per-sample output shape of every IR op, recorded by forward hooks during one pass."""
     seen: dict[str, tuple[int, ...]] = {}
-    handles = []
+    hooks = []
     for op in ir.ops():
         if op.kind == "input":
             continue
@@ -27,13 +40,8 @@ def observed_shapes(model: ArchModel, ir: IR, x: torch.Tensor) -> dict[str, tupl
         def hook(_module, _inputs, output, op_id=op.id):
             seen[op_id] = tuple(output.shape[1:])
 
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+        hooks.append((module, hook))
+    run_with_hooks(model, x, hooks)
     return seen
 
 
@@ -50,17 +58,12 @@ def counted_macs(model: nn.Module, x: torch.Tensor) -> int:
         nonlocal total
         total += module.in_features * module.out_features * inputs[0].shape[0]
 
-    handles = [
-        m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
+    hooks = [
+        (m, conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
         for m in model.modules()
         if isinstance(m, (nn.Conv2d, nn.Linear))
     ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    run_with_hooks(model, x, hooks)
     assert total % x.shape[0] == 0
     return total // x.shape[0]
 

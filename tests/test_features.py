@@ -9,6 +9,7 @@ import archbuilder
 from archbuilder.builder import FeatureModel
 
 from .conftest import SPECS
+from .shape_check import run_with_hooks
 
 # GoogLeNet at 96×96: the same layers and stage structure as at 224×224, cheaper to run.
 SMALL_INPUT = ["input.height=96", "input.width=96"]
@@ -34,18 +35,11 @@ def x():
 def hooked_outputs(model, x, names):
     """Outputs of the named children during one full forward pass, caught by forward hooks."""
     caught = {}
-    handles = [
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: caught.update({name: out})
-        )
+    hooks = [
+        (model.get_submodule(name), lambda _m, _i, out, name=name: caught.update({name: out}))
         for name in names
     ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    run_with_hooks(model, x, hooks)
     return caught
 
 

@@ -7,11 +7,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, overload
 
-import torch
 from torch import nn
 
 from archbuilder.builder.features import FeatureModel
-from archbuilder.builder.init import init_weights
+from archbuilder.builder.init import made_initialized
 from archbuilder.builder.modules import ArchModel, ParallelBlock
 from archbuilder.builder.ops import activation_function, module_for
 from archbuilder.errors import Problem, SpecError
@@ -103,10 +102,7 @@ def _build_features(
     items = ir.body.items[: last + 1]
     kept = {_name(item) for item in items}
     _check_size(spec, sum(op.params for op in ir.ops() if op.item in kept), max_param_bytes)
-    with torch.device("meta"):  # as build_from_ir: memory once, initialized once
-        model = FeatureModel([_item(ir, item) for item in items], info)
-    model.to_empty(device="cpu")
-    init_weights(model)
+    model = made_initialized(lambda: FeatureModel([_item(ir, item) for item in items], info))
     model.spec = spec
     return model
 
@@ -117,15 +113,13 @@ def _name(item: Item) -> str:
 
 def build_from_ir(ir: IR, *, aux: bool = True) -> ArchModel:
     """Assemble and initialize the modules of a lowered spec."""
-    # Made on the meta device, then given memory once: torch's default initialization of each
-    # layer would be overwritten by init_weights anyway, and costs as much as the rest of a build.
-    with torch.device("meta"):
+
+    def make() -> ArchModel:
         body = [_item(ir, item) for item in ir.body.items]
         heads = [(h.name, h.tap, h.loss_weight, _sequence(ir, h.layers)) for h in ir.aux_heads] if aux else []
-        model = ArchModel(body, heads)
-    model.to_empty(device="cpu")
-    init_weights(model)
-    return model
+        return ArchModel(body, heads)
+
+    return made_initialized(make)
 
 
 def _item(ir: IR, item: Item) -> tuple[str, nn.Module]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-
-from archbuilder.builder.init import init_weights
+from archbuilder.builder.init import made_initialized
 from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.ops import module_for
 from archbuilder.ir import lower
@@ -52,12 +50,11 @@ def reset_classifier(model: ArchModel, num_classes: int) -> ArchModel:
         op = ir.op(op_id)
         if op.item not in present:  # an aux head the model was built without
             continue
-        with torch.device("meta"):
-            module = module_for(op)
-        module.to_empty(device=reference.device if reference is not None else "cpu")
-        if reference is not None:
-            module.to(dtype=reference.dtype)
-        init_weights(module)
+        module = made_initialized(
+            lambda op=op: module_for(op),
+            device=reference.device if reference is not None else "cpu",
+            dtype=reference.dtype if reference is not None else None,
+        )
         parent_name, _, child = op_id.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         module.train(parent.training)

@@ -8,9 +8,32 @@ given uninitialized memory (``to_empty``) comes out fully initialized.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import torch
 from torch import nn
 
-__all__ = ["init_weights"]
+__all__ = ["init_weights", "made_initialized"]
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def made_initialized(
+    make: Callable[[], M], *, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+) -> M:
+    """``make()``'s module, made on the meta device, given memory once and initialized once.
+
+    torch's default initialization of each layer would be overwritten by :func:`init_weights`
+    anyway, and costs as much as the rest of a build.
+    """
+    with torch.device("meta"):
+        module = make()
+    module.to_empty(device=device)
+    if dtype is not None:
+        module.to(dtype=dtype)
+    init_weights(module)
+    return module
 
 
 def init_weights(model: nn.Module) -> None:

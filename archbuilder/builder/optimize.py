@@ -169,14 +169,13 @@ class InferenceParallel(nn.Module):
 class InferenceModel(nn.Module):
     """The optimized model: input to logits, eval only. ``steps`` says which rewrites ran."""
 
-    def __init__(self, body: nn.Sequential, *, channels_last: bool, steps: dict[str, bool]):
+    def __init__(self, body: nn.Module, steps: dict[str, bool]):
         super().__init__()
         self.body = body
-        self.channels_last = channels_last
         self.steps = steps
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.channels_last and x.dim() == 4:
+        if self.steps["channels_last"] and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.body(x)
 
@@ -218,12 +217,11 @@ def optimize_for_inference(
             "channels_last": channels_last,
             "fuse_activations": fuse_activations,
         }
-        optimized = InferenceModel(body, channels_last=channels_last, steps=steps).eval()
+        optimized = InferenceModel(body, steps).eval()
         if channels_last:
             optimized = optimized.to(memory_format=torch.channels_last)
-        convs = [m for m in optimized.modules() if isinstance(m, FusedConv)]
         if fuse_activations:
-            _enable_onednn(optimized, convs, input_shape or _default_input_shape(model))
+            _enable_onednn(optimized, input_shape or _default_input_shape(model))
     return optimized
 
 
@@ -246,9 +244,9 @@ class _Rewriter:
     def _conv_unit(self, unit: nn.Sequential) -> nn.Module:
         conv: nn.Conv2d = unit.conv
         bn = getattr(unit, "bn", None)
-        act = copy.deepcopy(getattr(unit, "act", None))
         if bn is not None and not self.fold_bn:
             return copy.deepcopy(unit).eval()
+        act = copy.deepcopy(getattr(unit, "act", None))
         weight = conv.weight.detach().clone()
         bias = conv.bias.detach().clone() if conv.bias is not None else weight.new_zeros(weight.shape[0])
         if bn is not None:
@@ -308,10 +306,9 @@ def _after_opening_conv(branch: nn.Module) -> nn.Module:
 
 def _concat_convs(convs: Sequence[FusedConv]) -> FusedConv:
     first = convs[0]
-    fused = FusedConv(
+    return FusedConv(
         torch.cat([c.weight for c in convs]), torch.cat([c.bias for c in convs]), first, first.act
     )
-    return fused
 
 
 def _without_identities(sequential: nn.Sequential) -> nn.Module:
@@ -334,8 +331,8 @@ def _default_input_shape(model: ArchModel) -> tuple[int, ...]:
     return (8, spec.input.channels, spec.input.height, spec.input.width)
 
 
-def _enable_onednn(model: InferenceModel, convs: Sequence[FusedConv], input_shape: Sequence[int]) -> None:
+def _enable_onednn(model: InferenceModel, input_shape: Sequence[int]) -> None:
     """Switch the convs to oneDNN and pack their weights for ``input_shape`` with one example."""
-    if any([conv.enable_onednn() for conv in convs]):
-        device = convs[0].weight.device
-        model(torch.zeros(*input_shape, device=device))
+    convs = [m for m in model.modules() if isinstance(m, FusedConv)]
+    if any([conv.enable_onednn() for conv in convs]):  # a list: every conv is switched
+        model(torch.zeros(*input_shape, device=convs[0].weight.device))
