@@ -66,7 +66,7 @@ def build(
     if not isinstance(spec, ArchSpec):
         spec = load_spec(spec)
     if num_classes is not None:
-        spec = _with_num_classes(spec, num_classes)
+        spec = spec.with_num_classes(num_classes)
     ir = lower(spec)
     if features_only:
         return _build_features(spec, ir, out_names, out_indices, max_param_bytes)
@@ -144,11 +144,3 @@ def _bytes(count: int) -> str:
         if count >= size:
             return f"{count / size:.1f} {unit}"
     return f"{count} bytes"
-
-
-def _with_num_classes(spec: ArchSpec, num_classes: int) -> ArchSpec:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
-    updated = ArchSpec.model_validate({**spec.to_dict(), "num_classes": num_classes})
-    updated._source = spec.source
-    return updated

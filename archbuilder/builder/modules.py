@@ -9,6 +9,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from archbuilder.builder.classifier import replace_classifier
+from archbuilder.features import check_taps
+from archbuilder.spec import ArchSpec
+
 __all__ = ["ArchModel", "ModelOutputs", "ParallelBlock"]
 
 
@@ -131,8 +135,6 @@ class ArchModel(nn.Module):
         Runs the network only up to the last of them; aux heads never run. Batch norm and
         dropout follow the model's mode, as in ``forward``.
         """
-        from archbuilder.features import check_taps
-
         names = check_taps(at, self._body)
         wanted = set(names)
         stop = max(self._body.index(name) for name in names)
@@ -146,6 +148,9 @@ class ArchModel(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Give the model fresh classifier layers for ``num_classes``; see
         :func:`archbuilder.builder.finetune.reset_classifier`."""
-        from archbuilder.builder.finetune import reset_classifier
-
-        reset_classifier(self, num_classes)
+        spec = getattr(self, "spec", None)
+        if not isinstance(spec, ArchSpec):
+            raise TypeError(
+                "reset_classifier needs a model made by archbuilder.build (an ArchModel with .spec)"
+            )
+        self.spec = replace_classifier(self, spec, num_classes)

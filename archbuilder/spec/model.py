@@ -124,6 +124,14 @@ class ArchSpec(SpecModel):
         data = self.model_dump(mode="json", exclude_defaults=True)
         return {"format": self.format, **data}
 
+    def with_num_classes(self, num_classes: int) -> ArchSpec:
+        """This spec with ``num_classes`` replaced (its source kept, for error locations)."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
+        updated = type(self).model_validate({**self.to_dict(), "num_classes": num_classes})
+        updated._source = self._source
+        return updated
+
     def to_yaml(self) -> str:
         """YAML text that loads back to an equal spec."""
         from archbuilder.spec.dump import dump_yaml

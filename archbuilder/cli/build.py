@@ -1,0 +1,53 @@
+"""``build``: instantiate the torch model and run one forward pass."""
+
+from __future__ import annotations
+
+import argparse
+
+from archbuilder.cli.common import Command, load, positive
+from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES
+
+__all__ = ["register"]
+
+
+def register(command: Command) -> None:
+    build = command("build", "build the torch model and run one forward pass", _build)
+    build.add_argument("spec", metavar="SPEC")
+    build.add_argument("--batch", type=positive, default=2, help="batch size of the random input (default 2)")
+    build.add_argument("--no-aux", action="store_true", help="leave out the aux heads")
+    build.add_argument("--num-classes", type=positive, default=None, help="override num_classes")
+    build.add_argument(
+        "--max-param-gib",
+        type=float,
+        default=DEFAULT_MAX_PARAM_BYTES / 2**30,
+        metavar="GIB",
+        help="refuse to allocate more float32 parameters than this (default %(default)g GiB)",
+    )
+
+
+def _build(args: argparse.Namespace) -> int:
+    import torch
+
+    from archbuilder.builder import build
+
+    limit = int(args.max_param_gib * 2**30)
+    model = build(
+        load(args, args.spec), aux=not args.no_aux, num_classes=args.num_classes, max_param_bytes=limit
+    )
+    spec = model.spec
+    x = torch.randn(args.batch, spec.input.channels, spec.input.height, spec.input.width)
+    print(f"{spec.name}: {sum(p.numel() for p in model.parameters()):,} parameters")
+    print(f"input: {tuple(x.shape)}")
+    with torch.no_grad():
+        print(f"eval output: {tuple(model.eval()(x).shape)}")
+        if args.batch < 2:
+            print("train output: skipped (batch norm needs a batch of at least 2 in training mode)")
+            return 0
+        outputs = model.train()(x)
+    if isinstance(outputs, torch.Tensor):
+        print(f"train output: {tuple(outputs.shape)}")
+    else:
+        print(f"train output: logits {tuple(outputs.logits.shape)}")
+        for name, weight, aux in zip(model.aux_names, model.aux_weights, outputs.aux):
+            print(f"  {name} (loss weight {weight}): {tuple(aux.shape)}")
+    return 0

@@ -1,0 +1,52 @@
+"""``emit`` and ``schema``: write specs and the spec format's JSON Schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from archbuilder.cli.common import Command, load, refuse_overwriting_input
+from archbuilder.files import write_atomic
+from archbuilder.spec.schema import schema_reference, schema_text
+from archbuilder.variants import VARIANTS, emit_yaml
+
+__all__ = ["register"]
+
+
+def register(command: Command) -> None:
+    emit = command("emit", "write a variant of a spec as a new spec", _emit)
+    emit.add_argument("spec", metavar="SPEC")
+    emit.add_argument("--variant", required=True, choices=list(VARIANTS), help="which variant to emit")
+    emit.add_argument("-o", "--output", help="output file (default: standard output)")
+    emit.add_argument(
+        "--schema",
+        metavar="REF",
+        help="the JSON Schema the first line points editors to ('' for no line; "
+        "default: this checkout's schema/archbuilder.schema.json, relative to the output)",
+    )
+
+    schema = command("schema", "print the JSON Schema of the spec format", _schema)
+    schema.add_argument("-o", "--output", help="write it to this file instead of standard output")
+
+
+def _emit(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        refuse_overwriting_input(args.spec, args.output)
+    command = " ".join([args.spec, *(f"--set {override}" for override in args.set or ())])
+    schema = args.schema if args.schema is not None else schema_reference(args.output)
+    text = emit_yaml(load(args, args.spec), args.variant, source=command, schema=schema or None)
+    if args.output is None:
+        print(text, end="")
+        return 0
+    write_atomic(args.output, text.encode())
+    print(f"wrote {args.output} ({args.variant} variant of {args.spec})", file=sys.stderr)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    if args.output is None:
+        print(schema_text(), end="")
+        return 0
+    write_atomic(args.output, schema_text().encode())
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
