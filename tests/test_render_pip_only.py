@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import re
 import zlib
@@ -61,10 +62,8 @@ def _pdf_text(pdf: bytes) -> str:
         data = stream.strip()
         if data.endswith(b"~>"):
             data = base64.a85decode(data.removesuffix(b"~>"))
-        try:
+        with contextlib.suppress(zlib.error):  # an uncompressed stream
             data = zlib.decompress(data)
-        except zlib.error:
-            pass
         decoded.append(data.decode("latin-1"))
     return "\n".join(decoded)
 
