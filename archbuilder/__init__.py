@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from archbuilder.catalog import ShippedSpec, list_specs
 from archbuilder.errors import Problem, SpecError
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
@@ -48,6 +49,7 @@ __all__ = [
     "ModelOutputs",
     "Problem",
     "RenderError",
+    "ShippedSpec",
     "SpecError",
     "Summary",
     "UnsupportedFormat",
@@ -58,6 +60,7 @@ __all__ = [
     "export_program",
     "export_pt2",
     "feature_info",
+    "list_specs",
     "load_checkpoint",
     "load_spec",
     "lower",

@@ -52,9 +52,24 @@ def my_net() -> Fence:
 def run_block(block: Fence, folder: Path, monkeypatch) -> str:
     monkeypatch.chdir(folder)
     output = io.StringIO()
-    with contextlib.redirect_stdout(output):
+    with contextlib.redirect_stdout(output), _one_thread():
         exec(compile(block.text, block.id, "exec"), {"__name__": "__docs__"})
     return output.getvalue()
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """The pages train 8×8-pixel models, whose many tiny ops cost less than the cores' thread
+    synchronization: with two threads on a CPU shared with other work, getting-started's
+    training took 150 s an epoch against 13 s with one thread (same load, same machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def api_blocks() -> list[Fence]:

@@ -84,3 +84,28 @@ def test_no_import_cycles_between_modules():
         if name not in done:
             visit(name, [], set(), done)
     assert cycles == []
+
+
+TORCH_FREE_COMMANDS = (
+    ["validate", "googlenet"],
+    ["summary", "googlenet", "--json"],
+    ["list"],
+    ["show", "googlenet"],
+    ["render", "googlenet", "-o", "g.svg", "--engine", "embedded"],
+    ["render", "googlenet", "-o", "g.png", "--engine", "embedded"],
+    ["emit", "googlenet", "--variant", "v1"],
+    ["schema"],
+)
+
+
+def test_torch_free_commands_do_not_import_torch(tmp_path):
+    code = f"""
+import contextlib, io, sys
+from archbuilder.cli import main
+for args in {[list(command) for command in TORCH_FREE_COMMANDS]!r}:
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(args) == 0, args
+    assert "torch" not in sys.modules, f"archbuild {{' '.join(args)}} imported torch"
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr

@@ -153,7 +153,7 @@ def test_svg_renders_without_system_graphviz(tmp_path, monkeypatch):
     text = output.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text and "3a · inception" in text
     with pytest.raises(RenderError, match="apt-get install graphviz"):
-        render_diagram(GOOGLENET, tmp_path / "googlenet.png")
+        render_diagram(GOOGLENET, tmp_path / "googlenet.png", engine="system")
 
 
 @needs_dot
@@ -186,8 +186,8 @@ def test_failed_render_leaves_an_existing_file_intact(tmp_path, monkeypatch):
     existing = tmp_path / "g.png"
     existing.write_bytes(b"old picture")
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RenderError):
-        render_diagram(GOOGLENET, existing)
+    with pytest.raises(RenderError):  # system Graphviz asked for, and there is none
+        render_diagram(GOOGLENET, existing, engine="system")
     assert existing.read_bytes() == b"old picture"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]  # no temporary file left
 
@@ -209,12 +209,26 @@ def archbuild(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
 def test_render_command_writes_next_to_the_spec_by_default(tmp_path):
     spec = tmp_path / "googlenet.yaml"
     shutil.copy(GOOGLENET, spec)
-    result = archbuild("render", str(spec), "--detail", "blocks")
+    result = archbuild("render", str(spec))
     assert result.returncode == 0, result.stderr
     output = tmp_path / "googlenet.svg"
     assert output.read_text().count("<svg") == 1
     assert output.stat().st_mode & 0o044 == 0o044  # readable by others, like any new file (umask 022)
     assert "wrote" in result.stdout
+    # another detail level gets its own name instead of replacing the first diagram
+    assert archbuild("render", str(spec), "--detail", "blocks").returncode == 0
+    assert (tmp_path / "googlenet-blocks.svg").read_text() != output.read_text()
+
+
+def test_render_command_writes_a_shipped_specs_diagram_in_the_working_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "archbuilder", "render", "googlenet", "--detail", "layers"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "googlenet-layers.svg").read_text().count("<svg") == 1
 
 
 def test_render_command_usage_errors(tmp_path):

@@ -17,6 +17,7 @@ from archbuilder.render.output import (
     format_for,
     render_source,
 )
+from archbuilder.render.raster import DEFAULT_DPI
 from archbuilder.spec import ArchSpec, load_spec
 
 __all__ = [
@@ -56,13 +57,15 @@ def render_diagram(
     shapes: bool = True,
     rankdir: str = "TB",
     engine: str = "auto",
+    dpi: float = DEFAULT_DPI,
 ) -> Path:
     """Draw ``spec`` into ``output``; the format follows its extension (.svg, .png, .pdf, .dot).
 
-    ``engine``: ``system`` Graphviz, ``embedded`` (SVG only, no system install needed), or
-    ``auto`` (system when ``dot`` is on PATH, else embedded). Raises RenderError when the
-    format cannot be produced here, SpecError for an invalid spec.
+    ``engine``: ``system`` Graphviz, ``embedded`` (installed with archbuilder: its SVG,
+    rasterized to PNG or converted to PDF by pip-installed libraries), or ``auto`` (system
+    when ``dot`` is on PATH, else embedded). ``dpi`` sets a PNG's resolution. Raises
+    RenderError when the format cannot be produced here, SpecError for an invalid spec.
     """
     fmt = format_for(output)
     source = diagram(spec, detail=detail, shapes=shapes, rankdir=rankdir).source
-    return write_atomic(output, render_source(source, fmt, engine=engine))
+    return write_atomic(output, render_source(source, fmt, engine=engine, dpi=dpi))

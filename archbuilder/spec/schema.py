@@ -24,8 +24,8 @@ __all__ = ["SCHEMA_DRAFT", "SCHEMA_FILE", "SHIPPED_SCHEMA", "json_schema", "sche
 
 SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
 SCHEMA_FILE = "archbuilder.schema.json"  # its name in the repository's schema/ folder
-# The copy in a source checkout (absent when archbuilder is installed from a wheel).
-SHIPPED_SCHEMA = Path(__file__).resolve().parents[2] / "schema" / SCHEMA_FILE
+# Installed with the package (archbuilder/schema links to the repository's schema/ in a checkout).
+SHIPPED_SCHEMA = (Path(__file__).parents[1] / "schema" / SCHEMA_FILE).resolve()
 _PATCH = "Patch"  # suffix of the definitions that describe a patch (a spec with extends)
 
 JSON = dict[str, Any]
@@ -62,17 +62,14 @@ def schema_text() -> str:
 def schema_reference(output: str | os.PathLike[str] | None) -> str | None:
     """What the ``$schema`` line of a spec written to ``output`` should say.
 
-    The shipped schema's path relative to ``output``'s folder (the working folder when
-    ``output`` is None: standard output), as editors resolve it from the spec; None when this
-    archbuilder has no shipped schema (installed from a wheel).
+    A copy of the schema beside ``output`` (``archbuild schema -o archbuilder.schema.json``)
+    is named relatively, so the folder can move; otherwise the schema installed with
+    archbuilder, by absolute path. None when neither exists.
     """
-    if not SHIPPED_SCHEMA.is_file():
-        return None
-    folder = Path(output).resolve().parent if output is not None else Path.cwd()
-    try:
-        return Path(os.path.relpath(SHIPPED_SCHEMA, folder)).as_posix()
-    except ValueError:  # another drive (Windows): no relative path exists
-        return SHIPPED_SCHEMA.as_uri()
+    folder = Path(output).absolute().parent if output is not None else Path.cwd()
+    if (folder / SCHEMA_FILE).is_file():
+        return SCHEMA_FILE
+    return SHIPPED_SCHEMA.as_posix() if SHIPPED_SCHEMA.is_file() else None
 
 
 _EXTENDS = (

@@ -1,0 +1,112 @@
+"""The shipped specs as a catalog: list them with their sizes, print one, start a spec from one.
+
+timm's ``list_models`` and torchtune's ``tune ls`` / ``tune cp`` are the models: a name is
+shipped data (``specs/*.yaml``, installed with the package), and the listing carries the
+metadata an experiment needs to choose (parameters, MACs, input size). No torch is imported.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from archbuilder.spec import load_spec
+from archbuilder.spec.schema import schema_reference
+from archbuilder.spec.shipped import shipped_names, shipped_path
+from archbuilder.summary import summarize
+
+__all__ = ["ShippedSpec", "list_specs", "new_spec_text", "shipped_spec_text"]
+
+_SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=\S*\n")
+_LEADING_COMMENTS = re.compile(r"\A(?:#.*\n)+")  # the shipped file's own header
+_NAME_LINE = re.compile(r"^name: .*$", re.MULTILINE)
+_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ShippedSpec:
+    """One shipped spec: its name (what ``load_spec`` takes), file and sizes."""
+
+    name: str
+    path: Path
+    model: str  # the spec's own ``name:``
+    description: str  # its first sentence
+    input: tuple[int, ...]
+    params: int  # with aux heads
+    inference_params: int  # without aux heads
+    inference_macs: int  # one sample at the spec's input size, without aux heads
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "path": str(self.path), "input": list(self.input)}
+
+
+def list_specs(pattern: str | None = None) -> list[ShippedSpec]:
+    """The shipped specs whose names match the shell-style ``pattern`` (all when None), by name."""
+    names = [name for name in shipped_names() if pattern is None or fnmatch.fnmatchcase(name, pattern)]
+    return [_entry(name) for name in names]
+
+
+def _entry(name: str) -> ShippedSpec:
+    path = shipped_path(name)
+    spec = load_spec(path)
+    summary = summarize(spec)
+    return ShippedSpec(
+        name=name,
+        path=path,
+        model=spec.name,
+        description=_first_sentence(spec.description or ""),
+        input=summary.input_shape,
+        params=summary.params,
+        inference_params=summary.inference_params,
+        inference_macs=summary.inference_macs,
+    )
+
+
+def _first_sentence(text: str) -> str:
+    flat = " ".join(text.split())
+    match = re.match(r"(.+?[.:;])(\s|$)", flat)
+    return match.group(1).rstrip(".:;") if match else flat
+
+
+def shipped_spec_text(name: str, *, schema: str | None = None, output: str | Path | None = None) -> str:
+    """The YAML of the shipped spec ``name``, its ``$schema`` line pointing at ``schema`` (by
+    default the schema installed with archbuilder, or a copy beside ``output``; '' for none)."""
+    text = shipped_path(name).read_text(encoding="utf-8")
+    reference = schema_reference(output) if schema is None else schema
+    line = f"# yaml-language-server: $schema={reference}\n" if reference else ""
+    return line + _SCHEMA_LINE.sub("", text, count=1)
+
+
+def new_spec_text(output: str | Path, base: str, *, schema: str | None = None) -> str:
+    """A new spec for the file ``output``: a copy of the shipped spec ``base``, named after the
+    file, with a header saying what to edit and how to check it."""
+    output = Path(output)
+    body = _LEADING_COMMENTS.sub("", shipped_spec_text(base, schema=""), count=1)
+    if _VALID_NAME.match(output.stem):
+        body = _NAME_LINE.sub(f"name: {output.stem}", body, count=1)
+    header = [
+        f"# {_comment(output.stem)}: started from archbuilder's shipped spec `{base}`.",
+        "# Edit anything: name, input, num_classes, any block's widths (input channels are inferred).",
+        f"# Check it with `archbuild validate {_comment(output.name)}`; see its sizes with `archbuild summary`.",
+        f"# To change only a few values of `{base}` and follow it otherwise, write instead:",
+        f"#   extends: {base}",
+        "#   num_classes: 10",
+        f"#   blocks: {{{_first_block(base)}: {{...}}}}    # patch an entry by its name",
+    ]
+    reference = schema_reference(output) if schema is None else schema
+    first = [f"# yaml-language-server: $schema={reference}"] if reference else []
+    return "\n".join([*first, *header]) + "\n" + body
+
+
+def _first_block(name: str) -> str:
+    spec = load_spec(shipped_path(name), check_shapes=False)
+    named = [entry.name for entry in spec.blocks if getattr(entry, "name", None)]
+    return named[0] if named else "NAME"
+
+
+def _comment(text: str) -> str:
+    """``text`` made safe for one comment line (no line breaks or control characters)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
