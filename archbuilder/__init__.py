@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from archbuilder.diff import SpecDiff, diff
 from archbuilder.errors import Problem, SpecError
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
@@ -48,11 +49,13 @@ __all__ = [
     "ModelOutputs",
     "Problem",
     "RenderError",
+    "SpecDiff",
     "SpecError",
     "Summary",
     "UnsupportedFormat",
     "build",
     "diagram",
+    "diff",
     "export_model",
     "export_onnx",
     "export_program",
