@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from archbuilder.cli.common import Command, load, refuse_overwriting_input
-from archbuilder.render import DETAILS, ENGINES, RANKDIRS, format_for, render_diagram
+from archbuilder.render import DETAILS, ENGINES, RANKDIRS, output_format, render_diagram
 
 __all__ = ["register"]
 
@@ -33,7 +33,7 @@ def register(command: Command) -> None:
 def _render(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.spec).with_suffix(".svg")
     refuse_overwriting_input(args.spec, output)
-    format_for(output)  # an unsupported extension is a usage error, found before any work
+    output_format(output)  # an unsupported extension is a usage error, found before any work
     spec = load(args, args.spec)
     options = dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)
     render_diagram(spec, output, **options)

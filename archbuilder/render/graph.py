@@ -8,9 +8,13 @@ are the IR's op ids and everything is emitted in spec order, so equal input give
 
 from __future__ import annotations
 
+import itertools
+
 import graphviz
 
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
+from archbuilder.render.compare import STATUS_COLOURS
+from archbuilder.render.layout import legend, plan_columns
 from archbuilder.render.output import render_source
 from archbuilder.render.style import (
     FAMILIES,
@@ -37,9 +41,19 @@ class Diagram(graphviz.Digraph):
 
 
 def to_digraph(
-    ir: IR, *, detail: str = "branches", shapes: bool = True, rankdir: str = "TB"
+    ir: IR,
+    *,
+    detail: str = "branches",
+    shapes: bool = True,
+    rankdir: str = "TB",
+    marks: dict | None = None,
+    layout: str = "auto",
 ) -> graphviz.Digraph:
-    """The diagram of ``ir`` at the given level of detail."""
+    """The diagram of ``ir`` at the given level of detail.
+
+    ``marks`` (from :func:`~archbuilder.render.compare.compare_marks`) outlines changed
+    entries; ``layout`` is ``tall``, ``compact`` or ``auto`` (see :mod:`.layout`).
+    """
     if detail not in DETAILS:
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
     if rankdir not in RANKDIRS:
@@ -62,8 +76,12 @@ def to_digraph(
         drawer: _Drawer = _BlockDrawer(ir, graph, rankdir)
     else:
         drawer = _OpDrawer(ir, graph, rankdir, layers=detail == "layers", shapes=shapes)
+    drawer.marks = marks or {}
+    drawer.plan(detail, layout)
     drawer.draw()
-    _legend(graph, drawer.families, rankdir)
+    drawer.align_columns()
+    statuses = sorted(set(drawer.marks.get("status", {}).values()), key=list(STATUS_COLOURS).index)
+    legend(graph, drawer.families, rankdir, statuses, drawer.marks.get("removed", ()))
     return graph
 
 
@@ -91,6 +109,65 @@ class _Drawer:
         self.rankdir = rankdir
         self.families: list[str] = []  # in first-use order, for the legend
         self.sections = {entry.name: entry.section for entry in ir.top_level}
+        self.marks: dict = {}
+        self.column: dict[str, int] = {}  # top-level name -> its column (compact layout)
+        self.heads: dict[int, str] = {}  # column -> the node at its top
+
+    def units(self) -> list[list[str]]:
+        """Top-level names kept in one column together: a stem or head section, or one entry."""
+        units: list[list[str]] = []
+        for entry in self.ir.top_level:
+            if entry.section == "aux":
+                continue
+            if units and entry.section in ("stem", "head") and self.sections[units[-1][0]] == entry.section:
+                units[-1].append(entry.name)
+            else:
+                units.append([entry.name])
+        return units
+
+    def plan(self, detail: str, layout: str) -> None:
+        items = {(item if isinstance(item, str) else item.id): item for item in self.ir.body.items}
+        units = self.units()
+        columns = plan_columns(
+            self.ir,
+            [[items.get(name, name) for name in unit] for unit in units],
+            detail=detail,
+            layout=layout,
+        )
+        self.column = {name: column for unit, column in zip(units, columns) for name in unit}
+
+    def wraps(self, source_item: str, target_item: str) -> bool:
+        """Whether an edge runs from one column's bottom to the next one's top."""
+        return (
+            self.column.get(source_item, 0) != self.column.get(target_item, 0) and target_item in self.column
+        )
+
+    def top_of(self, name: str, node_id: str) -> None:
+        """Note ``node_id`` as the first node of ``name``'s column if it starts one."""
+        column = self.column.get(name, 0)
+        if column and column not in self.heads:
+            self.heads[column] = node_id
+
+    def align_columns(self) -> None:
+        """Every column starts at the top, in order left to right."""
+        if not self.heads:
+            return
+        heads = {0: "input", **self.heads}
+        # Invisible points in one row, each above its column's first node: flat edges between
+        # records are not allowed, so the order is kept by the points.
+        with self.graph.subgraph() as row:
+            row.attr(rank="same")
+            for column in sorted(heads):
+                row.node(f"column_{column}", "", shape="point", style="invis", width="0")
+                if column:
+                    row.edge(f"column_{column - 1}", f"column_{column}", style="invis")
+        for column, node_id in heads.items():
+            self.graph.edge(f"column_{column}", node_id, style="invis")
+
+    def status_attrs(self, name: str) -> dict[str, str]:
+        """Outline of a marked (compared) entry."""
+        status = self.marks.get("status", {}).get(name)
+        return {"color": STATUS_COLOURS[status], "penwidth": "3"} if status else {}
 
     def uses(self, kind: str) -> Family:
         """The family drawing ``kind``, noted for the legend."""
@@ -103,7 +180,8 @@ class _Drawer:
         """A node coloured by its kind; ``lines`` become record compartments (plain text for other shapes)."""
         family = self.uses(kind)
         label = record_label(lines, self.rankdir) if "shape" not in attrs else text_label(*lines)
-        where.node(node_id, label, fillcolor=family.fill, color=family.line, **attrs)
+        attrs = {"fillcolor": family.fill, "color": family.line, **attrs}
+        where.node(node_id, label, **attrs)
 
     def input_node(self) -> None:
         self.node(self.graph, "input", "input", ["input", shape_text(self.ir.input_shape)], group="main")
@@ -125,8 +203,13 @@ class _BlockDrawer(_Drawer):
                 continue
             what = describe(self.ir.op(entry.output)) if len(entry.ops) == 1 else entry.kind
             title = what if entry.name == entry.kind else f"{entry.name} · {what}"
-            self.node(self.graph, entry.name, entry.kind, [title, self.facts(entry)], group="main")
-            self.graph.edge(previous, entry.name, weight="10")
+            lines = [title, self.facts(entry)]
+            self.node(
+                self.graph, entry.name, entry.kind, lines, group="main", **self.status_attrs(entry.name)
+            )
+            wrap = {"constraint": "false"} if previous != "input" and self.wraps(previous, entry.name) else {}
+            self.graph.edge(previous, entry.name, weight="10", **wrap)
+            self.top_of(entry.name, entry.name)
             previous = entry.name
         self.output_node(previous, self.ir.op(self.ir.output).shape)
 
@@ -139,7 +222,9 @@ class _BlockDrawer(_Drawer):
     def aux_node(self, entry: TopLevel) -> None:
         head = next(head for head in self.ir.aux_heads if head.name == entry.name)
         lines = [f"{entry.name} · aux head · loss weight {head.loss_weight:g}", self.facts(entry)]
-        self.node(self.graph, entry.name, "aux_head", lines, style="filled,dashed")
+        self.node(
+            self.graph, entry.name, "aux_head", lines, style="filled,dashed", **self.status_attrs(entry.name)
+        )
         self.graph.edge(head.tap, entry.name, style="dashed", color=FAMILIES["aux"].line)
 
 
@@ -152,6 +237,8 @@ class _OpDrawer(_Drawer):
         self.shapes = shapes
         self.exits: dict[str, str] = {}  # op id -> node id its output leaves from (layers detail)
         self.totals: dict[str, tuple[int, int]] = {}  # id prefix (a block) -> (params, MACs)
+        # Boxes an edge enters through a title node (blocks, aux heads): id -> its ops, title node
+        self.boxes: dict[str, tuple[set[str], str]] = {}
         for op in ir.ops():
             parts = op.id.split(".")
             for end in range(1, len(parts)):
@@ -176,6 +263,7 @@ class _OpDrawer(_Drawer):
                 with self.graph.subgraph(name=f"cluster_{section}") as cluster:
                     cluster.attr(
                         label=section,
+                        labeljust="l",  # beside the edges running down the middle, not under them
                         fontsize="11",
                         style="rounded,filled",
                         fillcolor="#f7f7f7",
@@ -187,12 +275,14 @@ class _OpDrawer(_Drawer):
             with self.graph.subgraph(name=f"cluster_aux_{head.name}") as cluster:
                 aux = self.uses("aux_head")
                 cluster.attr(
-                    label=text_label(head.name, f"auxiliary head · loss weight {head.loss_weight:g}"),
-                    fontsize="11",
+                    label="",
                     style="rounded,dashed,filled",
                     fillcolor="#fdf4f4",
                     color=aux.line,
+                    **self.status_attrs(head.name),
                 )
+                lines = [head.name, f"auxiliary head · loss weight {head.loss_weight:g}"]
+                self.title_node(cluster, head.name, lines, _sequence_ops(head.layers))
                 self.sequence(cluster, head.layers)
         self.edges()
         output = self.ir.op(self.ir.output)
@@ -206,7 +296,16 @@ class _OpDrawer(_Drawer):
         if isinstance(item, Parallel):
             self.block(where, item)
         else:
-            self.op(where, self.ir.op(item))
+            op = self.ir.op(item)
+            self.op(where, op)
+            if op.id == op.item:  # a top-level layer
+                self.top_of(op.item, op.id)
+
+    def title_node(self, where: graphviz.Digraph, box: str, lines: list[str], ops: set[str]) -> None:
+        """A box's title as a node at its top: edges come into it rather than through the text."""
+        node_id = f"{box}/title"
+        where.node(node_id, text_label(*lines), shape="plaintext", style="", fontsize="11", margin="0.02")
+        self.boxes[box] = (ops, node_id)
 
     def block(self, where: graphviz.Digraph, block: Parallel) -> None:
         merged = self.ir.op(block.merge)
@@ -218,12 +317,14 @@ class _OpDrawer(_Drawer):
         with where.subgraph(name=f"cluster_{block.id}") as cluster:
             block_family = self.uses(block.kind)
             cluster.attr(
-                label=label,
-                fontsize="11",
+                label="",
                 style="rounded,filled",
                 fillcolor=block_family.fill,
                 color=block_family.line,
+                **self.status_attrs(block.id),
             )
+            self.title_node(cluster, block.id, label.split("\n"), _parallel_ops(block))
+            self.top_of(block.id, f"{block.id}/title")
             for _, branch in block.branches:
                 self.sequence(cluster, branch)
             firsts = [self._entry(branch.items[0]) for _, branch in block.branches if branch.items]
@@ -268,18 +369,50 @@ class _OpDrawer(_Drawer):
         aux_line = FAMILIES["aux"].line
         aux_names = {head.name for head in self.ir.aux_heads}
         labelled: set[str] = set()
+        drawn: set[tuple[str, str]] = set()
         for source, target in self.ir.graph.edges():
             source_op, target_op = self.ir.op(source), self.ir.op(target)
             tap = target_op.item in aux_names and source_op.item != target_op.item
             # weight 0: the aux head hangs beside the network without pulling it sideways
             attrs = {"style": "dashed", "color": aux_line, "weight": "0"} if tap else {}
-            # Every edge out of one op carries the same tensor: label it once.
+            if self.wraps(source_op.item, target_op.item):
+                attrs["constraint"] = "false"
+            # Every edge out of one op carries the same tensor: label it once, at the tail
+            # when it goes into a merge (beside each branch, not where the branches meet).
             label = self.shape_label(source_op) if source not in labelled else ""
             labelled.add(source)
-            self.graph.edge(self.exits.get(source, source), target, label=label, **attrs)
+            key = "taillabel" if target_op.kind in ("concat", "add") else "label"
+            path = [self.exits.get(source, source), *self.titles_between(source, target), target]
+            for index, pair in enumerate(itertools.pairwise(path)):
+                if pair in drawn:
+                    continue
+                drawn.add(pair)
+                first = {key: label, **attrs} if index == 0 else {"style": attrs.get("style", "solid")}
+                if index and "color" in attrs:
+                    first["color"] = attrs["color"]
+                self.graph.edge(*pair, **{k: v for k, v in first.items() if v})
+
+    def titles_between(self, source: str, target: str) -> list[str]:
+        """Title nodes of the boxes ``target`` is in and ``source`` is not, outermost first."""
+        entered = [
+            (len(ops), title) for ops, title in self.boxes.values() if target in ops and source not in ops
+        ]
+        return [title for _, title in sorted(entered, reverse=True)]
 
     def shape_label(self, op: Op) -> str:
         return shape_text(op.shape) if self.shapes else ""
+
+
+def _sequence_ops(sequence: Sequence) -> set[str]:
+    return {
+        op
+        for item in sequence.items
+        for op in (_parallel_ops(item) if isinstance(item, Parallel) else {item})
+    }
+
+
+def _parallel_ops(block: Parallel) -> set[str]:
+    return {block.merge} | {op for _, branch in block.branches for op in _sequence_ops(branch)}
 
 
 def _merge_lines(block: Parallel, merged: Op) -> list[str]:
@@ -302,24 +435,3 @@ def _activation(op: Op) -> Op:
     return Op(
         op.id, "activation", {"function": op.attrs["activation"]}, op.shape, 0, 0, op.item, op.spec_path
     )
-
-
-def _legend(graph: graphviz.Digraph, families: list[str], rankdir: str, per_row: int = 5) -> None:
-    """A key of the colours used, in order of first use: rows of swatches (columns for LR)."""
-    by_name = {family.name: family for family in FAMILIES.values()}
-    with graph.subgraph(name="cluster_legend") as legend:
-        legend.attr(label="", style="rounded", color="#cccccc", margin="6")
-        legend.attr(
-            "node", shape="box", style="rounded,filled", fontsize="9", height="0.2", margin="0.14,0.02"
-        )
-        for start in range(0, len(families), per_row):
-            with legend.subgraph() as row:
-                row.attr(rank="same")
-                for index in range(start, min(start + per_row, len(families))):
-                    name = families[index]
-                    row.node(f"legend_{index}", name, fillcolor=by_name[name].fill, color=by_name[name].line)
-                    if index > start:  # in order: left to right (TB), top to bottom (LR)
-                        pair = (f"legend_{index - 1}", f"legend_{index}")
-                        row.edge(*(pair if rankdir == "TB" else reversed(pair)), style="invis")
-            if start:  # the next row below (the next column, for LR)
-                legend.edge(f"legend_{start - per_row}", f"legend_{start}", style="invis")

@@ -1,0 +1,109 @@
+"""Page-level layout of a static diagram: wrapping a long chain into columns, and the legend.
+
+Graphviz lays a network out as one tall column. ``plan_columns`` splits the top-level
+entries into a few columns of about equal height, estimated from the IR alone (ranks and
+branch widths), so equal input still gives equal DOT whatever Graphviz version draws it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence as Seq
+
+import graphviz
+
+from archbuilder.ir.graph import IR, Item, Parallel
+from archbuilder.render.compare import STATUS_COLOURS
+from archbuilder.render.style import FAMILIES
+
+__all__ = ["LAYOUTS", "legend", "plan_columns"]
+
+LAYOUTS = ("auto", "tall", "compact")
+RANK_INCHES = 0.78  # a node and the space under it
+MAX_RATIO = 2.6  # auto wraps when the tall picture would be thinner than this (height/width)
+COMPACT_RATIO = 0.75  # compact aims at a landscape page
+
+
+def _height(ir: IR, item: Item, layers: bool) -> int:
+    """Ranks an item takes: one per op (three for a conv with its norm and activation at layers
+    detail); a block's title, its longest branch and its merge."""
+    if isinstance(item, Parallel):
+        longest = max((sum(_height(ir, x, layers) for x in b.items) for _, b in item.branches), default=0)
+        return longest + 2
+    op = ir.op(item)
+    if layers and op.kind in ("conv", "separable"):
+        return 1 + (op.attrs["norm"] == "batch") + (op.attrs["activation"] != "none")
+    return 1
+
+
+def _width(item: Item) -> float:
+    """Inches an item is wide: about 2 per op side by side."""
+    if isinstance(item, Parallel):
+        return sum(max((_width(x) for x in b.items), default=0.3) + 0.2 for _, b in item.branches)
+    return 2.0
+
+
+def plan_columns(ir: IR, units: Seq[Seq[Item]], *, detail: str, layout: str) -> list[int]:
+    """The column (0, 1, …) of each unit (a run of top-level items kept together)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    layers = detail == "layers"
+    heights = [sum(_height(ir, item, layers) if detail != "blocks" else 1 for item in unit) for unit in units]
+    widths = [max(3.0 if detail == "blocks" else _width(item) for item in unit) for unit in units]
+    aux = 3.0 if ir.aux_heads else 0.0
+    total, width = sum(heights) * RANK_INCHES, max(widths, default=1.0)
+    if layout == "tall" or (layout == "auto" and total / (width + aux) <= MAX_RATIO):
+        return [0] * len(units)
+    ratio = COMPACT_RATIO if layout == "compact" else MAX_RATIO * 0.8
+    count = 1
+    while count < len(units) and total / count / (count * width + aux) > ratio:
+        count += 1
+    return _split(heights, count)
+
+
+def _split(heights: list[int], count: int) -> list[int]:
+    """Contiguous runs of about equal height."""
+    target = math.ceil(sum(heights) / count)
+    columns, column, filled = [], 0, 0
+    for index, height in enumerate(heights):
+        left = len(heights) - index
+        if filled and column < count - 1 and (filled + height / 2 > target or left < count - column):
+            column, filled = column + 1, 0
+        columns.append(column)
+        filled += height
+    return columns
+
+
+def legend(
+    graph: graphviz.Digraph,
+    families: list[str],
+    rankdir: str,
+    statuses: Seq[str] = (),
+    removed: Seq[str] = (),
+    per_row: int = 12,
+) -> None:
+    """A key of the colours used (and of compare marks): swatches in one row (a column for LR).
+
+    One rank only: a key spread over several ranks is stretched to the heights of whatever
+    else shares them, leaving empty rows in its box.
+    """
+    by_name = {family.name: family for family in FAMILIES.values()}
+    keys = [(name, by_name[name].fill, by_name[name].line, "rounded,filled") for name in families]
+    keys += [(status, "#ffffff", STATUS_COLOURS[status], "rounded,bold") for status in statuses]
+    if removed:
+        keys.append((f"removed: {', '.join(removed)}", "#ffffff", "#cf222e", "rounded,dashed"))
+    with graph.subgraph(name="cluster_legend") as box:
+        box.attr(label="", style="rounded", color="#cccccc", margin="4")
+        box.attr("node", shape="box", fontsize="9", height="0.22", width="0", margin="0.10,0.02")
+        box.attr("edge", style="invis", minlen="1")
+        for start in range(0, len(keys), per_row):
+            with box.subgraph() as row:
+                row.attr(rank="same")
+                for index in range(start, min(start + per_row, len(keys))):
+                    name, fill, line, style = keys[index]
+                    row.node(f"legend_{index}", name, fillcolor=fill, color=line, style=style)
+                    if index > start:
+                        pair = (f"legend_{index - 1}", f"legend_{index}")
+                        row.edge(*(pair if rankdir == "TB" else reversed(pair)))
+            if start:
+                box.edge(f"legend_{start - per_row}", f"legend_{start}")
