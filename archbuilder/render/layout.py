@@ -14,7 +14,7 @@ import graphviz
 
 from archbuilder.ir.graph import IR, Item, Parallel
 from archbuilder.render.compare import STATUS_COLOURS
-from archbuilder.render.style import FAMILIES
+from archbuilder.render.style import FAMILIES, family_of
 
 __all__ = ["LAYOUTS", "legend", "plan_columns"]
 
@@ -52,7 +52,9 @@ def plan_columns(ir: IR, units: Seq[Seq[Item]], *, detail: str, layout: str) -> 
     widths = [max(3.0 if detail == "blocks" else _width(item) for item in unit) for unit in units]
     aux = 3.0 if ir.aux_heads else 0.0
     total, width = sum(heights) * RANK_INCHES, max(widths, default=1.0)
-    if layout == "tall" or (layout == "auto" and total / (width + aux) <= MAX_RATIO):
+    # the legend's one row is about an inch per colour, and sets the width of narrow diagrams
+    key = 0.95 * len({family_of(op.kind).name for op in ir.ops()})
+    if layout == "tall" or (layout == "auto" and total / max(width + aux, key) <= MAX_RATIO):
         return [0] * len(units)
     ratio = COMPACT_RATIO if layout == "compact" else MAX_RATIO * 0.8
     count = 1
