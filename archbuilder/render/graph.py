@@ -274,13 +274,8 @@ class _OpDrawer(_Drawer):
         for head in self.ir.aux_heads:
             with self.graph.subgraph(name=f"cluster_aux_{head.name}") as cluster:
                 aux = self.uses("aux_head")
-                cluster.attr(
-                    label="",
-                    style="rounded,dashed,filled",
-                    fillcolor="#fdf4f4",
-                    color=aux.line,
-                    **self.status_attrs(head.name),
-                )
+                look = {"color": aux.line, **self.status_attrs(head.name)}
+                cluster.attr(label="", style="rounded,dashed,filled", fillcolor="#fdf4f4", **look)
                 lines = [head.name, f"auxiliary head · loss weight {head.loss_weight:g}"]
                 self.title_node(cluster, head.name, lines, _sequence_ops(head.layers))
                 self.sequence(cluster, head.layers)
@@ -316,13 +311,8 @@ class _OpDrawer(_Drawer):
         )
         with where.subgraph(name=f"cluster_{block.id}") as cluster:
             block_family = self.uses(block.kind)
-            cluster.attr(
-                label="",
-                style="rounded,filled",
-                fillcolor=block_family.fill,
-                color=block_family.line,
-                **self.status_attrs(block.id),
-            )
+            look = {"color": block_family.line, **self.status_attrs(block.id)}
+            cluster.attr(label="", style="rounded,filled", fillcolor=block_family.fill, **look)
             self.title_node(cluster, block.id, label.split("\n"), _parallel_ops(block))
             self.top_of(block.id, f"{block.id}/title")
             for _, branch in block.branches:
@@ -349,10 +339,11 @@ class _OpDrawer(_Drawer):
         return item
 
     def op(self, where: graphviz.Digraph, op: Op) -> None:
+        marked = self.status_attrs(op.item) if op.id == op.item else {}  # a compared top-level layer
         if not (self.layers and op.kind in ("conv", "separable")):
-            self.node(where, op.id, op.kind, _label(op, describe(op)))
+            self.node(where, op.id, op.kind, _label(op, describe(op)), **marked)
             return
-        self.node(where, op.id, op.kind, _label(op, describe(op, with_norm=False)))
+        self.node(where, op.id, op.kind, _label(op, describe(op, with_norm=False)), **marked)
         previous = op.id
         for suffix, kind, text in (
             ("bn", "batchnorm", "batchnorm" if op.attrs["norm"] == "batch" else ""),
