@@ -99,11 +99,11 @@ def render_diagram(
     into columns) or ``auto`` (compact when tall would be thinner than 1:3). Raises RenderError
     when the format cannot be produced here, SpecError for an invalid spec.
     """
+    fmt = output_format(output)  # an unsupported extension fails before the spec is read
     ir, loaded = _loaded(spec)
     marks = _compare(compare, loaded) if compare is not None else None
-    if output_format(output) == "html":
+    if fmt == "html":
         return write_atomic(output, page_html(ir, loaded, marks).encode())
-    fmt = format_for(output)
     graph = to_digraph(ir, detail=detail, shapes=shapes, rankdir=rankdir, marks=marks, layout=layout)
     source = graph.source
     return write_atomic(output, render_source(source, fmt, engine=engine))
