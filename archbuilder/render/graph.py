@@ -14,7 +14,7 @@ import graphviz
 
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.compare import STATUS_COLOURS
-from archbuilder.render.layout import legend, plan_columns
+from archbuilder.render.layout import Columns, legend
 from archbuilder.render.output import render_source
 from archbuilder.render.style import (
     FAMILIES,
@@ -110,59 +110,19 @@ class _Drawer:
         self.families: list[str] = []  # in first-use order, for the legend
         self.sections = {entry.name: entry.section for entry in ir.top_level}
         self.marks: dict = {}
-        self.column: dict[str, int] = {}  # top-level name -> its column (compact layout)
-        self.heads: dict[int, str] = {}  # column -> the node at its top
-
-    def units(self) -> list[list[str]]:
-        """Top-level names kept in one column together: a stem or head section, or one entry."""
-        units: list[list[str]] = []
-        for entry in self.ir.top_level:
-            if entry.section == "aux":
-                continue
-            if units and entry.section in ("stem", "head") and self.sections[units[-1][0]] == entry.section:
-                units[-1].append(entry.name)
-            else:
-                units.append([entry.name])
-        return units
+        self.columns = Columns({})
 
     def plan(self, detail: str, layout: str) -> None:
-        items = {(item if isinstance(item, str) else item.id): item for item in self.ir.body.items}
-        units = self.units()
-        columns = plan_columns(
-            self.ir,
-            [[items.get(name, name) for name in unit] for unit in units],
-            detail=detail,
-            layout=layout,
-        )
-        self.column = {name: column for unit, column in zip(units, columns) for name in unit}
+        self.columns = Columns.plan(self.ir, detail, layout)
 
     def wraps(self, source_item: str, target_item: str) -> bool:
-        """Whether an edge runs from one column's bottom to the next one's top."""
-        return (
-            self.column.get(source_item, 0) != self.column.get(target_item, 0) and target_item in self.column
-        )
+        return self.columns.wraps(source_item, target_item)
 
     def top_of(self, name: str, node_id: str) -> None:
-        """Note ``node_id`` as the first node of ``name``'s column if it starts one."""
-        column = self.column.get(name, 0)
-        if column and column not in self.heads:
-            self.heads[column] = node_id
+        self.columns.top_of(name, node_id)
 
     def align_columns(self) -> None:
-        """Every column starts at the top, in order left to right."""
-        if not self.heads:
-            return
-        heads = {0: "input", **self.heads}
-        # Invisible points in one row, each above its column's first node: flat edges between
-        # records are not allowed, so the order is kept by the points.
-        with self.graph.subgraph() as row:
-            row.attr(rank="same")
-            for column in sorted(heads):
-                row.node(f"column_{column}", "", shape="point", style="invis", width="0")
-                if column:
-                    row.edge(f"column_{column - 1}", f"column_{column}", style="invis")
-        for column, node_id in heads.items():
-            self.graph.edge(f"column_{column}", node_id, style="invis")
+        self.columns.align(self.graph)
 
     def status_attrs(self, name: str) -> dict[str, str]:
         """Outline of a marked (compared) entry."""

@@ -16,7 +16,7 @@ from archbuilder.ir.graph import IR, Item, Parallel
 from archbuilder.render.compare import STATUS_COLOURS
 from archbuilder.render.style import FAMILIES, family_of
 
-__all__ = ["LAYOUTS", "legend", "plan_columns"]
+__all__ = ["LAYOUTS", "Columns", "legend", "plan_columns"]
 
 LAYOUTS = ("auto", "tall", "compact")
 RANK_INCHES = 0.78  # a node and the space under it
@@ -74,6 +74,63 @@ def _split(heights: list[int], count: int) -> list[int]:
         columns.append(column)
         filled += height
     return columns
+
+
+class Columns:
+    """Which column each top-level entry is drawn in, and the DOT that keeps columns apart."""
+
+    def __init__(self, column: dict[str, int]):
+        self.column = column  # top-level name -> its column
+        self.heads: dict[int, str] = {}  # column -> the node at its top
+
+    @classmethod
+    def plan(cls, ir: IR, detail: str, layout: str) -> Columns:
+        items = {(item if isinstance(item, str) else item.id): item for item in ir.body.items}
+        units = _units(ir)
+        columns = plan_columns(
+            ir, [[items.get(n, n) for n in unit] for unit in units], detail=detail, layout=layout
+        )
+        return cls({name: column for unit, column in zip(units, columns) for name in unit})
+
+    def wraps(self, source_item: str, target_item: str) -> bool:
+        """Whether an edge runs from one column's bottom to the next one's top."""
+        return target_item in self.column and self.column.get(source_item, 0) != self.column[target_item]
+
+    def top_of(self, name: str, node_id: str) -> None:
+        """Note ``node_id`` as the first node of ``name``'s column if it starts one."""
+        column = self.column.get(name, 0)
+        if column and column not in self.heads:
+            self.heads[column] = node_id
+
+    def align(self, graph: graphviz.Digraph) -> None:
+        """Every column starts at the top, in order left to right."""
+        if not self.heads:
+            return
+        heads = {0: "input", **self.heads}
+        # Invisible points in one row, each above its column's first node: flat edges between
+        # records are not allowed, so the points keep the order.
+        with graph.subgraph() as row:
+            row.attr(rank="same")
+            for column in sorted(heads):
+                row.node(f"column_{column}", "", shape="point", style="invis", width="0")
+                if column:
+                    row.edge(f"column_{column - 1}", f"column_{column}", style="invis")
+        for column, node_id in heads.items():
+            graph.edge(f"column_{column}", node_id, style="invis")
+
+
+def _units(ir: IR) -> list[list[str]]:
+    """Top-level names kept in one column together: a stem or head section, or one entry."""
+    sections = {entry.name: entry.section for entry in ir.top_level}
+    units: list[list[str]] = []
+    for entry in ir.top_level:
+        if entry.section == "aux":
+            continue
+        if units and entry.section in ("stem", "head") and sections[units[-1][0]] == entry.section:
+            units[-1].append(entry.name)
+        else:
+            units.append([entry.name])
+    return units
 
 
 def legend(
