@@ -76,13 +76,18 @@ def to_digraph(
         drawer: _Drawer = _BlockDrawer(ir, graph, rankdir)
     else:
         drawer = _OpDrawer(ir, graph, rankdir, layers=detail == "layers", shapes=shapes)
-    drawer.marks = marks or {}
+    _draw(drawer, marks or {}, detail, layout)
+    return graph
+
+
+def _draw(drawer: _Drawer, marks: dict, detail: str, layout: str) -> None:
+    """Columns planned, everything drawn, then the legend (with the compare keys used)."""
+    drawer.marks = marks
     drawer.plan(detail, layout)
     drawer.draw()
     drawer.align_columns()
-    statuses = sorted(set(drawer.marks.get("status", {}).values()), key=list(STATUS_COLOURS).index)
-    legend(graph, drawer.families, rankdir, statuses, drawer.marks.get("removed", ()))
-    return graph
+    statuses = sorted(set(marks.get("status", {}).values()), key=list(STATUS_COLOURS).index)
+    legend(drawer.graph, drawer.families, drawer.rankdir, statuses, marks.get("removed", ()))
 
 
 def _title(ir: IR) -> str:
