@@ -217,3 +217,34 @@ def test_compare_page_marks_the_nine_changed_blocks(browser, tmp_path):
     ]
     assert sorted(shown(browser, ".status-changed")) == sorted(inception)
     assert "compared with googlenet" in browser.find_element("id", "compare").text
+
+
+def test_yaml_lines_name_the_file_of_an_extends_chain_that_wrote_them(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {GOOGLENET}\nname: child\nblocks:\n  3a: {{ch1x1: 32}}\n")
+    page = render_diagram(child, tmp_path / "child.html").read_text()
+    data = json.loads(re.search(r'id="arch-data">(.*?)</script>', page, re.S).group(1))
+    three_a = next(node for node in data["body"] if node["id"] == "3a")
+    files = {snippet["file"]: (snippet["first"], snippet["last"]) for snippet in three_a["src"]}
+    base_line = (
+        next(i for i, line in enumerate(GOOGLENET.read_text().splitlines()) if "{name: 3a," in line) + 1
+    )
+    assert files == {str(GOOGLENET): (base_line, base_line), str(child): (4, 4)}
+    assert data["lines"][str(child)]["4"] == "  3a: {ch1x1: 32}"
+
+
+def test_cli_writes_the_page_and_a_compare_view(tmp_path):
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "archbuilder", "render", *args], capture_output=True, text=True, cwd=ROOT
+        )
+
+    page = run(str(GOOGLENET), "-o", str(tmp_path / "g.html"))
+    assert page.returncode == 0 and "(interactive page)" in page.stdout
+    assert (tmp_path / "g.html").read_text().startswith("<!DOCTYPE html>")
+    factorized = str(SPECS / "googlenet-factorized.yaml")
+    dot = run(str(GOOGLENET), "--compare", factorized, "-o", str(tmp_path / "c.dot"), "--detail", "blocks")
+    assert dot.returncode == 0, dot.stderr
+    assert (tmp_path / "c.dot").read_text().count("penwidth=3") == 9
+    bad = run(str(GOOGLENET), "-o", str(tmp_path / "g.jpg"))
+    assert bad.returncode == 2 and ".html" in bad.stderr
