@@ -14,7 +14,7 @@ import graphviz
 
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.compare import STATUS_COLOURS
-from archbuilder.render.layout import Columns, legend
+from archbuilder.render.layout import LAYOUTS, Columns, legend
 from archbuilder.render.output import render_source
 from archbuilder.render.style import (
     FAMILIES,
@@ -76,7 +76,9 @@ def to_digraph(
         drawer: _Drawer = _BlockDrawer(ir, graph, rankdir)
     else:
         drawer = _OpDrawer(ir, graph, rankdir, layers=detail == "layers", shapes=shapes)
-    _draw(drawer, marks or {}, detail, layout)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    _draw(drawer, marks or {}, detail, layout if rankdir == "TB" else "tall")  # columns are for TB
     return graph
 
 
