@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 import archbuilder
@@ -53,6 +54,7 @@ def test_factorized_changes_exactly_the_nine_inception_blocks():
     assert three_a.new_at == f"{FACTORIZED}:{line_of(FACTORIZED, 'factorize_5x5', after='name: 3a')}"
 
 
+@pytest.mark.slow  # four `archbuild summary` subprocesses
 def test_delta_totals_equal_the_difference_of_the_two_summaries():
     for other in (FACTORIZED, V1):
         result = diff(GOOGLENET, other)

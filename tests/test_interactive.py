@@ -233,6 +233,7 @@ def test_yaml_lines_name_the_file_of_an_extends_chain_that_wrote_them(tmp_path):
     assert data["lines"][str(child)]["4"] == "  3a: {ch1x1: 32}"
 
 
+@pytest.mark.slow  # three archbuild subprocesses
 def test_cli_writes_the_page_and_a_compare_view(tmp_path):
     def run(*args):
         return subprocess.run(

@@ -1,7 +1,8 @@
 """Draw the IR as a ``graphviz.Digraph``: no forward pass, no torch.
 
 Three levels of detail: ``blocks`` (one node per top-level entry), ``branches`` (every op,
-each multi-branch block a cluster with its branches side by side) and ``layers`` (as
+each multi-branch block a cluster with its branches side by side under a title node that
+incoming edges end at) and ``layers`` (as
 ``branches``, with each conv's batch norm and activation as nodes of their own). Node ids
 are the IR's op ids and everything is emitted in spec order, so equal input gives equal DOT.
 """
