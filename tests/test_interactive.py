@@ -249,3 +249,16 @@ def test_cli_writes_the_page_and_a_compare_view(tmp_path):
     assert (tmp_path / "c.dot").read_text().count("penwidth=3") == 9
     bad = run(str(GOOGLENET), "-o", str(tmp_path / "g.jpg"))
     assert bad.returncode == 2 and ".html" in bad.stderr
+
+
+@needs_browser
+def test_hovering_a_node_inspects_it(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(browser, tmp_path, GOOGLENET)
+    node = browser.find_element("css selector", '[data-id="conv2"] rect')
+    ActionChains(browser).move_to_element(node).perform()
+    facts = panel(browser)
+    # 3×3 conv 64 → 192 with bias, then batch norm's scale and shift
+    assert facts["name"] == "conv2" and facts["params"] == f"{192 * 64 * 9 + 192 + 2 * 192:,}"
+    assert facts["input"] == "64×56×56" and facts["output"] == "192×56×56"
