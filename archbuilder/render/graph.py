@@ -341,6 +341,8 @@ class _OpDrawer(_Drawer):
             label = self.shape_label(source_op) if source not in labelled else ""
             labelled.add(source)
             key = "taillabel" if target_op.kind in ("concat", "add") else "label"
+            if key == "taillabel" and label:
+                attrs = {**attrs, **self.tail_placement(source, target)}
             path = [self.exits.get(source, source), *self.titles_between(source, target), target]
             for index, pair in enumerate(itertools.pairwise(path)):
                 if pair in drawn:
@@ -350,6 +352,13 @@ class _OpDrawer(_Drawer):
                 if index and "color" in attrs:
                     first["color"] = attrs["color"]
                 self.graph.edge(*pair, **{k: v for k, v in first.items() if v})
+
+    def tail_placement(self, source: str, target: str) -> dict[str, str]:
+        """A merge input's label beside its tail, turned away from the node it leaves:
+        branches left of the middle slope right on their way down, the others left."""
+        inputs = self.ir.graph.in_degree(target)
+        right = self.ir.graph.edges[source, target].get("index", 0) >= inputs / 2
+        return {"labeldistance": "2.2", "labelangle": "30" if right else "-30"}
 
     def titles_between(self, source: str, target: str) -> list[str]:
         """Title nodes of the boxes ``target`` is in and ``source`` is not, outermost first."""
