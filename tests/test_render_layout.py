@@ -86,3 +86,12 @@ def test_compare_at_branches_detail_marks_stem_layers_and_blocks():
         line = next(line for line in source.splitlines() if line.strip().startswith(f"{name} [label="))
         assert STATUS_COLOURS[status] in line and "penwidth=3" in line
     assert re.search(r"subgraph cluster_4a \{\n[^\n]*penwidth=3", source)
+
+
+def test_shapes_into_a_merge_sit_at_each_branch_not_where_the_branches_meet():
+    source = diagram(GOOGLENET, detail="layers").source
+    into = [line for line in source.splitlines() if re.search(r'-> "?4a\.concat"? ', line)]
+    assert len(into) == 4
+    assert all("taillabel=" in line and " label=" not in line for line in into)
+    # left two lean one way, right two the other, each away from the node it leaves
+    assert [re.search(r"labelangle=(-?\d+)", line).group(1) for line in into] == ["-30", "-30", "30", "30"]
