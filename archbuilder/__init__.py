@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from archbuilder.catalog import ShippedSpec, list_specs
+from archbuilder.diff import SpecDiff, diff
 from archbuilder.errors import Problem, SpecError
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
@@ -50,11 +51,13 @@ __all__ = [
     "Problem",
     "RenderError",
     "ShippedSpec",
+    "SpecDiff",
     "SpecError",
     "Summary",
     "UnsupportedFormat",
     "build",
     "diagram",
+    "diff",
     "export_model",
     "export_onnx",
     "export_program",

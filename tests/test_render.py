@@ -45,8 +45,22 @@ def edges(source: str) -> list[tuple[str, str, str]]:
 
 
 def data_edges(source: str) -> list[tuple[str, str, str]]:
-    """Edges that stand for tensors: not the legend's layout edges, not the output marker."""
-    return [e for e in edges(source) if not e[0].startswith("legend_") and e[1] != "output"]
+    """Edges that stand for tensors: not the legend's or the columns' layout edges, not the
+    output marker; an edge into a box's title node and on from it counts as one edge."""
+    found = [e for e in edges(source) if not e[0].startswith(("legend_", "column_")) and e[1] != "output"]
+    into = {}
+    for a, b, attrs in found:
+        if b.endswith("/title"):
+            into.setdefault(b, []).append((a, attrs))
+    result = []
+    for a, b, attrs in found:
+        if b.endswith("/title"):
+            continue
+        sources = [(a, attrs)]
+        while sources[0][0].endswith("/title"):  # back through nested titles to the real source
+            sources = [(x, attrs0) for title, _ in sources for x, attrs0 in into[title]]
+        result += [(x, b, attrs0 if x != a else attrs) for x, attrs0 in sources]
+    return result
 
 
 @pytest.fixture(scope="module")

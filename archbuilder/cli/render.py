@@ -1,4 +1,4 @@
-"""``render``: draw a spec's architecture diagram."""
+"""``render``: draw a spec's architecture diagram, or an interactive page of it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 from archbuilder.cli.common import Command, UsageError, load, refuse_overwriting_input
-from archbuilder.render import DETAILS, ENGINES, RANKDIRS, format_for, render_diagram
+from archbuilder.render import DETAILS, ENGINES, RANKDIRS, output_format, render_diagram
+from archbuilder.render.layout import LAYOUTS
 from archbuilder.render.raster import DEFAULT_DPI
+from archbuilder.spec import load_spec
 
 __all__ = ["default_output", "register"]
 
@@ -17,7 +19,7 @@ _DEFAULT_DETAIL = "branches"
 def register(command: Command) -> None:
     render = command(
         "render",
-        "draw the architecture diagram: .svg, .png, .pdf (all with pip alone) or .dot",
+        "draw the architecture diagram: .svg, .png, .pdf (all with pip alone), .dot, or an interactive .html",
         _render,
     )
     render.add_argument("spec", metavar="SPEC", help="a spec file or a shipped spec's name (archbuild list)")
@@ -47,6 +49,23 @@ def register(command: Command) -> None:
         default=DEFAULT_DPI,
         help="resolution of a PNG in dots per inch (default %(default)g; 72 is the diagram's natural size)",
     )
+    _add_view_options(render)
+
+
+def _add_view_options(render: argparse.ArgumentParser) -> None:
+    """--compare and --layout: compare views and wrapped columns."""
+    render.add_argument(
+        "--compare",
+        metavar="B",
+        help="draw spec B instead, with what changed from SPEC marked (added, changed, renamed; removed listed)",
+    )
+    render.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="auto",
+        help="tall: one column; compact: the main chain wrapped into columns; auto (default): "
+        "compact when one column would be taller than about 1:3",
+    )
 
 
 def default_output(spec: str, detail: str) -> Path:
@@ -62,11 +81,15 @@ def default_output(spec: str, detail: str) -> Path:
 def _render(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else default_output(args.spec, args.detail)
     refuse_overwriting_input(args.spec, output)
-    format_for(output)  # an unsupported extension is a usage error, found before any work
+    fmt = output_format(output)  # an unsupported extension is a usage error, found before any work
     if not 0 < args.dpi <= 1200:
         raise UsageError(f"--dpi must be above 0 and at most 1200, not {args.dpi:g}")
-    spec = load(args, args.spec)
     options = dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)
-    render_diagram(spec, output, dpi=args.dpi, **options)
-    print(f"wrote {output} ({args.detail} detail)")
+    if args.compare:
+        refuse_overwriting_input(args.compare, output)
+        spec, compare = load(args, args.compare), load_spec(args.spec)
+    else:
+        spec, compare = load(args, args.spec), None
+    render_diagram(spec, output, compare=compare, layout=args.layout, dpi=args.dpi, **options)
+    print(f"wrote {output} ({'interactive page' if fmt == 'html' else f'{args.detail} detail'})")
     return 0

@@ -8,7 +8,9 @@ import graphviz
 
 from archbuilder.files import write_atomic
 from archbuilder.ir import IR, lower
+from archbuilder.render.compare import compare_marks
 from archbuilder.render.graph import DETAILS, RANKDIRS, to_digraph
+from archbuilder.render.html import InteractiveDiagram, page_html
 from archbuilder.render.output import (
     ENGINES,
     FORMATS,
@@ -25,9 +27,11 @@ __all__ = [
     "ENGINES",
     "FORMATS",
     "RANKDIRS",
+    "InteractiveDiagram",
     "RenderError",
     "UnsupportedFormat",
     "diagram",
+    "output_format",
     "render_diagram",
 ]
 
@@ -38,14 +42,40 @@ def _ir(spec: ArchSpec | IR | str | Path) -> IR:
     return lower(spec if isinstance(spec, ArchSpec) else load_spec(spec))
 
 
+def _loaded(spec: ArchSpec | IR | str | Path) -> tuple[IR, ArchSpec | None]:
+    """The IR and, unless an IR was given, the spec (its source gives the YAML lines)."""
+    if isinstance(spec, IR):
+        return spec, None
+    loaded = spec if isinstance(spec, ArchSpec) else load_spec(spec)
+    return lower(loaded), loaded
+
+
+def output_format(path: str | Path) -> str:
+    """The format an output file's extension names: ``html``, or one of :data:`FORMATS`."""
+    if Path(path).suffix.lower() == ".html":
+        return "html"
+    try:
+        return format_for(path)
+    except UnsupportedFormat as exc:
+        raise UnsupportedFormat(f"{exc}, .html") from None
+
+
 def diagram(
-    spec: ArchSpec | IR | str | Path, *, detail: str = "branches", shapes: bool = True, rankdir: str = "TB"
-) -> graphviz.Digraph:
+    spec: ArchSpec | IR | str | Path,
+    *,
+    detail: str = "branches",
+    shapes: bool = True,
+    rankdir: str = "TB",
+    interactive: bool = False,
+) -> graphviz.Digraph | InteractiveDiagram:
     """The diagram as a ``graphviz.Digraph`` (shown inline in Jupyter).
 
     ``detail`` is ``blocks``, ``branches`` or ``layers``; ``shapes`` puts tensor shapes on
-    edges; ``rankdir`` is ``TB`` (top to bottom) or ``LR``.
+    edges; ``rankdir`` is ``TB`` (top to bottom) or ``LR``. ``interactive=True`` gives the
+    foldable page instead (an :class:`InteractiveDiagram`; the other options do not apply).
     """
+    if interactive:
+        return InteractiveDiagram(page_html(*_loaded(spec)))
     return to_digraph(_ir(spec), detail=detail, shapes=shapes, rankdir=rankdir)
 
 
@@ -58,14 +88,30 @@ def render_diagram(
     rankdir: str = "TB",
     engine: str = "auto",
     dpi: float = DEFAULT_DPI,
+    compare: ArchSpec | str | Path | None = None,
+    layout: str = "auto",
 ) -> Path:
-    """Draw ``spec`` into ``output``; the format follows its extension (.svg, .png, .pdf, .dot).
+    """Draw ``spec`` into ``output``; the format follows its extension (.svg, .png, .pdf, .dot,
+    or .html for the interactive page, which ignores the other options).
 
     ``engine``: ``system`` Graphviz, ``embedded`` (installed with archbuilder: its SVG,
     rasterized to PNG or converted to PDF by pip-installed libraries), or ``auto`` (system
-    when ``dot`` is on PATH, else embedded). ``dpi`` sets a PNG's resolution. Raises
-    RenderError when the format cannot be produced here, SpecError for an invalid spec.
+    when ``dot`` is on PATH, else embedded). ``dpi`` sets a PNG's resolution. ``compare``:
+    another spec; ``spec`` is then drawn with its entries added, changed or renamed since
+    ``compare`` marked (and the removed ones listed). ``layout``: ``tall``, ``compact`` (the
+    main chain wrapped into columns) or ``auto`` (compact when tall would be thinner than 1:3).
+    Raises RenderError when the format cannot be produced here, SpecError for an invalid spec.
     """
-    fmt = format_for(output)
-    source = diagram(spec, detail=detail, shapes=shapes, rankdir=rankdir).source
-    return write_atomic(output, render_source(source, fmt, engine=engine, dpi=dpi))
+    fmt = output_format(output)  # an unsupported extension fails before the spec is read
+    ir, loaded = _loaded(spec)
+    marks = _compare(compare, loaded) if compare is not None else None
+    if fmt == "html":
+        return write_atomic(output, page_html(ir, loaded, marks).encode())
+    graph = to_digraph(ir, detail=detail, shapes=shapes, rankdir=rankdir, marks=marks, layout=layout)
+    return write_atomic(output, render_source(graph.source, fmt, engine=engine, dpi=dpi))
+
+
+def _compare(old: ArchSpec | str | Path, new: ArchSpec | None) -> dict:
+    if new is None:
+        raise ValueError("compare needs a spec (a path, YAML text or ArchSpec), not an IR")
+    return compare_marks(old, new)

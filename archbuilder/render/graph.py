@@ -1,16 +1,21 @@
 """Draw the IR as a ``graphviz.Digraph``: no forward pass, no torch.
 
 Three levels of detail: ``blocks`` (one node per top-level entry), ``branches`` (every op,
-each multi-branch block a cluster with its branches side by side) and ``layers`` (as
+each multi-branch block a cluster with its branches side by side under a title node that
+incoming edges end at) and ``layers`` (as
 ``branches``, with each conv's batch norm and activation as nodes of their own). Node ids
 are the IR's op ids and everything is emitted in spec order, so equal input gives equal DOT.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import graphviz
 
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
+from archbuilder.render.compare import STATUS_COLOURS
+from archbuilder.render.layout import LAYOUTS, Columns, legend
 from archbuilder.render.output import render_source
 from archbuilder.render.style import (
     FAMILIES,
@@ -37,9 +42,19 @@ class Diagram(graphviz.Digraph):
 
 
 def to_digraph(
-    ir: IR, *, detail: str = "branches", shapes: bool = True, rankdir: str = "TB"
+    ir: IR,
+    *,
+    detail: str = "branches",
+    shapes: bool = True,
+    rankdir: str = "TB",
+    marks: dict | None = None,
+    layout: str = "auto",
 ) -> graphviz.Digraph:
-    """The diagram of ``ir`` at the given level of detail."""
+    """The diagram of ``ir`` at the given level of detail.
+
+    ``marks`` (from :func:`~archbuilder.render.compare.compare_marks`) outlines changed
+    entries; ``layout`` is ``tall``, ``compact`` or ``auto`` (see :mod:`.layout`).
+    """
     if detail not in DETAILS:
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
     if rankdir not in RANKDIRS:
@@ -62,9 +77,20 @@ def to_digraph(
         drawer: _Drawer = _BlockDrawer(ir, graph, rankdir)
     else:
         drawer = _OpDrawer(ir, graph, rankdir, layers=detail == "layers", shapes=shapes)
-    drawer.draw()
-    _legend(graph, drawer.families, rankdir)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    _draw(drawer, marks or {}, detail, layout if rankdir == "TB" else "tall")  # columns are for TB
     return graph
+
+
+def _draw(drawer: _Drawer, marks: dict, detail: str, layout: str) -> None:
+    """Columns planned, everything drawn, then the legend (with the compare keys used)."""
+    drawer.marks = marks
+    drawer.plan(detail, layout)
+    drawer.draw()
+    drawer.align_columns()
+    statuses = sorted(set(marks.get("status", {}).values()), key=list(STATUS_COLOURS).index)
+    legend(drawer.graph, drawer.families, drawer.rankdir, statuses, marks.get("removed", ()))
 
 
 def _title(ir: IR) -> str:
@@ -91,6 +117,25 @@ class _Drawer:
         self.rankdir = rankdir
         self.families: list[str] = []  # in first-use order, for the legend
         self.sections = {entry.name: entry.section for entry in ir.top_level}
+        self.marks: dict = {}
+        self.columns = Columns({})
+
+    def plan(self, detail: str, layout: str) -> None:
+        self.columns = Columns.plan(self.ir, detail, layout)
+
+    def wraps(self, source_item: str, target_item: str) -> bool:
+        return self.columns.wraps(source_item, target_item)
+
+    def top_of(self, name: str, node_id: str) -> None:
+        self.columns.top_of(name, node_id)
+
+    def align_columns(self) -> None:
+        self.columns.align(self.graph)
+
+    def status_attrs(self, name: str) -> dict[str, str]:
+        """Outline of a marked (compared) entry."""
+        status = self.marks.get("status", {}).get(name)
+        return {"color": STATUS_COLOURS[status], "penwidth": "3"} if status else {}
 
     def uses(self, kind: str) -> Family:
         """The family drawing ``kind``, noted for the legend."""
@@ -103,7 +148,8 @@ class _Drawer:
         """A node coloured by its kind; ``lines`` become record compartments (plain text for other shapes)."""
         family = self.uses(kind)
         label = record_label(lines, self.rankdir) if "shape" not in attrs else text_label(*lines)
-        where.node(node_id, label, fillcolor=family.fill, color=family.line, **attrs)
+        attrs = {"fillcolor": family.fill, "color": family.line, **attrs}
+        where.node(node_id, label, **attrs)
 
     def input_node(self) -> None:
         self.node(self.graph, "input", "input", ["input", shape_text(self.ir.input_shape)], group="main")
@@ -125,8 +171,13 @@ class _BlockDrawer(_Drawer):
                 continue
             what = describe(self.ir.op(entry.output)) if len(entry.ops) == 1 else entry.kind
             title = what if entry.name == entry.kind else f"{entry.name} · {what}"
-            self.node(self.graph, entry.name, entry.kind, [title, self.facts(entry)], group="main")
-            self.graph.edge(previous, entry.name, weight="10")
+            lines = [title, self.facts(entry)]
+            self.node(
+                self.graph, entry.name, entry.kind, lines, group="main", **self.status_attrs(entry.name)
+            )
+            wrap = {"constraint": "false"} if previous != "input" and self.wraps(previous, entry.name) else {}
+            self.graph.edge(previous, entry.name, weight="10", **wrap)
+            self.top_of(entry.name, entry.name)
             previous = entry.name
         self.output_node(previous, self.ir.op(self.ir.output).shape)
 
@@ -139,7 +190,9 @@ class _BlockDrawer(_Drawer):
     def aux_node(self, entry: TopLevel) -> None:
         head = next(head for head in self.ir.aux_heads if head.name == entry.name)
         lines = [f"{entry.name} · aux head · loss weight {head.loss_weight:g}", self.facts(entry)]
-        self.node(self.graph, entry.name, "aux_head", lines, style="filled,dashed")
+        self.node(
+            self.graph, entry.name, "aux_head", lines, style="filled,dashed", **self.status_attrs(entry.name)
+        )
         self.graph.edge(head.tap, entry.name, style="dashed", color=FAMILIES["aux"].line)
 
 
@@ -152,6 +205,8 @@ class _OpDrawer(_Drawer):
         self.shapes = shapes
         self.exits: dict[str, str] = {}  # op id -> node id its output leaves from (layers detail)
         self.totals: dict[str, tuple[int, int]] = {}  # id prefix (a block) -> (params, MACs)
+        # Boxes an edge enters through a title node (blocks, aux heads): id -> its ops, title node
+        self.boxes: dict[str, tuple[set[str], str]] = {}
         for op in ir.ops():
             parts = op.id.split(".")
             for end in range(1, len(parts)):
@@ -176,6 +231,7 @@ class _OpDrawer(_Drawer):
                 with self.graph.subgraph(name=f"cluster_{section}") as cluster:
                     cluster.attr(
                         label=section,
+                        labeljust="l",  # beside the edges running down the middle, not under them
                         fontsize="11",
                         style="rounded,filled",
                         fillcolor="#f7f7f7",
@@ -186,13 +242,10 @@ class _OpDrawer(_Drawer):
         for head in self.ir.aux_heads:
             with self.graph.subgraph(name=f"cluster_aux_{head.name}") as cluster:
                 aux = self.uses("aux_head")
-                cluster.attr(
-                    label=text_label(head.name, f"auxiliary head · loss weight {head.loss_weight:g}"),
-                    fontsize="11",
-                    style="rounded,dashed,filled",
-                    fillcolor="#fdf4f4",
-                    color=aux.line,
-                )
+                look = {"color": aux.line, **self.status_attrs(head.name)}
+                cluster.attr(label="", style="rounded,dashed,filled", fillcolor="#fdf4f4", **look)
+                lines = [head.name, f"auxiliary head · loss weight {head.loss_weight:g}"]
+                self.title_node(cluster, head.name, lines, _sequence_ops(head.layers))
                 self.sequence(cluster, head.layers)
         self.edges()
         output = self.ir.op(self.ir.output)
@@ -206,7 +259,16 @@ class _OpDrawer(_Drawer):
         if isinstance(item, Parallel):
             self.block(where, item)
         else:
-            self.op(where, self.ir.op(item))
+            op = self.ir.op(item)
+            self.op(where, op)
+            if op.id == op.item:  # a top-level layer
+                self.top_of(op.item, op.id)
+
+    def title_node(self, where: graphviz.Digraph, box: str, lines: list[str], ops: set[str]) -> None:
+        """A box's title as a node at its top: edges come into it rather than through the text."""
+        node_id = f"{box}/title"
+        where.node(node_id, text_label(*lines), shape="plaintext", style="", fontsize="11", margin="0.02")
+        self.boxes[box] = (ops, node_id)
 
     def block(self, where: graphviz.Digraph, block: Parallel) -> None:
         merged = self.ir.op(block.merge)
@@ -217,13 +279,10 @@ class _OpDrawer(_Drawer):
         )
         with where.subgraph(name=f"cluster_{block.id}") as cluster:
             block_family = self.uses(block.kind)
-            cluster.attr(
-                label=label,
-                fontsize="11",
-                style="rounded,filled",
-                fillcolor=block_family.fill,
-                color=block_family.line,
-            )
+            look = {"color": block_family.line, **self.status_attrs(block.id)}
+            cluster.attr(label="", style="rounded,filled", fillcolor=block_family.fill, **look)
+            self.title_node(cluster, block.id, label.split("\n"), _parallel_ops(block))
+            self.top_of(block.id, f"{block.id}/title")
             for _, branch in block.branches:
                 self.sequence(cluster, branch)
             firsts = [self._entry(branch.items[0]) for _, branch in block.branches if branch.items]
@@ -248,10 +307,11 @@ class _OpDrawer(_Drawer):
         return item
 
     def op(self, where: graphviz.Digraph, op: Op) -> None:
+        marked = self.status_attrs(op.item) if op.id == op.item else {}  # a compared top-level layer
         if not (self.layers and op.kind in ("conv", "separable")):
-            self.node(where, op.id, op.kind, _label(op, describe(op)))
+            self.node(where, op.id, op.kind, _label(op, describe(op)), **marked)
             return
-        self.node(where, op.id, op.kind, _label(op, describe(op, with_norm=False)))
+        self.node(where, op.id, op.kind, _label(op, describe(op, with_norm=False)), **marked)
         previous = op.id
         for suffix, kind, text in (
             ("bn", "batchnorm", "batchnorm" if op.attrs["norm"] == "batch" else ""),
@@ -268,18 +328,59 @@ class _OpDrawer(_Drawer):
         aux_line = FAMILIES["aux"].line
         aux_names = {head.name for head in self.ir.aux_heads}
         labelled: set[str] = set()
+        drawn: set[tuple[str, str]] = set()
         for source, target in self.ir.graph.edges():
             source_op, target_op = self.ir.op(source), self.ir.op(target)
             tap = target_op.item in aux_names and source_op.item != target_op.item
             # weight 0: the aux head hangs beside the network without pulling it sideways
             attrs = {"style": "dashed", "color": aux_line, "weight": "0"} if tap else {}
-            # Every edge out of one op carries the same tensor: label it once.
+            if self.wraps(source_op.item, target_op.item):
+                attrs["constraint"] = "false"
+            # Every edge out of one op carries the same tensor: label it once, at the tail
+            # when it goes into a merge (beside each branch, not where the branches meet).
             label = self.shape_label(source_op) if source not in labelled else ""
             labelled.add(source)
-            self.graph.edge(self.exits.get(source, source), target, label=label, **attrs)
+            key = "taillabel" if target_op.kind in ("concat", "add") else "label"
+            if key == "taillabel" and label:
+                attrs = {**attrs, **self.tail_placement(source, target)}
+            path = [self.exits.get(source, source), *self.titles_between(source, target), target]
+            for index, pair in enumerate(itertools.pairwise(path)):
+                if pair in drawn:
+                    continue
+                drawn.add(pair)
+                first = {key: label, **attrs} if index == 0 else {"style": attrs.get("style", "solid")}
+                if index and "color" in attrs:
+                    first["color"] = attrs["color"]
+                self.graph.edge(*pair, **{k: v for k, v in first.items() if v})
+
+    def tail_placement(self, source: str, target: str) -> dict[str, str]:
+        """A merge input's label beside its tail, turned away from the node it leaves:
+        branches left of the middle slope right on their way down, the others left."""
+        inputs = self.ir.graph.in_degree(target)
+        right = self.ir.graph.edges[source, target].get("index", 0) >= inputs / 2
+        return {"labeldistance": "2.2", "labelangle": "30" if right else "-30"}
+
+    def titles_between(self, source: str, target: str) -> list[str]:
+        """Title nodes of the boxes ``target`` is in and ``source`` is not, outermost first."""
+        entered = [
+            (len(ops), title) for ops, title in self.boxes.values() if target in ops and source not in ops
+        ]
+        return [title for _, title in sorted(entered, reverse=True)]
 
     def shape_label(self, op: Op) -> str:
         return shape_text(op.shape) if self.shapes else ""
+
+
+def _sequence_ops(sequence: Sequence) -> set[str]:
+    return {
+        op
+        for item in sequence.items
+        for op in (_parallel_ops(item) if isinstance(item, Parallel) else {item})
+    }
+
+
+def _parallel_ops(block: Parallel) -> set[str]:
+    return {block.merge} | {op for _, branch in block.branches for op in _sequence_ops(branch)}
 
 
 def _merge_lines(block: Parallel, merged: Op) -> list[str]:
@@ -302,24 +403,3 @@ def _activation(op: Op) -> Op:
     return Op(
         op.id, "activation", {"function": op.attrs["activation"]}, op.shape, 0, 0, op.item, op.spec_path
     )
-
-
-def _legend(graph: graphviz.Digraph, families: list[str], rankdir: str, per_row: int = 5) -> None:
-    """A key of the colours used, in order of first use: rows of swatches (columns for LR)."""
-    by_name = {family.name: family for family in FAMILIES.values()}
-    with graph.subgraph(name="cluster_legend") as legend:
-        legend.attr(label="", style="rounded", color="#cccccc", margin="6")
-        legend.attr(
-            "node", shape="box", style="rounded,filled", fontsize="9", height="0.2", margin="0.14,0.02"
-        )
-        for start in range(0, len(families), per_row):
-            with legend.subgraph() as row:
-                row.attr(rank="same")
-                for index in range(start, min(start + per_row, len(families))):
-                    name = families[index]
-                    row.node(f"legend_{index}", name, fillcolor=by_name[name].fill, color=by_name[name].line)
-                    if index > start:  # in order: left to right (TB), top to bottom (LR)
-                        pair = (f"legend_{index - 1}", f"legend_{index}")
-                        row.edge(*(pair if rankdir == "TB" else reversed(pair)), style="invis")
-            if start:  # the next row below (the next column, for LR)
-                legend.edge(f"legend_{start - per_row}", f"legend_{start}", style="invis")

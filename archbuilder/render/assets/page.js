@@ -1,0 +1,390 @@
+// archbuilder interactive diagram: lays out the page model (window.ARCH) and draws it as SVG.
+// The model is a tree (blocks > branches > layers, groups > blocks); the network is
+// series-parallel, so a recursive layout (sequences stacked, branches side by side) places
+// every fold state at once, without a general graph layout.
+"use strict";
+(function () {
+  const M = JSON.parse(document.getElementById("arch-data").textContent);
+  const SVG = "http://www.w3.org/2000/svg";
+  const FONT = "12px Helvetica, Arial, sans-serif";
+  const LINE = 15, PAD = 10, GAP = 22, COL = 18, TITLE = 46, STATUS = {
+    added: "#1a7f37", changed: "#d4770c", renamed: "#6f42c1", affected: "#8c8c8c", removed: "#cf222e",
+  };
+  const byId = new Map(), parent = new Map(), expanded = new Set();
+  let selected = null, placed = new Map();
+  const measure = document.createElement("canvas").getContext("2d");
+  measure.font = FONT;
+
+  function index(node, up) {
+    byId.set(node.id, node);
+    if (up) parent.set(node.id, up.id);
+    (node.children || []).forEach((child) => index(child, node));
+    if (node.merge) index(node.merge, node);
+  }
+  M.body.forEach((n) => index(n, null));
+  M.aux.forEach((n) => index(n, null));
+
+  const fmt = (n) => n.toLocaleString("en-US");
+  const shape = (s) => (s && s.length ? s.join("×") : "");
+  function count(v) {
+    for (const [u, s] of [["G", 1e9], ["M", 1e6], ["K", 1e3]]) if (v >= s) return (v / s).toFixed(2) + " " + u;
+    return String(v);
+  }
+  const foldable = (n) => n.type === "group" || n.type === "aux" || n.type === "block" ||
+    (n.type === "branch" && n.children.length > 0);
+  const isOpen = (n) => foldable(n) && expanded.has(n.id);
+
+  function titleOf(n) {
+    if (n.type === "op") return n.name === n.kind || n.name.toLowerCase() === n.label.toLowerCase()
+      ? n.label : n.name + " · " + n.label;
+    if (n.type === "block") return n.name + " · " + n.kind;
+    if (n.type === "branch") return n.name + " · " + n.label;
+    if (n.type === "aux") return n.name + " · " + n.label;
+    if (n.type === "group") return n.name + " · " + n.label;
+    return n.name;
+  }
+  function facts(n) {
+    const parts = [shape(n.shape)];
+    if (n.params || n.macs) parts.push(fmt(n.params) + " params", count(n.macs) + " MACs");
+    return parts.join(" · ");
+  }
+  const width = (text) => measure.measureText(text).width;
+
+  // ---- layout: each function returns {w, h, draw(x, y, g)} with the entry at top centre
+  // and the exit at bottom centre.
+  function lay(n) {
+    if (isOpen(n)) return n.type === "block" ? layBlock(n) : layFrame(n);
+    return layBox(n);
+  }
+  function layBox(n) {
+    const mark = foldable(n) ? (n.type === "group" ? "⊞ " : "▸ ") : "";
+    const lines = [mark + titleOf(n), facts(n)];
+    const w = Math.ceil(Math.max(...lines.map(width))) + 2 * PAD, h = lines.length * LINE + 10;
+    return { w, h, draw(x, y, g) { drawBox(n, lines, x, y, w, h, g); } };
+  }
+  function laySeq(items) {
+    const parts = items.map(lay);
+    const w = Math.max(0, ...parts.map((p) => p.w));
+    const h = parts.reduce((s, p) => s + p.h, 0) + GAP * Math.max(0, parts.length - 1);
+    return {
+      w, h, parts,
+      draw(x, y, g) {
+        let top = y;
+        parts.forEach((p, i) => {
+          if (i) edge(g, x + w / 2, top - GAP, x + w / 2, top, items[i - 1]);
+          p.draw(x + (w - p.w) / 2, top, g);
+          top += p.h + GAP;
+        });
+      },
+    };
+  }
+  function frameTitle(n) {
+    return ["▾ " + (n.type === "branch" ? n.name : titleOf(n)), facts(n)];
+  }
+  function layFrame(n) { // an open group or aux head: its children in a column
+    const inner = laySeq(n.children), lines = frameTitle(n);
+    const w = Math.max(inner.w, ...lines.map(width)) + 2 * PAD, h = TITLE + inner.h + PAD;
+    return {
+      w, h,
+      draw(x, y, g) {
+        drawFrame(n, lines, x, y, w, h, g);
+        inner.draw(x + (w - inner.w) / 2, y + TITLE, g);
+      },
+    };
+  }
+  function layBlock(n) { // an open block: branches side by side, then the merge
+    const cols = n.children.map((b) => (b.children.length ? lay(b) : { w: 12, h: 0, draw() {} }));
+    const merge = layBox(n.merge), lines = frameTitle(n);
+    const rowW = cols.reduce((s, c) => s + c.w, 0) + COL * (cols.length - 1);
+    const rowH = Math.max(...cols.map((c) => c.h));
+    const w = Math.max(rowW, merge.w, ...lines.map(width)) + 2 * PAD;
+    const h = TITLE + GAP + rowH + GAP + merge.h + PAD;
+    return {
+      w, h,
+      draw(x, y, g) {
+        drawFrame(n, lines, x, y, w, h, g);
+        const fx = x + w / 2, fy = y + TITLE - 5, top = y + TITLE + GAP, bottom = top + rowH;
+        const mx = x + (w - merge.w) / 2, my = bottom + GAP;
+        let cx = x + (w - rowW) / 2;
+        dot(g, fx, fy);
+        cols.forEach((c, i) => {
+          const bx = cx + c.w / 2, branch = n.children[i];
+          curve(g, fx, fy, bx, top, branch.children.length ? "edge" : "edge identity");
+          c.draw(cx, top, g);
+          path(g, `M${bx},${top + c.h} L${bx},${bottom} C${bx},${my - 6} ${fx},${bottom + 6} ${fx},${my}`,
+            "edge");
+          cx += c.w + COL;
+        });
+        merge.draw(mx, my, g);
+      },
+    };
+  }
+
+  // ---- drawing
+  function el(tag, attrs, g) {
+    const e = document.createElementNS(SVG, tag);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (g) g.appendChild(e);
+    return e;
+  }
+  function colours(n) {
+    const f = M.families[n.family] || { fill: "#fff", line: "#333" };
+    return { fill: f.fill, line: n.status && STATUS[n.status] ? STATUS[n.status] : f.line };
+  }
+  function group(n, g, x, y, w, h, cls) {
+    const gg = el("g", { class: cls + (n.status ? " status-" + n.status : ""), "data-id": n.id,
+      "data-type": n.type }, g);
+    if (n.op) gg.setAttribute("data-op", n.op);
+    el("title", {}, gg).textContent = titleOf(n) + "\n" + facts(n);
+    placed.set(n.id, { x, y, w, h });
+    gg.addEventListener("click", (ev) => { ev.stopPropagation(); if (!moved) activate(n); });
+    gg.addEventListener("mouseenter", () => inspect(n));
+    gg.addEventListener("mouseleave", () => { if (selected) inspect(selected); });
+    return gg;
+  }
+  function text(g, x, y, s, cls) {
+    el("text", { x, y, class: cls || "" }, g).textContent = s;
+  }
+  function drawBox(n, lines, x, y, w, h, g) {
+    const c = colours(n), gg = group(n, g, x, y, w, h, "node" + (foldable(n) ? " foldable" : ""));
+    const wide = n.status && n.status !== "unchanged" ? 3 : 1.2;
+    el("rect", { x, y, width: w, height: h, rx: n.type === "op" ? 6 : 3, fill: c.fill, stroke: c.line,
+      "stroke-width": wide, "stroke-dasharray": n.type === "aux" ? "5 3" : "" }, gg);
+    if (n.type === "group") el("rect", { x: x + 3, y: y + 3, width: w - 6, height: h - 6, rx: 2,
+      fill: "none", stroke: c.line, "stroke-width": 0.6 }, gg);
+    lines.forEach((s, i) => text(gg, x + w / 2, y + 5 + LINE * (i + 0.8), s, i ? "facts" : "title"));
+  }
+  function drawFrame(n, lines, x, y, w, h, g) {
+    const c = colours(n), gg = group(n, g, x, y, w, TITLE, "frame foldable");
+    el("rect", { x, y, width: w, height: h, rx: 8, fill: c.fill, "fill-opacity": 0.55, stroke: c.line,
+      "stroke-width": n.status && n.status !== "unchanged" ? 3 : 1,
+      "stroke-dasharray": n.type === "aux" ? "5 3" : "" }, gg);
+    lines.forEach((s, i) => text(gg, x + w / 2, y + 4 + LINE * (i + 0.8), s, i ? "facts" : "title"));
+  }
+  function path(g, d, cls) { el("path", { d, class: cls, "marker-end": "url(#arrow)" }, g); }
+  function edge(g, x1, y1, x2, y2) { path(g, `M${x1},${y1} L${x2},${y2 - 1}`, "edge"); }
+  function curve(g, x1, y1, x2, y2, cls) {
+    const m = (y1 + y2) / 2;
+    el("path", { d: `M${x1},${y1} C${x1},${m} ${x2},${m} ${x2},${y2}`, class: cls }, g);
+  }
+  function dot(g, x, y) { el("circle", { cx: x, cy: y, r: 2.5, class: "port" }, g); }
+
+  // ---- the whole picture: the main column, aux heads beside it at their taps
+  const svg = document.getElementById("canvas"), view = document.getElementById("view");
+  let scale = 1, tx = 0, ty = 0;
+  function tapTarget(name) {
+    let id = name;
+    while (id && !placed.has(id)) id = parent.get(id);
+    if (placed.has(name)) { // an open block: its merge is where the tap reads
+      const n = byId.get(name);
+      if (n && n.merge && placed.has(n.merge.id)) return placed.get(n.merge.id);
+    }
+    return placed.get(id);
+  }
+  function render() {
+    placed = new Map();
+    view.replaceChildren();
+    const main = laySeq(M.body);
+    main.draw(0, 0, view);
+    let bottom = -Infinity;
+    const left = main.w + 70;
+    M.aux.forEach((head) => {
+      const tap = tapTarget(head.tap), l = lay(head);
+      const y = Math.max(tap ? tap.y : 0, bottom + GAP);
+      l.draw(left, y, view);
+      if (tap) {
+        const x1 = tap.x + tap.w, y1 = tap.y + tap.h / 2, x2 = left + l.w / 2;
+        el("path", { d: `M${x1},${y1} C${x1 + 40},${y1} ${x2},${y - 30} ${x2},${y}`, class: "edge tap",
+          "marker-end": "url(#arrow)" }, view);
+      }
+      bottom = y + l.h;
+    });
+    document.querySelectorAll(".selected").forEach((e) => e.classList.remove("selected"));
+    if (selected) {
+      const e = view.querySelector(`[data-id="${CSS.escape(selected.id)}"]`);
+      if (e) e.classList.add("selected");
+    }
+    apply();
+  }
+  function apply() { view.setAttribute("transform", `translate(${tx},${ty}) scale(${scale})`); }
+  function centreOn(id) {
+    const p = placed.get(id);
+    if (!p) return;
+    const r = svg.getBoundingClientRect();
+    tx = r.width / 2 - (p.x + p.w / 2) * scale;
+    ty = r.height / 3 - (p.y + p.h / 2) * scale;
+    apply();
+  }
+
+  // ---- interaction
+  function activate(n) {
+    const before = placed.get(n.id);
+    if (foldable(n)) (expanded.has(n.id) ? expanded.delete(n.id) : expanded.add(n.id));
+    select(n);
+    const after = placed.get(n.id);
+    if (before && after) { // the node stays where it was clicked; the rest moves around it
+      tx += (before.x + before.w / 2 - after.x - after.w / 2) * scale;
+      ty += (before.y - after.y) * scale;
+      apply();
+    }
+  }
+  function select(n) {
+    selected = n;
+    render();
+    inspect(n);
+  }
+  function setAll(open) {
+    expanded.clear();
+    if (open) byId.forEach((n) => { if (foldable(n)) expanded.add(n.id); });
+    render();
+  }
+  function reveal(n) {
+    for (let id = parent.get(n.id); id; id = parent.get(id)) expanded.add(id);
+    select(n);
+    centreOn(n.id);
+  }
+
+  function row(dl, key, value) {
+    if (value === undefined || value === null || value === "") return;
+    const dt = document.createElement("dt"), dd = document.createElement("dd");
+    dt.textContent = key;
+    dd.textContent = value;
+    dl.append(dt, dd);
+  }
+  function inspect(n) {
+    const panel = document.getElementById("inspect");
+    panel.replaceChildren();
+    const h = document.createElement("h2");
+    h.textContent = n.name;
+    const dl = document.createElement("dl");
+    panel.append(h, dl);
+    row(dl, "id", n.id);
+    row(dl, "kind", n.type === "op" ? n.kind : n.type + (n.kind !== n.type ? " · " + n.kind : ""));
+    if (n.label) row(dl, "what", n.label);
+    row(dl, "input", n.inputs.map(shape).join(", "));
+    row(dl, "output", shape(n.shape));
+    row(dl, "params", fmt(n.params));
+    row(dl, "MACs", fmt(n.macs));
+    row(dl, "share of MACs", M.total.macs ? (100 * n.macs / M.total.macs).toFixed(2) + " %" : "");
+    if (n.section) row(dl, "section", n.section);
+    if (n.status) row(dl, "compare", n.status);
+    for (const k in n.attrs || {}) row(dl, k, JSON.stringify(n.attrs[k]));
+    (n.changes || []).forEach((c) => row(dl, "Δ " + c.path, `${c.old} → ${c.new}`));
+    (n.src || []).forEach((s) => {
+      const cap = document.createElement("div"), pre = document.createElement("pre");
+      cap.className = "where";
+      cap.textContent = s.last > s.first ? `${s.file}:${s.first}–${s.last}` : `${s.file}:${s.first}`;
+      const lines = M.lines[s.file] || {};
+      for (let i = s.first; i <= s.last; i++) if (lines[i] !== undefined) {
+        const ln = document.createElement("span");
+        ln.className = "ln";
+        ln.textContent = String(i).padStart(4) + "  ";
+        pre.append(ln, lines[i] + "\n");
+      }
+      panel.append(cap, pre);
+    });
+  }
+
+  // find: a name or part of an id; arrows move, Enter jumps, Escape closes
+  const find = document.getElementById("find"), hits = document.getElementById("hits");
+  let found = [], at = 0;
+  function search() {
+    const q = find.value.trim().toLowerCase();
+    found = [];
+    if (q) byId.forEach((n) => {
+      const name = n.name.toLowerCase(), id = n.id.toLowerCase();
+      if (id === q || name === q) found.unshift(n);
+      else if (id.includes(q) || name.includes(q)) found.push(n);
+    });
+    at = 0;
+    showHits();
+  }
+  function showHits() {
+    hits.replaceChildren();
+    found.slice(0, 14).forEach((n, i) => {
+      const li = document.createElement("li");
+      li.textContent = n.id + "  ·  " + (n.type === "op" ? n.label : n.kind);
+      li.className = i === at ? "current" : "";
+      li.addEventListener("mousedown", (ev) => { ev.preventDefault(); go(i); });
+      hits.appendChild(li);
+    });
+    hits.hidden = !found.length;
+  }
+  function go(i) {
+    if (!found.length) return;
+    at = i;
+    reveal(found[at]);
+    showHits();
+  }
+  find.addEventListener("input", search);
+  find.addEventListener("keydown", (ev) => {
+    if (ev.key === "ArrowDown") { at = Math.min(at + 1, Math.min(found.length, 14) - 1); showHits(); }
+    else if (ev.key === "ArrowUp") { at = Math.max(at - 1, 0); showHits(); }
+    else if (ev.key === "Enter") go(at);
+    else if (ev.key === "Escape") { find.value = ""; search(); find.blur(); }
+    else return;
+    ev.preventDefault();
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "/" && document.activeElement !== find) { ev.preventDefault(); find.focus(); }
+  });
+  find.addEventListener("blur", () => { setTimeout(() => { hits.hidden = true; }, 100); });
+  find.addEventListener("focus", () => showHits());
+
+  // pan and zoom
+  let drag = null, moved = false; // a drag that ends on a node is a pan, not a click
+  svg.addEventListener("mousedown", (ev) => {
+    drag = { x: ev.clientX - tx, y: ev.clientY - ty, x0: ev.clientX, y0: ev.clientY };
+    moved = false;
+  });
+  window.addEventListener("mousemove", (ev) => {
+    if (!drag) return;
+    moved = moved || Math.abs(ev.clientX - drag.x0) + Math.abs(ev.clientY - drag.y0) > 4;
+    tx = ev.clientX - drag.x; ty = ev.clientY - drag.y; apply();
+  });
+  window.addEventListener("mouseup", () => { drag = null; });
+  svg.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const r = svg.getBoundingClientRect(), px = ev.clientX - r.left, py = ev.clientY - r.top;
+    const k = Math.exp(-ev.deltaY * 0.0015), s = Math.min(4, Math.max(0.05, scale * k));
+    tx = px - (px - tx) * (s / scale); ty = py - (py - ty) * (s / scale); scale = s;
+    apply();
+  }, { passive: false });
+  function fit() {
+    const b = view.getBBox(), r = svg.getBoundingClientRect();
+    scale = Math.min(1, (r.width - 40) / b.width, (r.height - 40) / b.height);
+    tx = (r.width - b.width * scale) / 2 - b.x * scale; ty = 20 - b.y * scale;
+    apply();
+  }
+  const on = (id, f) => document.getElementById(id).addEventListener("click", f);
+  on("expand-all", () => setAll(true));
+  on("collapse-all", () => setAll(false));
+  on("fit", fit);
+  on("zoom-100", () => { scale = 1; apply(); });
+
+  // title and legend
+  document.getElementById("title").textContent = M.name;
+  const aux = M.aux.length ? ` (${fmt(M.without_aux.params)} without aux heads)` : "";
+  document.getElementById("totals").textContent =
+    `input ${shape(M.input)} · ${fmt(M.total.params)} params${aux} · ${count(M.without_aux.macs)} MACs`;
+  const legend = document.getElementById("legend");
+  function key(fill, line, name, dashed) {
+    const li = document.createElement("li"), sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.background = fill;
+    sw.style.border = `${dashed ? "2px dashed" : "1.5px solid"} ${line}`;
+    li.append(sw, name);
+    legend.appendChild(li);
+  }
+  Object.values(M.families).forEach((f) => key(f.fill, f.line, f.name));
+  if (M.compare) {
+    ["added", "changed", "renamed", "affected"].forEach((s) => key("#fff", STATUS[s], s));
+    const note = document.getElementById("compare");
+    note.hidden = false;
+    note.textContent = `compared with ${M.compare}` +
+      (M.removed.length ? ` · removed: ${M.removed.join(", ")}` : "");
+  }
+  render();
+  tx = Math.max(16, svg.getBoundingClientRect().width / 2 - laySeq(M.body).w / 2); ty = 16; apply();
+  window.archbuilderPage = { expandAll: () => setAll(true), collapseAll: () => setAll(false), reveal: (id) => reveal(byId.get(id)) };
+})();

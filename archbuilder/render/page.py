@@ -1,0 +1,263 @@
+"""The data an interactive diagram page draws: the IR as a tree of foldable nodes.
+
+Top-level entries are the tree's first level; consecutive entries from one ``repeat`` or one
+template are rolled up into a group node. A block's children are its branches, a branch's
+children its layers (and nested blocks). Every node carries its shapes, parameters, MACs and
+the spec lines that wrote it (file and line numbers, from the spec's Source). The page
+lays the tree out itself (archbuilder/render/assets/page.js); this module only describes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from archbuilder.errors import KeyPath
+from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
+from archbuilder.render.style import FAMILIES, describe, family_of
+from archbuilder.spec import ArchSpec
+from archbuilder.spec.source import Source
+
+__all__ = ["page_model"]
+
+SNIPPET_GAP = 3  # key lines further apart than this start a new snippet (a template and its use)
+MAX_SNIPPET = 40
+
+
+def page_model(ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plain data for the page: title, totals, the node tree, aux heads, spec lines, colours."""
+    model = _Model(ir, spec.source if spec is not None and spec.source else Source(), marks or {})
+    return model.build(spec)
+
+
+class _Model:
+    def __init__(self, ir: IR, source: Source, marks: dict[str, Any]):
+        self.ir = ir
+        self.source = source
+        self.marks = marks
+        self.lines: dict[str, dict[int, str]] = {}  # file -> line number -> text, only lines shown
+        self.files: dict[str, list[str] | None] = {}
+        self.families: dict[str, dict[str, str]] = {}
+
+    def build(self, spec: ArchSpec | None) -> dict[str, Any]:
+        ir = self.ir
+        params, macs = ir.total()
+        inference = ir.total(aux=False)
+        body = [self.io("input", "input", ir.input_shape, "input")]
+        body += self.top_level(spec)
+        body.append(self.io("output", "output", ir.op(ir.output).shape, None))
+        aux_tops = {top.name: top for top in ir.top_level if top.section == "aux"}
+        aux = [self.aux(head, aux_tops[head.name]) for head in ir.aux_heads]
+        return {
+            "name": ir.name,
+            "input": list(ir.input_shape),
+            "total": {"params": params, "macs": macs},
+            "without_aux": {"params": inference[0], "macs": inference[1]},
+            "body": body,
+            "aux": aux,
+            "lines": {
+                file: {str(k): v for k, v in sorted(lines.items())} for file, lines in self.lines.items()
+            },
+            "families": self.families,
+            "removed": self.marks.get("removed", []),
+            "compare": self.marks.get("compare"),
+        }
+
+    # -- nodes -----------------------------------------------------------------
+    def family(self, kind: str) -> str:
+        family = family_of(kind)
+        key = next(key for key, value in FAMILIES.items() if value is family)
+        self.families[key] = {"name": family.name, "fill": family.fill, "line": family.line}
+        return key
+
+    def io(self, node_id: str, name: str, shape: tuple[int, ...], op: str | None) -> dict[str, Any]:
+        node = self.node(node_id, name, "io", name, [], shape)
+        node["family"] = self.family("input")
+        if op:
+            node["op"] = op
+        return node
+
+    def node(
+        self, node_id: str, name: str, node_type: str, kind: str, ops: list[Op], shape: tuple[int, ...]
+    ) -> dict[str, Any]:
+        inside = {op.id for op in ops}
+        inputs = {
+            source: list(self.ir.op(source).shape)
+            for op in ops
+            for source in self.ir.graph.predecessors(op.id)
+            if source not in inside
+        }
+        return {
+            "id": node_id,
+            "name": name,
+            "type": node_type,
+            "kind": kind,
+            "shape": list(shape),
+            "inputs": list(inputs.values()),
+            "params": sum(op.params for op in ops),
+            "macs": sum(op.macs for op in ops),
+            "src": self.snippets([op.spec_path for op in ops]),
+        }
+
+    def op(self, op: Op) -> dict[str, Any]:
+        node = self.node(op.id, op.name, "op", op.kind, [op], op.shape)
+        node.update(op=op.id, label=describe(op), family=self.family(op.kind))
+        node["attrs"] = {key: _plain(value) for key, value in op.attrs.items()}
+        return node
+
+    def item(self, item: Item) -> dict[str, Any]:
+        return self.block(item) if isinstance(item, Parallel) else self.op(self.ir.op(item))
+
+    def block(self, block: Parallel) -> dict[str, Any]:
+        ops = [self.ir.op(op_id) for op_id in _op_ids(block)]
+        node = self.node(block.id, block.name, "block", block.kind, ops, self.ir.op(block.merge).shape)
+        node["family"] = self.family(block.kind)
+        node["children"] = [self.branch(block, name, branch) for name, branch in block.branches]
+        node["merge"] = self.op(self.ir.op(block.merge))
+        return node
+
+    def branch(self, block: Parallel, name: str, branch: Sequence) -> dict[str, Any]:
+        ops = [self.ir.op(op_id) for item in branch.items for op_id in _op_ids(item)]
+        shape = ops[-1].shape if ops else self.ir.op(block.merge).shape
+        node = self.node(f"{block.id}.{name}", name, "branch", "branch", ops, shape)
+        node["family"] = self.family("branches")
+        node["children"] = [self.item(item) for item in branch.items]
+        node["label"] = " → ".join(describe(op, with_norm=False) for op in ops if op.kind != "activation")
+        node["label"] = node["label"] or "identity"
+        return node
+
+    def top_level(self, spec: ArchSpec | None) -> list[dict[str, Any]]:
+        items = {(item if isinstance(item, str) else item.id): item for item in self.ir.body.items}
+        nodes: list[dict[str, Any]] = []
+        runs: list[tuple[Any, list[dict[str, Any]]]] = []
+        for top in self.ir.top_level:
+            if top.section == "aux":
+                continue
+            node = self.item(items[top.name]) if top.name in items else self.op(self.ir.op(top.output))
+            node["section"] = top.section
+            self.mark(node, top.name)
+            key = self.run_key(top, spec)
+            if key is not None and runs and runs[-1][0] == key:
+                runs[-1][1].append(node)
+            else:
+                runs.append((key, [node]))
+        for key, members in runs:
+            nodes.append(self.group(key, members) if key is not None and len(members) > 1 else members[0])
+        return nodes
+
+    def run_key(self, top: TopLevel, spec: ArchSpec | None) -> Any:
+        """What rolls consecutive entries up: one ``repeat`` entry, or one template."""
+        section, index = self.ir.op(top.ops[0]).spec_path[:2]
+        if spec is None or not isinstance(index, int):
+            return None
+        layer = getattr(spec, section)[index]
+        if layer.repeat > 1:
+            return ("repeat", section, index, layer.name or top.name)
+        where = self.source.positions.get((section, index, "kind"))
+        for name in spec.templates:
+            if where is not None and where == self.source.positions.get(("templates", name, "layer", "kind")):
+                return ("template", name)
+        return None
+
+    def group(self, key: Any, members: list[dict[str, Any]]) -> dict[str, Any]:
+        name = key[-1]
+        node = {
+            "id": f"group:{members[0]['id']}",
+            "name": f"{name} ×{len(members)}",
+            "type": "group",
+            "kind": "repeat" if key[0] == "repeat" else f"template {name}",
+            "label": f"{members[0]['name']} … {members[-1]['name']}",
+            "shape": members[-1]["shape"],
+            "inputs": members[0]["inputs"],
+            "params": sum(member["params"] for member in members),
+            "macs": sum(member["macs"] for member in members),
+            "src": members[0]["src"],
+            "family": members[0]["family"],
+            "children": members,
+            "section": members[0].get("section"),
+        }
+        statuses = {member.get("status") for member in members} - {None, "unchanged"}
+        if statuses:
+            node["status"] = "changed" if len(statuses) > 1 else statuses.pop()
+        return node
+
+    def aux(self, head, top: TopLevel) -> dict[str, Any]:
+        ops = [self.ir.op(op_id) for op_id in top.ops]
+        node = self.node(head.name, head.name, "aux", "aux_head", ops, ops[-1].shape)
+        node.update(family=self.family("aux_head"), tap=head.tap, loss_weight=head.loss_weight)
+        node["label"] = f"auxiliary head · loss weight {head.loss_weight:g}"
+        node["children"] = [self.item(item) for item in head.layers.items]
+        self.mark(node, head.name)
+        return node
+
+    def mark(self, node: dict[str, Any], name: str) -> None:
+        status = self.marks.get("status", {}).get(name)
+        if status:
+            node["status"] = status
+            node["changes"] = self.marks.get("changes", {}).get(name, [])
+
+    # -- spec lines --------------------------------------------------------------
+    def snippets(self, paths: Iterable[KeyPath]) -> list[dict[str, Any]]:
+        """Where ``paths`` were written: per file, runs of nearby lines, their text kept."""
+        prefix = _common_prefix([path for path in paths if path and path != ("input",)])
+        if not prefix:
+            return []
+        found: dict[str, set[int]] = {}
+        for key, (file, line, _) in self.source.positions.items():
+            if file and line and key[: len(prefix)] == prefix:
+                found.setdefault(file, set()).add(line)
+        result = []
+        for file, numbers in found.items():
+            text = self.file_lines(file)
+            for first, last in _runs(sorted(numbers)):
+                last = min(last, first + MAX_SNIPPET - 1)
+                if text is not None:
+                    shown = self.lines.setdefault(file, {})
+                    for number in range(first, min(last, len(text)) + 1):
+                        shown[number] = text[number - 1]
+                result.append({"file": file, "first": first, "last": last})
+        return result
+
+    def file_lines(self, file: str) -> list[str] | None:
+        if file not in self.files:
+            try:
+                self.files[file] = Path(file).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                self.files[file] = None  # `--set`, inline text: the location alone is shown
+        return self.files[file]
+
+
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for number in numbers:
+        if runs and number - runs[-1][1] <= SNIPPET_GAP:
+            runs[-1] = (runs[-1][0], number)
+        else:
+            runs.append((number, number))
+    return runs
+
+
+def _common_prefix(paths: list[KeyPath]) -> KeyPath:
+    if not paths:
+        return ()
+    prefix = paths[0]
+    for path in paths[1:]:
+        end = 0
+        while end < min(len(prefix), len(path)) and prefix[end] == path[end]:
+            end += 1
+        prefix = prefix[:end]
+    return prefix
+
+
+def _op_ids(item: Item) -> list[str]:
+    if isinstance(item, str):
+        return [item]
+    ids = [op_id for _, branch in item.branches for child in branch.items for op_id in _op_ids(child)]
+    return [*ids, item.merge]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
