@@ -10,6 +10,7 @@ candidate has and those that come with one option.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 from archbuilder.errors import KeyPath, Problem, did_you_mean
 from archbuilder.space.constraints import Constraints, parse_constraints
 from archbuilder.space.decisions import Decision, is_scalar
+from archbuilder.spec.blocks import LAYER_TYPES, Branch, InceptionPool
+from archbuilder.spec.layers import ConvOptions
+from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape, Scale
 from archbuilder.spec.source import Location, Source
 
 __all__ = ["DynDict", "DynList", "Parsed", "Same", "Slot", "parse_space"]
@@ -81,6 +85,23 @@ def parse_space(data: dict[str, Any], source: Source) -> tuple[Parsed, list[Prob
     return parsed, [*problems, *parser.problems]
 
 
+@functools.cache
+def _field_names() -> frozenset[str]:
+    """Every key a spec model has (a decision's misspelt marker is none of them)."""
+    models = [
+        *LAYER_TYPES,
+        ArchSpec,
+        AuxHead,
+        Branch,
+        ConvOptions,
+        Defaults,
+        InceptionPool,
+        InputShape,
+        Scale,
+    ]
+    return frozenset(field.alias or name for model in models for name, field in model.model_fields.items())
+
+
 def _entry_name(item: Any) -> str | None:
     """The name of a list entry, for decision names: its own, or the one all its options share."""
     if not isinstance(item, dict):
@@ -130,6 +151,7 @@ class _Parser:
         if isinstance(value, dict):
             if any(marker in value for marker in MARKERS):
                 return self.decision(value, path, label, parent, prefix, around)
+            self.near_miss(value, path)
             items = {
                 key: self.node(item, (*path, key), (*label, str(key)), parent, prefix, around)
                 for key, item in value.items()
@@ -151,6 +173,23 @@ class _Parser:
             return DynList(items) if any(map(_dynamic, items)) else value
         return value
 
+    def near_miss(self, value: dict, path: KeyPath) -> None:
+        """A misspelt decision, ``{choise: [8, 16]}``: a lone unknown key close to a marker,
+        holding what that marker holds."""
+        keys = [key for key in value if key != "id"]
+        if len(keys) != 1 or keys[0] in _field_names():
+            return
+        key = keys[0]
+        hint = did_you_mean(str(key), MARKERS)
+        marker = hint.split("'")[1] if hint else None
+        holds = {"choice": list, "range": dict, "same": str}
+        if marker and isinstance(value[key], holds[marker]):
+            self.fail(
+                (*path, key),
+                f"unknown key '{key}'{hint}: a decision is {{choice: [...]}}, {{range: {{low, high}}}} "
+                "or {same: name}",
+            )
+
     def decision(self, value, path, label, parent, prefix, around) -> Any:
         marker = next(marker for marker in MARKERS if marker in value)
         if not self.keys_allowed(value, path, marker):
@@ -158,7 +197,7 @@ class _Parser:
         if marker == "same":
             target = value["same"]
             if not isinstance(target, str):
-                self.fail((*path, "same"), f"same: expected the name or id of a decision, got {target!r}")
+                self.fail((*path, "same"), f"expected the name or id of a decision, got {target!r}")
                 return None
             same = Same(target, path)
             self.sames.append((same, around))
@@ -167,7 +206,7 @@ class _Parser:
         if name is None:
             return None
         self.decision_paths.add(path)
-        location = self.location(path)
+        location = self.location((*path, marker))
         if marker == "range":
             decision = self.range(value["range"], (*path, "range"), name, location, parent)
             if decision is None:
@@ -204,7 +243,7 @@ class _Parser:
         given = value.get("id")
         if given is not None:
             if not isinstance(given, str) or not _ID.match(given):
-                self.fail((*path, "id"), f"id: expected a name (letters, digits, _ . -), got {given!r}")
+                self.fail((*path, "id"), f"expected a name (letters, digits, _ . -), got {given!r}")
                 return None
             if given in self.slots:
                 where = self.location(self.slots[given].decision.path)
@@ -224,10 +263,10 @@ class _Parser:
     def choice(self, options, path, name, location, parent, around) -> Slot | None:
         where = (*path, "choice")
         if not isinstance(options, list) or not options:
-            self.fail(where, f"choice: expected a non-empty list of options, got {options!r}")
+            self.fail(where, f"expected a non-empty list of options, got {options!r}")
             return None
         if len(options) > MAX_OPTIONS:
-            self.fail(where, f"choice: {len(options):,} options; at most {MAX_OPTIONS:,}")
+            self.fail(where, f"{len(options):,} options; at most {MAX_OPTIONS:,}")
             return None
         seen: list[Any] = []
         for index, option in enumerate(options):
@@ -250,9 +289,7 @@ class _Parser:
 
     def range(self, spec, path, name, location, parent) -> Decision | None:
         if not isinstance(spec, dict):
-            self.fail(
-                path, f"range: expected a mapping {{low: L, high: H, step: S, log: false}}, got {spec!r}"
-            )
+            self.fail(path, f"expected a mapping {{low: L, high: H, step: S, log: false}}, got {spec!r}")
             return None
         problems = len(self.problems)
         for key in spec:
@@ -263,14 +300,14 @@ class _Parser:
                 )
         for key in ("low", "high"):
             if key not in spec:
-                self.fail(path, f"range: missing required key '{key}'")
+                self.fail(path, f"missing required key '{key}'")
         numbers = {key: spec.get(key) for key in ("low", "high", "step") if spec.get(key) is not None}
         for key, number in numbers.items():
             if isinstance(number, bool) or not isinstance(number, (int, float)):
-                self.fail((*path, key), f"{key}: expected a number, got {number!r}")
+                self.fail((*path, key), f"expected a number, got {number!r}")
         log = spec.get("log", False)
         if not isinstance(log, bool):
-            self.fail((*path, "log"), f"log: expected true or false, got {log!r}")
+            self.fail((*path, "log"), f"expected true or false, got {log!r}")
         if len(self.problems) > problems:
             return None
         kind = "float" if any(isinstance(number, float) for number in numbers.values()) else "int"
@@ -324,18 +361,18 @@ class _Parser:
 
 def _range_problem(kind: str, low, high, step, log: bool) -> str | None:
     if low > high:
-        return f"range: low {low} is above high {high}"
+        return f"low {low} is above high {high}"
     if step is not None and step <= 0:
-        return f"range: step must be above 0, got {step}"
+        return f"step must be above 0, got {step}"
     if log and low <= 0:
-        return f"range: a log range needs low above 0, got {low}"
+        return f"a log range needs low above 0, got {low}"
     if log and step is not None and step != 1:
-        return "range: log and step don't go together (as in Optuna); drop one"
+        return "log and step don't go together (as in Optuna); drop one"
     if kind == "int" and step is not None and (high - low) % step:
         fitted = low + (high - low) // step * step
-        return f"range: high {high} is not low {low} plus a multiple of step {step}; use high: {fitted}"
+        return f"high {high} is not low {low} plus a multiple of step {step}; use high: {fitted}"
     if kind == "float" and step is not None:
         steps = (high - low) / step
         if abs(steps - round(steps)) > 1e-9:
-            return f"range: high {high} is not low {low} plus a multiple of step {step}"
+            return f"high {high} is not low {low} plus a multiple of step {step}"
     return None
