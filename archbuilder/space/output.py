@@ -17,7 +17,7 @@ from archbuilder.space.sampling import Sample
 
 __all__ = ["read_header", "sample_text", "write_sample"]
 
-_MARK = "# archbuild sample"
+_MARK = "# archbuilder: candidate"
 _DECODER = json.JSONDecoder()
 
 
@@ -25,10 +25,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-def sample_text(candidate: Candidate, *, space: str, sha256: str | None, seed: int, index: int) -> str:
-    """The spec file of one sampled candidate: header, then the spec as ``to_yaml`` writes it."""
+def sample_text(
+    candidate: Candidate, *, space: str, sha256: str | None, seed: int | None, index: int, by: str = "sample"
+) -> str:
+    """The spec file of one candidate: header, then the spec as ``to_yaml`` writes it.
+    ``by`` names what picked it (``sample``, or a study's trial)."""
     lines = [
-        f"{_MARK}: candidate {index} of a search space; the decisions below rebuild it",
+        f"{_MARK} {index} of a search space, picked by {_json(by)}; the decisions below rebuild it",
         f"# space: {_json(space)}",
         f"# space_sha256: {_json(sha256)}",
         f"# seed: {_json(seed)}",
