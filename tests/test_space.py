@@ -60,6 +60,7 @@ def _canonical(spec: archbuilder.ArchSpec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)
 
 
+@pytest.mark.slow
 def test_enumerate_equals_a_brute_force_product_built_and_counted():
     pytest.importorskip("torch")
     expected = set()

@@ -148,6 +148,8 @@ class DecisionTree:
                 continue
             value = choices[decision.name]
             pick = decision.index_of(value) if decision.kind == "choice" else value
+            if decision.kind == "int" and decision.contains(value):
+                pick = int(value)  # 16.0 for an integer range is 16
             if pick is None or (decision.kind != "choice" and not decision.contains(value)):
                 problems.append(
                     _at(decision, f"{value!r} is not a value of '{decision.name}': {decision.describe()}")
