@@ -47,9 +47,7 @@ def test_a_header_cannot_inject_yaml(tmp_path):
     # A file name and options with line breaks (\r, \n, and YAML's U+2028 / U+0085 too).
     space_file = tmp_path / "evil\rnum_classes: 3\u2028y: 1\u0085x.yaml"
     space_file.write_text(
-        SMALL.replace(
-            "name: small", 'name: small\ndescription: {choice: ["a\\nnum_classes: 3", "b: c # d"]}'
-        )
+        SMALL.replace("name: small", 'name: small\ndescription: {choice: ["a\\nnum_classes: 3", "b: c # d"]}')
     )
     assert main(["sample", str(space_file), "-n", "4", "--seed", "0", "-o", str(tmp_path / "out")]) == 0
     for path in sorted((tmp_path / "out").glob("*.yaml")):
