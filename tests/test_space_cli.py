@@ -39,6 +39,9 @@ def test_sample_writes_the_same_bytes_for_the_same_seed(tmp_path, capsys):
         assert header["decisions"] == candidate.choices
         assert header["space_sha256"] == archbuilder.load_space(str(space_file)).sha256
         assert header["params"] == candidate.params and header["seed"] == 3
+    assert main(["summary", str(written[0])]) == 0  # an ordinary spec to every command
+    assert main(["render", str(written[0]), "-o", str(tmp_path / "one.dot")]) == 0
+    assert "digraph" in (tmp_path / "one.dot").read_text()
     listing = json.loads((tmp_path / "a" / "samples.json").read_text())
     assert [entry["file"] for entry in listing["candidates"]] == [path.name for path in written]
 
