@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -115,3 +116,22 @@ def test_a_bad_space_exits_1_with_located_problems_and_no_traceback(tmp_path):
         in result.stderr
     )
     assert not (tmp_path / "o").exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_shows_on_a_terminal_and_degrades_without_tqdm(monkeypatch):
+    from archbuilder.cli import search
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    update, close = search._bar(3, "spec", disabled=False)
+    update(1, 2)
+    close()
+    assert "1/3" in terminal.getvalue() and "tried=2" in terminal.getvalue()
+    assert search._bar(3, "spec", disabled=True)[0] is None
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed: no bar, no error
+    assert search._bar(3, "spec", disabled=False)[0] is None

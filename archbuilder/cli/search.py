@@ -66,7 +66,11 @@ def _bar(
 
 def _space(args: argparse.Namespace) -> int:
     space = _load(args)
-    estimate = space.estimate(args.draws, seed=args.seed)
+    progress, close = _bar(args.draws, "candidate", args.no_progress)
+    try:
+        estimate = space.estimate(args.draws, seed=args.seed, progress=progress)
+    finally:
+        close()
     reports = [r for r in space.check_options(probes=args.probes, seed=args.seed) if not r.valid]
     low, high = estimate.interval
     if args.json:

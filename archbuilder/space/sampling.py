@@ -140,15 +140,19 @@ class Estimate:
 
 
 @gc_paused
-def estimate(tree: DecisionTree, judge: Judge, draws: int, *, seed: int = 0) -> Estimate:
+def estimate(
+    tree: DecisionTree, judge: Judge, draws: int, *, seed: int = 0, progress: Progress | None = None
+) -> Estimate:
     """Judge ``draws`` random combinations (with replacement, each judged once)."""
     rng = random.Random(seed)
     verdicts: dict[tuple, bool] = {}
     valid = 0
-    for _ in range(draws):
+    for draw in range(1, draws + 1):
         picks = tree.draw(rng)
         key = tuple(picks.values())
         if key not in verdicts:
             verdicts[key] = judge(picks).valid
         valid += verdicts[key]
+        if progress is not None:
+            progress(draw, draw)
     return Estimate(valid, draws)

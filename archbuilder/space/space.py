@@ -86,9 +86,9 @@ class SearchSpace:
             if include_invalid or candidate.valid:
                 yield candidate
 
-    def estimate(self, draws: int = 200, *, seed: int = 0) -> Estimate:
+    def estimate(self, draws: int = 200, *, seed: int = 0, progress: Progress | None = None) -> Estimate:
         """The valid fraction, from ``draws`` uniform random combinations."""
-        return estimate(self._tree, self._judge, draws, seed=seed)
+        return estimate(self._tree, self._judge, draws, seed=seed, progress=progress)
 
     def check_options(self, *, probes: int = 3, seed: int = 0) -> list[OptionReport]:
         """For each option (a few values of each range): is it in some valid candidate, and
