@@ -135,3 +135,16 @@ def test_the_progress_bar_shows_on_a_terminal_and_degrades_without_tqdm(monkeypa
     assert search._bar(3, "spec", disabled=True)[0] is None
     monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed: no bar, no error
     assert search._bar(3, "spec", disabled=False)[0] is None
+
+
+def test_set_fixes_a_decision_and_the_header_records_it(tmp_path):
+    space_file = tmp_path / "small.yaml"
+    space_file.write_text(SMALL)
+    argv = ["sample", str(space_file), "--set", "blocks.c1.kernel=3", "-n", "2", "-o", str(tmp_path / "o")]
+    assert main(argv) == 0
+    path = sorted((tmp_path / "o").glob("small-*.yaml"))[0]
+    header = read_header(path.read_text())
+    assert header["overrides"] == ["blocks.c1.kernel=3"] and "blocks.c1.kernel" not in header["decisions"]
+    space = archbuilder.load_space(space_file, overrides=header["overrides"])
+    assert space.candidate(header["decisions"]) == archbuilder.load_spec(path)
+    assert archbuilder.load_spec(path).blocks[0].kernel == 3

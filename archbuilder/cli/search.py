@@ -130,7 +130,13 @@ def _sample(args: argparse.Namespace) -> int:
     finally:
         close()
     written = write_sample(
-        sample, output, space=str(args.space), stem=stem, sha256=space.sha256, seed=args.seed
+        sample,
+        output,
+        space=str(args.space),
+        stem=stem,
+        sha256=space.sha256,
+        seed=args.seed,
+        overrides=args.set,
     )
     stats = sample.stats
     print(

@@ -26,14 +26,23 @@ def _json(value: Any) -> str:
 
 
 def sample_text(
-    candidate: Candidate, *, space: str, sha256: str | None, seed: int | None, index: int, by: str = "sample"
+    candidate: Candidate,
+    *,
+    space: str,
+    sha256: str | None,
+    seed: int | None,
+    index: int,
+    by: str = "sample",
+    overrides: list[str] | None = None,
 ) -> str:
     """The spec file of one candidate: header, then the spec as ``to_yaml`` writes it.
-    ``by`` names what picked it (``sample``, or a study's trial)."""
+    ``by`` names what picked it (``sample``, or a study's trial); ``overrides`` are the
+    space's ``--set`` values, recorded when there are any."""
     lines = [
         f"{_MARK} {index} of a search space, picked by {_json(by)}; the decisions below rebuild it",
         f"# space: {_json(space)}",
         f"# space_sha256: {_json(sha256)}",
+        *([f"# overrides: {_json(list(overrides))}"] if overrides else []),
         f"# seed: {_json(seed)}",
         f"# params: {_json(candidate.params)}",
         f"# macs: {_json(candidate.macs)}",
@@ -63,7 +72,14 @@ def read_header(text: str) -> dict[str, Any]:
 
 
 def write_sample(
-    sample: Sample, folder: str | Path, *, space: str, stem: str, sha256: str | None, seed: int
+    sample: Sample,
+    folder: str | Path,
+    *,
+    space: str,
+    stem: str,
+    sha256: str | None,
+    seed: int,
+    overrides: list[str] | None = None,
 ) -> list[Path]:
     """One spec file per candidate (``{stem}-001.yaml`` ...) and ``samples.json`` listing them
     with their decisions and counts; every file written atomically."""
@@ -73,7 +89,7 @@ def write_sample(
     written, listing = [], []
     for index, candidate in enumerate(sample, start=1):
         path = folder / f"{stem}-{index:0{width}d}.yaml"
-        text = sample_text(candidate, space=space, sha256=sha256, seed=seed, index=index)
+        text = sample_text(candidate, space=space, sha256=sha256, seed=seed, index=index, overrides=overrides)
         written.append(write_atomic(path, text.encode()))
         listing.append(
             {
@@ -83,6 +99,12 @@ def write_sample(
                 "decisions": candidate.choices,
             }
         )
-    manifest = {"space": space, "space_sha256": sha256, "seed": seed, "candidates": listing}
+    manifest = {
+        "space": space,
+        "space_sha256": sha256,
+        "overrides": list(overrides or []),
+        "seed": seed,
+        "candidates": listing,
+    }
     write_atomic(folder / "samples.json", (json.dumps(manifest, indent=2, ensure_ascii=True) + "\n").encode())
     return written
