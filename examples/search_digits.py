@@ -143,11 +143,11 @@ def write_report(study: optuna.Study, space: archbuilder.SearchSpace, args: argp
         candidate = space.evaluate(trial.params)
         text = sample_text(
             candidate,
-            space=str(args.space),
+            space=_shown(args.space),
             sha256=space.sha256,
             seed=None,
             index=trial.number,
-            by=args.study,
+            by=f"Optuna study {args.study}",
         )
         write_atomic(args.out / f"front-trial{trial.number:03d}.yaml", text.encode())
     write_atomic(args.out / "front.md", ("\n".join(lines) + "\n").encode())
@@ -155,6 +155,14 @@ def write_report(study: optuna.Study, space: archbuilder.SearchSpace, args: argp
     if done:
         write_atomic(args.out / "front.png", _plot(done, front))
     print("\n".join(lines))
+
+
+def _shown(path: Path) -> str:
+    """The space's path as the header records it: from the checkout's root when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _csv(trials: list[optuna.trial.FrozenTrial]) -> str:
