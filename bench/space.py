@@ -3,8 +3,8 @@
     python bench/space.py [--count 1000]
 
 Three spaces around specs/googlenet.yaml, side by side, with the same budget
-(``max_params: 14M``, ``max_macs: 1.7G``): the six widths of 3a alone as choices of 3
-(729 combinations), every Inception width (54 decisions) as a choice of 3 (3^54), and every
+(``max_params: 14M``, ``max_macs: 1.7G``): the twelve widths of 3a and 3b as choices of 3
+(3^12 = 531,441 combinations), every Inception width (54 decisions) as a choice of 3 (3^54), and every
 Inception width as an integer range from half to one and a half times its value (about
 10^90 combinations). A candidate costs the same in all three: drawing is one pick per
 decision, and the rest (templates, pydantic validation, lowering with every shape inferred,
@@ -92,7 +92,7 @@ def main() -> None:
     print(f"Machine: {cpu_model()}, {os.cpu_count()} logical cores, Python {platform.python_version()}")
     print(f"Load average at start (1, 5, 15 min): {load}\n")
     rows = [
-        ["3a widths, choices of 3", *measure(space_text(1, _choice), args.count)],
+        ["3a and 3b widths, choices of 3", *measure(space_text(2, _choice), args.count)],
         ["all 54 widths, choices of 3", *measure(space_text(9, _choice), args.count)],
         ["all 54 widths, ranges 0.5x-1.5x", *measure(space_text(9, _range), args.count)],
         ["googlenet.yaml: load_spec + summarize", *reference(args.count)],
@@ -106,7 +106,8 @@ def main() -> None:
         "judged",
         "rejected",
         "s",
-        "ms / candidate",
+        "ms each",
+        "CPU ms each",
     ]
     print(table(header, rows))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
