@@ -312,3 +312,59 @@ assert "torch" not in sys.modules, "torch was imported"
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_sampled_choices_rebuild_their_spec(tmp_path):
+    for space in (load_space(SMALL), load_space(_googlenet_space(tmp_path))):
+        for candidate in space.sample(6, seed=3):
+            assert space.candidate(candidate.choices) == candidate.spec
+
+
+def test_enumerate_is_lazy_on_a_huge_space(tmp_path):
+    # Every Inception width of GoogLeNet a choice of three: 3^54 combinations.
+    base = archbuilder.load_spec(GOOGLENET)
+    widths = ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
+    lines = [f"extends: {GOOGLENET}", "blocks:"]
+    for block in (b for b in base.blocks if b.kind == "inception"):
+        fields = ", ".join(f"{key}: {{choice: [{getattr(block, key)}, 7, 9]}}" for key in widths)
+        lines.append(f"  {block.name}: {{{fields}}}")
+    space = load_space("\n".join(lines) + "\n")
+    assert space.size == 3**54
+    first = next(space.enumerate())  # the first option everywhere: googlenet.yaml itself
+    assert first.spec == base and first.params == 13_393_352
+
+
+def test_a_tied_range_and_a_tied_layer():
+    space = load_space(
+        """
+name: tied
+input: {channels: 3, height: 8, width: 8}
+blocks:
+  - {name: a, kind: conv, kernel: 1, out: {range: {low: 4, high: 12, step: 4}, id: w}}
+  - choice:
+    - {kind: conv, kernel: 3, padding: 1, out: {same: w}}
+    - {kind: maxpool, kernel: 2}
+    id: layer
+  - {same: layer}
+"""
+    )
+    assert space.size == 3 * 2
+    for candidate in space.enumerate():
+        a, b, c = candidate.spec.blocks
+        assert b.kind == c.kind == candidate.choices["layer"]  # the same layer twice
+        assert b.model_dump(exclude={"name"}) == c.model_dump(exclude={"name"})
+        if b.kind == "conv":
+            assert a.out == b.out == candidate.choices["w"]
+
+
+def test_same_cannot_chain():
+    with pytest.raises(SpecError, match="leads back here through other sames"):
+        load_space(
+            """
+name: t
+input: {channels: 3, height: 8, width: 8}
+blocks:
+  - {kind: conv, kernel: 1, out: {choice: [{same: b}, 4], id: a}}
+  - {kind: conv, kernel: 1, out: {choice: [{same: a}, 4], id: b}}
+"""
+        )

@@ -339,6 +339,24 @@ class _Parser:
                 )
             elif same.target in around:
                 self.fail((*same.path, "same"), f"'{same.target}' is the choice this same is inside")
+        self.check_cycles()
+
+    def check_cycles(self) -> None:
+        """Sames inside options that name each other round (a → b → a) would never end."""
+        edges: dict[str, set[str]] = {}
+        for same, around in self.sames:
+            for name in around:
+                edges.setdefault(name, set()).add(same.target)
+        for same, around in self.sames:
+            seen, stack = set(), [same.target]
+            while stack:
+                name = stack.pop()
+                if name in around and name != same.target:
+                    self.fail((*same.path, "same"), f"'{same.target}' leads back here through other sames")
+                    break
+                if name not in seen:
+                    seen.add(name)
+                    stack.extend(edges.get(name, ()))
 
     def sort_positions(self) -> dict[KeyPath, Location]:
         """Locations every candidate has; the rest go to the option of the slot they are under."""
