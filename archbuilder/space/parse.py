@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,11 +160,12 @@ class _Parser:
             return DynDict(items) if any(map(_dynamic, items.values())) else value
         if isinstance(value, list):
             names = [_entry_name(item) for item in value]
+            counts = Counter(names)
             items = [
                 self.node(
                     item,
                     (*path, index),
-                    (*label, names[index] if names[index] and names.count(names[index]) == 1 else str(index)),
+                    (*label, names[index] if names[index] and counts[names[index]] == 1 else str(index)),
                     parent,
                     prefix,
                     around,
