@@ -292,7 +292,7 @@ def test_candidate_checks_the_choices():
     with pytest.raises(SpecError, match=r"no decision named 'ww' \(did you mean 'w'\?\)"):
         space.candidate({"ww": 8})
     with pytest.raises(SpecError, match=r"12 is not a value of 'w': 8 \| 16 \| 64"):
-        space.candidate({"w": 12, "blocks.c1.kernel": 3, "blocks.b": "none"})
+        space.candidate({"w": 12, "blocks.c1.kernel": 3, "blocks.b": "null"})
     with pytest.raises(SpecError, match=r"no value given for decision 'blocks.b\[conv\].out'"):
         space.candidate({"w": 8, "blocks.c1.kernel": 3, "blocks.b": "conv"})
     with pytest.raises(SpecError, match="over max_params"):

@@ -18,7 +18,7 @@ def test_optunas_sampler_sees_exactly_the_decisions():
     expected = {  # written from SMALL by hand
         "w": CategoricalDistribution([8, 16, 64]),
         "blocks.c1.kernel": CategoricalDistribution([1, 3, 9]),
-        "blocks.b": CategoricalDistribution(["conv", "inception", "none"]),
+        "blocks.b": CategoricalDistribution(["conv", "inception", "null"]),
         "blocks.b[conv].out": IntDistribution(8, 24, step=8),
     }
     space = load_space(SMALL)

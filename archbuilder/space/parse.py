@@ -115,15 +115,25 @@ def _entry_name(item: Any) -> str | None:
 
 
 def _labels(options: list[Any]) -> tuple[str, ...]:
-    """Names for options that are not scalars: their kinds, else their names, else positions."""
+    """Names for the options of a choice that holds more than plain values: a layer by its
+    kind (else its name), a value or a list of values as YAML writes it, else by position."""
     for key in ("kind", "name"):
-        labels = [
-            "none" if option is None else option.get(key) if isinstance(option, dict) else None
-            for option in options
-        ]
+        labels = [_label(option, key) for option in options]
         if all(isinstance(label, str) for label in labels) and len(set(labels)) == len(labels):
             return tuple(labels)
     return tuple(str(index) for index in range(len(options)))
+
+
+def _label(option: Any, key: str) -> str | None:
+    if isinstance(option, dict):
+        return option.get(key) if isinstance(option.get(key), str) else None
+    if isinstance(option, list) and all(is_scalar(item) for item in option):
+        return "[" + ", ".join(map(_scalar_text, option)) + "]"
+    return _scalar_text(option) if is_scalar(option) else None
+
+
+def _scalar_text(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class _Parser:
