@@ -368,3 +368,22 @@ blocks:
   - {kind: conv, kernel: 1, out: {choice: [{same: a}, 4], id: b}}
 """
         )
+
+
+def test_a_draw_is_uniform_over_the_raw_combinations():
+    # A choice between a conv with three widths and a pool: 3 + 1 = 4 combinations, so a
+    # uniform draw takes the conv three times in four (not one in two).
+    space = load_space(
+        """
+name: u
+input: {channels: 1, height: 4, width: 4}
+blocks:
+  - choice:
+    - {kind: conv, kernel: 1, out: {choice: [2, 3, 4]}}
+    - {kind: maxpool, kernel: 2}
+"""
+    )
+    assert space.size == 4
+    firsts = [space.sample(1, seed=seed)[0].choices["blocks.0"] for seed in range(1200)]
+    share = firsts.count("conv") / len(firsts)
+    assert abs(share - 0.75) < 0.05  # 4.0 standard deviations of 1,200 draws
