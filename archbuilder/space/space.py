@@ -37,6 +37,10 @@ class SearchSpace:
         self.sha256 = sha256
         """SHA-256 of the space file's bytes (of the text, when given inline)."""
 
+    def __repr__(self) -> str:
+        size = f"{self.size:,}" if isinstance(self.size, int) else "unbounded"
+        return f"SearchSpace({self.file or '<text>'!r}, {len(self.decisions)} decisions, {size} combinations)"
+
     @property
     def decisions(self) -> tuple[Decision, ...]:
         """Every decision, in document order; those inside a choice's option follow it."""
