@@ -16,6 +16,7 @@ from archbuilder.export import ExportError, export_model, export_onnx, export_pr
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
 from archbuilder.ir import IR, lower
 from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
+from archbuilder.space import SearchSpace, load_space
 from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.summary import Summary, summarize
 
@@ -50,6 +51,7 @@ __all__ = [
     "ModelOutputs",
     "Problem",
     "RenderError",
+    "SearchSpace",
     "ShippedSpec",
     "SpecDiff",
     "SpecError",
@@ -65,6 +67,7 @@ __all__ = [
     "feature_info",
     "list_specs",
     "load_checkpoint",
+    "load_space",
     "load_spec",
     "lower",
     "optimize_for_inference",

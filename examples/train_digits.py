@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -70,7 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Run:
     """Where this process stands: rank, world size, device, and the process group if any."""
 
-    def __init__(self, device: str, threads: int | None):
+    def __init__(self, device: str, threads: int | None, *, quiet: bool = False):
+        self.quiet = quiet  # no log lines (a search's trials)
         self.distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ  # set by torchrun
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
@@ -92,7 +94,7 @@ class Run:
         return self.rank == 0
 
     def log(self, message: str) -> None:
-        if self.main:
+        if self.main and not self.quiet:
             print(message, flush=True)
 
     def sum(self, *values: float) -> list[float]:
@@ -206,6 +208,56 @@ def train_epoch(
     return loss_sum / samples
 
 
+def train(
+    model: archbuilder.ArchModel,
+    optimizer: torch.optim.Optimizer,
+    args: argparse.Namespace,
+    run: Run,
+    *,
+    first_epoch: int = 0,
+    history: list[dict] | None = None,
+    on_epoch: Callable[[int, list[dict]], None] | None = None,
+) -> float:
+    """Train ``model`` on the digits for epochs ``first_epoch + 1`` to ``--epochs`` (or
+    ``--stop-after``), as ``args`` (from :func:`parse_args`) say; the last test accuracy.
+
+    ``history`` gets one entry per epoch; ``on_epoch(epoch, history)`` runs after each
+    (main writes its checkpoint there). examples/search_digits.py trains each trial with this.
+    """
+    history = [] if history is None else history
+    trainer: nn.Module = DistributedDataParallel(model) if run.distributed else model
+    train_set, test = digits()
+    if args.batch_size % run.world:
+        raise SystemExit(f"--batch-size {args.batch_size} does not split into {run.world} processes")
+    sampler = DistributedSampler(
+        train_set, num_replicas=run.world, rank=run.rank, shuffle=True, seed=args.seed
+    )
+    batches = DataLoader(train_set, batch_size=args.batch_size // run.world, sampler=sampler, drop_last=True)
+    run.log(
+        f"{len(train_set)} training and {len(test)} test images; {run.world} process(es) on {run.device}, "
+        f"global batch {args.batch_size}, epochs {first_epoch + 1}-{args.epochs}"
+    )
+
+    last_epoch = min(args.epochs, args.stop_after or args.epochs)
+    test_accuracy = accuracy(model, test, run) if first_epoch >= last_epoch else float("nan")
+    for epoch in range(first_epoch, last_epoch):
+        sampler.set_epoch(epoch)  # a different shuffle each epoch, the same on every rank
+        # Dropout and shifts from a per-epoch seed, so a resumed run repeats them exactly.
+        torch.manual_seed(args.seed + 1000 * epoch + run.rank)
+        epoch_start = time.perf_counter()
+        loss = train_epoch(trainer, model, progress(batches, run, args, epoch), optimizer, run, args, epoch)
+        run.sync_buffers(model)
+        test_accuracy = accuracy(model, test, run)
+        history.append({"epoch": epoch + 1, "loss": loss, "test_accuracy": test_accuracy})
+        run.log(
+            f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  "
+            f"test accuracy {test_accuracy:.2%}  ({time.perf_counter() - epoch_start:.1f} s)"
+        )
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+    return test_accuracy
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run = Run(args.device, args.threads)
@@ -231,33 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     if args.resume and checkpoint.optimizer_state is not None:
         optimizer.load_state_dict(checkpoint.optimizer_state)
-    trainer: nn.Module = DistributedDataParallel(model) if run.distributed else model
 
-    train, test = digits()
-    if args.batch_size % run.world:
-        raise SystemExit(f"--batch-size {args.batch_size} does not split into {run.world} processes")
-    sampler = DistributedSampler(train, num_replicas=run.world, rank=run.rank, shuffle=True, seed=args.seed)
-    batches = DataLoader(train, batch_size=args.batch_size // run.world, sampler=sampler, drop_last=True)
-    run.log(
-        f"{len(train)} training and {len(test)} test images; {run.world} process(es) on {run.device}, "
-        f"global batch {args.batch_size}, epochs {first_epoch + 1}-{args.epochs}"
-    )
-
-    last_epoch = min(args.epochs, args.stop_after or args.epochs)
-    test_accuracy = accuracy(model, test, run) if first_epoch >= last_epoch else float("nan")
-    for epoch in range(first_epoch, last_epoch):
-        sampler.set_epoch(epoch)  # a different shuffle each epoch, the same on every rank
-        # Dropout and shifts from a per-epoch seed, so a resumed run repeats them exactly.
-        torch.manual_seed(args.seed + 1000 * epoch + run.rank)
-        epoch_start = time.perf_counter()
-        loss = train_epoch(trainer, model, progress(batches, run, args, epoch), optimizer, run, args, epoch)
-        run.sync_buffers(model)
-        test_accuracy = accuracy(model, test, run)
-        history.append({"epoch": epoch + 1, "loss": loss, "test_accuracy": test_accuracy})
-        run.log(
-            f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  "
-            f"test accuracy {test_accuracy:.2%}  ({time.perf_counter() - epoch_start:.1f} s)"
-        )
+    def save(epoch: int, history: list[dict]) -> None:
         if run.main and not args.no_checkpoint:
             archbuilder.save_checkpoint(
                 args.checkpoint,
@@ -267,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                 overrides=overrides,
                 extra={"history": history},
             )
+
+    test_accuracy = train(
+        model, optimizer, args, run, first_epoch=first_epoch, history=history, on_epoch=save
+    )
 
     digests = [state_digest(model)]
     if run.distributed:

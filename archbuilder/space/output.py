@@ -1,0 +1,110 @@
+"""Sampled candidates as spec files whose header traces them back to their space.
+
+The header is YAML comments: the space file and its SHA-256, the seed, the candidate's
+counts and every decision taken. Each value is written as JSON with non-ASCII escaped, so
+no value (a name, an option, a file name) can end a comment line and start YAML of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from archbuilder.files import write_atomic
+from archbuilder.space.evaluate import Candidate
+from archbuilder.space.sampling import Sample
+
+__all__ = ["read_header", "sample_text", "write_sample"]
+
+_MARK = "# archbuilder: candidate"
+_DECODER = json.JSONDecoder()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True)
+
+
+def sample_text(
+    candidate: Candidate,
+    *,
+    space: str,
+    sha256: str | None,
+    seed: int | None,
+    index: int,
+    by: str = "sample",
+    overrides: list[str] | None = None,
+) -> str:
+    """The spec file of one candidate: header, then the spec as ``to_yaml`` writes it.
+    ``by`` names what picked it (``sample``, or a study's trial); ``overrides`` are the
+    space's ``--set`` values, recorded when there are any."""
+    lines = [
+        f"{_MARK} {index} of a search space, picked by {_json(by)}; the decisions below rebuild it",
+        f"# space: {_json(space)}",
+        f"# space_sha256: {_json(sha256)}",
+        *([f"# overrides: {_json(list(overrides))}"] if overrides else []),
+        f"# seed: {_json(seed)}",
+        f"# params: {_json(candidate.params)}",
+        f"# macs: {_json(candidate.macs)}",
+        "# decisions:",
+        *(f"#   {_json(name)}: {_json(value)}" for name, value in candidate.choices.items()),
+    ]
+    return "\n".join(lines) + "\n" + candidate.spec.to_yaml()
+
+
+def read_header(text: str) -> dict[str, Any]:
+    """The header of a sampled spec file as data: ``space``, ``space_sha256``, ``seed``,
+    ``params``, ``macs`` and ``decisions`` (name → value). Empty when the file has none."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith(_MARK):
+        return {}
+    header: dict[str, Any] = {"decisions": {}}
+    for line in lines[1:]:
+        if not line.startswith("#"):
+            break
+        if line.startswith("#   "):
+            name, end = _DECODER.raw_decode(line, 4)  # a name may hold ": " itself
+            header["decisions"][name] = json.loads(line[end:].removeprefix(": "))
+        elif ": " in line:
+            key, _, value = line[2:].partition(": ")
+            header[key] = json.loads(value)
+    return header
+
+
+def write_sample(
+    sample: Sample,
+    folder: str | Path,
+    *,
+    space: str,
+    stem: str,
+    sha256: str | None,
+    seed: int,
+    overrides: list[str] | None = None,
+) -> list[Path]:
+    """One spec file per candidate (``{stem}-001.yaml`` ...) and ``samples.json`` listing them
+    with their decisions and counts; every file written atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    width = max(3, len(str(len(sample))))
+    written, listing = [], []
+    for index, candidate in enumerate(sample, start=1):
+        path = folder / f"{stem}-{index:0{width}d}.yaml"
+        text = sample_text(candidate, space=space, sha256=sha256, seed=seed, index=index, overrides=overrides)
+        written.append(write_atomic(path, text.encode()))
+        listing.append(
+            {
+                "file": path.name,
+                "params": candidate.params,
+                "macs": candidate.macs,
+                "decisions": candidate.choices,
+            }
+        )
+    manifest = {
+        "space": space,
+        "space_sha256": sha256,
+        "overrides": list(overrides or []),
+        "seed": seed,
+        "candidates": listing,
+    }
+    write_atomic(folder / "samples.json", (json.dumps(manifest, indent=2, ensure_ascii=True) + "\n").encode())
+    return written
