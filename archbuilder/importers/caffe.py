@@ -108,6 +108,8 @@ class _Converter:
 
     def data_layer(self, layer: Message) -> None:
         tops = [str(top) for top in layer.get("top", [])]
+        for label in tops[1:]:  # labels feed losses and accuracies only
+            self.current[label] = label
         if self.input is not None or not tops:
             return
         kind = _one(layer, "type")
@@ -196,7 +198,7 @@ class _Converter:
             for t in node.inputs:
                 readers[t] = readers.get(t, 0) + 1
         chain, at = [], tensor
-        while at in producer and producer[at].op in ("dropout", "act") and readers.get(producer[at].inputs[0]) == 1:
+        while at in producer and self.movable(producer[at], producer, readers):
             chain.append(producer[at])
             at = producer[at].inputs[0]
         flat = f"{at}#flat"
@@ -208,6 +210,14 @@ class _Converter:
             for node in reversed(chain):
                 self.shapes[node.output] = self.shapes[flat]
         return tensor if chain else flat
+
+    @staticmethod
+    def movable(node: Node, producer: dict[str, Node], readers: dict[str, int]) -> bool:
+        """A dropout (or an activation not folded into the conv before it) alone on its input."""
+        if readers.get(node.inputs[0]) != 1:
+            return False
+        before = producer.get(node.inputs[0])
+        return node.op == "dropout" or (node.op == "act" and (before is None or before.op not in ("conv", "bn")))
 
     def _pooling(self, layer: Message, inputs: list[str]):
         p = _param(layer, "pooling_param")

@@ -21,7 +21,6 @@ from archbuilder.ir.names import RESERVED_NAMES
 __all__ = ["spec_data"]
 
 BUILTIN = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum": 0.1}
-_GENERIC = {"conv", "bn", "act", "relu", "linear"}  # trailing parts that name a torch sub-module
 _HEAD_KINDS = ("global_avgpool", "adaptive_avgpool", "flatten", "linear")
 _INCEPTION_BRANCHES = ("branch1x1", "branch3x3", "branch5x5", "branch_pool")
 _INVALID = re.compile(r"[^A-Za-z0-9_-]+")
@@ -43,10 +42,13 @@ def sanitize(name: str) -> str:
 
 def _scope(item: Item) -> tuple[str, ...]:
     if isinstance(item, Node):
-        scope = item.scope
-        return scope[:-1] if len(scope) > 1 and scope[-1] in _GENERIC else scope
-    scopes = [_scope(member) for branch in item.branches for member in branch] + [_scope(item.merge)]
-    return _common(scopes)
+        return item.scope
+    return _common(_named([member for branch in item.branches for member in branch]) + [_scope(item.merge)])
+
+
+def _named(items: list[Item]) -> list[tuple[str, ...]]:
+    """The scopes of ``items``, leaving out ops the importer added (a flatten before a classifier)."""
+    return [_scope(i) for i in items if not (isinstance(i, Node) and i.source_op.startswith("("))]
 
 
 def _common(scopes: list[tuple[str, ...]]) -> tuple[str, ...]:
@@ -160,7 +162,7 @@ class _Emitter:
             settings = self.settings(fields.pop("conv"))
             return {**fields, **({"conv": settings} if settings else {})}
         written = []
-        branch_scopes = [_common([_scope(i) for i in branch]) if branch else scope for branch in branches]
+        branch_scopes = [_common(_named(branch)) if _named(branch) else scope for branch in branches]
         names = names_for(branch_scopes, scope, ["branch"] * len(branches))
         for index, (branch, name, branch_scope, scale) in enumerate(zip(branches, names, branch_scopes, scales)):
             if name.startswith("branch") and name[6:].isdigit():
@@ -246,7 +248,7 @@ def spec_data(structure: Structure, shapes: dict[str, Shape], input_shape: Shape
         last["out"] = "num_classes"
     aux = []
     for index, (tap, weight, items) in enumerate(sorted(structure.aux, key=lambda a: list(tops).index(a[0]) if a[0] in tops else 0)):
-        scope = _common([_scope(i) for i in items])
+        scope = _common(_named(items))
         head_name = sanitize(scope[0]) if scope and sanitize(scope[0]) not in tops.values() else f"aux{index + 1}"
         layers = emitter.items(items, scope[:1], head_name)
         if layers and layers[-1].get("kind") == "linear" and layers[-1]["out"] == data.get("num_classes"):
