@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from archbuilder.errors import Problem, SpecError
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
+from archbuilder.importers import ImportFailure, ImportResult, import_model, import_module
 from archbuilder.ir import IR, lower
 from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
 from archbuilder.spec import ArchSpec, load_spec
@@ -44,6 +45,8 @@ __all__ = [
     "FeatureInfo",
     "FeatureMap",
     "FeatureModel",
+    "ImportFailure",
+    "ImportResult",
     "InferenceModel",
     "ModelOutputs",
     "Problem",
@@ -58,6 +61,8 @@ __all__ = [
     "export_program",
     "export_pt2",
     "feature_info",
+    "import_model",
+    "import_module",
     "load_checkpoint",
     "load_spec",
     "lower",
@@ -73,6 +78,8 @@ _TORCH_EXPORTS = {
     "Checkpoint",
     "CheckpointError",
     "FeatureModel",
+    "ImportFailure",
+    "ImportResult",
     "InferenceModel",
     "ModelOutputs",
     "build",

@@ -49,7 +49,7 @@ class _Converter:
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.input: str | None = None
         self.losses: list[tuple[str, float]] = []
-        self.pending_bn: dict[str, Node] = {}  # BatchNorm output tensor -> node waiting for a Scale
+        self.broken: set[str] = set()  # outputs of layers that could not be imported
 
     def fail(self, layer: Message, reason: str) -> None:
         self.problems.append(Unsupported(str(_one(layer, "name", "?")), str(_one(layer, "type", "?")), reason))
@@ -146,13 +146,27 @@ class _Converter:
         handler = getattr(self, f"_{kind.lower()}", None)
         if handler is None:
             self.fail(layer, "no archbuilder layer computes it")
+            self.mark_broken(layer, [self.current[b] for b in bottoms])
             return None
         inputs = [self.current[b] for b in bottoms]
+        problems = len(self.problems)
         result = handler(layer, inputs)
+        if len(self.problems) > problems or any(t in self.broken for t in inputs):
+            self.mark_broken(layer, inputs)  # later layers are still checked, not built
+            return None
         if result is None:
             return None
         op, attrs = result
         return self.add(layer, op, inputs, attrs)
+
+    def mark_broken(self, layer: Message, inputs: list[str]) -> None:
+        """The layer's outputs exist (so readers are checked) but are not built; shape guessed."""
+        shape = self.shapes.get(inputs[0], self.shapes.get(self.input or "", (1, 1, 1))) if inputs else (1, 1, 1)
+        for top in layer.get("top", []):
+            tensor = f"{top}#broken{len(self.broken)}"
+            self.broken.add(tensor)
+            self.shapes[tensor] = shape
+            self.current[str(top)] = tensor
 
     def add(self, layer: Message, op: str, inputs: list[str], attrs: dict[str, Any]) -> str:
         name = str(_one(layer, "name", op))

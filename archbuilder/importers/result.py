@@ -18,6 +18,11 @@ __all__ = ["IMPORTER_VERSION", "ImportResult"]
 IMPORTER_VERSION = "1"
 
 
+def _escaped(text: str) -> str:
+    """``text`` with newlines and other control characters escaped, so it stays a comment."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
 @dataclass(frozen=True)
 class ImportResult:
     """An imported network. ``weights`` maps the built model's ``state_dict`` keys to numpy
@@ -39,13 +44,13 @@ class ImportResult:
 
         lines = [
             f"imported by archbuilder {__version__} (importer {IMPORTER_VERSION}) from {self.format} file",
-            f"source: {json.dumps(self.source, ensure_ascii=True)}",
+            f"source: {json.dumps(self.source, ensure_ascii=False)}",  # quoted: any name stays one line
             f"sha256: {self.sha256}",
         ]
         if self.stopped:
-            lines.append(f"partial: stopped before {self.stopped}")
-        lines += [f"note: {note}" for note in self.notes]
-        return "".join(f"# {line.encode('unicode_escape').decode('ascii')}\n" for line in lines)
+            lines.append(f"partial: stopped before {_escaped(self.stopped)}")
+        lines += [f"note: {_escaped(note)}" for note in self.notes]
+        return "".join(f"# {line}\n" for line in lines)
 
     def to_yaml(self) -> str:
         """The spec as YAML, after the header."""
@@ -57,6 +62,7 @@ class ImportResult:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The weights as a ``state_dict`` that ``build(result.spec)`` loads (strictly)."""
+        import numpy as np
         import torch
 
         from archbuilder.builder import build
@@ -70,7 +76,7 @@ class ImportResult:
         if missing or unused:
             raise ValueError(f"weights do not match the spec: missing {missing[:5]}, unused {unused[:5]}")
         for key, value in self.weights.items():
-            tensor = torch.as_tensor(value).to(state[key].dtype)
+            tensor = torch.tensor(np.array(value), dtype=state[key].dtype)
             if tuple(tensor.shape) != tuple(state[key].shape):
                 tensor = tensor.reshape(state[key].shape)  # e.g. a Gemm's bias written as 1×N
             state[key] = tensor.clone()
