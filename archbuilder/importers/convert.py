@@ -43,7 +43,8 @@ def sanitize(name: str) -> str:
 def _scope(item: Item) -> tuple[str, ...]:
     if isinstance(item, Node):
         return item.scope
-    return _common(_named([member for branch in item.branches for member in branch]) + [_scope(item.merge)])
+    members = _named([member for branch in item.branches for member in branch])
+    return _common(members or [_scope(item.merge)])
 
 
 def _named(items: list[Item]) -> list[tuple[str, ...]]:

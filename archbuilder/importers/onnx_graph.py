@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from typing import Any
 
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
@@ -89,6 +90,10 @@ class _Converter:
             handler(node, inputs, {a.name: _attr(a) for a in node.attribute})
         except _Unsupported as exc:
             self.problems.append(Unsupported(node.name or node.output[0], node.op_type, str(exc)))
+            for output in node.output:  # readers are still checked (their own problems listed too)
+                if output and output not in self.data:
+                    self.alias[output] = next(t for t in inputs if t in self.data)
+                    self.data.add(output)
 
     def add(self, node: Any, op: str, inputs: list[str], attrs: dict[str, Any], weights: dict[str, Any] | None = None, output: str | None = None) -> Node:
         out = output or node.output[0]
@@ -317,7 +322,7 @@ def _scope(node: Any, consts: dict[str, Any]) -> tuple[str, ...]:
         if len(scopes) >= 3:
             path = scopes[-2]
     if not path:
-        return ((node.name or node.output[0]).replace("/", "_"),)
+        return tuple(part for part in re.split(r"[./]", node.name or node.output[0]) if part)
     parts = tuple(path.split("."))
     return parts[:-1] if len(parts) > 1 and parts[-1] in _PART_NAMES else parts
 
