@@ -74,6 +74,9 @@ class _Converter:
                     self.convert(fx_node)
             except _Unsupported as exc:
                 self.problems.append(Unsupported(fx_node.name, str(getattr(fx_node.target, "__name__", fx_node.target)), str(exc)))
+                known = [a.name for a in fx_node.all_input_nodes if a.name in self.tensor]
+                if known:  # readers are still checked (their own problems listed too)
+                    self.tensor[fx_node.name] = self.tensor[known[0]]
         main = outputs[0] if outputs else (self.nodes[-1].output if self.nodes else "input")
         aux = [(tensor, self.aux_loss_weight) for tensor in outputs[1:]]
         return Graph("input", input_shape, self.nodes, main, aux, self.problems, True)
