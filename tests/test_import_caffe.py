@@ -52,7 +52,9 @@ def test_bvlc_deploy_recognizes_nine_inception_modules_by_role():
     shipped = [layer for layer in archbuilder.load_spec(V1).blocks if layer.kind == "inception"]
     assert [layer.name for layer in inception] == ["3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"]
     fields = ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
-    assert [[getattr(b, f) for f in fields] for b in inception] == [[getattr(b, f) for f in fields] for b in shipped]
+    assert [[getattr(b, f) for f in fields] for b in inception] == [
+        [getattr(b, f) for f in fields] for b in shipped
+    ]
     # The paper's table 1, inception (3a): 64, 96, 128, 16, 32, 32.
     assert [getattr(inception[0], f) for f in fields] == [64, 96, 128, 16, 32, 32]
 
@@ -80,7 +82,13 @@ def test_training_definition_gives_the_aux_heads():
     assert kinds(ir, "loss1") == kinds(shipped, "aux1")
     assert kinds(ir, "loss2") == kinds(shipped, "aux2")
     assert [layer.name for layer in result.spec.aux_heads[0].layers] == [
-        "ave_pool", "conv", "flatten", "fc", "relu_fc", "drop_fc", "classifier",
+        "ave_pool",
+        "conv",
+        "flatten",
+        "fc",
+        "relu_fc",
+        "drop_fc",
+        "classifier",
     ]
 
 
@@ -117,7 +125,9 @@ def test_batchnorm_scale_and_a_residual_eltwise(tmp_path):
     text += _layer("stem/relu", "ReLU", "stem/conv", "stem/conv")
     text += _conv("res/conv_a", "stem/conv", 16) + _layer("res/relu_a", "ReLU", "res/conv_a", "res/conv_a")
     text += _conv("res/conv_b", "res/conv_a", 16)
-    text += 'layer { name: "res/sum" type: "Eltwise" bottom: "stem/conv" bottom: "res/conv_b" top: "res/sum" }\n'
+    text += (
+        'layer { name: "res/sum" type: "Eltwise" bottom: "stem/conv" bottom: "res/conv_b" top: "res/sum" }\n'
+    )
     text += _layer("res/relu", "ReLU", "res/sum", "res/sum")
     text += _layer("pool", "Pooling", "res/sum", extra="pooling_param { pool: AVE global_pooling: true }")
     text += _layer("fc", "InnerProduct", "pool", extra="inner_product_param { num_output: 10 }")
@@ -152,7 +162,9 @@ def test_eltwise_coefficients_become_branch_scales(tmp_path):
 
 def test_caffe_rounds_pooling_up(tmp_path):
     pool = "pooling_param { pool: MAX kernel_size: 3 stride: 2 }"
-    text = INPUT.replace("dim: 32 dim: 32", "dim: 112 dim: 112") + _layer("pool", "Pooling", "data", extra=pool)
+    text = INPUT.replace("dim: 32 dim: 32", "dim: 112 dim: 112") + _layer(
+        "pool", "Pooling", "data", extra=pool
+    )
     spec = import_model(_write(tmp_path, text)).spec
     # Caffe: ceil((112 - 3) / 2) + 1 = 56; torch's floor rule would give 55
     assert archbuilder.lower(spec).op("pool").shape == (3, 56, 56)
@@ -161,11 +173,17 @@ def test_caffe_rounds_pooling_up(tmp_path):
 
 def test_unsupported_layers_are_all_reported_and_partial_stops_at_the_first(tmp_path):
     text = INPUT + _conv("conv1", "data", 8) + _layer("up", "Deconvolution", "conv1")
-    text += _layer("pow", "Power", "up") + _layer("pool", "Pooling", "pow", extra="pooling_param { pool: STOCHASTIC }")
+    text += _layer("pow", "Power", "up") + _layer(
+        "pool", "Pooling", "pow", extra="pooling_param { pool: STOCHASTIC }"
+    )
     path = _write(tmp_path, text)
     with pytest.raises(ImportFailure) as failure:
         import_model(path)
-    assert [(p.node, p.op) for p in failure.value.problems] == [("up", "Deconvolution"), ("pow", "Power"), ("pool", "Pooling")]
+    assert [(p.node, p.op) for p in failure.value.problems] == [
+        ("up", "Deconvolution"),
+        ("pow", "Power"),
+        ("pool", "Pooling"),
+    ]
     assert "STOCHASTIC" in str(failure.value)
     result = import_model(path, partial=True)
     assert result.stopped.startswith("up (Deconvolution)")
@@ -188,5 +206,9 @@ def test_prototxt_errors_say_where():
     with pytest.raises(PrototxtError, match="missing '}'"):
         parse_prototxt("layer { name: 'x'")
     assert parse_prototxt('a: 1 b: -2.5e1 c: "x\\"y" d { e: MAX } d { e: AVE } f: [1, 2]') == {
-        "a": [1], "b": [-25.0], "c": ['x"y'], "d": [{"e": ["MAX"]}, {"e": ["AVE"]}], "f": [1, 2],
+        "a": [1],
+        "b": [-25.0],
+        "c": ['x"y'],
+        "d": [{"e": ["MAX"]}, {"e": ["AVE"]}],
+        "f": [1, 2],
     }

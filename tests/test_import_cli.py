@@ -30,7 +30,9 @@ def test_weights_from_a_prototxt_are_refused(tmp_path, capsys):
 
 def test_unsupported_ops_exit_1_without_traceback(tmp_path, capsys):
     path = tmp_path / "bad.prototxt"
-    path.write_text('input: "data"\ninput_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "p" type: "Power" bottom: "data" top: "p" }\n')
+    path.write_text(
+        'input: "data"\ninput_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\nlayer { name: "p" type: "Power" bottom: "data" top: "p" }\n'
+    )
     assert main(["import", str(path)]) == 1
     err = capsys.readouterr().err
     assert "p (Power): no archbuilder layer computes it" in err and "Traceback" not in err

@@ -55,17 +55,31 @@ def _conv(name, x, w, b=None, **attrs):
 
 def _bn(name, x, c):
     names = [f"{name}.{k}" for k in ("scale", "bias", "mean", "var")]
-    inits = [_init(names[0], c, positive=True), _init(names[1], c), _init(names[2], c), _init(names[3], c, positive=True)]
+    inits = [
+        _init(names[0], c, positive=True),
+        _init(names[1], c),
+        _init(names[2], c),
+        _init(names[3], c, positive=True),
+    ]
     return helper.make_node("BatchNormalization", [x, *names], [name], name=name, epsilon=1e-3), inits
 
 
 def test_conv_batchnorm_relu_fold_into_one_conv_layer(tmp_path):
     bn, inits = _bn("bn", "c", 4)
-    nodes = [_conv("c", "x", "w", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]), bn, helper.make_node("Relu", ["bn"], ["r"], name="r")]
+    nodes = [
+        _conv("c", "x", "w", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        bn,
+        helper.make_node("Relu", ["bn"], ["r"], name="r"),
+    ]
     spec = _compare(_model(tmp_path, nodes, [_init("w", 4, 3, 3, 3), *inits]))
     ir = archbuilder.lower(spec)
     [conv] = [op for op in ir.ops() if op.kind == "conv"]
-    assert (conv.attrs["norm"], conv.attrs["activation"], conv.attrs["bn_eps"], conv.attrs["bias"]) == ("batch", "relu", 0.001, False)
+    assert (conv.attrs["norm"], conv.attrs["activation"], conv.attrs["bn_eps"], conv.attrs["bias"]) == (
+        "batch",
+        "relu",
+        0.001,
+        False,
+    )
     assert len([op for op in ir.ops() if op.kind != "input"]) == 1
 
 
@@ -75,7 +89,10 @@ def test_conv_batchnorm_relu_fold_into_one_conv_layer(tmp_path):
         ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
         ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
         ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=0)),
-        ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1)),
+        (
+            "AveragePool",
+            dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1),
+        ),
         ("GlobalAveragePool", {}),
         ("LRN", dict(size=5, alpha=2e-4, beta=0.7, bias=1.5)),
         ("Sigmoid", {}),
@@ -85,8 +102,13 @@ def test_conv_batchnorm_relu_fold_into_one_conv_layer(tmp_path):
     ],
 )
 def test_single_ops_match_onnxruntime(tmp_path, op, attrs):
-    nodes = [_conv("c", "x", "w", "b", kernel_shape=[1, 1]), helper.make_node(op, ["c"], ["y"], name="y", **attrs)]
-    _compare(_model(tmp_path, nodes, [_init("w", 6, 3, 1, 1), _init("b", 6)], shape=(3, 9, 9)), shape=(3, 9, 9))
+    nodes = [
+        _conv("c", "x", "w", "b", kernel_shape=[1, 1]),
+        helper.make_node(op, ["c"], ["y"], name="y", **attrs),
+    ]
+    _compare(
+        _model(tmp_path, nodes, [_init("w", 6, 3, 1, 1), _init("b", 6)], shape=(3, 9, 9)), shape=(3, 9, 9)
+    )
 
 
 def test_clip_is_relu6_and_gemm_matmul_flatten_reshape_dropout(tmp_path):
@@ -101,7 +123,17 @@ def test_clip_is_relu6_and_gemm_matmul_flatten_reshape_dropout(tmp_path):
         helper.make_node("MatMul", ["drop", "mw"], ["mm"], name="mm"),
         helper.make_node("Add", ["mm", "mb"], ["fc2"], name="fc2"),
     ]
-    inits = [_init("w", 4, 3, 3, 3), _init("b", 4), zero, six, shape, _init("fw", 10, 144), _init("fb", 10), _init("mw", 10, 5), _init("mb", 5)]
+    inits = [
+        _init("w", 4, 3, 3, 3),
+        _init("b", 4),
+        zero,
+        six,
+        shape,
+        _init("fw", 10, 144),
+        _init("fb", 10),
+        _init("mw", 10, 5),
+        _init("mb", 5),
+    ]
     spec = _compare(_model(tmp_path, nodes, inits))
     kinds = [layer.kind for layer in [*spec.stem, *spec.blocks, *spec.head]]
     assert kinds == ["conv", "flatten", "linear", "dropout", "linear"]
@@ -111,18 +143,37 @@ def test_clip_is_relu6_and_gemm_matmul_flatten_reshape_dropout(tmp_path):
 
 def test_concat_of_paths_is_an_inception_block(tmp_path):
     def conv(name, x, out, k):
-        return _conv(name, x, f"{name}.weight", f"{name}.bias", kernel_shape=[k, k], pads=[k // 2] * 4), [_init(f"{name}.weight", out, 4 if x == "x" else 3, k, k), _init(f"{name}.bias", out)]
+        return _conv(name, x, f"{name}.weight", f"{name}.bias", kernel_shape=[k, k], pads=[k // 2] * 4), [
+            _init(f"{name}.weight", out, 4 if x == "x" else 3, k, k),
+            _init(f"{name}.bias", out),
+        ]
 
     parts = [conv("m.b1", "x", 2, 1), conv("m.b2r", "x", 3, 1), conv("m.b3r", "x", 3, 1)]
     parts += [conv("m.b2", "m.b2r", 5, 3), conv("m.b3", "m.b3r", 2, 5)]
-    pool = helper.make_node("MaxPool", ["x"], ["m.pool"], name="m.pool", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    pool = helper.make_node(
+        "MaxPool", ["x"], ["m.pool"], name="m.pool", kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+    )
     proj = _conv("m.proj", "m.pool", "m.proj.weight", "m.proj.bias", kernel_shape=[1, 1])
-    nodes = [n for n, _ in parts] + [pool, proj, helper.make_node("Concat", ["m.b1", "m.b2", "m.b3", "m.proj"], ["cat"], name="cat", axis=1)]
-    inits = [i for _, group in parts for i in group] + [_init("m.proj.weight", 3, 4, 1, 1), _init("m.proj.bias", 3)]
+    nodes = [n for n, _ in parts] + [
+        pool,
+        proj,
+        helper.make_node("Concat", ["m.b1", "m.b2", "m.b3", "m.proj"], ["cat"], name="cat", axis=1),
+    ]
+    inits = [i for _, group in parts for i in group] + [
+        _init("m.proj.weight", 3, 4, 1, 1),
+        _init("m.proj.bias", 3),
+    ]
     spec = _compare(_model(tmp_path, nodes, inits, shape=(4, 8, 8)), shape=(4, 8, 8))
     [block] = spec.blocks
     assert (block.kind, block.name) == ("inception", "m")
-    assert (block.ch1x1, block.ch3x3red, block.ch3x3, block.ch5x5red, block.ch5x5, block.pool_proj) == (2, 3, 5, 3, 2, 3)
+    assert (block.ch1x1, block.ch3x3red, block.ch3x3, block.ch5x5red, block.ch5x5, block.pool_proj) == (
+        2,
+        3,
+        5,
+        3,
+        2,
+        3,
+    )
 
 
 def test_residual_add_with_a_scaled_branch(tmp_path):
@@ -184,10 +235,19 @@ def _folded_params(ir) -> int:
 
 def _collapsed(ir):
     """Op kinds and shapes, with an activation right after a conv counted as that conv's."""
-    ops = [op for op in ir.ops() if op.kind not in ("input", "dropout") and op.item not in {h.name for h in ir.aux_heads}]
+    ops = [
+        op
+        for op in ir.ops()
+        if op.kind not in ("input", "dropout") and op.item not in {h.name for h in ir.aux_heads}
+    ]
     kept = []
     for op in ops:
-        if op.kind == "activation" and kept and kept[-1][0] in ("conv", "separable") and kept[-1][1] == op.shape:
+        if (
+            op.kind == "activation"
+            and kept
+            and kept[-1][0] in ("conv", "separable")
+            and kept[-1][1] == op.shape
+        ):
             continue
         kept.append((op.kind, op.shape))
     return kept
@@ -238,7 +298,15 @@ def test_round_trip_of_a_small_spec_through_archbuild_export(tmp_path):
     assert result.spec.blocks[0] == spec.blocks[0]  # the Inception module comes back as written
 
 
-SHIPPED = ["googlenet", "googlenet-torchvision", "googlenet-factorized", "googlenet-naive", "inception-digits", "inception-v3", "xception"]
+SHIPPED = [
+    "googlenet",
+    "googlenet-torchvision",
+    "googlenet-factorized",
+    "googlenet-naive",
+    "inception-digits",
+    "inception-v3",
+    "xception",
+]
 
 
 @pytest.mark.slow
@@ -249,14 +317,13 @@ def test_round_trip_of_every_shipped_spec(tmp_path, name):
     _round_trip(archbuilder.load_spec(SPECS / f"{name}.yaml"), tmp_path)
 
 
-@pytest.mark.slow
-def test_the_v1_spec_stops_at_torch_onnx_s_decomposed_lrn(tmp_path):
-    from .conftest import SPECS
-
-    model = _randomized(archbuilder.build(SPECS / "googlenet-v1-original.yaml", aux=False))
-    path = archbuilder.export_onnx(model, tmp_path / "v1.onnx")
-    with pytest.raises(ImportFailure, match=r"\(Mul\): multiplies two tensors"):
-        import_model(path)
+def test_torch_onnx_s_decomposed_local_response_norm_is_one_lrn(tmp_path):
+    spec = archbuilder.load_spec(
+        "name: n\ninput: {channels: 6, height: 5, width: 5}\n"
+        "blocks: [{name: norm, kind: lrn, size: 3, alpha: 0.001, beta: 0.6, k: 2.0}, {name: c, kind: conv, out: 2, kernel: 1}]\n"
+    )
+    result = _round_trip(spec, tmp_path)
+    assert result.spec.blocks[0] == spec.blocks[0]
 
 
 @pytest.mark.slow

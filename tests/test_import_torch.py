@@ -24,7 +24,11 @@ def test_torchvision_googlenet_is_the_shipped_torchvision_spec():
     result = import_module(module, torch.randn(1, 3, 224, 224))
     imported = archbuilder.lower(result.spec)
     shipped = archbuilder.lower(archbuilder.load_spec(SPECS / "googlenet-torchvision.yaml"))
-    assert imported.total() == shipped.total() == (sum(p.numel() for p in module.parameters()), shipped.total()[1])
+    assert (
+        imported.total()
+        == shipped.total()
+        == (sum(p.numel() for p in module.parameters()), shipped.total()[1])
+    )
     assert _ops(imported) == _ops(shipped)
     assert [(h.tap, h.loss_weight) for h in result.spec.aux_heads] == [("4a", 0.3), ("4d", 0.3)]
     built = archbuilder.build(result.spec).eval()
@@ -37,9 +41,16 @@ def test_torchvision_googlenet_is_the_shipped_torchvision_spec():
 
 def test_a_small_module_with_its_weights():
     module = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, groups=8, padding=1, bias=False), nn.Conv2d(8, 16, 1),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(16, 5),
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, groups=8, padding=1, bias=False),
+        nn.Conv2d(8, 16, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(16, 5),
     )
     with torch.no_grad():
         module[1].running_mean.normal_()

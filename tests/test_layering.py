@@ -34,7 +34,9 @@ def test_only_builder_modules_import_torch():
         # cli: inside the torch commands only; export: inside the exporters only
         allowed = path.name == "export.py" or path.parent.name in ("cli", "interop")
         # importers: the torch-module tracer, and weights turned into a state_dict on request
-        allowed = allowed or (path.parent.name == "importers" and path.name in ("torch_module.py", "result.py", "__init__.py"))
+        allowed = allowed or (
+            path.parent.name == "importers" and path.name in ("torch_module.py", "result.py", "__init__.py")
+        )
         if imports_torch and not allowed:
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []

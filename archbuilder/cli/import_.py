@@ -12,13 +12,17 @@ __all__ = ["register"]
 
 
 def register(command: Command) -> None:
-    sub = command("import", "write a Caffe .prototxt or an .onnx file as a spec (weights with --weights)", _import)
+    sub = command(
+        "import", "write a Caffe .prototxt or an .onnx file as a spec (weights with --weights)", _import
+    )
     sub.add_argument("file", metavar="FILE", help="a .prototxt (Caffe's text format) or an .onnx file")
     sub.add_argument("-o", "--output", help="the spec to write (default: standard output)")
     sub.add_argument("--weights", metavar="OUT.pt", help="also write the weights as a state_dict (ONNX only)")
     sub.add_argument("--partial", action="store_true", help="import up to the first unsupported op")
     sub.add_argument("--input", metavar="C,H,W", type=_shape, help="input shape, where the file writes none")
-    sub.add_argument("--phase", default="TRAIN", choices=["TRAIN", "TEST"], help="Caffe phase (default TRAIN)")
+    sub.add_argument(
+        "--phase", default="TRAIN", choices=["TRAIN", "TEST"], help="Caffe phase (default TRAIN)"
+    )
     sub.add_argument("--name", help="model name (default: the file's)")
 
 
@@ -46,7 +50,9 @@ def _import(args: argparse.Namespace) -> int:
             "drop --weights"
         )
     try:
-        result = import_model(args.file, partial=args.partial, input_shape=args.input, phase=args.phase, name=args.name)
+        result = import_model(
+            args.file, partial=args.partial, input_shape=args.input, phase=args.phase, name=args.name
+        )
     except ImportFailure as exc:
         if args.debug:
             raise
@@ -67,7 +73,11 @@ def _report(args: argparse.Namespace, result) -> None:
 
     params, _ = lower(result.spec).total()
     blocks = sum(1 for layer in result.spec.blocks if layer.kind in ("inception", "branches"))
-    what = [f"{params:,} parameters", f"{blocks} multi-branch blocks", f"{len(result.spec.aux_heads)} aux heads"]
+    what = [
+        f"{params:,} parameters",
+        f"{blocks} multi-branch blocks",
+        f"{len(result.spec.aux_heads)} aux heads",
+    ]
     where = f"wrote {args.output}" if args.output else "imported"
     print(f"{where} ({', '.join(what)}) from {args.file}", file=sys.stderr)
     if args.weights:

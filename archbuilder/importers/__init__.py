@@ -18,7 +18,15 @@ from archbuilder.importers.result import IMPORTER_VERSION, ImportResult
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FORMATS", "IMPORTER_VERSION", "ImportFailure", "ImportResult", "Unsupported", "import_model", "import_module"]
+__all__ = [
+    "FORMATS",
+    "IMPORTER_VERSION",
+    "ImportFailure",
+    "ImportResult",
+    "Unsupported",
+    "import_model",
+    "import_module",
+]
 
 FORMATS = {".prototxt": "caffe", ".onnx": "onnx"}
 MAX_PROTOTXT_BYTES = 16 << 20
@@ -41,13 +49,18 @@ def import_model(
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise ImportFailure(str(path), [Unsupported("(file)", path.suffix or "-", f"unknown format; give one of {', '.join(FORMATS)}")])
+        raise ImportFailure(
+            str(path),
+            [Unsupported("(file)", path.suffix or "-", f"unknown format; give one of {', '.join(FORMATS)}")],
+        )
     try:
         raw = path.read_bytes() if kind == "onnx" or path.stat().st_size <= MAX_PROTOTXT_BYTES else None
     except OSError as exc:
         raise ImportFailure(str(path), [Unsupported("(file)", "-", f"cannot read: {exc.strerror}")]) from None
     if raw is None:
-        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"larger than {MAX_PROTOTXT_BYTES >> 20} MiB")])
+        raise ImportFailure(
+            str(path), [Unsupported("(file)", "-", f"larger than {MAX_PROTOTXT_BYTES >> 20} MiB")]
+        )
     digest = hashlib.sha256(raw).hexdigest()
     if kind == "caffe":
         graph, default_name = _caffe(path, raw, phase, input_shape, partial)
@@ -56,7 +69,9 @@ def import_model(
 
         graph, default_name = onnx_graph(raw, str(path), input_shape=input_shape, partial=partial)
     default_name = default_name or path.stem
-    return finish(graph, source=str(path), sha256=digest, format=kind, name=name or default_name, partial=partial)
+    return finish(
+        graph, source=str(path), sha256=digest, format=kind, name=name or default_name, partial=partial
+    )
 
 
 def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
@@ -66,9 +81,13 @@ def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
     try:
         net = parse_prototxt(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ImportFailure(str(path), [Unsupported("(file)", "-", "not UTF-8 text; a .prototxt is a text file")]) from None
+        raise ImportFailure(
+            str(path), [Unsupported("(file)", "-", "not UTF-8 text; a .prototxt is a text file")]
+        ) from None
     except PrototxtError as exc:
-        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"not protobuf text format: {exc}")]) from None
+        raise ImportFailure(
+            str(path), [Unsupported("(file)", "-", f"not protobuf text format: {exc}")]
+        ) from None
     names = net.get("name") or [None]
     return caffe_graph(net, phase=phase, input_shape=input_shape, partial=partial), names[0]
 
@@ -88,6 +107,6 @@ def import_module(
 
     graph, digest = module_graph(module, example_input, aux_loss_weight=aux_loss_weight, partial=partial)
     label = type(module).__name__
-    return finish(graph, source=f"<{label} module>", sha256=digest, format="torch", name=name or label, partial=partial)
-
-
+    return finish(
+        graph, source=f"<{label} module>", sha256=digest, format="torch", name=name or label, partial=partial
+    )

@@ -17,7 +17,13 @@ __all__ = ["caffe_graph"]
 
 _DATA = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData", "Input", "Python"}
 _IGNORED = {"Accuracy", "Silence"}
-_LOSSES = {"SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss", "MultinomialLogisticLoss"}
+_LOSSES = {
+    "SoftmaxWithLoss",
+    "EuclideanLoss",
+    "SigmoidCrossEntropyLoss",
+    "HingeLoss",
+    "MultinomialLogisticLoss",
+}
 _ACTIVATIONS = {"ReLU": "relu", "Sigmoid": "sigmoid", "TanH": "tanh"}
 
 
@@ -52,7 +58,9 @@ class _Converter:
         self.broken: set[str] = set()  # outputs of layers that could not be imported
 
     def fail(self, layer: Message, reason: str) -> None:
-        self.problems.append(Unsupported(str(_one(layer, "name", "?")), str(_one(layer, "type", "?")), reason))
+        self.problems.append(
+            Unsupported(str(_one(layer, "name", "?")), str(_one(layer, "type", "?")), reason)
+        )
 
     def included(self, layer: Message) -> bool:
         phases = lambda rules: {str(_one(rule, "phase", "")) for rule in rules}  # noqa: E731
@@ -64,7 +72,13 @@ class _Converter:
     def run(self) -> Graph:
         self.top_level_input()
         if "layers" in self.net and "layer" not in self.net:
-            self.problems.append(Unsupported("(file)", "layers", "the V1 'layers' format; upgrade it with Caffe's upgrade_net_proto_text"))
+            self.problems.append(
+                Unsupported(
+                    "(file)",
+                    "layers",
+                    "the V1 'layers' format; upgrade it with Caffe's upgrade_net_proto_text",
+                )
+            )
         last = None
         for layer in self.net.get("layer", []):
             if self.included(layer):
@@ -77,7 +91,9 @@ class _Converter:
 
     def graph(self, last: str | None) -> Graph:
         if self.input is None:
-            self.problems.append(Unsupported("(file)", "input", "no input: give an Input or Data layer, or input_shape"))
+            self.problems.append(
+                Unsupported("(file)", "input", "no input: give an Input or Data layer, or input_shape")
+            )
             return Graph("data", (1, 1, 1), [], "data", problems=self.problems)
         if self.losses:
             main = max(range(len(self.losses)), key=lambda i: (self.losses[i][1], i))
@@ -85,7 +101,9 @@ class _Converter:
             aux = [loss for i, loss in enumerate(self.losses) if i != main]
         else:
             output, aux = last or self.input, []
-        return Graph(self.input, self.shapes[self.input], self.nodes, output, aux, self.problems, False, self.notes)
+        return Graph(
+            self.input, self.shapes[self.input], self.nodes, output, aux, self.problems, False, self.notes
+        )
 
     # -- inputs ------------------------------------------------------------------
     def top_level_input(self) -> None:
@@ -101,7 +119,9 @@ class _Converter:
         elif dims is not None and len(dims) == 3:
             shape = tuple(int(d) for d in dims)
         else:
-            self.problems.append(Unsupported(where, "input", "the input shape is not written; pass input_shape (C, H, W)"))
+            self.problems.append(
+                Unsupported(where, "input", "the input shape is not written; pass input_shape (C, H, W)")
+            )
             shape = (1, 1, 1)
         self.input = self.current[blob] = blob
         self.shapes[blob] = shape
@@ -120,7 +140,9 @@ class _Converter:
             return
         crop = _one(_param(layer, "transform_param"), "crop_size")
         if crop is not None and self.given_shape is None:
-            self.notes.append(f"input: {_one(layer, 'name')} crops to {crop}×{crop}; its channels are not written, 3 assumed")
+            self.notes.append(
+                f"input: {_one(layer, 'name')} crops to {crop}×{crop}; its channels are not written, 3 assumed"
+            )
             self.set_input(tops[0], [3, crop, crop], str(_one(layer, "name")))
         else:
             self.set_input(tops[0], None, str(_one(layer, "name")))
@@ -161,7 +183,9 @@ class _Converter:
 
     def mark_broken(self, layer: Message, inputs: list[str]) -> None:
         """The layer's outputs exist (so readers are checked) but are not built; shape guessed."""
-        shape = self.shapes.get(inputs[0], self.shapes.get(self.input or "", (1, 1, 1))) if inputs else (1, 1, 1)
+        shape = (
+            self.shapes.get(inputs[0], self.shapes.get(self.input or "", (1, 1, 1))) if inputs else (1, 1, 1)
+        )
         for top in layer.get("top", []):
             tensor = f"{top}#broken{len(self.broken)}"
             self.broken.add(tensor)
@@ -172,7 +196,9 @@ class _Converter:
         name = str(_one(layer, "name", op))
         top = str(_one(layer, "top", name))
         tensor = top if top not in self.shapes else f"{top}#{len(self.nodes)}"
-        node = Node(name, op, inputs, tensor, attrs, scope=tuple(name.split("/")), source_op=str(_one(layer, "type")))
+        node = Node(
+            name, op, inputs, tensor, attrs, scope=tuple(name.split("/")), source_op=str(_one(layer, "type"))
+        )
         self.nodes.append(node)
         self.shapes[tensor] = output_shape(node, [self.shapes[t] for t in inputs])
         self.current[top] = tensor
@@ -217,7 +243,9 @@ class _Converter:
             at = producer[at].inputs[0]
         flat = f"{at}#flat"
         position = self.nodes.index(chain[-1]) if chain else len(self.nodes)
-        self.nodes.insert(position, Node("flatten", "flatten", [at], flat, scope=("flatten",), source_op="(InnerProduct)"))
+        self.nodes.insert(
+            position, Node("flatten", "flatten", [at], flat, scope=("flatten",), source_op="(InnerProduct)")
+        )
         self.shapes[flat] = (self.shapes[at][0] * self.shapes[at][1] * self.shapes[at][2],)
         if chain:
             chain[-1].inputs[0] = flat
@@ -231,7 +259,9 @@ class _Converter:
         if readers.get(node.inputs[0]) != 1:
             return False
         before = producer.get(node.inputs[0])
-        return node.op == "dropout" or (node.op == "act" and (before is None or before.op not in ("conv", "bn")))
+        return node.op == "dropout" or (
+            node.op == "act" and (before is None or before.op not in ("conv", "bn"))
+        )
 
     def _pooling(self, layer: Message, inputs: list[str]):
         p = _param(layer, "pooling_param")
@@ -264,8 +294,12 @@ class _Converter:
         if str(_one(p, "norm_region", "ACROSS_CHANNELS")) != "ACROSS_CHANNELS":
             self.fail(layer, "norm_region: WITHIN_CHANNEL has no archbuilder layer")
             return None
-        attrs = dict(size=int(_one(p, "local_size", 5)), alpha=float(_one(p, "alpha", 1.0)),
-                     beta=float(_one(p, "beta", 0.75)), k=float(_one(p, "k", 1.0)))
+        attrs = dict(
+            size=int(_one(p, "local_size", 5)),
+            alpha=float(_one(p, "alpha", 1.0)),
+            beta=float(_one(p, "beta", 0.75)),
+            k=float(_one(p, "k", 1.0)),
+        )
         return "lrn", attrs
 
     def _relu(self, layer: Message, inputs: list[str]):
@@ -309,7 +343,9 @@ class _Converter:
         return "flatten", {}
 
     def _softmax(self, layer: Message, inputs: list[str]):
-        self.notes.append(f"{_one(layer, 'name')}: the final Softmax is left out (archbuilder models output logits)")
+        self.notes.append(
+            f"{_one(layer, 'name')}: the final Softmax is left out (archbuilder models output logits)"
+        )
         for top in layer.get("top", []):
             self.current[str(top)] = inputs[0]
         return None
@@ -338,7 +374,13 @@ def _caffe_pooled(size: int, kernel: int, stride: int, pad: int) -> int:
     return out
 
 
-def caffe_graph(net: Message, *, phase: str = "TRAIN", input_shape: tuple[int, int, int] | None = None, partial: bool = False) -> Graph:
+def caffe_graph(
+    net: Message,
+    *,
+    phase: str = "TRAIN",
+    input_shape: tuple[int, int, int] | None = None,
+    partial: bool = False,
+) -> Graph:
     """The importer graph of a parsed prototxt (see :func:`~archbuilder.importers.prototxt.parse_prototxt`)."""
     converter = _Converter(net, phase, input_shape)
     converter.stop_early = partial

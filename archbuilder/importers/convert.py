@@ -57,7 +57,9 @@ def _common(scopes: list[tuple[str, ...]]) -> tuple[str, ...]:
         return ()
     prefix = scopes[0]
     for scope in scopes[1:]:
-        length = next((i for i, (a, b) in enumerate(zip(prefix, scope)) if a != b), min(len(prefix), len(scope)))
+        length = next(
+            (i for i, (a, b) in enumerate(zip(prefix, scope)) if a != b), min(len(prefix), len(scope))
+        )
         prefix = prefix[:length]
     return prefix
 
@@ -142,7 +144,11 @@ class _Emitter:
 
     def settings(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The conv settings of ``attrs`` that differ from the defaults."""
-        diff = {key: clean(attrs[key]) for key in ("norm", "activation", "bias") if attrs[key] != self.defaults[key]}
+        diff = {
+            key: clean(attrs[key])
+            for key in ("norm", "activation", "bias")
+            if attrs[key] != self.defaults[key]
+        }
         if attrs["norm"] == "batch":
             for key in ("bn_eps", "bn_momentum"):
                 if clean(attrs[key]) != self.defaults.get(key, BUILTIN[key]):
@@ -153,7 +159,11 @@ class _Emitter:
         scope = _scope(block)
         branches, scales = self.scaled(block)
         plain = all(isinstance(i, Node) for branch in branches for i in branch)
-        found = as_inception([[i.attrs for i in b] for b in branches]) if plain and block.merge.op == "concat" else None
+        found = (
+            as_inception([[i.attrs for i in b] for b in branches])
+            if plain and block.merge.op == "concat"
+            else None
+        )
         if found is not None:
             fields, roles = found
             for branch, branch_name, role_names in zip(branches, _INCEPTION_BRANCHES, roles):
@@ -165,10 +175,12 @@ class _Emitter:
         written = []
         branch_scopes = [_common(_named(branch)) if _named(branch) else scope for branch in branches]
         names = names_for(branch_scopes, scope, ["branch"] * len(branches))
-        for index, (branch, name, branch_scope, scale) in enumerate(zip(branches, names, branch_scopes, scales)):
+        for index, (branch, name, branch_scope, scale) in enumerate(
+            zip(branches, names, branch_scopes, scales)
+        ):
             if name.startswith("branch") and name[6:].isdigit():
                 name = f"branch{index + 1}"  # the spec's own default, so that readers see it
-            inner = scope + (branch_scope[len(scope)],) if len(branch_scope) > len(scope) else scope
+            inner = (*scope, branch_scope[len(scope)]) if len(branch_scope) > len(scope) else scope
             entry: dict[str, Any] = {"name": name, "layers": self.items(branch, inner, f"{op_id}.{name}")}
             if scale != 1:
                 entry["scale"] = clean(scale)
@@ -231,11 +243,13 @@ def _output(item: Item) -> str:
     return item.output if isinstance(item, Node) else item.merge.output
 
 
-def spec_data(structure: Structure, shapes: dict[str, Shape], input_shape: Shape, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def spec_data(
+    structure: Structure, shapes: dict[str, Shape], input_shape: Shape, name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Spec data (before validation) and the weights by ``state_dict`` key."""
     defaults = choose_defaults(structure)
     emitter = _Emitter(shapes, defaults)
-    stem, blocks, head = sections(structure.body)
+    stem, blocks, _ = sections(structure.body)
     body = emitter.items(structure.body, (), "")
     tops = {_output(item): entry["name"] for item, entry in zip(structure.body, body)}
     data: dict[str, Any] = {"format": 1, "name": name}
@@ -248,13 +262,19 @@ def spec_data(structure: Structure, shapes: dict[str, Shape], input_shape: Shape
         data["num_classes"] = last["out"]
         last["out"] = "num_classes"
     aux = []
-    for index, (tap, weight, items) in enumerate(sorted(structure.aux, key=lambda a: list(tops).index(a[0]) if a[0] in tops else 0)):
+    for index, (tap, weight, items) in enumerate(
+        sorted(structure.aux, key=lambda a: list(tops).index(a[0]) if a[0] in tops else 0)
+    ):
         scope = _common(_named(items))
-        head_name = sanitize(scope[0]) if scope and sanitize(scope[0]) not in tops.values() else f"aux{index + 1}"
+        head_name = (
+            sanitize(scope[0]) if scope and sanitize(scope[0]) not in tops.values() else f"aux{index + 1}"
+        )
         layers = emitter.items(items, scope[:1], head_name)
         if layers and layers[-1].get("kind") == "linear" and layers[-1]["out"] == data.get("num_classes"):
             layers[-1]["out"] = "num_classes"
-        aux.append({"name": head_name, "tap": tops.get(tap, tap), "loss_weight": clean(weight), "layers": layers})
+        aux.append(
+            {"name": head_name, "tap": tops.get(tap, tap), "loss_weight": clean(weight), "layers": layers}
+        )
     if aux:
         data["aux_heads"] = aux
     return data, emitter.weights

@@ -80,7 +80,9 @@ class _Fuser:
         return node  # concat, add, scale: structure, not layers
 
     def layer(self, node: Node, layer: dict[str, Any], weights: dict[str, Any]) -> Node:
-        return Node(node.name, "layer", list(node.inputs), node.output, layer, weights, node.scope, node.source_op)
+        return Node(
+            node.name, "layer", list(node.inputs), node.output, layer, weights, node.scope, node.source_op
+        )
 
     def conv(self, node: Node) -> Node:
         a = node.attrs

@@ -35,7 +35,9 @@ class ImportFailure(ValueError):
     def __init__(self, source: str, problems: list[Unsupported]):
         self.source, self.problems = source, tuple(problems)
         count = len(problems)
-        lines = [f"{source}: {count} unsupported op{'s' if count > 1 else ''} or attribute{'s' if count > 1 else ''}:"]
+        lines = [
+            f"{source}: {count} unsupported op{'s' if count > 1 else ''} or attribute{'s' if count > 1 else ''}:"
+        ]
         lines += [f"  {problem}" for problem in problems]
         lines.append("  (--partial imports the network up to the first of them)")
         super().__init__("\n".join(lines))

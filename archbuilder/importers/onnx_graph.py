@@ -40,6 +40,11 @@ class _Converter:
         self.alias: dict[str, str] = {}
         self.data: set[str] = set()
         self.given_shape = input_shape
+        self.skip: set[int] = set()  # nodes already read as part of a pattern
+        self.readers: dict[str, list[Any]] = {}
+        for node in self.graph.node:
+            for tensor in node.input:
+                self.readers.setdefault(tensor, []).append(node)
         self.aux_loss_weight = aux_loss_weight
 
     def run(self, partial: bool) -> Graph:
@@ -48,7 +53,11 @@ class _Converter:
             raise _Unsupported(f"the graph has {len(inputs)} inputs; archbuilder networks have one")
         name = inputs[0].name
         dims = self.shapes.get(name)
-        shape = tuple(self.given_shape) if self.given_shape else (tuple(dims[1:]) if dims and len(dims) == 4 else None)
+        shape = (
+            tuple(self.given_shape)
+            if self.given_shape
+            else (tuple(dims[1:]) if dims and len(dims) == 4 else None)
+        )
         if shape is None or not all(isinstance(d, int) for d in shape):
             raise _Unsupported(f"input {name} is not N×C×H×W with known C, H, W; pass input_shape")
         self.data.add(name)
@@ -73,12 +82,13 @@ class _Converter:
 
     def convert(self, node: Any) -> None:
         if node.op_type == "Constant":
-            from onnx import helper
-
             import numpy as np
+            from onnx import helper
 
             value = helper.get_attribute_value(node.attribute[0])
             self.consts[node.output[0]] = self.to_array(value) if hasattr(value, "dims") else np.array(value)
+            return
+        if id(node) in self.skip:
             return
         inputs = [self.alias_of(t) for t in node.input]
         if not any(t in self.data for t in inputs) or node.op_type in _NOT_DATA:
@@ -95,9 +105,19 @@ class _Converter:
                     self.alias[output] = next(t for t in inputs if t in self.data)
                     self.data.add(output)
 
-    def add(self, node: Any, op: str, inputs: list[str], attrs: dict[str, Any], weights: dict[str, Any] | None = None, output: str | None = None) -> Node:
+    def add(
+        self,
+        node: Any,
+        op: str,
+        inputs: list[str],
+        attrs: dict[str, Any],
+        weights: dict[str, Any] | None = None,
+        output: str | None = None,
+    ) -> Node:
         out = output or node.output[0]
-        converted = Node(node.name or out, op, inputs, out, attrs, weights or {}, _scope(node, self.consts), node.op_type)
+        converted = Node(
+            node.name or out, op, inputs, out, attrs, weights or {}, _scope(node, self.consts), node.op_type
+        )
         self.nodes.append(converted)
         self.data.add(out)
         return converted
@@ -112,7 +132,11 @@ class _Converter:
         if weight.ndim != 4:
             raise _Unsupported(f"a {weight.ndim - 2}-D convolution (archbuilder's are 2-D)")
         attrs = dict(out=int(weight.shape[0]), kernel=tuple(int(k) for k in weight.shape[2:]))
-        attrs.update(_window(a, attrs["kernel"]), groups=int(a.get("group", 1)), bias=len(inputs) > 2 and inputs[2] != "")
+        attrs.update(
+            _window(a, attrs["kernel"]),
+            groups=int(a.get("group", 1)),
+            bias=len(inputs) > 2 and inputs[2] != "",
+        )
         weights = {"weight": weight}
         if attrs["bias"]:
             weights["bias"] = self.const(inputs[2], "bias")
@@ -201,13 +225,15 @@ class _Converter:
 
     def _Reshape(self, node, inputs, a):
         before, after = self.shapes.get(inputs[0]), self.shapes.get(node.output[0])
-        if before and after and len(after) == 2 and all(isinstance(d, int) for d in (*before[1:], after[1])):
-            if after[1] == math.prod(before[1:]):
-                if len(before) == 2:
-                    self.same(node, inputs[0])
-                else:
-                    self.add(node, "flatten", inputs[:1], {})
-                return
+        known = (
+            before and after and len(after) == 2 and all(isinstance(d, int) for d in (*before[1:], after[1]))
+        )
+        if known and after[1] == math.prod(before[1:]):
+            if len(before) == 2:
+                self.same(node, inputs[0])
+            else:
+                self.add(node, "flatten", inputs[:1], {})
+            return
         raise _Unsupported(f"only a reshape to N×features (a flatten); {before} → {after}")
 
     _Squeeze = _Reshape
@@ -220,13 +246,17 @@ class _Converter:
         weights = {"weight": weight}
         if len(inputs) > 2 and inputs[2]:
             weights["bias"] = (self.const(inputs[2], "bias") * float(a.get("beta", 1.0))).reshape(-1)
-        self.add(node, "linear", inputs[:1], {"out": int(weight.shape[0]), "bias": "bias" in weights}, weights)
+        self.add(
+            node, "linear", inputs[:1], {"out": int(weight.shape[0]), "bias": "bias" in weights}, weights
+        )
 
     def _MatMul(self, node, inputs, a):
         weight = self.const(inputs[1], "weight")
         if weight.ndim != 2:
             raise _Unsupported("only a matrix product with a constant 2-D weight")
-        self.add(node, "linear", inputs[:1], {"out": int(weight.shape[1]), "bias": False}, {"weight": weight.T})
+        self.add(
+            node, "linear", inputs[:1], {"out": int(weight.shape[1]), "bias": False}, {"weight": weight.T}
+        )
 
     def _Add(self, node, inputs, a):
         data = [t for t in inputs if t in self.data]
@@ -251,11 +281,42 @@ class _Converter:
             raise _Unsupported("multiplies by something other than a scalar constant (a branch scale)")
         self.add(node, "scale", data, {"factor": float(factor.reshape(-1)[0])})
 
+    def _lrn_chain(self, node, x: str) -> bool:
+        """torch.onnx writes LocalResponseNorm as x / (k + alpha·avg(x², size))^beta, from
+        x·x through Reshape, Pad, AveragePool, Squeeze, Mul, Add, Pow to a Div; one lrn."""
+        chain, tensor = [], node.output[0]
+        for op in ("Reshape", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"):
+            readers = self.readers.get(tensor, [])
+            if len(readers) != 1 or readers[0].op_type != op:
+                return False
+            chain.append(readers[0])
+            tensor = readers[0].output[0]
+        pool, mul, add, power, div = chain[2], *chain[4:]
+        size = [a.ints for a in pool.attribute if a.name == "kernel_shape"]
+        values = [self.consts.get(n.input[1]) for n in (mul, add, power)]
+        if (
+            not size
+            or size[0][1:] != [1, 1]
+            or any(v is None or v.size != 1 for v in values)
+            or div.input[0] != x
+        ):
+            return False
+        alpha, k, beta = (float(v.reshape(-1)[0]) for v in values)
+        self.skip.update(id(n) for n in chain)
+        self.add(div, "lrn", [x], dict(size=int(size[0][0]), alpha=alpha, beta=beta, k=k))
+        return True
+
     def _swish(self, node, inputs):
-        """x · sigmoid(x) is silu."""
+        """x · sigmoid(x) is silu; x · x opens torch.onnx's local response norm."""
+        if inputs[0] == inputs[1] and self._lrn_chain(node, inputs[0]):
+            return
         for x, gate in (inputs, inputs[::-1]):
             producer = next((n for n in self.nodes if n.output == gate), None)
-            if producer is not None and producer.attrs.get("function") == "sigmoid" and producer.inputs == [x]:
+            if (
+                producer is not None
+                and producer.attrs.get("function") == "sigmoid"
+                and producer.inputs == [x]
+            ):
                 producer.attrs["function"] = "silu"
                 self.same(node, gate)
                 return
@@ -276,13 +337,20 @@ class _Converter:
         self.same(node, inputs[0])
 
     def _LRN(self, node, inputs, a):
-        attrs = dict(size=int(a["size"]), alpha=float(a.get("alpha", 1e-4)), beta=float(a.get("beta", 0.75)), k=float(a.get("bias", 1.0)))
+        attrs = dict(
+            size=int(a["size"]),
+            alpha=float(a.get("alpha", 1e-4)),
+            beta=float(a.get("beta", 0.75)),
+            k=float(a.get("bias", 1.0)),
+        )
         self.add(node, "lrn", inputs[:1], attrs)
 
     def _Softmax(self, node, inputs, a):
         if node.output[0] not in {o.name for o in self.graph.output}:
             raise _Unsupported("a softmax inside the network (only a final one, which is left out)")
-        self.notes.append(f"{node.name or node.output[0]}: the final Softmax is left out (archbuilder models output logits)")
+        self.notes.append(
+            f"{node.name or node.output[0]}: the final Softmax is left out (archbuilder models output logits)"
+        )
         self.same(node, inputs[0])
 
     _LogSoftmax = _Softmax
@@ -304,7 +372,9 @@ def _window(a: dict[str, Any], kernel: tuple[int, ...]) -> dict[str, Any]:
     if pads[:2] != pads[2:]:
         raise _Unsupported(f"asymmetric pads {pads} (archbuilder pads each side equally)")
     return dict(
-        stride=tuple(a.get("strides", [1, 1])), padding=tuple(pads[:2]), dilation=tuple(a.get("dilations", [1, 1]))
+        stride=tuple(a.get("strides", [1, 1])),
+        padding=tuple(pads[:2]),
+        dilation=tuple(a.get("dilations", [1, 1])),
     )
 
 
@@ -342,12 +412,16 @@ def _value_shapes(model: Any) -> dict[str, tuple]:
     return shapes
 
 
-def onnx_graph(raw: bytes, source: str, *, input_shape=None, partial: bool = False, aux_loss_weight: float = 0.3) -> tuple[Graph, str | None]:
+def onnx_graph(
+    raw: bytes, source: str, *, input_shape=None, partial: bool = False, aux_loss_weight: float = 0.3
+) -> tuple[Graph, str | None]:
     """The importer graph of an ONNX file's bytes, and the graph's name."""
     try:
         import onnx
     except ImportError:
-        raise ImportFailure(source, [Unsupported("(file)", "-", "reading ONNX needs the onnx package: pip install onnx")]) from None
+        raise ImportFailure(
+            source, [Unsupported("(file)", "-", "reading ONNX needs the onnx package: pip install onnx")]
+        ) from None
     try:
         model = onnx.load_from_string(raw)
     except Exception as exc:  # protobuf's DecodeError, whatever its module
@@ -357,4 +431,5 @@ def onnx_graph(raw: bytes, source: str, *, input_shape=None, partial: bool = Fal
         graph = converter.run(partial)
     except _Unsupported as exc:
         raise ImportFailure(source, [Unsupported("(graph)", "input", str(exc))]) from None
-    return graph, model.graph.name or None
+    name = model.graph.name
+    return graph, name if name and name not in ("main_graph", "torch_jit", "torch-jit-export") else None

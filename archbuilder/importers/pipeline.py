@@ -34,7 +34,16 @@ def truncate(graph: Graph) -> Graph:
         if before - aux_nodes <= main:
             nodes = [n for n in graph.nodes[: index + 1] if id(n) in main | aux_nodes]
             aux = [(t, w) for t, w in kept_aux if ancestors(t) <= {id(n) for n in nodes}]
-            return Graph(graph.input, graph.input_shape, nodes, graph.nodes[index].output, aux, [], graph.has_weights, graph.notes)
+            return Graph(
+                graph.input,
+                graph.input_shape,
+                nodes,
+                graph.nodes[index].output,
+                aux,
+                [],
+                graph.has_weights,
+                graph.notes,
+            )
     return Graph(graph.input, graph.input_shape, [], graph.input, [], [], graph.has_weights, graph.notes)
 
 
@@ -46,7 +55,9 @@ def finish(graph: Graph, *, source: str, sha256: str, format: str, name: str, pa
         stopped = str(graph.problems[0])
         graph = truncate(graph)
         if not graph.nodes:
-            raise ImportFailure(source, [*graph.problems, Unsupported("(input)", "-", "nothing before it to import")])
+            raise ImportFailure(
+                source, [*graph.problems, Unsupported("(input)", "-", "nothing before it to import")]
+            )
     fused = fuse(graph)
     try:
         structure = recover(fused)

@@ -71,7 +71,9 @@ class ImportResult:
             raise ValueError(f"{self.source}: a {self.format} file holds no weights")
         model = build(self.spec, max_param_bytes=1 << 40)
         state = model.state_dict()
-        missing = [key for key in state if key not in self.weights and not key.endswith("num_batches_tracked")]
+        missing = [
+            key for key in state if key not in self.weights and not key.endswith("num_batches_tracked")
+        ]
         unused = [key for key in self.weights if key not in state]
         if missing or unused:
             raise ValueError(f"weights do not match the spec: missing {missing[:5]}, unused {unused[:5]}")

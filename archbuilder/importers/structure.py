@@ -137,7 +137,9 @@ def recover(graph: Graph) -> Structure:
         }
         if len(taps) != 1:
             producer = recovery.producer[tensor]
-            raise recovery.fail(producer, f"the loss branch reads {len(taps)} tensors of the network, not one")
+            raise recovery.fail(
+                producer, f"the loss branch reads {len(taps)} tensors of the network, not one"
+            )
         tap = taps.pop()
         aux.append((tap, weight, recovery.sequence(tap, tensor, frozenset(nodes))))
     return Structure(body, aux)

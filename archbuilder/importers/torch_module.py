@@ -20,8 +20,24 @@ from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
 __all__ = ["module_graph"]
 
 _PART_NAMES = {"conv", "bn"}
-_ACT_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "hardswish", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
-_ACT_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.silu: "silu", F.hardswish: "hardswish", torch.sigmoid: "sigmoid", torch.tanh: "tanh", F.gelu: "gelu"}
+_ACT_MODULES = {
+    nn.ReLU: "relu",
+    nn.ReLU6: "relu6",
+    nn.SiLU: "silu",
+    nn.Hardswish: "hardswish",
+    nn.Sigmoid: "sigmoid",
+    nn.Tanh: "tanh",
+}
+_ACT_FUNCTIONS = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    F.relu6: "relu6",
+    F.silu: "silu",
+    F.hardswish: "hardswish",
+    torch.sigmoid: "sigmoid",
+    torch.tanh: "tanh",
+    F.gelu: "gelu",
+}
 _ACT_METHODS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 
 
@@ -51,8 +67,21 @@ class _Converter:
             raise _Unsupported(f"reads {arg}, which is not a traced feature map")
         return self.tensor[arg.name]
 
-    def add(self, fx_node: fx.Node, op: str, inputs: list[str], attrs: dict, weights: dict | None = None) -> None:
-        self.nodes.append(Node(fx_node.name, op, inputs, fx_node.name, attrs, weights or {}, _scope(fx_node), str(fx_node.target)))
+    def add(
+        self, fx_node: fx.Node, op: str, inputs: list[str], attrs: dict, weights: dict | None = None
+    ) -> None:
+        self.nodes.append(
+            Node(
+                fx_node.name,
+                op,
+                inputs,
+                fx_node.name,
+                attrs,
+                weights or {},
+                _scope(fx_node),
+                str(fx_node.target),
+            )
+        )
         self.tensor[fx_node.name] = fx_node.name
 
     def same(self, fx_node: fx.Node, arg: Any) -> None:
@@ -61,7 +90,9 @@ class _Converter:
     def run(self, input_shape: tuple[int, ...], partial: bool) -> Graph:
         placeholders = [n for n in self.traced.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != 1:
-            raise _Unsupported(f"the module's forward takes {len(placeholders)} inputs; archbuilder networks take one")
+            raise _Unsupported(
+                f"the module's forward takes {len(placeholders)} inputs; archbuilder networks take one"
+            )
         self.tensor[placeholders[0].name] = "input"
         outputs: list[str] = []
         for fx_node in self.traced.graph.nodes:
@@ -73,7 +104,11 @@ class _Converter:
                 elif fx_node.op != "placeholder":
                     self.convert(fx_node)
             except _Unsupported as exc:
-                self.problems.append(Unsupported(fx_node.name, str(getattr(fx_node.target, "__name__", fx_node.target)), str(exc)))
+                self.problems.append(
+                    Unsupported(
+                        fx_node.name, str(getattr(fx_node.target, "__name__", fx_node.target)), str(exc)
+                    )
+                )
                 known = [a.name for a in fx_node.all_input_nodes if a.name in self.tensor]
                 if known:  # readers are still checked (their own problems listed too)
                     self.tensor[fx_node.name] = self.tensor[known[0]]
@@ -103,14 +138,36 @@ class _Converter:
         if isinstance(module, nn.Conv2d):
             if module.padding_mode != "zeros" or isinstance(module.padding, str):
                 raise _Unsupported("only zero padding given in pixels")
-            attrs = dict(out=module.out_channels, kernel=_pair(module.kernel_size), stride=_pair(module.stride), padding=_pair(module.padding), dilation=_pair(module.dilation), groups=module.groups, bias=module.bias is not None)
-            weights = {"weight": _array(module.weight), **({"bias": _array(module.bias)} if module.bias is not None else {})}
+            attrs = dict(
+                out=module.out_channels,
+                kernel=_pair(module.kernel_size),
+                stride=_pair(module.stride),
+                padding=_pair(module.padding),
+                dilation=_pair(module.dilation),
+                groups=module.groups,
+                bias=module.bias is not None,
+            )
+            weights = {
+                "weight": _array(module.weight),
+                **({"bias": _array(module.bias)} if module.bias is not None else {}),
+            }
             self.add(fx_node, "conv", x, attrs, weights)
         elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
             if not module.track_running_stats or not module.affine:
                 raise _Unsupported("a batch norm without running statistics or affine weights")
-            weights = {"weight": _array(module.weight), "bias": _array(module.bias), "running_mean": _array(module.running_mean), "running_var": _array(module.running_var)}
-            self.add(fx_node, "bn", x, {"eps": module.eps, "momentum": module.momentum if module.momentum is not None else 0.1}, weights)
+            weights = {
+                "weight": _array(module.weight),
+                "bias": _array(module.bias),
+                "running_mean": _array(module.running_mean),
+                "running_var": _array(module.running_var),
+            }
+            self.add(
+                fx_node,
+                "bn",
+                x,
+                {"eps": module.eps, "momentum": module.momentum if module.momentum is not None else 0.1},
+                weights,
+            )
         elif type(module) in _ACT_MODULES:
             self.add(fx_node, "act", x, {"function": _ACT_MODULES[type(module)]})
         elif isinstance(module, nn.GELU) and module.approximate == "none":
@@ -122,14 +179,21 @@ class _Converter:
         elif isinstance(module, nn.AdaptiveAvgPool2d):
             self.adaptive(fx_node, x, module.output_size)
         elif isinstance(module, nn.LocalResponseNorm):
-            self.add(fx_node, "lrn", x, dict(size=module.size, alpha=module.alpha, beta=module.beta, k=module.k))
+            self.add(
+                fx_node, "lrn", x, dict(size=module.size, alpha=module.alpha, beta=module.beta, k=module.k)
+            )
         elif isinstance(module, nn.Dropout):
             self.add(fx_node, "dropout", x, {"p": module.p})
         elif isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
             self.add(fx_node, "flatten", x, {})
         elif isinstance(module, nn.Linear):
-            weights = {"weight": _array(module.weight), **({"bias": _array(module.bias)} if module.bias is not None else {})}
-            self.add(fx_node, "linear", x, {"out": module.out_features, "bias": module.bias is not None}, weights)
+            weights = {
+                "weight": _array(module.weight),
+                **({"bias": _array(module.bias)} if module.bias is not None else {}),
+            }
+            self.add(
+                fx_node, "linear", x, {"out": module.out_features, "bias": module.bias is not None}, weights
+            )
         elif isinstance(module, nn.Identity):
             self.same(fx_node, fx_node.args[0])
         else:
@@ -137,12 +201,21 @@ class _Converter:
 
     def pool(self, fx_node, x, kernel, stride, padding, ceil_mode, module=None, kind=None) -> None:
         kind = kind or ("maxpool" if isinstance(module, nn.MaxPool2d) else "avgpool")
-        if module is not None and isinstance(module, nn.MaxPool2d) and (module.dilation not in (1, (1, 1)) or module.return_indices):
+        if (
+            module is not None
+            and isinstance(module, nn.MaxPool2d)
+            and (module.dilation not in (1, (1, 1)) or module.return_indices)
+        ):
             raise _Unsupported("dilated max pooling or pooling that returns indices")
         if module is not None and isinstance(module, nn.AvgPool2d) and module.divisor_override is not None:
             raise _Unsupported("divisor_override")
         kernel = _pair(kernel)
-        attrs = dict(kernel=kernel, stride=_pair(stride) if stride else kernel, padding=_pair(padding), ceil_mode=bool(ceil_mode))
+        attrs = dict(
+            kernel=kernel,
+            stride=_pair(stride) if stride else kernel,
+            padding=_pair(padding),
+            ceil_mode=bool(ceil_mode),
+        )
         if kind == "avgpool":
             attrs["count_include_pad"] = bool(getattr(module, "count_include_pad", True))
         self.add(fx_node, kind, x, attrs)
@@ -191,24 +264,42 @@ class _Converter:
         kind = "maxpool" if target is F.max_pool2d else "avgpool"
         if kind == "avgpool" and not given.get("count_include_pad", True):
             raise _Unsupported("count_include_pad=False in a functional avg_pool2d")
-        self.pool(fx_node, [self.data(given["input"])], given["kernel_size"], given.get("stride"), given.get("padding", 0), given.get("ceil_mode", False), kind=kind)
+        self.pool(
+            fx_node,
+            [self.data(given["input"])],
+            given["kernel_size"],
+            given.get("stride"),
+            given.get("padding", 0),
+            given.get("ceil_mode", False),
+            kind=kind,
+        )
 
     def method(self, fx_node: fx.Node, target: str, args: tuple, kwargs: dict) -> None:
         if target in _ACT_METHODS:
             self.add(fx_node, "act", [self.data(args[0])], {"function": _ACT_METHODS[target]})
         elif target == "size":
             return  # shape arithmetic, not data
-        elif target == "flatten" and tuple(args[1:]) in ((1,), (1, -1)):
+        elif _is_flatten(target, args):
             self.add(fx_node, "flatten", [self.data(args[0])], {})
-        elif target in ("view", "reshape") and len(args) == 3 and args[2] == -1:
-            self.add(fx_node, "flatten", [self.data(args[0])], {})
-        elif target == "mean" and set(args[1] if len(args) > 1 else kwargs.get("dim", ())) in ({2, 3}, {-1, -2}):
+        elif target == "mean" and set(args[1] if len(args) > 1 else kwargs.get("dim", ())) in (
+            {2, 3},
+            {-1, -2},
+        ):
             keep = kwargs.get("keepdim", args[2] if len(args) > 2 else False)
             self.add(fx_node, "global_avgpool", [self.data(args[0])], {})
             if not keep:
-                raise _Unsupported("a mean over height and width without keepdim (add a flatten after a keepdim mean)")
+                raise _Unsupported(
+                    "a mean over height and width without keepdim (add a flatten after a keepdim mean)"
+                )
         else:
             raise _Unsupported(f"no archbuilder layer computes .{target}()")
+
+
+def _is_flatten(method: str, args: tuple) -> bool:
+    """``x.flatten(1)``, or ``x.view(x.size(0), -1)`` / ``x.reshape(n, -1)``."""
+    if method == "flatten":
+        return tuple(args[1:]) in ((1,), (1, -1))
+    return method in ("view", "reshape") and len(args) == 3 and args[2] == -1
 
 
 def _scope(fx_node: fx.Node) -> tuple[str, ...]:
@@ -221,15 +312,21 @@ def _scope(fx_node: fx.Node) -> tuple[str, ...]:
     return (*(tuple(path.split(".")) if path else ()), function)
 
 
-def module_graph(module: nn.Module, example: torch.Tensor, *, aux_loss_weight: float = 0.3, partial: bool = False) -> tuple[Graph, str]:
+def module_graph(
+    module: nn.Module, example: torch.Tensor, *, aux_loss_weight: float = 0.3, partial: bool = False
+) -> tuple[Graph, str]:
     """The importer graph of ``module`` traced for ``example`` (N×C×H×W), and a digest of it."""
     label = f"<{type(module).__name__} module>"
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
-        raise ImportFailure(label, [Unsupported("(input)", "-", "the example input must be an N×C×H×W tensor")])
+        raise ImportFailure(
+            label, [Unsupported("(input)", "-", "the example input must be an N×C×H×W tensor")]
+        )
     try:
         traced = fx.symbolic_trace(module)
     except Exception as exc:  # fx raises many kinds for code it cannot trace
-        raise ImportFailure(label, [Unsupported("(module)", type(module).__name__, f"torch.fx cannot trace it: {exc}")]) from None
+        raise ImportFailure(
+            label, [Unsupported("(module)", type(module).__name__, f"torch.fx cannot trace it: {exc}")]
+        ) from None
     converter = _Converter(traced, aux_loss_weight)
     try:
         graph = converter.run(tuple(example.shape[1:]), partial)
