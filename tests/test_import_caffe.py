@@ -212,3 +212,41 @@ def test_prototxt_errors_say_where():
         "d": [{"e": ["MAX"]}, {"e": ["AVE"]}],
         "f": [1, 2],
     }
+
+
+def _branch_of(name: str) -> int:
+    """Which Inception branch a BVLC layer belongs to (4: the concat, which stays last)."""
+    leaf = name.split("/")[-1].removeprefix("relu_")
+    order = {"1x1": 0, "3x3_reduce": 1, "3x3": 1, "5x5_reduce": 2, "5x5": 2, "pool": 3, "pool_proj": 3}
+    return order.get(leaf, 4)
+
+
+@needs_deploy
+def test_layers_written_in_another_order_import_the_same(tmp_path):
+    """Each Inception module written pool branch first, 1×1 branch last: the concat order
+    (not the file order) decides, so the spec is the same."""
+    text = DEPLOY.read_text()
+    head, *layers = text.split("layer {")
+    groups: list[list[str]] = []
+    for layer in layers:
+        name = layer.split('name: "', 1)[1].split('"', 1)[0]
+        scope = name.split("/")[0] if name.startswith("inception_") else None
+        if groups and scope is not None and groups[-1][0] == scope:
+            groups[-1][1].append((name, layer))
+        else:
+            groups.append([scope, [(name, layer)]])
+    shuffled = []
+    for scope, members in groups:
+        if scope is not None:
+            members = sorted(members, key=lambda m: (_branch_of(m[0]) == 4, -_branch_of(m[0])))
+        shuffled += [layer for _, layer in members]
+    assert shuffled != layers
+    path = _write(tmp_path, head + "".join(f"layer {{{layer}" for layer in shuffled))
+    assert import_model(path).spec == import_model(DEPLOY).spec
+
+
+def test_names_are_sanitized_unique_and_never_a_module_attribute(tmp_path):
+    text = INPUT + _conv("conv 1(a)", "data", 4) + _conv("forward", "conv 1(a)", 4) + _conv("a/x", "forward", 4)
+    text += _conv("a/y", "a/x", 4)
+    spec = import_model(_write(tmp_path, text)).spec
+    assert [layer.name for layer in spec.blocks] == ["conv_1_a", "forward_", "a_x", "a_y"]
