@@ -246,7 +246,9 @@ def test_layers_written_in_another_order_import_the_same(tmp_path):
 
 
 def test_names_are_sanitized_unique_and_never_a_module_attribute(tmp_path):
-    text = INPUT + _conv("conv 1(a)", "data", 4) + _conv("forward", "conv 1(a)", 4) + _conv("a/x", "forward", 4)
+    text = (
+        INPUT + _conv("conv 1(a)", "data", 4) + _conv("forward", "conv 1(a)", 4) + _conv("a/x", "forward", 4)
+    )
     text += _conv("a/y", "a/x", 4)
     spec = import_model(_write(tmp_path, text)).spec
     assert [layer.name for layer in spec.blocks] == ["conv_1_a", "forward_", "a_x", "a_y"]

@@ -24,7 +24,7 @@ def test_the_worked_example_is_the_real_import():
     for line in excerpt.splitlines():
         if line != "...":
             assert line in text.splitlines(), line
-    header = [block for block in _blocks("text") if block.startswith("# imported by")][0]
+    header = next(block for block in _blocks("text") if block.startswith("# imported by"))
     assert header.splitlines() == text.splitlines()[:4]
 
 
@@ -38,7 +38,7 @@ def test_the_error_listing_is_the_real_one(tmp_path):
     (tmp_path / "net.prototxt").write_text(text)
     with pytest.raises(Exception) as failure:
         import_model(tmp_path / "net.prototxt")
-    shown = [block for block in _blocks("text") if "unsupported ops" in block][0]
+    shown = next(block for block in _blocks("text") if "unsupported ops" in block)
     assert str(failure.value).replace(str(tmp_path / "net.prototxt"), "net.prototxt") == shown.rstrip("\n")
 
 

@@ -343,3 +343,43 @@ def test_torchvision_models_exported_by_torch_onnx(tmp_path, factory, size):
     with torch.no_grad():
         expected, got = model(x), rebuilt(x)
     assert ((got - expected).abs().max() / expected.abs().max()).item() <= 1e-5
+
+
+def test_extra_graph_outputs_become_aux_heads(tmp_path):
+    shape = numpy_helper.from_array(np.array([0, -1], dtype=np.int64), "shape")
+    nodes = [
+        _conv("c1", "x", "w1", "b1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="r1"),
+        _conv("c2", "r1", "w2", "b2", kernel_shape=[3, 3], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["c2"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flat"),
+        helper.make_node("Gemm", ["flat", "fw", "fb"], ["logits"], name="fc", transB=1),
+        helper.make_node("AveragePool", ["r1"], ["ap"], name="aux.pool", kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("Reshape", ["ap", "shape"], ["aflat"], name="aux.flat"),
+        helper.make_node("Gemm", ["aflat", "aw", "ab"], ["aux_logits"], name="aux.fc", transB=1),
+    ]
+    inits = [
+        _init("w1", 4, 3, 3, 3),
+        _init("b1", 4),
+        _init("w2", 6, 4, 3, 3),
+        _init("b2", 6),
+        _init("fw", 5, 6),
+    ]
+    inits += [_init("fb", 5), shape, _init("aw", 5, 16), _init("ab", 5)]
+    graph = helper.make_graph(
+        nodes,
+        "two_outputs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 5])
+            for name in ("logits", "aux_logits")
+        ],
+        inits,
+    )
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    spec = import_model(path).spec
+    [head] = spec.aux_heads
+    assert (head.name, head.tap, head.loss_weight) == ("aux", spec.blocks[0].name, 0.3)
+    assert [layer.kind for layer in head.layers] == ["avgpool", "flatten", "linear"]
+    assert spec.name == "two_outputs"

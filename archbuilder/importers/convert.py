@@ -94,8 +94,7 @@ def _block_name(name: str) -> str:
 
 
 class _Emitter:
-    def __init__(self, shapes: dict[str, Shape], defaults: dict[str, Any]):
-        self.shapes = shapes
+    def __init__(self, defaults: dict[str, Any]):
         self.defaults = defaults
         self.weights: dict[str, Any] = {}
 
@@ -243,12 +242,10 @@ def _output(item: Item) -> str:
     return item.output if isinstance(item, Node) else item.merge.output
 
 
-def spec_data(
-    structure: Structure, shapes: dict[str, Shape], input_shape: Shape, name: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def spec_data(structure: Structure, input_shape: Shape, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Spec data (before validation) and the weights by ``state_dict`` key."""
     defaults = choose_defaults(structure)
-    emitter = _Emitter(shapes, defaults)
+    emitter = _Emitter(defaults)
     stem, blocks, _ = sections(structure.body)
     body = emitter.items(structure.body, (), "")
     tops = {_output(item): entry["name"] for item, entry in zip(structure.body, body)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
@@ -424,7 +425,10 @@ def onnx_graph(
         ) from None
     try:
         model = onnx.load_from_string(raw)
-    except Exception as exc:  # protobuf's DecodeError, whatever its module
+        if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
+            # weights in a file beside it (torch.onnx's default for large models)
+            onnx.load_external_data_for_model(model, str(Path(source).parent))
+    except Exception as exc:  # protobuf's DecodeError, a missing data file, whatever its module
         raise ImportFailure(source, [Unsupported("(file)", "-", f"not an ONNX model: {exc}")]) from None
     converter = _Converter(model, input_shape, aux_loss_weight)
     try:

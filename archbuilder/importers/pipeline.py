@@ -5,7 +5,7 @@ from __future__ import annotations
 from archbuilder.errors import SpecError
 from archbuilder.importers.convert import spec_data
 from archbuilder.importers.fuse import fuse
-from archbuilder.importers.graph import Graph, ImportFailure, Unsupported, infer_shapes
+from archbuilder.importers.graph import Graph, ImportFailure, Unsupported
 from archbuilder.importers.result import ImportResult
 from archbuilder.importers.structure import StructureError, recover
 from archbuilder.spec import ArchSpec
@@ -63,7 +63,7 @@ def finish(graph: Graph, *, source: str, sha256: str, format: str, name: str, pa
         structure = recover(fused)
     except StructureError as exc:
         raise ImportFailure(source, [exc.problem]) from None
-    data, weights = spec_data(structure, infer_shapes(fused), graph.input_shape, name)
+    data, weights = spec_data(structure, graph.input_shape, name)
     try:
         spec = ArchSpec.model_validate(data)
         from archbuilder.ir import lower
