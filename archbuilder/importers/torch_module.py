@@ -136,44 +136,11 @@ class _Converter:
     def module(self, fx_node: fx.Node, module: nn.Module) -> None:
         x = [self.data(fx_node.args[0])]
         if isinstance(module, nn.Conv2d):
-            if module.padding_mode != "zeros" or isinstance(module.padding, str):
-                raise _Unsupported("only zero padding given in pixels")
-            attrs = dict(
-                out=module.out_channels,
-                kernel=_pair(module.kernel_size),
-                stride=_pair(module.stride),
-                padding=_pair(module.padding),
-                dilation=_pair(module.dilation),
-                groups=module.groups,
-                bias=module.bias is not None,
-            )
-            weights = {
-                "weight": _array(module.weight),
-                **({"bias": _array(module.bias)} if module.bias is not None else {}),
-            }
-            self.add(fx_node, "conv", x, attrs, weights)
+            self.conv(fx_node, x, module)
         elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            if not module.track_running_stats or not module.affine:
-                raise _Unsupported("a batch norm without running statistics or affine weights")
-            weights = {
-                "weight": _array(module.weight),
-                "bias": _array(module.bias),
-                "running_mean": _array(module.running_mean),
-                "running_var": _array(module.running_var),
-            }
-            self.add(
-                fx_node,
-                "bn",
-                x,
-                {"eps": module.eps, "momentum": module.momentum if module.momentum is not None else 0.1},
-                weights,
-            )
-        elif type(module) in _ACT_MODULES:
-            self.add(fx_node, "act", x, {"function": _ACT_MODULES[type(module)]})
-        elif isinstance(module, nn.GELU) and module.approximate == "none":
-            self.add(fx_node, "act", x, {"function": "gelu"})
-        elif isinstance(module, nn.LeakyReLU) and module.negative_slope == 0.01:
-            self.add(fx_node, "act", x, {"function": "leaky_relu"})
+            self.batchnorm(fx_node, x, module)
+        elif _activation_of(module) is not None:
+            self.add(fx_node, "act", x, {"function": _activation_of(module)})
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
             self.pool(fx_node, x, module.kernel_size, module.stride, module.padding, module.ceil_mode, module)
         elif isinstance(module, nn.AdaptiveAvgPool2d):
@@ -187,17 +154,33 @@ class _Converter:
         elif isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
             self.add(fx_node, "flatten", x, {})
         elif isinstance(module, nn.Linear):
-            weights = {
-                "weight": _array(module.weight),
-                **({"bias": _array(module.bias)} if module.bias is not None else {}),
-            }
-            self.add(
-                fx_node, "linear", x, {"out": module.out_features, "bias": module.bias is not None}, weights
-            )
+            attrs = {"out": module.out_features, "bias": module.bias is not None}
+            self.add(fx_node, "linear", x, attrs, _weights(module, "weight", "bias"))
         elif isinstance(module, nn.Identity):
             self.same(fx_node, fx_node.args[0])
         else:
             raise _Unsupported(f"no archbuilder layer computes a {type(module).__name__}")
+
+    def conv(self, fx_node: fx.Node, x: list[str], module: nn.Conv2d) -> None:
+        if module.padding_mode != "zeros" or isinstance(module.padding, str):
+            raise _Unsupported("only zero padding given in pixels")
+        attrs = dict(
+            out=module.out_channels,
+            kernel=_pair(module.kernel_size),
+            stride=_pair(module.stride),
+            padding=_pair(module.padding),
+            dilation=_pair(module.dilation),
+            groups=module.groups,
+            bias=module.bias is not None,
+        )
+        self.add(fx_node, "conv", x, attrs, _weights(module, "weight", "bias"))
+
+    def batchnorm(self, fx_node: fx.Node, x: list[str], module: nn.Module) -> None:
+        if not module.track_running_stats or not module.affine:
+            raise _Unsupported("a batch norm without running statistics or affine weights")
+        momentum = module.momentum if module.momentum is not None else 0.1
+        weights = _weights(module, "weight", "bias", "running_mean", "running_var")
+        self.add(fx_node, "bn", x, {"eps": module.eps, "momentum": momentum}, weights)
 
     def pool(self, fx_node, x, kernel, stride, padding, ceil_mode, module=None, kind=None) -> None:
         kind = kind or ("maxpool" if isinstance(module, nn.MaxPool2d) else "avgpool")
@@ -293,6 +276,21 @@ class _Converter:
                 )
         else:
             raise _Unsupported(f"no archbuilder layer computes .{target}()")
+
+
+def _activation_of(module: nn.Module) -> str | None:
+    if type(module) in _ACT_MODULES:
+        return _ACT_MODULES[type(module)]
+    if isinstance(module, nn.GELU) and module.approximate == "none":
+        return "gelu"
+    if isinstance(module, nn.LeakyReLU) and module.negative_slope == 0.01:
+        return "leaky_relu"
+    return None
+
+
+def _weights(module: nn.Module, *names: str) -> dict[str, Any]:
+    """The module's tensors of these names that it has (a conv may have no bias)."""
+    return {name: _array(getattr(module, name)) for name in names if getattr(module, name, None) is not None}
 
 
 def _is_flatten(method: str, args: tuple) -> bool:
