@@ -55,3 +55,21 @@ def test_onnx_weights_load_into_the_built_spec(tmp_path):
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.prototxt", None, "cannot read: No such file or directory"),
+        ("bad.prototxt", "layer {\n  name: 'x'\n", "not protobuf text format: line 2, column 9: missing '}'"),
+        ("bad.onnx", "not a model", "not an ONNX model"),
+        ("net.caffemodel", "", "unknown format; give one of .prototxt, .onnx"),
+    ],
+)
+def test_unreadable_files_are_one_line(tmp_path, capsys, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    assert main(["import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: ") and message in err and len(err.splitlines()) == 1

@@ -26,7 +26,7 @@ class Unsupported:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.node} ({self.op}): {self.reason}"
+        return f"{self.node}: {self.reason}" if self.op == "-" else f"{self.node} ({self.op}): {self.reason}"
 
 
 class ImportFailure(ValueError):
@@ -34,10 +34,12 @@ class ImportFailure(ValueError):
 
     def __init__(self, source: str, problems: list[Unsupported]):
         self.source, self.problems = source, tuple(problems)
+        if all(problem.node == "(file)" for problem in problems):  # unreadable: no ops to list
+            super().__init__("\n".join(f"{source}: {problem.reason}" for problem in problems))
+            return
         count = len(problems)
-        lines = [
-            f"{source}: {count} unsupported op{'s' if count > 1 else ''} or attribute{'s' if count > 1 else ''}:"
-        ]
+        plural = "s" if count > 1 else ""
+        lines = [f"{source}: {count} unsupported op{plural} or attribute{plural}:"]
         lines += [f"  {problem}" for problem in problems]
         lines.append("  (--partial imports the network up to the first of them)")
         super().__init__("\n".join(lines))
