@@ -8,6 +8,8 @@ import pytest
 import archbuilder
 from archbuilder.importers import ImportFailure, import_model
 
+from .conftest import SPECS
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
@@ -298,22 +300,12 @@ def test_round_trip_of_a_small_spec_through_archbuild_export(tmp_path):
     assert result.spec.blocks[0] == spec.blocks[0]  # the Inception module comes back as written
 
 
-SHIPPED = [
-    "googlenet",
-    "googlenet-torchvision",
-    "googlenet-factorized",
-    "googlenet-naive",
-    "inception-digits",
-    "inception-v3",
-    "xception",
-]
+SHIPPED = sorted(path.stem for path in SPECS.glob("*.yaml"))  # every shipped spec
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_round_trip_of_every_shipped_spec(tmp_path, name):
-    from .conftest import SPECS
-
     _round_trip(archbuilder.load_spec(SPECS / f"{name}.yaml"), tmp_path)
 
 

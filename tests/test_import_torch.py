@@ -80,3 +80,20 @@ def test_unsupported_modules_and_functions_are_listed():
         import_module(_Odd(), torch.randn(1, 3, 8, 8))
     assert [(p.node, p.op) for p in failure.value.problems] == [("up", "up"), ("sin", "sin")]
     assert "ConvTranspose2d" in str(failure.value)
+
+
+@pytest.mark.slow
+def test_torchvision_inception_v3_is_the_shipped_inception_v3_spec():
+    module = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    result = import_module(module, torch.randn(1, 3, 299, 299))
+    imported = archbuilder.lower(result.spec)
+    shipped = archbuilder.lower(archbuilder.load_spec(SPECS / "inception-v3.yaml"))
+    assert imported.total() == shipped.total()
+    assert imported.total()[0] == sum(p.numel() for p in module.parameters())
+    assert [(h.name, h.tap) for h in result.spec.aux_heads] == [("AuxLogits", "Mixed_6e")]
+    built = archbuilder.build(result.spec).eval()
+    built.load_state_dict(result.state_dict())
+    module.eval()
+    x = torch.randn(1, 3, 299, 299)
+    with torch.no_grad():
+        assert torch.allclose(built(x), module(x), rtol=1e-4, atol=1e-5)
