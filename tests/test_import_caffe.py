@@ -252,3 +252,15 @@ def test_names_are_sanitized_unique_and_never_a_module_attribute(tmp_path):
     text += _conv("a/y", "a/x", 4)
     spec = import_model(_write(tmp_path, text)).spec
     assert [layer.name for layer in spec.blocks] == ["conv_1_a", "forward_", "a_x", "a_y"]
+
+
+def test_a_layer_missing_a_required_parameter_is_reported(tmp_path):
+    text = INPUT + _layer("conv1", "Convolution", "data", extra="convolution_param { kernel_size: 3 }")
+    text += _layer("fc", "InnerProduct", "conv1", extra="inner_product_param { num_output: many }")
+    with pytest.raises(ImportFailure) as failure:
+        import_model(_write(tmp_path, text))
+    assert [(p.node, p.op) for p in failure.value.problems] == [
+        ("conv1", "Convolution"),
+        ("fc", "InnerProduct"),
+    ]
+    assert all("malformed parameters" in p.reason for p in failure.value.problems)

@@ -172,7 +172,11 @@ class _Converter:
             return None
         inputs = [self.current[b] for b in bottoms]
         problems = len(self.problems)
-        result = handler(layer, inputs)
+        try:
+            result = handler(layer, inputs)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:  # a parameter missing or mistyped
+            self.fail(layer, f"malformed parameters ({type(exc).__name__}: {exc})")
+            result = None
         if len(self.problems) > problems or any(t in self.broken for t in inputs):
             self.mark_broken(layer, inputs)  # later layers are still checked, not built
             return None

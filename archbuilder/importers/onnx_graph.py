@@ -94,8 +94,13 @@ class _Converter(OnnxOps):
             if handler is None:
                 raise Unconvertible("no archbuilder layer computes it")
             handler(node, inputs, {a.name: _attr(a) for a in node.attribute})
-        except Unconvertible as exc:
-            self.problems.append(Unsupported(node.name or node.output[0], node.op_type, str(exc)))
+        except (Unconvertible, KeyError, TypeError, ValueError, IndexError) as exc:
+            reason = (
+                str(exc)
+                if isinstance(exc, Unconvertible)
+                else f"malformed node ({type(exc).__name__}: {exc})"
+            )
+            self.problems.append(Unsupported(node.name or node.output[0], node.op_type, reason))
             for output in node.output:  # readers are still checked (their own problems listed too)
                 if output and output not in self.data:
                     self.alias[output] = next(t for t in inputs if t in self.data)

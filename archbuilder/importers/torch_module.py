@@ -103,12 +103,10 @@ class _Converter:
                     outputs = self.outputs(fx_node.args[0])
                 elif fx_node.op != "placeholder":
                     self.convert(fx_node)
-            except _Unsupported as exc:
-                self.problems.append(
-                    Unsupported(
-                        fx_node.name, str(getattr(fx_node.target, "__name__", fx_node.target)), str(exc)
-                    )
-                )
+            except (_Unsupported, KeyError, TypeError, ValueError, IndexError) as exc:
+                reason = str(exc) if isinstance(exc, _Unsupported) else f"unexpected arguments ({exc})"
+                op = str(getattr(fx_node.target, "__name__", fx_node.target))
+                self.problems.append(Unsupported(fx_node.name, op, reason))
                 known = [a.name for a in fx_node.all_input_nodes if a.name in self.tensor]
                 if known:  # readers are still checked (their own problems listed too)
                     self.tensor[fx_node.name] = self.tensor[known[0]]
