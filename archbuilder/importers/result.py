@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,6 @@ class ImportResult:
     weights: dict[str, Any] | None = None
     notes: tuple[str, ...] = ()
     stopped: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def header(self) -> str:
         """Comment lines naming the source file, its sha256 and the importer version."""
