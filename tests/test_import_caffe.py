@@ -59,6 +59,7 @@ def test_bvlc_deploy_recognizes_nine_inception_modules_by_role():
     assert [getattr(inception[0], f) for f in fields] == [64, 96, 128, 16, 32, 32]
 
 
+@pytest.mark.slow
 @needs_deploy
 def test_bvlc_deploy_weights_transfer_by_module_order():
     torch = pytest.importorskip("torch")
