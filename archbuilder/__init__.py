@@ -78,8 +78,6 @@ _TORCH_EXPORTS = {
     "Checkpoint",
     "CheckpointError",
     "FeatureModel",
-    "ImportFailure",
-    "ImportResult",
     "InferenceModel",
     "ModelOutputs",
     "build",
