@@ -14,6 +14,7 @@ from archbuilder.diff import SpecDiff, diff
 from archbuilder.errors import Problem, SpecError
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
+from archbuilder.importers import ImportFailure, ImportResult, import_model, import_module
 from archbuilder.ir import IR, lower
 from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
 from archbuilder.space import SearchSpace, load_space
@@ -47,6 +48,8 @@ __all__ = [
     "FeatureInfo",
     "FeatureMap",
     "FeatureModel",
+    "ImportFailure",
+    "ImportResult",
     "InferenceModel",
     "ModelOutputs",
     "Problem",
@@ -65,6 +68,8 @@ __all__ = [
     "export_program",
     "export_pt2",
     "feature_info",
+    "import_model",
+    "import_module",
     "list_specs",
     "load_checkpoint",
     "load_space",

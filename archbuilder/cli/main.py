@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from archbuilder import __version__
-from archbuilder.cli import build, catalog, check, diff, emit, export, render, search
+from archbuilder.cli import build, catalog, check, diff, emit, export, import_, render, search
 from archbuilder.cli.common import UsageError
 from archbuilder.errors import SpecError
 from archbuilder.export import ExportError
@@ -17,7 +17,7 @@ from archbuilder.render import RenderError, UnsupportedFormat
 __all__ = ["main"]
 
 # Subcommand groups in the order `archbuild --help` lists them.
-GROUPS = (catalog, check, build, render, diff, emit, export, search)
+GROUPS = (catalog, check, build, render, diff, emit, export, search, import_)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,112 @@
+"""Import existing networks as specs: Caffe ``.prototxt``, ONNX ``.onnx`` and torch modules.
+
+:func:`import_model` reads a file, :func:`import_module` traces a module; both give an
+:class:`ImportResult` (the spec, its weights, where it came from). What cannot be imported is
+raised as one :class:`ImportFailure` listing every unsupported op with its name and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archbuilder.importers.graph import ImportFailure, Unsupported
+from archbuilder.importers.pipeline import finish
+from archbuilder.importers.result import IMPORTER_VERSION, ImportResult
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "FORMATS",
+    "IMPORTER_VERSION",
+    "ImportFailure",
+    "ImportResult",
+    "Unsupported",
+    "import_model",
+    "import_module",
+]
+
+FORMATS = {".prototxt": "caffe", ".onnx": "onnx"}
+MAX_PROTOTXT_BYTES = 16 << 20
+
+
+def import_model(
+    path: str | Path,
+    *,
+    partial: bool = False,
+    input_shape: tuple[int, int, int] | None = None,
+    phase: str = "TRAIN",
+    name: str | None = None,
+) -> ImportResult:
+    """Import a Caffe ``.prototxt`` or an ``.onnx`` file as a spec.
+
+    ``partial`` imports up to the first unsupported op instead of failing; ``input_shape``
+    (C, H, W) replaces the file's (required where it writes none); ``phase`` picks the Caffe
+    layers whose ``include``/``exclude`` rules name it; ``name`` replaces the model name.
+    """
+    path = Path(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ImportFailure(
+            str(path),
+            [Unsupported("(file)", path.suffix or "-", f"unknown format; give one of {', '.join(FORMATS)}")],
+        )
+    try:
+        raw = path.read_bytes() if kind == "onnx" or path.stat().st_size <= MAX_PROTOTXT_BYTES else None
+    except OSError as exc:
+        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"cannot read: {exc.strerror}")]) from None
+    if raw is None:
+        raise ImportFailure(
+            str(path), [Unsupported("(file)", "-", f"larger than {MAX_PROTOTXT_BYTES >> 20} MiB")]
+        )
+    digest = hashlib.sha256(raw).hexdigest()
+    if kind == "caffe":
+        graph, default_name = _caffe(path, raw, phase, input_shape, partial)
+    else:
+        from archbuilder.importers.onnx_graph import onnx_graph
+
+        graph, default_name = onnx_graph(raw, str(path), input_shape=input_shape, partial=partial)
+    default_name = default_name or path.stem
+    return finish(
+        graph, source=str(path), sha256=digest, format=kind, name=name or default_name, partial=partial
+    )
+
+
+def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
+    from archbuilder.importers.caffe import caffe_graph
+    from archbuilder.importers.prototxt import PrototxtError, parse_prototxt
+
+    try:
+        net = parse_prototxt(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ImportFailure(
+            str(path), [Unsupported("(file)", "-", "not UTF-8 text; a .prototxt is a text file")]
+        ) from None
+    except PrototxtError as exc:
+        raise ImportFailure(
+            str(path), [Unsupported("(file)", "-", f"not protobuf text format: {exc}")]
+        ) from None
+    names = net.get("name") or [None]
+    return caffe_graph(net, phase=phase, input_shape=input_shape, partial=partial), names[0]
+
+
+def import_module(
+    module: torch.nn.Module,
+    example_input: torch.Tensor,
+    *,
+    partial: bool = False,
+    aux_loss_weight: float = 0.3,
+    name: str | None = None,
+) -> ImportResult:
+    """Trace ``module`` with torch.fx on ``example_input`` (N×C×H×W) and import it as a spec,
+    its weights included. Extra outputs (a module's aux logits in training mode) become aux
+    heads with ``aux_loss_weight``."""
+    from archbuilder.importers.torch_module import module_graph
+
+    graph, digest = module_graph(module, example_input, aux_loss_weight=aux_loss_weight, partial=partial)
+    label = type(module).__name__
+    return finish(
+        graph, source=f"<{label} module>", sha256=digest, format="torch", name=name or label, partial=partial
+    )

@@ -1,0 +1,145 @@
+"""Fold the importer graph's ops into spec layers: a conv with the batch norm and activation
+after it becomes one ``conv`` layer with ``norm``/``activation``; a depthwise conv followed by
+a 1×1 conv becomes a ``separable``; an activation after an add merge becomes the merge's.
+
+A tensor read by more than one op (or tapped as an output) is never folded away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archbuilder.importers.graph import Graph, Node, infer_shapes
+
+__all__ = ["fuse"]
+
+_SIMPLE = {
+    "maxpool": "maxpool",
+    "avgpool": "avgpool",
+    "global_avgpool": "global_avgpool",
+    "adaptive_avgpool": "adaptive_avgpool",
+    "lrn": "lrn",
+    "dropout": "dropout",
+    "flatten": "flatten",
+}
+_BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+
+
+class _Fuser:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.shapes = infer_shapes(graph)
+        self.readers: dict[str, list[Node]] = graph.consumers()
+        self.outputs = {graph.output, *(tensor for tensor, _ in graph.aux)}
+        self.used: set[int] = set()
+        self.alias: dict[str, str] = {}
+
+    def sole(self, tensor: str, op: str) -> Node | None:
+        """The one op reading ``tensor``, if it is an ``op`` and nothing else reads it."""
+        readers = self.readers.get(tensor, [])
+        if len(readers) == 1 and readers[0].op == op and tensor not in self.outputs:
+            return readers[0]
+        return None
+
+    def run(self) -> Graph:
+        nodes = []
+        for node in self.graph.nodes:
+            if id(node) in self.used:
+                continue
+            fused = self.fold(node)
+            fused.inputs = [self.alias.get(tensor, tensor) for tensor in fused.inputs]
+            nodes.append(fused)
+        output = self.alias.get(self.graph.output, self.graph.output)
+        aux = [(self.alias.get(t, t), w) for t, w in self.graph.aux]
+        g = self.graph
+        return Graph(g.input, g.input_shape, nodes, output, aux, g.problems, g.has_weights, g.notes)
+
+    def absorb(self, node: Node, into: Node) -> None:
+        self.used.add(id(node))
+        self.alias[node.output] = into.output
+
+    def fold(self, node: Node) -> Node:
+        if node.op == "conv":
+            return self.conv(node)
+        if node.op == "linear":
+            layer = {"kind": "linear", "out": node.attrs["out"], "bias": node.attrs["bias"]}
+            return self.layer(node, layer, dict(node.weights))
+        if node.op == "bn":
+            layer = {"kind": "batchnorm", "eps": node.attrs["eps"], "momentum": node.attrs["momentum"]}
+            return self.layer(node, layer, dict(node.weights))
+        if node.op == "act":
+            return self.layer(node, {"kind": "activation", "function": node.attrs["function"]}, {})
+        if node.op == "add":
+            act = self.sole(node.output, "act")
+            if act is not None:
+                node.attrs["activation"] = act.attrs["function"]
+                self.absorb(act, node)
+            return node
+        if node.op in _SIMPLE:
+            return self.layer(node, {"kind": _SIMPLE[node.op], **node.attrs}, {})
+        return node  # concat, add, scale: structure, not layers
+
+    def layer(self, node: Node, layer: dict[str, Any], weights: dict[str, Any]) -> Node:
+        return Node(
+            node.name, "layer", list(node.inputs), node.output, layer, weights, node.scope, node.source_op
+        )
+
+    def conv(self, node: Node) -> Node:
+        a = node.attrs
+        channels = self.shapes[node.inputs[0]][0]
+        pointwise = self.sole(node.output, "conv")
+        if (
+            a["groups"] == channels > 1
+            and not a["bias"]
+            and pointwise is not None
+            and pointwise.attrs["kernel"] == (1, 1)
+            and pointwise.attrs["stride"] == (1, 1)
+            and pointwise.attrs["padding"] == (0, 0)
+            and pointwise.attrs["groups"] == 1
+            and a["out"] % channels == 0
+        ):
+            return self.separable(node, pointwise, a["out"] // channels)
+        layer = {
+            "kind": "conv",
+            **{key: a[key] for key in ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")},
+        }
+        weights = {f"conv.{key}": value for key, value in node.weights.items()}
+        return self.normed(node, node, layer, weights)
+
+    def separable(self, depthwise: Node, pointwise: Node, multiplier: int) -> Node:
+        a = depthwise.attrs
+        layer = {
+            "kind": "separable",
+            "out": pointwise.attrs["out"],
+            **{key: a[key] for key in ("kernel", "stride", "padding", "dilation")},
+            "multiplier": multiplier,
+            "bias": pointwise.attrs["bias"],
+        }
+        weights = {f"depthwise.{key}": value for key, value in depthwise.weights.items()}
+        weights.update({f"pointwise.{key}": value for key, value in pointwise.weights.items()})
+        self.absorb(pointwise, depthwise)
+        return self.normed(depthwise, pointwise, layer, weights)
+
+    def normed(self, node: Node, last: Node, layer: dict[str, Any], weights: dict[str, Any]) -> Node:
+        """``layer`` with the batch norm and activation reading ``last``'s output folded in."""
+        layer.update(norm="none", activation="none", bn_eps=1e-5, bn_momentum=0.1)
+        tail = last
+        bn = self.sole(tail.output, "bn")
+        if bn is not None:
+            layer.update(norm="batch", bn_eps=bn.attrs["eps"], bn_momentum=bn.attrs["momentum"])
+            weights.update({f"bn.{key}": bn.weights[key] for key in _BN_KEYS if key in bn.weights})
+            self.absorb(bn, node)
+            tail = bn
+        act = self.sole(tail.output, "act")
+        if act is not None:
+            layer["activation"] = act.attrs["function"]
+            self.absorb(act, node)
+        fused = self.layer(node, layer, weights)
+        if last is not node:
+            self.alias[last.output] = node.output
+        return fused
+
+
+def fuse(graph: Graph) -> Graph:
+    """``graph`` with its ops folded into spec layers (op ``layer``, attrs a spec layer mapping)."""
+    return _Fuser(graph).run()

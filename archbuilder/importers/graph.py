@@ -1,0 +1,128 @@
+"""The graph every importer produces: a network in archbuilder's terms, before it is a spec.
+
+A node is one source op already translated to a neutral op (``conv``, ``bn``, ``act``,
+``maxpool``, ``avgpool``, ``global_avgpool``, ``adaptive_avgpool``, ``lrn``, ``dropout``,
+``flatten``, ``linear``, ``concat``, ``add``, ``scale``) with spec-style attributes and its
+weights (numpy arrays, or none for a prototxt). Tensors are names; every node writes one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Graph", "ImportFailure", "Node", "Unsupported", "infer_shapes"]
+
+Shape = tuple[int, ...]  # one sample, no batch dimension
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """One source op (or attribute) the importer cannot express, and why."""
+
+    node: str
+    op: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.reason}" if self.op == "-" else f"{self.node} ({self.op}): {self.reason}"
+
+
+class ImportFailure(ValueError):
+    """The model cannot be imported; ``problems`` lists every unsupported op at once."""
+
+    def __init__(self, source: str, problems: list[Unsupported]):
+        self.source, self.problems = source, tuple(problems)
+        if all(problem.node == "(file)" for problem in problems):  # unreadable: no ops to list
+            super().__init__("\n".join(f"{source}: {problem.reason}" for problem in problems))
+            return
+        count = len(problems)
+        plural = "s" if count > 1 else ""
+        lines = [f"{source}: {count} unsupported op{plural} or attribute{plural}:"]
+        lines += [f"  {problem}" for problem in problems]
+        lines.append("  (--partial imports the network up to the first of them)")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Node:
+    name: str  # the source's name, for messages
+    op: str
+    inputs: list[str]
+    output: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+    scope: tuple[str, ...] = ()  # the source's name path, for naming (module path, Caffe a/b)
+    source_op: str = ""
+
+
+@dataclass
+class Graph:
+    """Nodes in topological order; ``output`` is the main output, ``aux`` the loss-weighted others."""
+
+    input: str
+    input_shape: Shape
+    nodes: list[Node]
+    output: str
+    aux: list[tuple[str, float]] = field(default_factory=list)
+    problems: list[Unsupported] = field(default_factory=list)
+    has_weights: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def producer(self) -> dict[str, Node]:
+        return {node.output: node for node in self.nodes}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        found: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            for tensor in dict.fromkeys(node.inputs):
+                found.setdefault(tensor, []).append(node)
+        return found
+
+
+def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
+    extent = dilation * (kernel - 1) + 1
+    out = (size + 2 * pad - extent + (stride - 1 if ceil else 0)) // stride + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _spatial(node: Node, shape: Shape) -> Shape:
+    a = node.attrs
+    dilation = a.get("dilation", (1, 1))
+    ceil = a.get("ceil_mode", False)
+    return tuple(
+        _window(shape[1 + i], a["kernel"][i], a["stride"][i], a["padding"][i], dilation[i], ceil)
+        for i in range(2)
+    )
+
+
+def output_shape(node: Node, shapes: list[Shape]) -> Shape:
+    """The output shape of ``node`` given its input shapes (the rules of archbuilder's IR)."""
+    first = shapes[0]
+    op, a = node.op, node.attrs
+    if op == "conv":
+        return (a["out"], *_spatial(node, first))
+    if op in ("maxpool", "avgpool"):
+        return (first[0], *_spatial(node, first))
+    if op == "global_avgpool":
+        return (first[0], 1, 1)
+    if op == "adaptive_avgpool":
+        return (first[0], *a["output"])
+    if op == "flatten":
+        return (math.prod(first),)
+    if op == "linear":
+        return (a["out"],)
+    if op == "concat":
+        return (sum(shape[0] for shape in shapes), *first[1:])
+    return first  # bn, act, lrn, dropout, add, scale
+
+
+def infer_shapes(graph: Graph) -> dict[str, Shape]:
+    """The shape of every tensor of ``graph``."""
+    shapes: dict[str, Shape] = {graph.input: graph.input_shape}
+    for node in graph.nodes:
+        shapes[node.output] = output_shape(node, [shapes[tensor] for tensor in node.inputs])
+    return shapes

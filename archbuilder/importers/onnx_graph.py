@@ -1,0 +1,195 @@
+"""ONNX models (``.onnx``) → the importer graph, weights from the initializers.
+
+Needs the ``onnx`` package (imported here only). Shape computations (``Shape``, ``Gather``
+… feeding a ``Reshape``) are not data and are skipped; a ``Reshape`` or ``Flatten`` to
+N×features is a flatten. Names come from the weights' names (``3a.branch1x1.conv.weight``)
+or torch.onnx's name scopes, else the node names.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
+from archbuilder.importers.onnx_ops import OnnxOps, Unconvertible
+
+__all__ = ["onnx_graph"]
+
+_PART_NAMES = {"conv", "bn", "act", "relu"}  # module parts under a layer's name (torch's Conv2d in X.conv)
+_NOT_DATA = {"Shape", "Size"}
+
+
+class _Converter(OnnxOps):
+    def __init__(self, model: Any, input_shape: tuple[int, int, int] | None, aux_loss_weight: float):
+        from onnx import numpy_helper
+
+        self.to_array = numpy_helper.to_array
+        self.graph = model.graph
+        self.consts: dict[str, Any] = {i.name: self.to_array(i) for i in self.graph.initializer}
+        self.shapes = _value_shapes(model)
+        self.nodes: list[Node] = []
+        self.problems: list[Unsupported] = []
+        self.notes: list[str] = []
+        self.alias: dict[str, str] = {}
+        self.data: set[str] = set()
+        self.given_shape = input_shape
+        self.skip: set[int] = set()  # nodes already read as part of a pattern
+        self.readers: dict[str, list[Any]] = {}
+        for node in self.graph.node:
+            for tensor in node.input:
+                self.readers.setdefault(tensor, []).append(node)
+        self.aux_loss_weight = aux_loss_weight
+
+    def run(self, partial: bool) -> Graph:
+        inputs = [i for i in self.graph.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            raise Unconvertible(f"the graph has {len(inputs)} inputs; archbuilder networks have one")
+        name = inputs[0].name
+        dims = self.shapes.get(name)
+        shape = (
+            tuple(self.given_shape)
+            if self.given_shape
+            else (tuple(dims[1:]) if dims and len(dims) == 4 else None)
+        )
+        if shape is None or not all(isinstance(d, int) for d in shape):
+            raise Unconvertible(f"input {name} is not N×C×H×W with known C, H, W; pass input_shape")
+        self.data.add(name)
+        outputs = [self.alias_of(o.name) for o in self.graph.output]
+        for node in self.graph.node:
+            if partial and self.problems:
+                break
+            self.convert(node)
+        outputs = [self.alias_of(o.name) for o in self.graph.output]
+        aux = [(o, self.aux_loss_weight) for o in outputs[1:]]
+        return Graph(name, shape, self.nodes, outputs[0], aux, self.problems, True, self.notes)
+
+    def alias_of(self, tensor: str) -> str:
+        while tensor in self.alias:
+            tensor = self.alias[tensor]
+        return tensor
+
+    def const(self, tensor: str, what: str) -> Any:
+        if tensor not in self.consts:
+            raise Unconvertible(f"its {what} ({tensor}) is computed, not a constant")
+        return self.consts[tensor]
+
+    def convert(self, node: Any) -> None:
+        if node.op_type == "Constant":
+            import numpy as np
+            from onnx import helper
+
+            value = helper.get_attribute_value(node.attribute[0])
+            self.consts[node.output[0]] = self.to_array(value) if hasattr(value, "dims") else np.array(value)
+            return
+        if id(node) in self.skip:
+            return
+        inputs = [self.alias_of(t) for t in node.input]
+        if not any(t in self.data for t in inputs) or node.op_type in _NOT_DATA:
+            return  # constants and shape arithmetic
+        handler = getattr(self, f"_{node.op_type}", None)
+        try:
+            if handler is None:
+                raise Unconvertible("no archbuilder layer computes it")
+            handler(node, inputs, {a.name: _attr(a) for a in node.attribute})
+        except (Unconvertible, KeyError, TypeError, ValueError, IndexError) as exc:
+            reason = (
+                str(exc)
+                if isinstance(exc, Unconvertible)
+                else f"malformed node ({type(exc).__name__}: {exc})"
+            )
+            self.problems.append(Unsupported(node.name or node.output[0], node.op_type, reason))
+            for output in node.output:  # readers are still checked (their own problems listed too)
+                if output and output not in self.data:
+                    self.alias[output] = next(t for t in inputs if t in self.data)
+                    self.data.add(output)
+
+    def add(
+        self,
+        node: Any,
+        op: str,
+        inputs: list[str],
+        attrs: dict[str, Any],
+        weights: dict[str, Any] | None = None,
+        output: str | None = None,
+    ) -> Node:
+        out = output or node.output[0]
+        converted = Node(
+            node.name or out, op, inputs, out, attrs, weights or {}, _scope(node, self.consts), node.op_type
+        )
+        self.nodes.append(converted)
+        self.data.add(out)
+        return converted
+
+    def same(self, node: Any, tensor: str) -> None:
+        self.alias[node.output[0]] = tensor
+        self.data.add(node.output[0])
+
+
+def _attr(attribute: Any) -> Any:
+    from onnx import helper
+
+    value = helper.get_attribute_value(attribute)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _scope(node: Any, consts: dict[str, Any]) -> tuple[str, ...]:
+    """The node's module path: from its weight's name, torch.onnx's name scopes, or its name."""
+    path = None
+    if len(node.input) > 1 and node.input[1].endswith(".weight") and node.input[1] in consts:
+        path = node.input[1][: -len(".weight")]
+    else:
+        meta = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            scopes = []
+        if len(scopes) >= 3:
+            path = scopes[-2]
+    if not path:
+        return tuple(part for part in re.split(r"[./]", node.name or node.output[0]) if part)
+    parts = tuple(path.split("."))
+    return parts[:-1] if len(parts) > 1 and parts[-1] in _PART_NAMES else parts
+
+
+def _value_shapes(model: Any) -> dict[str, tuple]:
+    from onnx import shape_inference
+
+    try:
+        inferred = shape_inference.infer_shapes(model)
+    except Exception:  # a model onnx cannot infer still converts where no shape is needed
+        inferred = model
+    shapes = {}
+    graph = inferred.graph
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        shapes[value.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
+    return shapes
+
+
+def onnx_graph(
+    raw: bytes, source: str, *, input_shape=None, partial: bool = False, aux_loss_weight: float = 0.3
+) -> tuple[Graph, str | None]:
+    """The importer graph of an ONNX file's bytes, and the graph's name."""
+    try:
+        import onnx
+    except ImportError:
+        raise ImportFailure(
+            source, [Unsupported("(file)", "-", "reading ONNX needs the onnx package: pip install onnx")]
+        ) from None
+    try:
+        model = onnx.load_from_string(raw)
+        if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
+            # weights in a file beside it (torch.onnx's default for large models)
+            onnx.load_external_data_for_model(model, str(Path(source).parent))
+    except Exception as exc:  # protobuf's DecodeError, a missing data file, whatever its module
+        raise ImportFailure(source, [Unsupported("(file)", "-", f"not an ONNX model: {exc}")]) from None
+    converter = _Converter(model, input_shape, aux_loss_weight)
+    try:
+        graph = converter.run(partial)
+    except Unconvertible as exc:
+        raise ImportFailure(source, [Unsupported("(graph)", "input", str(exc))]) from None
+    name = model.graph.name
+    return graph, name if name and name not in ("main_graph", "torch_jit", "torch-jit-export") else None

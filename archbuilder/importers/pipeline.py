@@ -1,0 +1,77 @@
+"""The steps every format shares: graph → fused layers → structure → validated spec."""
+
+from __future__ import annotations
+
+from archbuilder.errors import SpecError
+from archbuilder.importers.convert import spec_data
+from archbuilder.importers.fuse import fuse
+from archbuilder.importers.graph import Graph, ImportFailure, Unsupported
+from archbuilder.importers.result import ImportResult
+from archbuilder.importers.structure import StructureError, recover
+from archbuilder.spec import ArchSpec
+
+__all__ = ["finish", "truncate"]
+
+
+def truncate(graph: Graph) -> Graph:
+    """The graph up to its last op that every earlier op leads to (a clean place to stop)."""
+    producer = graph.producer()
+    kept_aux = [(t, w) for t, w in graph.aux if t in producer]
+
+    def ancestors(tensor: str) -> set[int]:
+        found, stack = set(), [tensor]
+        while stack:
+            node = producer.get(stack.pop())
+            if node is not None and id(node) not in found:
+                found.add(id(node))
+                stack.extend(node.inputs)
+        return found
+
+    aux_nodes = set().union(*(ancestors(t) for t, _ in kept_aux)) if kept_aux else set()
+    for index in range(len(graph.nodes) - 1, -1, -1):
+        before = {id(n) for n in graph.nodes[: index + 1]}
+        main = ancestors(graph.nodes[index].output)
+        if before - aux_nodes <= main:
+            nodes = [n for n in graph.nodes[: index + 1] if id(n) in main | aux_nodes]
+            aux = [(t, w) for t, w in kept_aux if ancestors(t) <= {id(n) for n in nodes}]
+            return Graph(
+                graph.input,
+                graph.input_shape,
+                nodes,
+                graph.nodes[index].output,
+                aux,
+                [],
+                graph.has_weights,
+                graph.notes,
+            )
+    return Graph(graph.input, graph.input_shape, [], graph.input, [], [], graph.has_weights, graph.notes)
+
+
+def finish(graph: Graph, *, source: str, sha256: str, format: str, name: str, partial: bool) -> ImportResult:
+    stopped = None
+    if graph.problems:
+        if not partial:
+            raise ImportFailure(source, graph.problems)
+        stopped = str(graph.problems[0])
+        graph = truncate(graph)
+        if not graph.nodes:
+            raise ImportFailure(
+                source, [*graph.problems, Unsupported("(input)", "-", "nothing before it to import")]
+            )
+    fused = fuse(graph)
+    try:
+        structure = recover(fused)
+    except StructureError as exc:
+        raise ImportFailure(source, [exc.problem]) from None
+    data, weights = spec_data(structure, graph.input_shape, name)
+    try:
+        spec = ArchSpec.model_validate(data)
+        from archbuilder.ir import lower
+
+        lower(spec)
+    except (ValueError, SpecError) as exc:
+        problem = Unsupported("(network)", "-", f"the imported spec does not validate: {exc}")
+        raise ImportFailure(source, [problem]) from None
+    return ImportResult(
+        spec, source, sha256, format, weights if graph.has_weights else None, tuple(graph.notes), stopped
+    )

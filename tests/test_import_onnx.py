@@ -1,0 +1,377 @@
+"""ONNX import: hand-written graphs per op (outputs against onnxruntime), torch.onnx exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import archbuilder
+from archbuilder.importers import ImportFailure, import_model
+
+from .conftest import SPECS
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def _init(name, *shape, positive=False):
+    value = RNG.uniform(0.5, 1.5, shape) if positive else RNG.normal(0, 0.3, shape)
+    return numpy_helper.from_array(value.astype(np.float32), name)
+
+
+def _model(tmp_path, nodes, inits, shape=(3, 8, 8), out_shape=None, opset=17):
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, out_shape)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def _compare(path, shape=(3, 8, 8)):
+    """Import with weights, build, and compare with onnxruntime on a random batch."""
+    result = import_model(path)
+    model = archbuilder.build(result.spec, aux=False).eval()
+    model.load_state_dict(result.state_dict())
+    x = RNG.normal(0, 1, (2, *shape)).astype(np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
+    return result.spec
+
+
+def _conv(name, x, w, b=None, **attrs):
+    return helper.make_node("Conv", [x, w, *([b] if b else [])], [name], name=name, **attrs)
+
+
+def _bn(name, x, c):
+    names = [f"{name}.{k}" for k in ("scale", "bias", "mean", "var")]
+    inits = [
+        _init(names[0], c, positive=True),
+        _init(names[1], c),
+        _init(names[2], c),
+        _init(names[3], c, positive=True),
+    ]
+    return helper.make_node("BatchNormalization", [x, *names], [name], name=name, epsilon=1e-3), inits
+
+
+def test_conv_batchnorm_relu_fold_into_one_conv_layer(tmp_path):
+    bn, inits = _bn("bn", "c", 4)
+    nodes = [
+        _conv("c", "x", "w", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        bn,
+        helper.make_node("Relu", ["bn"], ["r"], name="r"),
+    ]
+    spec = _compare(_model(tmp_path, nodes, [_init("w", 4, 3, 3, 3), *inits]))
+    ir = archbuilder.lower(spec)
+    [conv] = [op for op in ir.ops() if op.kind == "conv"]
+    assert (conv.attrs["norm"], conv.attrs["activation"], conv.attrs["bn_eps"], conv.attrs["bias"]) == (
+        "batch",
+        "relu",
+        0.001,
+        False,
+    )
+    assert len([op for op in ir.ops() if op.kind != "input"]) == 1
+
+
+@pytest.mark.parametrize(
+    "op, attrs",
+    [
+        ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+        ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
+        ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=0)),
+        (
+            "AveragePool",
+            dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1),
+        ),
+        ("GlobalAveragePool", {}),
+        ("LRN", dict(size=5, alpha=2e-4, beta=0.7, bias=1.5)),
+        ("Sigmoid", {}),
+        ("Tanh", {}),
+        ("LeakyRelu", dict(alpha=0.01)),
+        ("HardSwish", {}),
+    ],
+)
+def test_single_ops_match_onnxruntime(tmp_path, op, attrs):
+    nodes = [
+        _conv("c", "x", "w", "b", kernel_shape=[1, 1]),
+        helper.make_node(op, ["c"], ["y"], name="y", **attrs),
+    ]
+    _compare(
+        _model(tmp_path, nodes, [_init("w", 6, 3, 1, 1), _init("b", 6)], shape=(3, 9, 9)), shape=(3, 9, 9)
+    )
+
+
+def test_clip_is_relu6_and_gemm_matmul_flatten_reshape_dropout(tmp_path):
+    zero, six = numpy_helper.from_array(np.float32(0), "zero"), numpy_helper.from_array(np.float32(6), "six")
+    shape = numpy_helper.from_array(np.array([0, -1], dtype=np.int64), "shape")
+    nodes = [
+        _conv("c", "x", "w", "b", kernel_shape=[3, 3]),
+        helper.make_node("Clip", ["c", "zero", "six"], ["r6"], name="r6"),
+        helper.make_node("Reshape", ["r6", "shape"], ["flat"], name="flat"),
+        helper.make_node("Gemm", ["flat", "fw", "fb"], ["fc1"], name="fc1", transB=1),
+        helper.make_node("Dropout", ["fc1"], ["drop"], name="drop"),
+        helper.make_node("MatMul", ["drop", "mw"], ["mm"], name="mm"),
+        helper.make_node("Add", ["mm", "mb"], ["fc2"], name="fc2"),
+    ]
+    inits = [
+        _init("w", 4, 3, 3, 3),
+        _init("b", 4),
+        zero,
+        six,
+        shape,
+        _init("fw", 10, 144),
+        _init("fb", 10),
+        _init("mw", 10, 5),
+        _init("mb", 5),
+    ]
+    spec = _compare(_model(tmp_path, nodes, inits))
+    kinds = [layer.kind for layer in [*spec.stem, *spec.blocks, *spec.head]]
+    assert kinds == ["conv", "flatten", "linear", "dropout", "linear"]
+    assert spec.num_classes == 5
+    assert archbuilder.lower(spec).op(spec.blocks[0].name).attrs["activation"] == "relu6"
+
+
+def test_concat_of_paths_is_an_inception_block(tmp_path):
+    def conv(name, x, out, k):
+        return _conv(name, x, f"{name}.weight", f"{name}.bias", kernel_shape=[k, k], pads=[k // 2] * 4), [
+            _init(f"{name}.weight", out, 4 if x == "x" else 3, k, k),
+            _init(f"{name}.bias", out),
+        ]
+
+    parts = [conv("m.b1", "x", 2, 1), conv("m.b2r", "x", 3, 1), conv("m.b3r", "x", 3, 1)]
+    parts += [conv("m.b2", "m.b2r", 5, 3), conv("m.b3", "m.b3r", 2, 5)]
+    pool = helper.make_node(
+        "MaxPool", ["x"], ["m.pool"], name="m.pool", kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+    )
+    proj = _conv("m.proj", "m.pool", "m.proj.weight", "m.proj.bias", kernel_shape=[1, 1])
+    nodes = [n for n, _ in parts] + [
+        pool,
+        proj,
+        helper.make_node("Concat", ["m.b1", "m.b2", "m.b3", "m.proj"], ["cat"], name="cat", axis=1),
+    ]
+    inits = [i for _, group in parts for i in group] + [
+        _init("m.proj.weight", 3, 4, 1, 1),
+        _init("m.proj.bias", 3),
+    ]
+    spec = _compare(_model(tmp_path, nodes, inits, shape=(4, 8, 8)), shape=(4, 8, 8))
+    [block] = spec.blocks
+    assert (block.kind, block.name) == ("inception", "m")
+    assert (block.ch1x1, block.ch3x3red, block.ch3x3, block.ch5x5red, block.ch5x5, block.pool_proj) == (
+        2,
+        3,
+        5,
+        3,
+        2,
+        3,
+    )
+
+
+def test_residual_add_with_a_scaled_branch(tmp_path):
+    scale = numpy_helper.from_array(np.float32(0.25), "s")
+    nodes = [
+        _conv("c", "x", "w", "b", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["c", "s"], ["cs"], name="cs"),
+        helper.make_node("Add", ["x", "cs"], ["sum"], name="sum"),
+        helper.make_node("Relu", ["sum"], ["y"], name="y"),
+    ]
+    spec = _compare(_model(tmp_path, nodes, [_init("w", 3, 3, 3, 3), _init("b", 3), scale]))
+    [block] = spec.blocks
+    assert (block.merge, block.activation, [b.scale for b in block.branches]) == ("add", "relu", [1.0, 0.25])
+
+
+def test_unsupported_nodes_are_listed_with_names_and_partial_stops(tmp_path):
+    nodes = [
+        _conv("c", "x", "w", kernel_shape=[3, 3], pads=[0, 0, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="r"),
+        helper.make_node("Erf", ["r"], ["e"], name="e"),
+        helper.make_node("MaxPool", ["e"], ["y"], name="y", kernel_shape=[2, 2], auto_pad="SAME_UPPER"),
+    ]
+    path = _model(tmp_path, nodes, [_init("w", 3, 3, 3, 3)])
+    with pytest.raises(ImportFailure) as failure:
+        import_model(path)
+    problems = [(p.node, p.op) for p in failure.value.problems]
+    assert problems == [("c", "Conv"), ("e", "Erf"), ("y", "MaxPool")]
+    assert "asymmetric pads" in str(failure.value) and "auto_pad" in str(failure.value)
+    nodes[0] = _conv("c", "x", "w", kernel_shape=[3, 3])
+    result = import_model(_model(tmp_path, nodes, [_init("w", 3, 3, 3, 3)]), partial=True)
+    assert result.stopped.startswith("e (Erf)")
+    assert [layer.kind for layer in result.spec.blocks] == ["conv"]
+
+
+def _randomized(model):
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn_like(param) * (0.1 if param.dim() > 1 else 0.5))
+        for name, buffer in model.named_buffers():
+            if name.endswith("running_var"):
+                buffer.uniform_(0.5, 1.5)
+            elif name.endswith("running_mean"):
+                buffer.normal_(0, 0.2)
+    return model.eval()
+
+
+def _folded_params(ir) -> int:
+    """torch.onnx folds each batch norm into its conv: 2·C norm parameters become C of bias."""
+    aux = {head.name for head in ir.aux_heads}
+    total = 0
+    for op in ir.ops():
+        if op.item in aux:
+            continue
+        total += op.params
+        if op.kind in ("conv", "separable") and op.attrs["norm"] == "batch":
+            total -= 2 * op.attrs["out_channels"] - (0 if op.attrs["bias"] else op.attrs["out_channels"])
+    return total
+
+
+def _collapsed(ir):
+    """Op kinds and shapes, with an activation right after a conv counted as that conv's."""
+    ops = [
+        op
+        for op in ir.ops()
+        if op.kind not in ("input", "dropout") and op.item not in {h.name for h in ir.aux_heads}
+    ]
+    kept = []
+    for op in ops:
+        if (
+            op.kind == "activation"
+            and kept
+            and kept[-1][0] in ("conv", "separable")
+            and kept[-1][1] == op.shape
+        ):
+            continue
+        kept.append((op.kind, op.shape))
+    return kept
+
+
+SMALL = """
+name: small
+input: {channels: 3, height: 16, width: 16}
+num_classes: 7
+stem: [{name: conv1, kind: conv, out: 8, kernel: 3, padding: 1, bn_eps: 0.001}]
+blocks:
+- {name: 3a, kind: inception, ch1x1: 4, ch3x3red: 4, ch3x3: 6, ch5x5red: 2, ch5x5: 4, pool_proj: 4, pool: {ceil_mode: true}}
+- name: res
+  kind: branches
+  merge: add
+  activation: relu
+  branches:
+  - {layers: []}
+  - {layers: [{name: conv, kind: conv, out: 18, kernel: 3, padding: 1, activation: none}], scale: 0.5}
+- {name: pool, kind: avgpool, kernel: 2, count_include_pad: false}
+head:
+- {name: avgpool, kind: global_avgpool}
+- {name: flatten, kind: flatten}
+- {name: fc, kind: linear, out: num_classes}
+"""
+
+
+def _round_trip(spec, tmp_path):
+    model = _randomized(archbuilder.build(spec, aux=False))
+    path = archbuilder.export_onnx(model, tmp_path / "m.onnx")
+    result = import_model(path)
+    original, imported = archbuilder.lower(spec), archbuilder.lower(result.spec)
+    assert _collapsed(imported) == _collapsed(original)
+    assert imported.total() == (_folded_params(original), original.total(aux=False)[1])
+    rebuilt = archbuilder.build(result.spec).eval()
+    rebuilt.load_state_dict(result.state_dict())
+    x = torch.randn(2, spec.input.channels, spec.input.height, spec.input.width)
+    with torch.no_grad():
+        expected, got = model(x), rebuilt(x)
+    assert ((got - expected).abs().max() / expected.abs().max()).item() <= 1e-5
+    return result
+
+
+def test_round_trip_of_a_small_spec_through_archbuild_export(tmp_path):
+    spec = archbuilder.load_spec(SMALL)
+    result = _round_trip(spec, tmp_path)
+    assert [layer.name for layer in result.spec.blocks] == ["3a", "res", "pool"]
+    assert result.spec.blocks[0] == spec.blocks[0]  # the Inception module comes back as written
+
+
+SHIPPED = sorted(path.stem for path in SPECS.glob("*.yaml"))  # every shipped spec
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_round_trip_of_every_shipped_spec(tmp_path, name):
+    _round_trip(archbuilder.load_spec(SPECS / f"{name}.yaml"), tmp_path)
+
+
+def test_torch_onnx_s_decomposed_local_response_norm_is_one_lrn(tmp_path):
+    spec = archbuilder.load_spec(
+        "name: n\ninput: {channels: 6, height: 5, width: 5}\n"
+        "blocks: [{name: norm, kind: lrn, size: 3, alpha: 0.001, beta: 0.6, k: 2.0}, {name: c, kind: conv, out: 2, kernel: 1}]\n"
+    )
+    result = _round_trip(spec, tmp_path)
+    assert result.spec.blocks[0] == spec.blocks[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("factory, size", [("googlenet", 224), ("inception_v3", 299)])
+def test_torchvision_models_exported_by_torch_onnx(tmp_path, factory, size):
+    torchvision = pytest.importorskip("torchvision")
+    kwargs = dict(weights=None, aux_logits=False, init_weights=False)
+    model = _randomized(getattr(torchvision.models, factory)(**kwargs))
+    x = torch.randn(1, 3, size, size)
+    path = tmp_path / f"{factory}.onnx"
+    torch.onnx.export(model, (x,), path, dynamo=True, verbose=False)
+    result = import_model(path)
+    kinds = {layer.kind for layer in result.spec.blocks}
+    assert ("inception" in kinds) == (factory == "googlenet")
+    rebuilt = archbuilder.build(result.spec).eval()
+    rebuilt.load_state_dict(result.state_dict())
+    with torch.no_grad():
+        expected, got = model(x), rebuilt(x)
+    assert ((got - expected).abs().max() / expected.abs().max()).item() <= 1e-5
+
+
+def test_extra_graph_outputs_become_aux_heads(tmp_path):
+    shape = numpy_helper.from_array(np.array([0, -1], dtype=np.int64), "shape")
+    nodes = [
+        _conv("c1", "x", "w1", "b1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="r1"),
+        _conv("c2", "r1", "w2", "b2", kernel_shape=[3, 3], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["c2"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flat"),
+        helper.make_node("Gemm", ["flat", "fw", "fb"], ["logits"], name="fc", transB=1),
+        helper.make_node("AveragePool", ["r1"], ["ap"], name="aux.pool", kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("Reshape", ["ap", "shape"], ["aflat"], name="aux.flat"),
+        helper.make_node("Gemm", ["aflat", "aw", "ab"], ["aux_logits"], name="aux.fc", transB=1),
+    ]
+    inits = [
+        _init("w1", 4, 3, 3, 3),
+        _init("b1", 4),
+        _init("w2", 6, 4, 3, 3),
+        _init("b2", 6),
+        _init("fw", 5, 6),
+    ]
+    inits += [_init("fb", 5), shape, _init("aw", 5, 16), _init("ab", 5)]
+    graph = helper.make_graph(
+        nodes,
+        "two_outputs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 5])
+            for name in ("logits", "aux_logits")
+        ],
+        inits,
+    )
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    spec = import_model(path).spec
+    [head] = spec.aux_heads
+    assert (head.name, head.tap, head.loss_weight) == ("aux", spec.blocks[0].name, 0.3)
+    assert [layer.kind for layer in head.layers] == ["avgpool", "flatten", "linear"]
+    assert spec.name == "two_outputs"
