@@ -96,14 +96,24 @@ class Rule:
         return cls(_side(source, fields), _side(target, fields))
 
 
-def _apply(name: str, rules: Sequence[Rule], forward: bool) -> str | None:
+def _forward(name: str, rules: Sequence[Rule]) -> str | None:
     for rule in rules:
-        here, there = (rule.source, rule.target) if forward else (rule.target, rule.source)
-        matched = here.match(name)
+        matched = rule.source.match(name)
         if matched is not None:
             values, end = matched
-            return f"{there.format(values)}.{name[end:]}"
+            return f"{rule.target.format(values)}.{name[end:]}"
     return None
+
+
+def _backward(name: str, rules: Sequence[Rule]) -> list[str]:
+    """Every name one pass could have turned into ``name``: each rule's, then ``name`` itself."""
+    found = []
+    for rule in rules:
+        matched = rule.target.match(name)
+        if matched is not None:
+            values, end = matched
+            found.append(f"{rule.source.format(values)}.{name[end:]}")
+    return [*found, name]
 
 
 class Renamer:
@@ -114,17 +124,23 @@ class Renamer:
 
     def to_model(self, name: str) -> str | None:
         """The model's name for a reference tensor, or None when no rule maps it."""
-        return self._run(name, self.passes, forward=True)
-
-    def to_source(self, name: str) -> str | None:
-        """The reference's name for a model tensor, or None when no rule maps it."""
-        return self._run(name, tuple(reversed(self.passes)), forward=False)
-
-    @staticmethod
-    def _run(name: str, passes: Sequence[Sequence[Rule]], forward: bool) -> str | None:
         changed = False
-        for rules in passes:
-            renamed = _apply(name, rules, forward)
+        for rules in self.passes:
+            renamed = _forward(name, rules)
             if renamed is not None:
                 name, changed = renamed, True
         return name if changed else None
+
+    def to_source(self, name: str) -> str | None:
+        """The reference's name that :meth:`to_model` maps to ``name``, or None.
+
+        Running a pass backwards is ambiguous (a name a rule could have produced may also have
+        gone through unchanged), so each candidate is checked by running it forwards.
+        """
+        candidates = [name]
+        for rules in reversed(self.passes):
+            candidates = [earlier for later in candidates for earlier in _backward(later, rules)]
+        for candidate in candidates:
+            if candidate != name and self.to_model(candidate) == name:
+                return candidate
+        return name if self.to_model(name) == name else None

@@ -90,6 +90,7 @@ def load_strict(model: M, source: nn.Module | Mapping[str, Tensor], layout: Layo
     expected = model.state_dict()
     renamer = layout.renamer()
     renamed: dict[str, Tensor] = {}
+    origins: dict[str, str] = {}  # model name → the source name loaded into it
     unexpected: list[str] = []
     mismatched: list[tuple[str, str, str]] = []
     for name, tensor in state.items():
@@ -99,11 +100,11 @@ def load_strict(model: M, source: nn.Module | Mapping[str, Tensor], layout: Layo
         elif tensor.shape != expected[target].shape:
             mismatched.append((name, target, f"shape {_shape(tensor)} vs {_shape(expected[target])}"))
         else:
-            renamed[target] = tensor
+            renamed[target], origins[target] = tensor, name
     shapeless = {target for _, target, _ in mismatched}
     missing = tuple(name for name in expected if name not in renamed and name not in shapeless)
     if isinstance(source, nn.Module):
-        mismatched.extend(_setting_mismatches(model, source, renamed, layout))
+        mismatched.extend(_setting_mismatches(model, source, origins))
     if missing or unexpected or mismatched:
         hints = _hints(model, state, expected, missing, tuple(unexpected), mismatched, layout)
         raise InteropError(missing, tuple(unexpected), tuple(mismatched), hints, layout=layout)
@@ -116,14 +117,10 @@ def _shape(tensor: Tensor) -> tuple[int, ...]:
 
 
 def _setting_mismatches(
-    model: nn.Module, source: nn.Module, renamed: Mapping[str, Tensor], layout: Layout
+    model: nn.Module, source: nn.Module, origins: Mapping[str, str]
 ) -> list[tuple[str, str, str]]:
     """Paired conv and batch-norm modules whose kind, stride, padding, eps, … differ."""
-    renamer, pairs = layout.renamer(), {}
-    for target in renamed:
-        source_name = renamer.to_source(target)
-        assert source_name is not None  # every loaded name came through a rule
-        pairs[target.rpartition(".")[0]] = source_name.rpartition(".")[0]
+    pairs = {target.rpartition(".")[0]: name.rpartition(".")[0] for target, name in origins.items()}
     found = []
     for target, source_name in pairs.items():
         ours, theirs = model.get_submodule(target), source.get_submodule(source_name)
