@@ -149,9 +149,7 @@ def test_summary_counts_by_hand():
     residual = unit(16, 4) + unit(16, 4) + (8 * 16 + 16)  # two branch convs, the projection (bias, no norm)
     assert rows["res1"].params == rows["res2"].params == residual
     assert rows["res1"].macs == (16 * 4 + 16 * 4 + 8 * 16) * 25
-    module = (
-        unit(8, 4) + unit(8, 4) + unit(4, 4, 3) + unit(8, 2) + unit(2, 4, 3) + unit(4, 4, 3) + unit(8, 4)
-    )
+    module = unit(8, 4) + unit(8, 4) + unit(4, 4, 3) + unit(8, 2) + unit(2, 4, 3) + unit(4, 4, 3) + unit(8, 4)
     assert rows["module"].params == module
     assert rows["conv"].params == unit(3, 8, 3)
 

@@ -95,7 +95,6 @@ class Layout(SpecModel):
         return any(re.fullmatch(pattern, module) for pattern in self.classifier)
 
 
-
 def load_layout(name_or_path: str | Path) -> Layout:
     """A layout by shipped name (``timm-inception-v4``) or from a YAML file; SpecError if bad."""
     path = Path(name_or_path)
@@ -151,4 +150,3 @@ def layout_for(spec_name: str | None, source_names: Iterable[str]) -> Layout:
         )
     names = list(source_names)
     return max(candidates, key=lambda layout: sum(layout.renamer().to_model(n) is not None for n in names))
-

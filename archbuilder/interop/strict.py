@@ -198,7 +198,9 @@ def _class_hints(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], la
     if weight in state and target in expected:
         classes, ours = state[weight].shape[0], expected[target].shape[0]
         if classes != ours:
-            return [f"the source has {classes} classes, the model {ours}: build it with num_classes={classes}"]
+            return [
+                f"the source has {classes} classes, the model {ours}: build it with num_classes={classes}"
+            ]
     return []
 
 
