@@ -107,7 +107,9 @@ def _overview() -> str:
 
 def _linear_projection(op: Op) -> bool:
     a = op.attrs
-    return op.kind == "conv" and a["kernel"] == (1, 1) and a["norm"] == a["activation"] == "none" and a["bias"]
+    return (
+        op.kind == "conv" and a["kernel"] == (1, 1) and a["norm"] == a["activation"] == "none" and a["bias"]
+    )
 
 
 # (what the table says, whether an op shows it), in the order the lineage introduced them.
