@@ -175,3 +175,25 @@ def test_timm_legacy_xception_loads_into_specs_xception():
         theirs = reference(x)
         assert relative_error(model(x), theirs) <= TOLERANCE
     assert (theirs[0] - theirs[1]).abs().max() > 0.01 * theirs.abs().max()
+
+
+def test_the_documented_layout_example_loads_and_maps(tmp_path):
+    doc = (SPECS.parent / "docs" / "python-api.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### Weight layouts") :]
+    example = section[
+        section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml"))
+    ]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    rules = load_layout(path).renamer()
+    assert rules.to_model("repeat.0.conv2d.weight") == "block35_1.residual.conv2d.conv.weight"
+    assert rules.to_model("repeat.3.branch1.0.bn.bias") == "block35_4.residual.mixed.branch1.0.bn.bias"
+
+
+def test_the_old_rule_constants_read_the_layout_files():
+    from archbuilder import interop
+
+    assert ("conv2", "conv2_reduce") in interop.GOOGLENET_RULES  # torchvision's conv2 is the 1×1 reduction
+    assert ("fc", "fc") in interop.INCEPTION_V3_RULES
+    with pytest.raises(AttributeError):
+        interop.NO_SUCH_RULES  # noqa: B018
