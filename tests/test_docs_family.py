@@ -101,6 +101,19 @@ def test_the_inception_resnet_example_counts_by_hand():
     assert yaml.safe_load(block.text)["templates"]["block35"]["layer"]["branches"][1]["scale"] == "$scale"
 
 
-def test_the_python_example_compiles():
-    [block] = [fence for fence in fences(DOC) if fence.lang == "python"]
-    compile(block.text, "inception-family.md", "exec")
+def test_the_python_examples_compile():
+    blocks = [fence for fence in fences(DOC) if fence.lang == "python"]
+    assert len(blocks) >= 2
+    for block in blocks:
+        compile(block.text, "inception-family.md", "exec")
+
+
+def test_the_lineage_figures_are_the_published_ones(tool, doc):
+    regions = tool.regions(doc)
+    assert "| Parameters | 11,295,240 |" in regions["bn-inception.yaml"]  # pretrainedmodels' bninception
+    assert "| Parameters | 42,679,816 |" in regions["inception-v4.yaml"]  # timm's inception_v4
+    assert "| Parameters | 55,843,464 |" in regions["inception-resnet-v2.yaml"]  # timm's inception_resnet_v2
+    overview = regions["overview"]
+    assert "| Inception-ResNet-v2 |" in overview and "scaled residuals" in overview
+    row = next(line for line in overview.splitlines() if line.startswith("| Inception-v4 |"))
+    assert "pools excluding padding" in row and "residual adds" not in row

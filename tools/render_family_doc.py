@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from docgen import write_or_check
 
 import archbuilder
+from archbuilder.ir import IR, Op
 from archbuilder.summary import Summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,15 +32,22 @@ REGION = re.compile(
     r"(?P<body>.*?)^" + re.escape(END) + r"$",
     re.MULTILINE | re.DOTALL,
 )
-# The walk, in order: (spec file, what it adds).
-STAGES = (
-    ("googlenet-naive.yaml", "naive Inception"),
-    ("googlenet-v1-original.yaml", "GoogLeNet (v1)"),
-    ("googlenet.yaml", "v1 with batch norm"),
-    ("googlenet-factorized.yaml", "5×5 factorized"),
-    ("inception-v3.yaml", "Inception-v3"),
-    ("xception.yaml", "Xception"),
+# The walk, in order: (spec file, what it adds, the implementation it equals).
+LINEAGE = (
+    ("googlenet-naive.yaml", "naive Inception", "—"),
+    ("googlenet-v1-original.yaml", "GoogLeNet (v1)", "the paper's Table 1"),
+    ("googlenet.yaml", "v1 with batch norm", "the article's PyTorch code"),
+    ("googlenet-factorized.yaml", "5×5 factorized", "—"),
+    ("bn-inception.yaml", "BN-Inception (v2)", "pretrainedmodels `bninception`"),
+    ("inception-v3.yaml", "Inception-v3", "torchvision `inception_v3`"),
+    ("inception-v4.yaml", "Inception-v4", "timm `inception_v4`"),
+    ("inception-resnet-v2.yaml", "Inception-ResNet-v2", "timm `inception_resnet_v2`"),
+    ("xception.yaml", "Xception", "Keras `Xception`; timm `legacy_xception`"),
+    ("inception-next-tiny.yaml", "InceptionNeXt-T", "timm `inception_next_tiny`"),
 )
+# A stage whose spec is not (yet) shipped is left out of the walk.
+STAGES = tuple((file, stage) for file, stage, _ in LINEAGE if (SPECS / file).is_file())
+REFERENCES = {file: reference for file, _, reference in LINEAGE}
 
 
 def begin_line(what: str) -> str:
@@ -81,18 +90,48 @@ def _spec_table(file: str) -> str:
 
 def _overview() -> str:
     lines = [
-        "| Stage | Spec | Input | Parameters | MACs per image | Diagram |",
-        "|---|---|---|---:|---:|---|",
+        "| Stage | Spec | Equals | Input | Parameters | MACs per image | Constructs | Diagram |",
+        "|---|---|---|---|---:|---:|---|---|",
     ]
     for file, stage in STAGES:
-        summary = archbuilder.summarize(SPECS / file)
+        ir = archbuilder.lower(archbuilder.load_spec(SPECS / file))
+        summary = archbuilder.summarize(ir)
         stem = Path(file).stem
         lines.append(
-            f"| {stage} | [{file}](../specs/{file}) | {_shape(summary.input_shape)} | "
-            f"{summary.inference_params:,} | {_m(summary.inference_macs)} | "
+            f"| {stage} | [{file}](../specs/{file}) | {REFERENCES[file]} | {_shape(summary.input_shape)} | "
+            f"{summary.inference_params:,} | {_m(summary.inference_macs)} | {', '.join(constructs(ir))} | "
             f"[{stem}.svg](diagrams/{stem}.svg) |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _linear_projection(op: Op) -> bool:
+    a = op.attrs
+    return (
+        op.kind == "conv" and a["kernel"] == (1, 1) and a["norm"] == a["activation"] == "none" and a["bias"]
+    )
+
+
+# (what the table says, whether an op shows it), in the order the lineage introduced them.
+_CONSTRUCTS: tuple[tuple[str, Callable[[Op], bool]], ...] = (
+    ("LRN", lambda op: op.kind == "lrn"),
+    ("batch norm", lambda op: op.attrs.get("norm") == "batch"),
+    ("ceil-mode pools", lambda op: op.kind in ("maxpool", "avgpool") and op.attrs["ceil_mode"]),
+    ("pools excluding padding", lambda op: op.kind == "avgpool" and not op.attrs["count_include_pad"]),
+    ("1×n / n×1 convs", lambda op: op.kind == "conv" and op.attrs["kernel"][0] != op.attrs["kernel"][1]),
+    ("residual adds", lambda op: op.kind == "add"),
+    ("scaled residuals", lambda op: op.kind == "add" and bool(op.attrs.get("scales"))),
+    ("linear 1×1 projections", _linear_projection),
+    ("separable convs", lambda op: op.kind == "separable"),
+    ("depthwise convs", lambda op: op.kind == "conv" and op.attrs["groups"] == op.attrs["in_channels"] > 1),
+)
+
+
+def constructs(ir: IR) -> list[str]:
+    """What the spec uses beyond plain convolutions, pools and concatenations, from its ops."""
+    aux = {head.name for head in ir.aux_heads}
+    ops = [op for op in ir.ops() if op.item not in aux]
+    return [label for label, shows in _CONSTRUCTS if any(shows(op) for op in ops)] or ["—"]
 
 
 def generated(what: str) -> str:

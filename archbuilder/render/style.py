@@ -113,7 +113,8 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
             text += "".join(f" · {extra}" for extra in extras if extra)
         return text
     if kind in ("maxpool", "avgpool"):
-        return f"{kind} {_window(a)}" + (" ceil" if a["ceil_mode"] else "")
+        excluded = " excl. pad" if not a.get("count_include_pad", True) and any(a["padding"]) else ""
+        return f"{kind} {_window(a)}" + (" ceil" if a["ceil_mode"] else "") + excluded
     if kind == "adaptive_avgpool":
         return f"adaptive avgpool → {_size(a['output'])}"
     if kind == "global_avgpool":

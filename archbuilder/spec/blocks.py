@@ -47,6 +47,14 @@ class InceptionPool(SpecModel):
     """Padding. Unset: `kernel // 2` (size-preserving)."""
     ceil_mode: bool = False
     """Round the output size up instead of down, as for `maxpool`."""
+    count_include_pad: bool = True
+    """Average pool only: count the padded zeros in the average, as for `avgpool`."""
+
+    @model_validator(mode="after")
+    def _count_include_pad_is_for_avg(self) -> InceptionPool:
+        if not self.count_include_pad and self.kind == "max":
+            raise ValueError("count_include_pad is an average-pool setting; this pool is kind: max")
+        return self
 
 
 class Inception(LayerBase):
@@ -104,6 +112,7 @@ class Inception(LayerBase):
             else (kernel // 2 if isinstance(kernel, int) else tuple(k // 2 for k in kernel))
         )
         pool_type = MaxPool if pool.kind == "max" else AvgPool
+        extra = {} if pool.kind == "max" else {"count_include_pad": pool.count_include_pad}
         pool_layer = pool_type.model_construct(
             name="pool",
             kind=f"{pool.kind}pool",
@@ -111,6 +120,7 @@ class Inception(LayerBase):
             stride=pool.stride,
             padding=padding,
             ceil_mode=pool.ceil_mode,
+            **extra,
         )
         projection = [conv("proj", self.pool_proj, 1)] if self.pool_proj is not None else []
         return [
