@@ -147,7 +147,9 @@ def test_drop_path_rates_ramp_like_timms_drop_path_rate():
     spec = archbuilder.load_spec(SPECS / "inception-next-tiny.yaml", overrides=["drop_path_rate=0.1"])
     ir = archbuilder.lower(spec)
     ours = [op.attrs["rate"] for op in ir.ops() if op.kind == "drop_path"]
-    expected = [rate for stage in calculate_drop_path_rates(0.1, [3, 3, 9, 3], stagewise=True) for rate in stage]
+    expected = [
+        rate for stage in calculate_drop_path_rates(0.1, [3, 3, 9, 3], stagewise=True) for rate in stage
+    ]
     assert ours == pytest.approx(expected, abs=1e-7) and len(ours) == 18
     written = archbuilder.load_spec(MINI)
     assert [op.attrs["rate"] for op in archbuilder.lower(written).ops() if op.kind == "drop_path"] == [
@@ -181,7 +183,10 @@ def test_drop_path_in_training_drops_samples_as_timms_drop_path(rate):
 
 def test_drop_path_batch_mode_drops_the_whole_batch_as_torchvisions():
     torch.manual_seed(0)
-    ours, reference = DropPath(0.3, mode="batch").train(), torchvision.ops.StochasticDepth(0.3, "batch").train()
+    ours, reference = (
+        DropPath(0.3, mode="batch").train(),
+        torchvision.ops.StochasticDepth(0.3, "batch").train(),
+    )
     x = torch.ones(4, 2)
     for module in (ours, reference):
         outcomes = [module(x) for _ in range(2000)]
@@ -241,3 +246,45 @@ def test_the_diagram_draws_slices_and_the_new_layers(mini):
     dot = to_digraph(archbuilder.lower(mini.spec)).source
     for text in ("channels 12:14", "channel slice", "layer scale ×0.5", "drop path 0.15", "LayerNorm"):
         assert text in dot, text
+
+
+@pytest.mark.parametrize(
+    ("branches", "where", "message"),
+    [
+        (
+            "[{channels: 1/4}, {channels: 4}]",
+            "blocks.0.split",
+            r"take 4 \+ 4 = 8 channels but the input has 16",
+        ),
+        (
+            "[{channels: rest}, {channels: 16}]",
+            "blocks.0.branches.0.channels",
+            "the other branches take 16 of 16 channels, leaving none",
+        ),
+        (
+            "[{channels: 0.05}, {channels: rest}]",
+            "blocks.0.branches.0.channels",
+            "0.05 of 16 input channels is no",
+        ),
+        (
+            "[{channels: 5/4}, {channels: rest}]",
+            "blocks.0.branches.0.channels",
+            "5/4 is not a fraction below 1",
+        ),
+        (
+            "[{channels: rest, layers: [{name: slice, kind: conv, out: 4, kernel: 1}]}, {channels: 8}]",
+            "blocks.0.branches.0.layers.0.name",
+            "'slice' is the name of the branch's channel slice",
+        ),
+    ],
+)
+def test_split_sizes_that_cannot_work_are_located(branches, where, message):
+    text = f"""name: sizes
+input: {{channels: 16, height: 8, width: 8}}
+blocks:
+  - {{name: mix, kind: branches, split: true, branches: {branches}}}
+"""
+    with pytest.raises(archbuilder.SpecError, match=message) as caught:
+        archbuilder.load_spec(text)
+    (problem,) = caught.value.problems
+    assert problem.line == 4 and ".".join(map(str, problem.path)) == where

@@ -56,7 +56,9 @@ def channel_slices(
     listing = " + ".join(str(count) for count in counts if count is not None)
     if rests and taken >= channels:
         problems.append(
-            SliceProblem(rests[0], f"the other branches take {listing} of {channels} channels: none rest")
+            SliceProblem(
+                rests[0], f"the other branches take {listing} of {channels} channels, leaving none for rest"
+            )
         )
     elif not rests and taken != channels:
         problems.append(
