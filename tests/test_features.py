@@ -221,3 +221,48 @@ def test_torchvision_feature_extraction_uses_the_same_names(model, x):
     with torch.no_grad():
         extracted, tapped = extractor(x), model.features(x, at=["4a", "4d"])
     assert all(torch.equal(extracted[name], tapped[name]) for name in ("4a", "4d"))
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "timm_name"),
+    [
+        ("inception-v3.yaml", "inception_v3"),
+        ("xception.yaml", "legacy_xception"),
+        ("inception-next-tiny.yaml", "inception_next_tiny"),
+    ],
+)
+def test_default_stages_have_timms_channels_and_reductions(spec_name, timm_name):
+    timm = pytest.importorskip("timm")
+    with torch.device("meta"):  # only feature_info is read: no memory, no initialization
+        reference = timm.create_model(timm_name, pretrained=False, features_only=True)
+    info = archbuilder.feature_info(SPECS / spec_name)
+    assert info.channels() == reference.feature_info.channels()
+    assert info.reductions() == reference.feature_info.reduction()
+    assert all(isinstance(reduction, int) for reduction in info.reductions())
+
+
+def test_inception_v3_stages_are_timms_modules_at_nominal_strides():
+    # Its unpadded convs shrink maps by a pixel or two (299 → 149 → 147 …): the reduction is
+    # the product of the strides, not the size ratio (2.007, 2.034, …).
+    info = archbuilder.feature_info(SPECS / "inception-v3.yaml")
+    assert info.names() == ["Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"]
+    assert [feature.shape[1] for feature in info] == [147, 71, 35, 17, 8]
+    assert info.reductions() == [2, 4, 8, 16, 32]
+
+
+def test_a_norm_before_a_downsampling_conv_opens_the_next_stage():
+    spec = archbuilder.load_spec(
+        """
+name: convnext-like
+input: {channels: 3, height: 32, width: 32}
+stem: [{name: stem, kind: conv, out: 8, kernel: 4, stride: 4}]
+blocks:
+  - {name: block1, kind: conv, out: 8, kernel: 3, padding: 1}
+  - {name: down_norm, kind: layernorm}
+  - {name: down, kind: conv, out: 16, kernel: 2, stride: 2}
+  - {name: block2, kind: conv, out: 16, kernel: 3, padding: 1}
+"""
+    )
+    info = archbuilder.feature_info(spec)
+    assert info.names() == ["block1", "block2"] and info.reductions() == [4, 8]
+    assert archbuilder.feature_info(spec, out_names=["down_norm"]).reductions() == [4]
