@@ -288,3 +288,23 @@ blocks:
         archbuilder.load_spec(text)
     (problem,) = caught.value.problems
     assert problem.line == 4 and ".".join(map(str, problem.path)) == where
+
+
+def test_onnx_and_torch_export_compute_the_eval_model(mini, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from archbuilder.export import export_onnx, export_pt2
+
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = mini(x)
+    path = export_onnx(mini, tmp_path / "mini.onnx")
+    onnx.checker.check_model(onnx.load(str(path)))
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert {"LayerNormalization", "Concat"} <= ops and ("Slice" in ops or "Split" in ops)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (actual,) = session.run(None, {"input": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(actual), expected, rtol=1e-4, atol=1e-5)
+    program = torch.export.load(str(export_pt2(mini, tmp_path / "mini.pt2"))).module()
+    with torch.no_grad():
+        torch.testing.assert_close(program(x), expected, rtol=0, atol=0)
