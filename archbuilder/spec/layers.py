@@ -251,7 +251,7 @@ class LayerScale(LayerBase):
     channel starting at ``init``."""
 
     kind: Literal["layer_scale"]
-    init: Annotated[float, Field(ge=-1e6, le=1e6)] = 1e-6
+    init: float = 1e-6
     """Initial value of every channel's multiplier."""
 
 
