@@ -266,3 +266,14 @@ blocks:
     info = archbuilder.feature_info(spec)
     assert info.names() == ["block1", "block2"] and info.reductions() == [4, 8]
     assert archbuilder.feature_info(spec, out_names=["down_norm"]).reductions() == [4]
+
+
+def test_the_stage_table_in_the_docs_is_what_feature_info_gives():
+    import re
+
+    page = (SPECS.parent / "docs" / "experiments.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| ((?:\d+ @ \d+(?:, )?)+) \|$", page, re.MULTILINE)
+    assert len(rows) == 4
+    for name, maps in rows:
+        info = archbuilder.feature_info(SPECS / f"{name}.yaml")
+        assert maps == ", ".join(f"{c} @ {r}" for c, r in zip(info.channels(), info.reductions())), name

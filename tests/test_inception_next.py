@@ -139,3 +139,9 @@ def test_features_only_maps_match_timms_feature_info():
     assert info.channels() == reference.feature_info.channels() == [96, 192, 384, 768]
     assert info.reductions() == reference.feature_info.reduction() == [4, 8, 16, 32]
     assert info.names() == [f"stages_{stage}_blocks_{depth - 1}" for stage, depth in enumerate(DEPTHS)]
+
+
+def test_the_family_page_quotes_the_specs_sizes():
+    page = (ROOT / "docs" / "inception-family.md").read_text(encoding="utf-8")
+    summary = archbuilder.summarize(archbuilder.load_spec(SPEC))
+    assert f"{summary.params:,} parameters and {summary.macs / 1e9:.2f} G MACs at 224×224" in page
