@@ -308,3 +308,21 @@ def test_onnx_and_torch_export_compute_the_eval_model(mini, tmp_path):
     program = torch.export.load(str(export_pt2(mini, tmp_path / "mini.pt2"))).module()
     with torch.no_grad():
         torch.testing.assert_close(program(x), expected, rtol=0, atol=0)
+
+
+def test_scale_width_scales_slice_counts_and_ratios_follow():
+    text = """name: scaled
+input: {channels: 3, height: 8, width: 8}
+scale: {width: 2.0}
+blocks:
+  - {kind: conv, out: 16, kernel: 1}
+  - kind: branches
+    split: true
+    branches:
+      - {name: counted, channels: 8}
+      - {name: ratio, channels: 1/4}
+      - {name: rest, channels: rest}
+"""
+    ir = archbuilder.lower(archbuilder.load_spec(text))
+    widths = {op.id.split(".")[1]: op.attrs["channels"] for op in ir.ops() if op.kind == "slice"}
+    assert widths == {"counted": 16, "ratio": 8, "rest": 8}  # of 32 channels
