@@ -326,3 +326,13 @@ blocks:
     ir = archbuilder.lower(archbuilder.load_spec(text))
     widths = {op.id.split(".")[1]: op.attrs["channels"] for op in ir.ops() if op.kind == "slice"}
     assert widths == {"counted": 16, "ratio": 8, "rest": 8}  # of 32 channels
+
+
+def test_an_mlp_head_keeps_its_hidden_layers_when_the_classifier_is_reset():
+    torch.manual_seed(0)
+    model = archbuilder.build(MINI)
+    hidden = model.fc1.weight.clone()
+    model.reset_classifier(7)
+    assert model.fc2.out_features == 7 and torch.equal(model.fc1.weight, hidden)
+    assert model.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+    assert archbuilder.build(SPECS / "inception-next-tiny.yaml", num_classes=10).head_fc2.out_features == 10
