@@ -237,31 +237,17 @@ class _Lowering:
         ends: list[tuple[str, Shape]] = []
         broken = False
         for index, (name, branch, branch_path) in enumerate(zip(names, branches, branch_paths)):
-            prefix = f"{block_id}.{name}"
             layer_paths = None
             if is_inception:
                 layer_paths = [(*path, _INCEPTION_FIELDS[f"{name}.{layer.name}"]) for layer in branch.layers]
-            start, branch_shape = source, shape
-            if slices is not None:
-                start, branch_shape = self.slice_op(
-                    prefix, item, branch, branch_path, source, shape, slices[index]
-                )
+            where = slices[index] if slices is not None else None
             try:
-                sequence, end, end_shape = self.sequence(
-                    branch.layers,
-                    prefix,
-                    item,
-                    (*branch_path, "layers"),
-                    start,
-                    branch_shape,
-                    inner,
-                    layer_paths,
+                sequence, end, end_shape = self.branch(
+                    branch, f"{block_id}.{name}", item, branch_path, source, shape, inner, layer_paths, where
                 )
             except _Stop:
                 broken = True
                 continue
-            if slices is not None:
-                sequence = Sequence((start, *sequence.items))
             lowered.append((name, sequence))
             ends.append((end, end_shape))
         if broken:
@@ -271,6 +257,29 @@ class _Lowering:
         inputs = tuple(end for end, _ in ends)
         self.add(Op(merge_id, merge, self.merge_attrs(block, inputs, path), merged, 0, 0, item, path), inputs)
         return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
+
+    def branch(
+        self,
+        branch: Branch,
+        prefix: str,
+        item: str,
+        path: KeyPath,
+        source: str,
+        shape: Shape,
+        context: Context,
+        layer_paths: list[KeyPath] | None,
+        where: tuple[int, int] | None,
+    ) -> tuple[Sequence, str, Shape]:
+        """One branch's layers, reading the block input or (``where``) its channel slice."""
+        start = source
+        if where is not None:
+            start, shape = self.slice_op(prefix, item, branch, path, source, shape, where)
+        sequence, end, end_shape = self.sequence(
+            branch.layers, prefix, item, (*path, "layers"), start, shape, context, layer_paths
+        )
+        if where is not None:
+            sequence = Sequence((start, *sequence.items))
+        return sequence, end, end_shape
 
     def channel_slices(self, block: Branches, shape: Shape, path: KeyPath) -> list[tuple[int, int]] | None:
         """Each branch's (start, count) of the input channels in a split block; None otherwise."""
@@ -308,19 +317,8 @@ class _Lowering:
         start, count = where
         sliced = (count, *shape[1:])
         op_id = f"{prefix}.slice"
-        self.add(
-            Op(
-                op_id,
-                "slice",
-                {"start": start, "channels": count},
-                sliced,
-                0,
-                0,
-                item,
-                (*branch_path, "channels"),
-            ),
-            [source],
-        )
+        attrs = {"start": start, "channels": count}
+        self.add(Op(op_id, "slice", attrs, sliced, 0, 0, item, (*branch_path, "channels")), [source])
         return op_id, sliced
 
     def merge_attrs(self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath) -> dict:
