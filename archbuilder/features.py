@@ -100,8 +100,10 @@ def stages(ir: IR) -> tuple[str, ...]:
 
     A standalone norm entry just before a downsampling entry opens the next stage (the
     downsample of ConvNeXt-style stages, norm then strided conv), so the stage before it ends
-    at its input.
+    at its input. A spec's ``feature_maps``, when it lists them, are the stages instead.
     """
+    if ir.feature_maps:
+        return ir.feature_maps
     strides = nominal_strides(ir)
     entries = _mappable(ir)
     stage = [strides[entry.output] for entry in entries]

@@ -277,3 +277,37 @@ def test_the_stage_table_in_the_docs_is_what_feature_info_gives():
     for name, maps in rows:
         info = archbuilder.feature_info(SPECS / f"{name}.yaml")
         assert maps == ", ".join(f"{c} @ {r}" for c, r in zip(info.channels(), info.reductions())), name
+
+
+FEATURE_MAPS_SPEC = """name: declared
+input: {channels: 3, height: 32, width: 32}
+num_classes: 3
+stem: [{name: stem, kind: conv, out: 8, kernel: 3, stride: 2, padding: 1}]
+blocks:
+  - {name: a, kind: conv, out: 8, kernel: 3, stride: 2, padding: 1}
+  - {name: b, kind: conv, out: 16, kernel: 3, padding: 1, repeat: 2}
+head: [{name: pool, kind: global_avgpool}, {name: flat, kind: flatten}, {name: fc, kind: linear, out: num_classes}]
+"""
+
+
+def test_declared_feature_maps_are_the_stages():
+    # timm lists each model's stage modules by hand (inception_v4's r4 map is its first block
+    # at that stride, Mixed_3a, not the last); a spec can say so too.
+    spec = archbuilder.load_spec(FEATURE_MAPS_SPEC + "feature_maps: [stem, a]\n")
+    assert archbuilder.feature_info(spec).names() == ["stem", "a"]
+    assert archbuilder.feature_info(FEATURE_MAPS_SPEC).names() == ["stem", "b_2"]  # the default rule
+    repeated = archbuilder.load_spec(FEATURE_MAPS_SPEC + "feature_maps: [a, b]\n")  # b: its last copy
+    backbone = archbuilder.build(repeated, features_only=True, out_indices=[-1]).eval()
+    assert backbone.feature_info.names() == ["b_2"] and backbone.feature_info.reductions() == [4]
+    assert [m.shape for m in backbone(torch.zeros(1, 3, 32, 32))] == [(1, 16, 8, 8)]
+
+
+def test_bad_feature_maps_are_located():
+    with pytest.raises(archbuilder.SpecError) as caught:
+        archbuilder.load_spec(FEATURE_MAPS_SPEC + "feature_maps: [stem, aa, b, b_2, fc]\n")
+    problems = [(p.line, ".".join(map(str, p.path)), p.message) for p in caught.value.problems]
+    assert problems == [
+        (9, "feature_maps.1", "'aa' names no stem layer or block (did you mean 'a'?)"),
+        (9, "feature_maps.3", "'b_2' is listed twice"),
+        (9, "feature_maps.4", "'fc' names no stem layer or block"),
+    ]

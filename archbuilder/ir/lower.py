@@ -16,6 +16,7 @@ from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Sh
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
 from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
 from archbuilder.ir.split import channel_slices
+from archbuilder.ir.stages import declared_stages
 from archbuilder.ir.stochastic import ramp_drop_paths
 from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
 from archbuilder.spec.model import ArchSpec, AuxHead
@@ -101,6 +102,7 @@ class _Lowering:
             if aux is not None:
                 aux_heads.append(aux)
                 top_level.append(TopLevel(name, "aux_head", "aux", self._last(aux.layers), ()))
+        feature_maps = declared_stages(spec.feature_maps or (), tappable, self.groups, self.rank, self.fail)
         if self.problems:
             raise SpecError(self.problems)
         ramp_drop_paths(self.graph, spec.drop_path_rate, {head.name for head in aux_heads})
@@ -113,6 +115,7 @@ class _Lowering:
             aux_heads=tuple(aux_heads),
             top_level=self.with_ops(top_level),
             output=output,
+            feature_maps=feature_maps,
         )
 
     def body(
@@ -379,6 +382,10 @@ class _Lowering:
 
     def op(self, op_id: str) -> Op:
         return self.graph.nodes[op_id]["op"]
+
+    def rank(self, name: str) -> int | None:
+        """The rank of a top-level entry's output shape; None if it was not lowered."""
+        return len(self.op(self.outputs[name]).shape) if name in self.outputs else None
 
     def _last(self, sequence: Sequence) -> str:
         last = sequence.items[-1]

@@ -95,6 +95,10 @@ class ArchSpec(SpecModel):
     """Layers that run last; their output is the model's output."""
     aux_heads: list[AuxHead] = []
     """Auxiliary classifiers for training, each reading a stem or blocks entry."""
+    feature_maps: list[Name] | None = None
+    """The stem/blocks entries a `features_only` build returns by default (its stages), in
+    order, as a reference implementation lists them (timm's `feature_info`). Unset: the last
+    entry at each nominal stride."""
 
     _source: Source | None = PrivateAttr(default=None)
 
