@@ -14,8 +14,8 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
   the weight reordered once per input shape into oneDNN's blocked layout instead of at every
   call.
 
-Dropout, drop path and the aux heads, which do nothing in eval mode, are left out. Each step can be
-switched off, to measure what it contributes (``bench/inference.py --ablation``).
+Dropout, drop path and the aux heads, which do nothing in eval mode, are left out. Each step
+can be switched off, to measure what it contributes (``bench/inference.py --ablation``).
 """
 
 from __future__ import annotations
@@ -300,8 +300,7 @@ def _fold_neighbours(modules: list[nn.Module]) -> list[nn.Module]:
             if isinstance(module, LayerScale):
                 scale, shift = module.gamma.detach(), torch.zeros_like(module.gamma)
             else:
-                scale = module.weight / torch.sqrt(module.running_var + module.eps)
-                shift = module.bias - module.running_mean * scale
+                scale, shift = _bn_affine(module)
             weight = previous.weight * scale.reshape(-1, 1, 1, 1)
             folded[-1] = FusedConv(weight, previous.bias * scale + shift, previous, None)
         elif _folds_forward(previous, module):
@@ -325,11 +324,16 @@ def _folds_forward(bn: nn.Module | None, conv: nn.Module) -> bool:
 
 def _bn_into_next_conv(bn: nn.BatchNorm2d, conv: FusedConv) -> FusedConv:
     """conv(bn(x)) as one conv: bn(x) = scale·x + shift per input channel."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias - bn.running_mean * scale
+    scale, shift = _bn_affine(bn)
     weight = conv.weight * scale.reshape(1, -1, 1, 1)
     bias = conv.bias + (conv.weight * shift.reshape(1, -1, 1, 1)).sum(dim=(1, 2, 3))
     return FusedConv(weight, bias, conv, conv.act)
+
+
+def _bn_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """(scale, shift) per channel of an eval-mode batch norm: bn(x) = scale·x + shift."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
 
 
 def _is_conv_unit(module: nn.Module) -> bool:
