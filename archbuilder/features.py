@@ -1,5 +1,10 @@
 """Feature maps of a model's top-level entries: which ones a request names, their shapes and
-reductions. Computed from the IR, so nothing is built and torch is not imported."""
+reductions. Computed from the IR, so nothing is built and torch is not imported.
+
+Reductions follow timm's ``feature_info`` convention: the *nominal* stride, the product of
+the strides on the way from the input (an unpadded 3×3 conv shrinks a map by two pixels but
+does not change it), so Inception-v3's maps are at 2, 4, 8, 16 and 32 however its convs pad.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from archbuilder.ir import IR, lower
 from archbuilder.ir.graph import Shape, TopLevel
 from archbuilder.spec import ArchSpec, load_spec
 
-__all__ = ["FeatureInfo", "FeatureMap", "check_taps", "feature_info", "stages"]
+__all__ = ["FeatureInfo", "FeatureMap", "check_taps", "feature_info", "nominal_strides", "stages"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,7 @@ class FeatureMap:
 
     name: str
     shape: Shape  # (C, H, W) of one sample
-    reduction: float  # input height / feature map height (an int when it divides)
+    reduction: int  # the nominal stride: product of the strides from the input (timm's convention)
 
     @property
     def channels(self) -> int:
@@ -37,7 +42,7 @@ class FeatureInfo(tuple[FeatureMap, ...]):
     def channels(self) -> list[int]:
         return [feature.channels for feature in self]
 
-    def reductions(self) -> list[float]:
+    def reductions(self) -> list[int]:
         return [feature.reduction for feature in self]
 
 
@@ -72,17 +77,45 @@ def _unknown(name: str, available: Sequence[str]) -> str:
     )
 
 
+_NORMS = frozenset({"batchnorm", "layernorm"})
+
+
+def nominal_strides(ir: IR) -> dict[str, int]:
+    """Each op's nominal stride along the height: the largest product of the strides on a path
+    from the input. A pool to a fixed size counts as the stride that gives it (rounded)."""
+    strides: dict[str, int] = {}
+    for op in ir.ops():
+        inputs = list(ir.graph.predecessors(op.id))
+        base = max((strides[source] for source in inputs), default=1)
+        own = op.attrs.get("stride", (1, 1))[0]
+        if op.kind in ("adaptive_avgpool", "global_avgpool"):
+            own = max(1, round(ir.op(inputs[0]).shape[1] / op.shape[1]))
+        strides[op.id] = base * own
+    return strides
+
+
 def stages(ir: IR) -> tuple[str, ...]:
-    """The last stem/blocks entry at each spatial size, in order: the usual feature pyramid."""
+    """The last stem/blocks entry at each nominal stride, in order: the feature pyramid timm's
+    ``features_only`` models return.
+
+    A standalone norm entry just before a downsampling entry opens the next stage (the
+    downsample of ConvNeXt-style stages, norm then strided conv), so the stage before it ends
+    at its input. A spec's ``feature_maps``, when it lists them, are the stages instead.
+    """
+    if ir.feature_maps:
+        return ir.feature_maps
+    strides = nominal_strides(ir)
+    entries = _mappable(ir)
+    stage = [strides[entry.output] for entry in entries]
+    for index in range(len(entries) - 2, -1, -1):
+        if entries[index].kind in _NORMS and stage[index + 1] > stage[index]:
+            stage[index] = stage[index + 1]
     last: list[str] = []
-    size: tuple[int, ...] | None = None
-    for entry in _mappable(ir):
-        shape = ir.op(entry.output).shape
-        if shape[1:] == size:
+    for index, entry in enumerate(entries):
+        if index and stage[index] == stage[index - 1]:
             last[-1] = entry.name
         else:
             last.append(entry.name)
-            size = shape[1:]
     return tuple(last)
 
 
@@ -115,12 +148,11 @@ def feature_info(
         names = check_taps(names, mappable)
     else:
         names = list(stages(ir))
-    height = ir.input_shape[1]
+    strides = nominal_strides(ir)
     features = []
     for name in names:
-        shape = ir.op(_entry(ir, name).output).shape
-        reduction = height // shape[1] if height % shape[1] == 0 else height / shape[1]
-        features.append(FeatureMap(name, shape, reduction))
+        output = _entry(ir, name).output
+        features.append(FeatureMap(name, ir.op(output).shape, strides[output]))
     return FeatureInfo(features)
 
 

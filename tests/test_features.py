@@ -221,3 +221,93 @@ def test_torchvision_feature_extraction_uses_the_same_names(model, x):
     with torch.no_grad():
         extracted, tapped = extractor(x), model.features(x, at=["4a", "4d"])
     assert all(torch.equal(extracted[name], tapped[name]) for name in ("4a", "4d"))
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "timm_name"),
+    [
+        ("inception-v3.yaml", "inception_v3"),
+        ("xception.yaml", "legacy_xception"),
+        ("inception-next-tiny.yaml", "inception_next_tiny"),
+    ],
+)
+def test_default_stages_have_timms_channels_and_reductions(spec_name, timm_name):
+    timm = pytest.importorskip("timm")
+    with torch.device("meta"):  # only feature_info is read: no memory, no initialization
+        reference = timm.create_model(timm_name, pretrained=False, features_only=True)
+    info = archbuilder.feature_info(SPECS / spec_name)
+    assert info.channels() == reference.feature_info.channels()
+    assert info.reductions() == reference.feature_info.reduction()
+    assert all(isinstance(reduction, int) for reduction in info.reductions())
+
+
+def test_inception_v3_stages_are_timms_modules_at_nominal_strides():
+    # Its unpadded convs shrink maps by a pixel or two (299 → 149 → 147 …): the reduction is
+    # the product of the strides, not the size ratio (2.007, 2.034, …).
+    info = archbuilder.feature_info(SPECS / "inception-v3.yaml")
+    assert info.names() == ["Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"]
+    assert [feature.shape[1] for feature in info] == [147, 71, 35, 17, 8]
+    assert info.reductions() == [2, 4, 8, 16, 32]
+
+
+def test_a_norm_before_a_downsampling_conv_opens_the_next_stage():
+    spec = archbuilder.load_spec(
+        """
+name: convnext-like
+input: {channels: 3, height: 32, width: 32}
+stem: [{name: stem, kind: conv, out: 8, kernel: 4, stride: 4}]
+blocks:
+  - {name: block1, kind: conv, out: 8, kernel: 3, padding: 1}
+  - {name: down_norm, kind: layernorm}
+  - {name: down, kind: conv, out: 16, kernel: 2, stride: 2}
+  - {name: block2, kind: conv, out: 16, kernel: 3, padding: 1}
+"""
+    )
+    info = archbuilder.feature_info(spec)
+    assert info.names() == ["block1", "block2"] and info.reductions() == [4, 8]
+    assert archbuilder.feature_info(spec, out_names=["down_norm"]).reductions() == [4]
+
+
+def test_the_stage_table_in_the_docs_is_what_feature_info_gives():
+    import re
+
+    page = (SPECS.parent / "docs" / "experiments.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| ((?:\d+ @ \d+(?:, )?)+) \|$", page, re.MULTILINE)
+    assert len(rows) == 4
+    for name, maps in rows:
+        info = archbuilder.feature_info(SPECS / f"{name}.yaml")
+        assert maps == ", ".join(f"{c} @ {r}" for c, r in zip(info.channels(), info.reductions())), name
+
+
+FEATURE_MAPS_SPEC = """name: declared
+input: {channels: 3, height: 32, width: 32}
+num_classes: 3
+stem: [{name: stem, kind: conv, out: 8, kernel: 3, stride: 2, padding: 1}]
+blocks:
+  - {name: a, kind: conv, out: 8, kernel: 3, stride: 2, padding: 1}
+  - {name: b, kind: conv, out: 16, kernel: 3, padding: 1, repeat: 2}
+head: [{name: pool, kind: global_avgpool}, {name: flat, kind: flatten}, {name: fc, kind: linear, out: num_classes}]
+"""
+
+
+def test_declared_feature_maps_are_the_stages():
+    # timm lists each model's stage modules by hand (inception_v4's r4 map is its first block
+    # at that stride, Mixed_3a, not the last); a spec can say so too.
+    spec = archbuilder.load_spec(FEATURE_MAPS_SPEC + "feature_maps: [stem, a]\n")
+    assert archbuilder.feature_info(spec).names() == ["stem", "a"]
+    assert archbuilder.feature_info(FEATURE_MAPS_SPEC).names() == ["stem", "b_2"]  # the default rule
+    repeated = archbuilder.load_spec(FEATURE_MAPS_SPEC + "feature_maps: [a, b]\n")  # b: its last copy
+    backbone = archbuilder.build(repeated, features_only=True, out_indices=[-1]).eval()
+    assert backbone.feature_info.names() == ["b_2"] and backbone.feature_info.reductions() == [4]
+    assert [m.shape for m in backbone(torch.zeros(1, 3, 32, 32))] == [(1, 16, 8, 8)]
+
+
+def test_bad_feature_maps_are_located():
+    with pytest.raises(archbuilder.SpecError) as caught:
+        archbuilder.load_spec(FEATURE_MAPS_SPEC + "feature_maps: [stem, aa, b, b_2, fc]\n")
+    problems = [(p.line, ".".join(map(str, p.path)), p.message) for p in caught.value.problems]
+    assert problems == [
+        (9, "feature_maps.1", "'aa' names no stem layer or block (did you mean 'a'?)"),
+        (9, "feature_maps.3", "'b_2' is listed twice"),
+        (9, "feature_maps.4", "'fc' names no stem layer or block"),
+    ]

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from docgen import write_or_check
 from pydantic import TypeAdapter
 
-from archbuilder.spec import layers
+from archbuilder.spec import blocks, layers
 from archbuilder.spec.layers import SpecModel
 from archbuilder.spec.schema import _draft07
 from archbuilder.spec.schema import json_schema as _json_schema
@@ -55,6 +55,7 @@ VOCABULARY = [
     (layers.NonNegative | layers.PaddingPair | Literal["same"], "padding"),
     (layers.Name, "name"),
     (layers.ActivationFunction, "[activation function](#conv)"),
+    (blocks.SliceSize, "count (width), ratio 0 < x < 1, fraction `a/b` or `rest`"),
 ]
 # What a mapping of a model is called in the tables, and where the prose explains it.
 MODEL_NAMES = {

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from archbuilder.builder.layers import ChannelSlice, DropPath, LayerNorm2d, LayerScale
 from archbuilder.ir.graph import Op
 
 __all__ = ["activation", "activation_function", "module_for"]
@@ -117,6 +118,11 @@ def _batchnorm(op: Op) -> nn.Module:
     return norm(a["num_features"], eps=a["eps"], momentum=a["momentum"])
 
 
+def _layernorm(op: Op) -> nn.Module:
+    norm = LayerNorm2d if len(op.shape) == 3 else nn.LayerNorm
+    return norm(op.attrs["num_features"], eps=op.attrs["eps"])
+
+
 _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "conv": _conv,
     "separable": _separable,
@@ -126,6 +132,10 @@ _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "global_avgpool": lambda op: nn.AdaptiveAvgPool2d((1, 1)),
     "lrn": lambda op: nn.LocalResponseNorm(**op.attrs),
     "batchnorm": _batchnorm,
+    "layernorm": _layernorm,
+    "layer_scale": lambda op: LayerScale(op.attrs["channels"], op.attrs["init"]),
+    "drop_path": lambda op: DropPath(op.attrs["rate"], op.attrs["mode"], op.attrs["scale_by_keep"]),
+    "slice": lambda op: ChannelSlice(op.attrs["start"], op.attrs["channels"]),
     # A standalone activation may follow a tapped output, so it must not overwrite its input.
     "activation": lambda op: (
         activation(op.attrs["function"], inplace=False) if op.attrs["function"] != "none" else nn.Identity()

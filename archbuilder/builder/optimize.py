@@ -3,7 +3,9 @@
 A spec-built model has a known structure: conv units (conv, batch norm, activation) and
 multi-branch blocks whose branches all read the block's input. The rewrite uses it:
 
-* **fold_bn** — each batch norm is folded into the conv before it (new weight and bias);
+* **fold_bn** — each batch norm is folded into the conv before it (new weight and bias), a
+  standalone batch norm into an unpadded conv right after it, and a layer scale into the conv
+  before it when no activation comes between;
 * **fuse_siblings** — convs that open different branches of one block and have the same
   kernel, stride, padding and activation (Inception's 1×1 conv and its two 1×1 reductions)
   become one conv, whose output is split among the branches;
@@ -12,8 +14,8 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
   the weight reordered once per input shape into oneDNN's blocked layout instead of at every
   call.
 
-Dropout and the aux heads, which do nothing in eval mode, are left out. Each step can be
-switched off, to measure what it contributes (``bench/inference.py --ablation``).
+Dropout, drop path and the aux heads, which do nothing in eval mode, are left out. Each step
+can be switched off, to measure what it contributes (``bench/inference.py --ablation``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from archbuilder.builder.layers import DropPath, LayerScale
 from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
 
 __all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
@@ -207,9 +210,8 @@ def optimize_for_inference(
         )
     rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings)
     with torch.no_grad():
-        body = nn.Sequential(
-            *(rewriter.rewrite(model.get_submodule(name)) for name in model._body)  # aux heads left out
-        )
+        body = [rewriter.rewrite(model.get_submodule(name)) for name in model._body]  # no aux heads
+        body = nn.Sequential(*(_fold_neighbours(body) if fold_bn else body))
         body = _without_identities(body)
         steps = {
             "fold_bn": fold_bn,
@@ -236,8 +238,11 @@ class _Rewriter:
         if isinstance(module, ParallelBlock):
             return self._parallel(module)
         if isinstance(module, nn.Sequential):
-            return _without_identities(nn.Sequential(*(self.rewrite(child) for child in module)))
-        if isinstance(module, nn.Dropout):
+            children = [self.rewrite(child) for child in module]
+            if self.fold_bn:
+                children = _fold_neighbours(children)
+            return _without_identities(nn.Sequential(*children))
+        if isinstance(module, (nn.Dropout, DropPath)):
             return nn.Identity()
         return copy.deepcopy(module).eval()
 
@@ -279,6 +284,56 @@ class _Rewriter:
                 rests[index] = _after_opening_conv(branches[index])
                 offset += conv.out_channels
         return InferenceParallel(heads, routes, rests, block.merge, block.scales, block.activation)
+
+
+def _fold_neighbours(modules: list[nn.Module]) -> list[nn.Module]:
+    """``modules`` with each layer scale or standalone batch norm folded into a conv before it
+    that has no activation, else a batch norm into an unpadded, ungrouped conv after it."""
+    folded: list[nn.Module] = []
+    for module in modules:
+        previous = folded[-1] if folded else None
+        if (
+            isinstance(module, (LayerScale, nn.BatchNorm2d))
+            and isinstance(previous, FusedConv)
+            and previous.act is None
+        ):
+            if isinstance(module, LayerScale):
+                scale, shift = module.gamma.detach(), torch.zeros_like(module.gamma)
+            else:
+                scale, shift = _bn_affine(module)
+            weight = previous.weight * scale.reshape(-1, 1, 1, 1)
+            folded[-1] = FusedConv(weight, previous.bias * scale + shift, previous, None)
+        elif _folds_forward(previous, module):
+            folded[-1] = _bn_into_next_conv(previous, module)
+        else:
+            folded.append(module)
+    return folded
+
+
+def _folds_forward(bn: nn.Module | None, conv: nn.Module) -> bool:
+    # Zero padding would pad the normalized map with zeros, which no bias can reproduce.
+    return (
+        isinstance(bn, nn.BatchNorm2d)
+        and isinstance(conv, FusedConv)
+        and conv.groups == 1
+        and (
+            conv.padding in ("valid", (0, 0)) or (conv.padding == "same" and conv.weight.shape[2:] == (1, 1))
+        )
+    )
+
+
+def _bn_into_next_conv(bn: nn.BatchNorm2d, conv: FusedConv) -> FusedConv:
+    """conv(bn(x)) as one conv: bn(x) = scale·x + shift per input channel."""
+    scale, shift = _bn_affine(bn)
+    weight = conv.weight * scale.reshape(1, -1, 1, 1)
+    bias = conv.bias + (conv.weight * shift.reshape(1, -1, 1, 1)).sum(dim=(1, 2, 3))
+    return FusedConv(weight, bias, conv, conv.act)
+
+
+def _bn_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """(scale, shift) per channel of an eval-mode batch norm: bn(x) = scale·x + shift."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
 
 
 def _is_conv_unit(module: nn.Module) -> bool:

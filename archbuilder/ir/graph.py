@@ -99,6 +99,7 @@ class IR:
     top_level: tuple[TopLevel, ...]
     output: str  # id of the op producing the main output
     input: str = "input"
+    feature_maps: tuple[str, ...] = ()  # the spec's declared stages (feature_maps), if any
 
     def op(self, op_id: str) -> Op:
         """The op with this id."""

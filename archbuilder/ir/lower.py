@@ -15,6 +15,9 @@ from archbuilder.gcpause import gc_paused
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
 from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
+from archbuilder.ir.split import channel_slices
+from archbuilder.ir.stages import declared_stages
+from archbuilder.ir.stochastic import ramp_drop_paths
 from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
 from archbuilder.spec.model import ArchSpec, AuxHead
 from archbuilder.spec.scale import apply_scale
@@ -99,8 +102,10 @@ class _Lowering:
             if aux is not None:
                 aux_heads.append(aux)
                 top_level.append(TopLevel(name, "aux_head", "aux", self._last(aux.layers), ()))
+        feature_maps = declared_stages(spec.feature_maps or (), tappable, self.groups, self.rank, self.fail)
         if self.problems:
             raise SpecError(self.problems)
+        ramp_drop_paths(self.graph, spec.drop_path_rate, {head.name for head in aux_heads})
         return IR(
             name=spec.name,
             input_shape=(spec.input.channels, spec.input.height, spec.input.width),
@@ -110,6 +115,7 @@ class _Lowering:
             aux_heads=tuple(aux_heads),
             top_level=self.with_ops(top_level),
             output=output,
+            feature_maps=feature_maps,
         )
 
     def body(
@@ -228,17 +234,19 @@ class _Lowering:
         branch_paths = [(*path, "branches", index) for index in range(len(branches))]
         self.check_names(names, written, branch_paths)
 
+        slices = self.channel_slices(block, shape, path) if not is_inception else None
+
         lowered: list[tuple[str, Sequence]] = []
         ends: list[tuple[str, Shape]] = []
         broken = False
-        for name, branch, branch_path in zip(names, branches, branch_paths):
-            prefix = f"{block_id}.{name}"
+        for index, (name, branch, branch_path) in enumerate(zip(names, branches, branch_paths)):
             layer_paths = None
             if is_inception:
                 layer_paths = [(*path, _INCEPTION_FIELDS[f"{name}.{layer.name}"]) for layer in branch.layers]
+            where = slices[index] if slices is not None else None
             try:
-                sequence, end, end_shape = self.sequence(
-                    branch.layers, prefix, item, (*branch_path, "layers"), source, shape, inner, layer_paths
+                sequence, end, end_shape = self.branch(
+                    branch, f"{block_id}.{name}", item, branch_path, source, shape, inner, layer_paths, where
                 )
             except _Stop:
                 broken = True
@@ -252,6 +260,69 @@ class _Lowering:
         inputs = tuple(end for end, _ in ends)
         self.add(Op(merge_id, merge, self.merge_attrs(block, inputs, path), merged, 0, 0, item, path), inputs)
         return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
+
+    def branch(
+        self,
+        branch: Branch,
+        prefix: str,
+        item: str,
+        path: KeyPath,
+        source: str,
+        shape: Shape,
+        context: Context,
+        layer_paths: list[KeyPath] | None,
+        where: tuple[int, int] | None,
+    ) -> tuple[Sequence, str, Shape]:
+        """One branch's layers, reading the block input or (``where``) its channel slice."""
+        start = source
+        if where is not None:
+            start, shape = self.slice_op(prefix, item, branch, path, source, shape, where)
+        sequence, end, end_shape = self.sequence(
+            branch.layers, prefix, item, (*path, "layers"), start, shape, context, layer_paths
+        )
+        if where is not None:
+            sequence = Sequence((start, *sequence.items))
+        return sequence, end, end_shape
+
+    def channel_slices(self, block: Branches, shape: Shape, path: KeyPath) -> list[tuple[int, int]] | None:
+        """Each branch's (start, count) of the input channels in a split block; None otherwise."""
+        sizes = [branch.channels for branch in block.branches]
+        if not block.split:
+            for index, size in enumerate(sizes):
+                if size is not None:
+                    where = (*path, "branches", index, "channels")
+                    self.fail(where, "channels picks a slice of the input; it needs split: true on the block")
+            return None
+        slices, problems = channel_slices(sizes, shape[0])
+        for problem in problems:
+            where = (*path, "split") if problem.branch is None else (*path, "branches", problem.branch)
+            channels_given = problem.branch is not None and sizes[problem.branch] is not None
+            self.fail((*where, "channels") if channels_given else where, problem.message)
+        if problems:
+            raise _Stop
+        return slices
+
+    def slice_op(
+        self,
+        prefix: str,
+        item: str,
+        branch: Branch,
+        branch_path: KeyPath,
+        source: str,
+        shape: Shape,
+        where: tuple[int, int],
+    ) -> tuple[str, Shape]:
+        """The op reading a branch's channel slice; returns its id and shape."""
+        for index, layer in enumerate(branch.layers):
+            if layer.name == "slice":
+                message = "'slice' is the name of the branch's channel slice; pick another name"
+                self.fail((*branch_path, "layers", index, "name"), message)
+        start, count = where
+        sliced = (count, *shape[1:])
+        op_id = f"{prefix}.slice"
+        attrs = {"start": start, "channels": count}
+        self.add(Op(op_id, "slice", attrs, sliced, 0, 0, item, (*branch_path, "channels")), [source])
+        return op_id, sliced
 
     def merge_attrs(self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath) -> dict:
         """The merge op's inputs, with the branch scales and the activation after it when set."""
@@ -311,6 +382,10 @@ class _Lowering:
 
     def op(self, op_id: str) -> Op:
         return self.graph.nodes[op_id]["op"]
+
+    def rank(self, name: str) -> int | None:
+        """The rank of a top-level entry's output shape; None if it was not lowered."""
+        return len(self.op(self.outputs[name]).shape) if name in self.outputs else None
 
     def _last(self, sequence: Sequence) -> str:
         last = sequence.items[-1]

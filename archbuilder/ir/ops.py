@@ -210,6 +210,19 @@ def _batchnorm(layer: L.BatchNorm, shape: Shape, _: Any) -> OpResult:
     return OpResult(attrs, shape, 2 * shape[0])
 
 
+def _layernorm(layer: L.LayerNorm, shape: Shape, _: Any) -> OpResult:
+    return OpResult(dict(num_features=shape[0], eps=layer.eps), shape, 2 * shape[0])
+
+
+def _layer_scale(layer: L.LayerScale, shape: Shape, _: Any) -> OpResult:
+    return OpResult(dict(channels=shape[0], init=layer.init), shape, shape[0])
+
+
+def _drop_path(layer: L.DropPath, shape: Shape, _: Any) -> OpResult:
+    # rate None: set by the spec's drop_path_rate ramp once every layer is lowered
+    return OpResult(dict(rate=layer.rate, mode=layer.mode, scale_by_keep=layer.scale_by_keep), shape)
+
+
 def _activation(layer: L.Activation, shape: Shape, _: Any) -> OpResult:
     return OpResult({"function": layer.function}, shape)
 
@@ -247,6 +260,9 @@ _RULES: dict[type, Rule] = {
     L.GlobalAvgPool: _adaptive,
     L.LocalResponseNorm: _lrn,
     L.BatchNorm: _batchnorm,
+    L.LayerNorm: _layernorm,
+    L.LayerScale: _layer_scale,
+    L.DropPath: _drop_path,
     L.Activation: _activation,
     L.Dropout: _dropout,
     L.Flatten: _flatten,

@@ -30,6 +30,7 @@ FAMILIES: dict[str, Family] = {
     "activation": Family("activation", "#def0d5", "#4c9a4c"),
     "dropout": Family("dropout", "#f7f7f7", "#a0a0a0"),
     "reshape": Family("flatten", "#f3ebe0", "#8a6d4b"),
+    "slice": Family("channel slice", "#fff6d5", "#9a7b12"),
     "linear": Family("linear", "#e8dff3", "#6f5a9e"),
     "merge": Family("merge", "#d3efec", "#23897d"),
     "block": Family("block", "#eef3fa", "#3b6ea5"),
@@ -46,6 +47,10 @@ _FAMILY_OF_KIND = {
     "global_avgpool": "pool",
     "lrn": "norm",
     "batchnorm": "norm",
+    "layernorm": "norm",
+    "layer_scale": "norm",
+    "drop_path": "dropout",
+    "slice": "slice",
     "activation": "activation",
     "dropout": "dropout",
     "flatten": "reshape",
@@ -127,6 +132,14 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
         return f"dropout {a['p']:g}"
     if kind == "linear":
         return f"linear → {a['out_features']}"
+    if kind == "slice":
+        return f"channels {a['start']}:{a['start'] + a['channels']}"
+    if kind == "layernorm":
+        return "LayerNorm"
+    if kind == "layer_scale":
+        return f"layer scale ×{a['init']:g}"
+    if kind == "drop_path":
+        return f"drop path {a['rate']:.3g}" + (" batch" if a["mode"] == "batch" else "")
     if kind == "concat":
         return "concat"
     if kind == "add":

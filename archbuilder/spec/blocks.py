@@ -15,9 +15,12 @@ from archbuilder.spec.layers import (
     Conv,
     ConvOptions,
     Dropout,
+    DropPath,
     Flatten,
     GlobalAvgPool,
     LayerBase,
+    LayerNorm,
+    LayerScale,
     Linear,
     LocalResponseNorm,
     MaxPool,
@@ -31,7 +34,12 @@ from archbuilder.spec.layers import (
 )
 from archbuilder.spec.templates import TemplateUse
 
-__all__ = ["LAYER_TYPES", "Branch", "Branches", "Inception", "InceptionPool", "Layer"]
+__all__ = ["LAYER_TYPES", "Branch", "Branches", "Inception", "InceptionPool", "Layer", "SliceSize"]
+
+# A channel slice: a count, a ratio of the input channels (0.125 or "1/8"), or the rest.
+Fraction = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}/[1-9][0-9]{0,5}$")]
+Ratio = Annotated[float, Field(gt=0, lt=1)]
+SliceSize = Width | Ratio | Fraction | Literal["rest"]
 
 
 class InceptionPool(SpecModel):
@@ -155,6 +163,10 @@ class Branch(SpecModel):
     """The branch's layers, in order. No layers is the identity."""
     scale: Annotated[float, Field(gt=0, le=1000)] = 1.0
     """Multiplies the branch's output before an add merge (residual scaling)."""
+    channels: SliceSize | None = None
+    """In a `split: true` block, the input channels this branch reads: a count, a ratio of the
+    block's input channels (`0.125` or `"1/8"`, rounded down), or `rest` (what the other
+    branches leave). Unset: the branch reads all of the input (only outside split blocks)."""
 
 
 class Branches(LayerBase):
@@ -162,7 +174,8 @@ class Branches(LayerBase):
 
     ``merge: concat`` joins along channels (spatial sizes must agree); ``merge: add`` sums
     (shapes must agree), each branch times its ``scale``. ``activation`` is applied to the
-    merged output (Inception-ResNet's ReLU after the residual sum).
+    merged output (Inception-ResNet's ReLU after the residual sum). With ``split: true`` the
+    branches read disjoint slices of the input channels instead, each its ``channels``.
     """
 
     kind: Literal["branches"]
@@ -170,6 +183,10 @@ class Branches(LayerBase):
     """`concat` joins along channels (spatial sizes must agree); `add` sums (shapes must agree)."""
     branches: Annotated[list[Branch], Field(min_length=1)]
     """The branches, in order (concat order)."""
+    split: bool = False
+    """Each branch reads its own slice of the input channels (its `channels`), the slices taken
+    in branch order and covering the input exactly (InceptionNeXt's token mixer, ShuffleNetV2's
+    channel split)."""
     activation: ActivationFunction | None = None
     """Activation applied to the merged output (e.g. ReLU after a residual sum). Unset: none."""
     conv: ConvOptions | None = None
@@ -185,6 +202,9 @@ LAYER_TYPES = (
     GlobalAvgPool,
     LocalResponseNorm,
     BatchNorm,
+    LayerNorm,
+    LayerScale,
+    DropPath,
     Activation,
     Dropout,
     Flatten,
@@ -203,6 +223,9 @@ Layer = Annotated[
     | GlobalAvgPool
     | LocalResponseNorm
     | BatchNorm
+    | LayerNorm
+    | LayerScale
+    | DropPath
     | Activation
     | Dropout
     | Flatten

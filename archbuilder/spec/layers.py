@@ -19,10 +19,13 @@ __all__ = [
     "BatchNorm",
     "Conv",
     "ConvOptions",
+    "DropPath",
     "Dropout",
     "Flatten",
     "GlobalAvgPool",
     "LayerBase",
+    "LayerNorm",
+    "LayerScale",
     "Linear",
     "LocalResponseNorm",
     "MaxPool",
@@ -231,6 +234,43 @@ class BatchNorm(LayerBase):
     """Epsilon."""
     momentum: Annotated[float, Field(ge=0, le=1)] = 0.1
     """Running-statistics momentum."""
+
+
+class LayerNorm(LayerBase):
+    """Layer normalization: over the features of a flat vector, or over the channels at each
+    position of a C×H×W feature map (ConvNeXt's ``LayerNorm2d``); a learnable weight and bias
+    per channel."""
+
+    kind: Literal["layernorm"]
+    eps: Annotated[float, Field(gt=0, lt=1)] = 1e-5
+    """Epsilon (torch's default; timm's ConvNeXt-style models use `1e-6`)."""
+
+
+class LayerScale(LayerBase):
+    """A learnable per-channel multiplier ``gamma`` (CaiT / ConvNeXt layer scale), every
+    channel starting at ``init``."""
+
+    kind: Literal["layer_scale"]
+    init: float = 1e-6
+    """Initial value of every channel's multiplier."""
+
+
+class DropPath(LayerBase):
+    """Stochastic depth: in training, each sample's input is zeroed with probability ``rate``
+    (``mode: row``, timm's ``DropPath`` and torchvision's ``StochasticDepth``), or the whole
+    batch's (``mode: batch``); kept inputs are divided by ``1 - rate``. The identity in eval mode.
+
+    Put it at the end of a residual branch. Unset ``rate``: the spec's ``drop_path_rate`` ramp.
+    """
+
+    kind: Literal["drop_path"]
+    rate: Annotated[float, Field(ge=0, lt=1)] | None = None
+    """Drop probability. Unset: from the spec's `drop_path_rate`, which ramps linearly from 0 at
+    the first such layer to `drop_path_rate` at the last."""
+    mode: Literal["row", "batch"] = "row"
+    """`row`: each sample is dropped on its own; `batch`: the whole batch at once."""
+    scale_by_keep: bool = True
+    """Divide kept inputs by the keep probability `1 - rate`, so the expectation is unchanged."""
 
 
 class Activation(LayerBase):

@@ -80,6 +80,9 @@ class ArchSpec(SpecModel):
     """The value of `out: num_classes` in linear layers."""
     defaults: Defaults = Defaults()
     """Settings every layer inherits unless a block or the layer sets them."""
+    drop_path_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Stochastic depth for the `drop_path` layers that leave `rate` unset: their rates ramp
+    linearly from 0 at the first to this at the last, in network order (timm's `drop_path_rate`)."""
     scale: Scale | None = None
     """Width and depth multipliers applied when the spec is lowered."""
     templates: dict[Name, Template] = {}
@@ -92,6 +95,10 @@ class ArchSpec(SpecModel):
     """Layers that run last; their output is the model's output."""
     aux_heads: list[AuxHead] = []
     """Auxiliary classifiers for training, each reading a stem or blocks entry."""
+    feature_maps: list[Name] | None = None
+    """The stem/blocks entries a `features_only` build returns by default (its stages), in
+    order, as a reference implementation lists them (timm's `feature_info`). Unset: the last
+    entry at each nominal stride."""
 
     _source: Source | None = PrivateAttr(default=None)
 

@@ -35,6 +35,9 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
             layer["repeat"] = max(1, math.floor(layer["repeat"] * scale.depth + 0.5))  # halves round up
         if layer["kind"] in ("conv", "separable") and "out" in layer:  # a depthwise conv may have none
             layer["out"] = width(layer["out"])
+        for branch in layer.get("branches", []) if layer.get("split") else ():
+            if isinstance(branch.get("channels"), int):  # a count; ratios and rest follow the input
+                branch["channels"] = width(branch["channels"])
         for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
             if key in layer:
                 layer[key] = width(layer[key])

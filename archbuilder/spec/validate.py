@@ -39,6 +39,7 @@ _EXPECTED = {
     "padding": "an integer ≥ 0, a pair [height, width] of them, or 'same' (conv only)",
     "out": "an integer ≥ 1 (or, for linear, 'num_classes')",
     "groups": "an integer ≥ 1, or 'depthwise'",
+    "channels": "a count ≥ 1, a ratio of the input channels below 1 (0.125 or '1/8'), or 'rest'",
 }
 
 
