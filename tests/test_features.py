@@ -229,6 +229,8 @@ def test_torchvision_feature_extraction_uses_the_same_names(model, x):
         ("inception-v3.yaml", "inception_v3"),
         ("xception.yaml", "legacy_xception"),
         ("inception-next-tiny.yaml", "inception_next_tiny"),
+        ("inception-v4.yaml", "inception_v4"),
+        ("inception-resnet-v2.yaml", "inception_resnet_v2"),
     ],
 )
 def test_default_stages_have_timms_channels_and_reductions(spec_name, timm_name):

@@ -112,6 +112,9 @@ def load_strict(model: M, source: nn.Module | Mapping[str, Tensor], layout: Layo
     return model
 
 
+_SETTING_OWNERS = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.Linear)
+
+
 def _shape(tensor: Tensor) -> tuple[int, ...]:
     return tuple(tensor.shape)
 
@@ -119,11 +122,17 @@ def _shape(tensor: Tensor) -> tuple[int, ...]:
 def _setting_mismatches(
     model: nn.Module, source: nn.Module, origins: Mapping[str, str]
 ) -> list[tuple[str, str, str]]:
-    """Paired conv and batch-norm modules whose kind, stride, padding, eps, … differ."""
+    """Paired conv, batch-norm and linear modules whose kind, stride, padding, eps, … differ.
+
+    Only these carry settings that change what the same tensors compute; a tensor owned by
+    a larger module on one side (timm's layer-scale ``gamma`` belongs to its whole block) is
+    paired by name and shape alone."""
     pairs = {target.rpartition(".")[0]: name.rpartition(".")[0] for target, name in origins.items()}
     found = []
     for target, source_name in pairs.items():
         ours, theirs = model.get_submodule(target), source.get_submodule(source_name)
+        if not isinstance(ours, _SETTING_OWNERS):
+            continue
         # A subclass computes the same (timm's BatchNormAct2d is a BatchNorm2d with its activation).
         if not isinstance(theirs, type(ours)):
             found.append((source_name, target, f"{type(theirs).__name__} vs {type(ours).__name__}"))
