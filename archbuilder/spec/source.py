@@ -18,6 +18,7 @@ from archbuilder.spec.yaml_core import (
     BOOL,
     FLOAT,
     INT,
+    MAX_INT_DIGITS,
     MERGE,
     NULL,
     STR,
@@ -26,7 +27,7 @@ from archbuilder.spec.yaml_core import (
     construct_scalar,
 )
 
-__all__ = ["Location", "Source", "parse_yaml"]
+__all__ = ["Location", "Source", "check_plain", "parse_yaml"]
 
 # libyaml's parser when PyYAML has it (about 10× faster); its composer recurses in C, which
 # is safe because _check_nesting bounds the depth first, reading events iteratively.
@@ -225,3 +226,34 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem
             (), f"invalid YAML: character U+{code:04X} is not allowed in a spec", file, line, column
         )
     return Problem((), f"invalid YAML: {exc}", file)
+
+
+def check_plain(value: Any, where: str) -> None:
+    """Refuse a Python value (an override given as data) that a spec file could not hold:
+    other types, non-string keys, huge integers, cycles, or more nesting or values than
+    :func:`parse_yaml` allows."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES or depth > MAX_DEPTH:
+            limit = f"{MAX_NODES:,} values" if count > MAX_NODES else f"{MAX_DEPTH} levels of nesting"
+            raise SpecError([Problem((), f"the value holds more than {limit} (or refers to itself)", where)])
+        if isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                raise SpecError([Problem((), "mapping keys must be strings", where)])
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > 4 * MAX_INT_DIGITS:
+            raise SpecError([Problem((), "an integer far too large for a spec", where)])
+        elif item is not None and not isinstance(item, (bool, int, float, str)):
+            kind = type(item).__name__
+            raise SpecError(
+                [
+                    Problem(
+                        (), f"a spec holds plain data (numbers, strings, lists, mappings), not {kind}", where
+                    )
+                ]
+            )

@@ -26,6 +26,7 @@ __all__ = [
     "STR",
     "CoreLoader",
     "ScalarError",
+    "add_core_resolvers",
     "construct_scalar",
 ]
 
@@ -53,14 +54,26 @@ class CoreLoader(_BASE):  # type: ignore[misc, valid-type]
     yaml_implicit_resolvers: dict = {}  # replaces, not extends, the 1.1 resolvers
 
 
-for _tag, _pattern, _first in (
+_RESOLVERS = (
     (NULL, _NULL, ["~", "n", "N", ""]),
     (BOOL, _BOOL, list("tTfF")),
     (INT, _INT, list("-+0123456789")),  # before float: "10" is an int
     (FLOAT, _FLOAT, list("-+.0123456789")),
     (MERGE, re.compile(r"^<<$"), ["<"]),
-):
-    CoreLoader.add_implicit_resolver(_tag, _pattern, _first)
+)
+
+
+def add_core_resolvers(cls: type) -> None:
+    """Teach a PyYAML loader or dumper class the core schema's plain scalars.
+
+    On a dumper (which keeps its 1.1 resolvers too), a string either schema would read as
+    something else is written quoted, so the text reads back the same under both.
+    """
+    for tag, pattern, first in _RESOLVERS:
+        cls.add_implicit_resolver(tag, pattern, first)
+
+
+add_core_resolvers(CoreLoader)
 
 
 class ScalarError(ValueError):
