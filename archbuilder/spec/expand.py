@@ -123,6 +123,20 @@ def _references(value: Any, path: KeyPath = ()) -> list[tuple[KeyPath, str]]:
     return []
 
 
+def _key_references(value: Any) -> set[str]:
+    """Parameter names written as keys (``$name: ...``) anywhere in ``value``."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found.update(key[1:] for key in item if isinstance(key, str) and _PARAM.match(key))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 def _count(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + sum(_count(item) for item in value.values())
@@ -201,12 +215,19 @@ class _Expander:
                 hint = did_you_mean(param, declared) if declared else "; declare it under params"
                 self.fail(ref_path, f"unknown parameter '${param}'{hint}{listing}")
         used = {param for _, param in references}
+        as_keys = _key_references(layer)
         for param in declared:
             if param not in used:
                 where = (
                     (*path, "params", params.index(param)) if param in params else (*path, "defaults", param)
                 )
-                self.fail(where, f"parameter '{param}' is never used: write ${param} in the template's layer")
+                message = f"parameter '{param}' is never used: write ${param} in the template's layer"
+                if param in as_keys:
+                    message = (
+                        f"parameter '{param}' is written as a key (${param}:); a parameter stands for a "
+                        f"value only: write `key: ${param}`"
+                    )
+                self.fail(where, message)
         if len(self.problems) > problems:
             return None
         return _Template(name, tuple(params), dict(defaults), layer)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import math
 
+from pydantic import ValidationError
+
+from archbuilder.errors import Problem, SpecError
 from archbuilder.spec.model import ArchSpec
+from archbuilder.spec.source import Source
 from archbuilder.spec.walk import walk_layers
 
 __all__ = ["apply_scale", "make_divisible"]
@@ -38,6 +42,14 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
         for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
             if key in layer:
                 layer[key] = width(layer[key])
-    scaled = ArchSpec.model_validate(data)
+    try:
+        scaled = ArchSpec.model_validate(data)
+    except ValidationError as exc:  # e.g. depth 16 takes a repeat of 1000 past its limit
+        from archbuilder.spec.validate import problems_from_validation
+
+        found = problems_from_validation(exc, data, spec.source or Source())
+        raise SpecError(
+            [Problem(p.path, f"after scale: {p.message}", p.file, p.line, p.column) for p in found]
+        ) from None
     scaled._source = spec.source
     return scaled
