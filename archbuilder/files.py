@@ -98,7 +98,10 @@ def _size(count: int) -> str:
 
 def output_target(path: str | os.PathLike[str]) -> Path:
     """The file a write to ``path`` replaces: symbolic links resolved; OSError when it may not be written."""
-    name = _name(path)
+    try:
+        name = _name(path)
+    except UnreadableFile as exc:
+        raise OSError(errno.EINVAL, exc.reason, exc.path) from None
     try:
         target = Path(name).resolve()
     except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop

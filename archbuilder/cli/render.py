@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archbuilder.cli.common import Command, load, refuse_overwriting_input
+from archbuilder.cli.common import STDOUT, Command, load, refuse_overwriting_input, to_stdout
 from archbuilder.render import DETAILS, ENGINES, RANKDIRS, format_for, render_diagram
 
 __all__ = ["register"]
@@ -15,7 +15,9 @@ def register(command: Command) -> None:
     render = command("render", "draw the architecture diagram (.svg, .png, .pdf or .dot)", _render)
     render.add_argument("spec", metavar="SPEC")
     render.add_argument(
-        "-o", "--output", help="output file; its extension picks the format (default: SPEC with .svg)"
+        "-o",
+        "--output",
+        help="output file; its extension picks the format (default: SPEC with .svg; -: SVG to standard output)",
     )
     render.add_argument(
         "--detail", choices=DETAILS, default="branches", help="level of detail (default branches)"
@@ -31,11 +33,18 @@ def register(command: Command) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
+    if args.output == STDOUT:  # SVG on standard output
+        spec = load(args, args.spec)
+        to_stdout(lambda path: render_diagram(spec, path, **_options(args)), ".svg")
+        return 0
     output = Path(args.output) if args.output else Path(args.spec).with_suffix(".svg")
     refuse_overwriting_input(args.spec, output)
     format_for(output)  # an unsupported extension is a usage error, found before any work
     spec = load(args, args.spec)
-    options = dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)
-    render_diagram(spec, output, **options)
+    render_diagram(spec, output, **_options(args))
     print(f"wrote {output} ({args.detail} detail)")
     return 0
+
+
+def _options(args: argparse.Namespace) -> dict:
+    return dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)

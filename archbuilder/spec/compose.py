@@ -204,7 +204,12 @@ def _split(text: Any) -> tuple[str, Any]:
     key = key.strip()
     if not value.strip():
         return key, ""
-    data, _ = parse_yaml(value, f"--set {key}")  # the file parser's limits apply to values too
+    try:
+        data, _ = parse_yaml(value, f"--set {key}")  # the file parser's limits apply to values too
+    except SpecError as exc:
+        prefix = tuple(key.split("."))
+        problems = [Problem((*prefix, *p.path), p.message, p.file, p.line, p.column) for p in exc.problems]
+        raise SpecError(problems) from None
     return key, data
 
 

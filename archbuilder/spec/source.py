@@ -155,7 +155,7 @@ class _Builder:
 
 
 def _shown_tag(tag: str) -> str:
-    return repr(tag if len(tag) <= 60 else tag[:60] + "…")
+    return repr(tag if len(tag) <= 100 else tag[:100] + "…")
 
 
 def _shown_value(node: Node) -> str:
