@@ -21,7 +21,6 @@ from archbuilder.spec.source import Source
 __all__ = ["DEFAULT_MAX_OPS", "OpCount", "check_budget", "check_max_ops", "count_ops"]
 
 DEFAULT_MAX_OPS = 100_000  # the largest shipped spec has 133 ops; 100,000 lower in seconds
-INCEPTION_OPS = 8  # four branches of at most six convs and a pool, and the concat
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class _Counter:
             return 1, None
         once, inner = 1, None
         if layer.get("kind") == "inception":
-            once = INCEPTION_OPS
+            once = _inception_ops(layer)
         branches = layer.get("branches")
         if isinstance(branches, list):
             largest = -1
@@ -77,6 +76,13 @@ class _Counter:
                     inner, largest = where, ops
         repeat = _repeat(layer, self.depth)
         return once * repeat, ((*path, "repeat") if repeat > 1 else inner)
+
+
+def _inception_ops(layer: dict[str, Any]) -> int:
+    """1×1, 3×3 and k×k convs (two when factorized), the pool and the concat, plus the
+    reductions and the projection that are there."""
+    optional = sum(layer.get(key) is not None for key in ("ch3x3red", "ch5x5red", "pool_proj"))
+    return 5 + optional + (layer.get("factorize_5x5") is True)
 
 
 def count_ops(data: Any) -> OpCount:

@@ -214,6 +214,11 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.context == "while scanning a simple key" and exc.context_mark:
+            start = exc.context_mark.index
+            end = text.find("\n", start)
+            if (end if end >= 0 else len(text)) - start > 1024:
+                message += " (a key may be at most 1,024 characters long; is this a key at all?)"
         if exc.context and exc.context_mark and exc.problem_mark:
             start = exc.context_mark
             message += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
