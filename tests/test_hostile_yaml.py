@@ -52,8 +52,8 @@ def test_plain_scalars_follow_the_yaml_1_2_core_schema(written, value):
 
 
 def test_an_octal_looking_width_is_decimal_and_a_date_is_a_name():
-    spec = archbuilder.load_spec(f"name: 2024-02-30\ninput: {{channels: 3, height: 8, width: 8}}\n"
-                                 f"blocks: [{{kind: conv, out: 010, kernel: 3}}]\n")  # fmt: skip
+    spec = archbuilder.load_spec("name: 2024-02-30\ninput: {channels: 3, height: 8, width: 8}\n"
+                                 "blocks: [{kind: conv, out: 010, kernel: 3}]\n")  # fmt: skip
     assert spec.name == "2024-02-30" and spec.blocks[0].out == 10
 
 
