@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PARAM_BYTES = 4 << 30  # refuse to allocate more than 4 GiB of float32 parameters
-DEFAULT_MAX_ACTIVATION_BYTES = 8 << 30  # nor a forward pass whose float32 activations peak above 8 GiB
+DEFAULT_MAX_ACTIVATION_BYTES = 4 << 30  # nor a forward pass whose float32 activations peak above 4 GiB
 
 
 def check_limit(name: str, value: Any) -> int:

@@ -200,7 +200,7 @@ def test_set_cannot_override_extends():
 # -- what load_spec takes ---------------------------------------------------------------------
 @pytest.mark.parametrize("value", [None, 3, ["a"], object()])
 def test_load_spec_of_a_non_path_is_a_clear_type_error(value):
-    with pytest.raises(TypeError, match="file path .* or YAML text"):
+    with pytest.raises(TypeError, match=r"file path .* or YAML text"):
         archbuilder.load_spec(value)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archbuilder.cli.common import Command, gib, load, positive
+from archbuilder.cli.common import Command, gib, import_torch, load, positive
 from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_PARAM_BYTES, check_activations
 
 __all__ = ["register"]
@@ -33,15 +33,16 @@ def register(command: Command) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    import torch
-
-    from archbuilder.builder import build
     from archbuilder.ir import lower
 
     limit = int(args.max_param_gib * 2**30)
     activations = int(args.max_activation_gib * 2**30)
     spec = load(args, args.spec)
+    # Refused before torch is even imported: the batch's forward pass is what asks for memory.
     check_activations(lower(spec), batch=args.batch, max_bytes=activations, file=args.spec)
+    torch = import_torch()
+    from archbuilder.builder import build
+
     model = build(
         spec,
         aux=not args.no_aux,

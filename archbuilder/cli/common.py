@@ -16,8 +16,10 @@ from archbuilder.spec.budget import DEFAULT_MAX_OPS
 __all__ = [
     "STDOUT",
     "Command",
+    "TorchUnavailable",
     "UsageError",
     "gib",
+    "import_torch",
     "load",
     "positive",
     "refuse_overwriting_input",
@@ -39,6 +41,20 @@ def load(args: argparse.Namespace, path: str) -> ArchSpec:
     max_ops = getattr(args, "max_ops", DEFAULT_MAX_OPS)
     roots = getattr(args, "allow_path", None) or []
     return load_spec(path, overrides=args.set, max_ops=max_ops, allowed_roots=roots)
+
+
+class TorchUnavailable(Exception):
+    """torch could not be imported here (not installed, or too little memory to load it)."""
+
+
+def import_torch():
+    """The torch module, or TorchUnavailable saying why it cannot be loaded."""
+    try:
+        import torch
+    except Exception as exc:  # ImportError, or a RuntimeError (bad_alloc) under a memory limit
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        raise TorchUnavailable(f"cannot load torch, which build and export need ({detail})") from None
+    return torch
 
 
 def positive(text: str) -> int:

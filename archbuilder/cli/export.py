@@ -13,6 +13,7 @@ from archbuilder.cli.common import (
     Command,
     UsageError,
     gib,
+    import_torch,
     load,
     positive,
     refuse_overwriting_input,
@@ -83,6 +84,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _write(args: argparse.Namespace, output: Path):
     """Export the SPEC or checkpoint to ``output``; the spec exported."""
+    import_torch()  # a clear error where torch cannot be loaded
     from archbuilder.export import export_model
 
     limit = int(args.max_activation_gib * 2**30)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from archbuilder import __version__
 from archbuilder.cli import build, check, emit, export, render
-from archbuilder.cli.common import UsageError, positive
+from archbuilder.cli.common import TorchUnavailable, UsageError, positive
 from archbuilder.errors import SpecError, escape
 from archbuilder.export import ExportError
 from archbuilder.files import interrupted
@@ -101,7 +101,7 @@ def _message(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, OSError) and exc.filename:
         return escape(f"archbuild: error: cannot write {exc.filename}: {exc.strerror}")
-    if isinstance(exc, (RenderError, ExportError, OSError, ValueError, TypeError)):
+    if isinstance(exc, (RenderError, ExportError, OSError, ValueError, TypeError, TorchUnavailable)):
         return escape(f"archbuild: error: {exc}")[:2000]
     if isinstance(exc, MemoryError):
         return "archbuild: error: out of memory; the spec asks for more than this machine has"
