@@ -23,6 +23,14 @@ def make_divisible(value: float, divisor: int) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+def _scaled(problem: Problem, depth: float) -> Problem:
+    """A validation problem of the scaled spec, saying that scaling made it."""
+    message = f"after scale: {problem.message}"
+    if problem.path and problem.path[-1] == "repeat":
+        message = f"scale.depth {depth:g} makes this repeat too large: {problem.message}; lower the repeat or the depth"
+    return Problem(problem.path, message, problem.file, problem.line, problem.column)
+
+
 def apply_scale(spec: ArchSpec) -> ArchSpec:
     """``spec`` with its scale applied and removed (the spec itself when it has none)."""
     scale = spec.scale
@@ -48,8 +56,6 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
         from archbuilder.spec.validate import problems_from_validation
 
         found = problems_from_validation(exc, data, spec.source or Source())
-        raise SpecError(
-            [Problem(p.path, f"after scale: {p.message}", p.file, p.line, p.column) for p in found]
-        ) from None
+        raise SpecError([_scaled(problem, scale.depth) for problem in found]) from None
     scaled._source = spec.source
     return scaled
