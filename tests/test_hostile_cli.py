@@ -248,3 +248,15 @@ def test_every_command_exits_cleanly_under_a_timeout_and_3_gib(tmp_path):
         )
         assert result.returncode in (0, 1, 2, 130), (args, result.returncode, result.stderr[-500:])
         assert b"Traceback" not in result.stderr, (args, result.stderr[-2000:])
+
+
+def test_allow_path_lets_extends_read_another_folder(tmp_path, capsys):
+    shared, mine = tmp_path / "shared", tmp_path / "mine"
+    shared.mkdir()
+    mine.mkdir()
+    write(shared, "base.yaml", TINY)
+    child = write(mine, "child.yaml", "extends: ../shared/base.yaml\nname: child\n")
+    assert main(["validate", str(child)]) == 1
+    assert "--allow-path" in capsys.readouterr().err
+    assert main(["validate", str(child), "--allow-path", str(shared)]) == 0
+    assert "ok (child" in capsys.readouterr().out
