@@ -117,7 +117,7 @@ def test_text_mutants_of_every_shipped_spec_load_or_name_a_line(tmp_path):
     assert seen >= 300
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_cases())
 def test_hostile_structure_loads_or_raises_a_located_spec_error(case):
     """Nested repeats, templates, aliases (cycles too), scale.depth and --set values: a spec
