@@ -219,3 +219,20 @@ def test_malformed_overrides_are_spec_errors(overrides):
 def test_inline_text_has_the_file_size_cap():
     (problem,) = problems(HEAD + "description: " + "x" * (5 << 20) + "\nblocks: []\n")
     assert "larger than 4 MiB" in problem.message
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["chain", "nested-branches"])
+def test_templates_nesting_too_deep_is_a_located_error(wrap):
+    # t0 uses t1 uses t2 … 1,500 (or 300, each inside a branches block) deep.
+    count = 300 if wrap else 1500
+
+    def layer(i: int) -> str:
+        use = f"{{kind: template, use: t{i + 1}}}"
+        return f"{{kind: branches, branches: [{{layers: [{use}]}}]}}" if wrap else use
+
+    lines = [f"  t{i}: {{layer: {layer(i)}}}" for i in range(count)] + [
+        f"  t{count}: {{layer: {{kind: flatten}}}}"
+    ]
+    text = HEAD + "templates:\n" + "\n".join(lines) + "\nblocks: [{kind: template, use: t0}]\n"
+    found = problems(text)
+    assert any("templates nest too deep" in p.message for p in found), found

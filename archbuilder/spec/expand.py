@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archbuilder.errors import KeyPath, Problem, did_you_mean, format_path
-from archbuilder.spec.source import MAX_NODES, Location, Source
+from archbuilder.spec.source import MAX_DEPTH, MAX_NODES, Location, Source
 from archbuilder.spec.templates import PARAM_PATTERN
 
 __all__ = ["Origins", "expand_templates", "has_templates", "relocate"]
@@ -26,6 +26,7 @@ Origins = dict[KeyPath, tuple[KeyPath, KeyPath]]  # expanded key -> (its key in 
 _PARAM = re.compile(PARAM_PATTERN)
 _USE_KEYS = ("name", "kind", "use", "with", "repeat")
 _SECTIONS = ("stem", "blocks", "head")
+MAX_TEMPLATE_DEPTH = 32  # templates using templates: each level is a recursion here
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,11 @@ class _Expander:
     def expand_layer(self, layer: Any, path: KeyPath, stack: tuple[str, ...]) -> Any:
         if not isinstance(layer, dict):
             return layer
+        if len(stack) > MAX_TEMPLATE_DEPTH or len(path) > MAX_DEPTH:
+            chain = " → ".join(stack[:3]) + (" → …" if len(stack) > 3 else "")
+            message = f"more than {MAX_TEMPLATE_DEPTH} templates inside one another, or {MAX_DEPTH} levels"
+            self.fail(path, f"templates nest too deep once expanded ({message}: {chain})")
+            raise _TooLarge
         if layer.get("kind") == "template":
             expanded = self.instantiate(layer, path, stack)
             if expanded is None:
