@@ -74,7 +74,11 @@ def _system(source: str, fmt: str) -> bytes:
     except OSError as exc:
         raise RenderError(f"could not run Graphviz's `dot`: {exc.strerror}") from None
     if result.returncode != 0:
-        raise RenderError(f"Graphviz failed: {result.stderr.decode(errors='replace').strip()}")
+        message = f"Graphviz failed: {result.stderr.decode(errors='replace').strip()[:500]}"
+        edges = source.count(" -> ")
+        if edges > MAX_EMBEDDED_EDGES:
+            message += f" (the diagram has {edges:,} edges; try a coarser --detail, such as blocks)"
+        raise RenderError(message)
     return result.stdout
 
 
