@@ -6,9 +6,17 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Problem", "SpecError", "did_you_mean", "format_path"]
+__all__ = ["Problem", "SpecError", "did_you_mean", "escape", "format_path"]
 
 KeyPath = tuple[str | int, ...]
+
+
+def escape(text: str) -> str:
+    """``text`` with every non-printable character (newlines, ANSI escapes, bidi controls)
+    written as Python writes it in a repr (``\\n``, ``\\x1b``), so no message can forge a line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode() for char in text)
 
 
 def format_path(path: KeyPath) -> str:
@@ -17,10 +25,18 @@ def format_path(path: KeyPath) -> str:
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string."""
+    """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string.
+
+    A match that does not start with the same letter must be a close one (``true`` is not
+    a misspelt ``stride``).
+    """
     by_lower = {candidate.lower(): candidate for candidate in sorted(set(candidates), reverse=True)}
-    matches = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
-    return f" (did you mean '{by_lower[matches[0]]}'?)" if matches else ""
+    lowered = str(word).lower()
+    for match in difflib.get_close_matches(lowered, list(by_lower), n=3, cutoff=0.6):
+        close = difflib.SequenceMatcher(None, lowered, match).ratio() >= 0.8
+        if close or match[:1] == lowered[:1]:
+            return f" (did you mean '{by_lower[match]}'?)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class Problem:
         where = self.file or "<spec>"
         if self.line is not None:
             where += f":{self.line}:{self.column}"
-        return f"{where}: {format_path(self.path)}: {self.message}"
+        return escape(f"{where}: {format_path(self.path)}: {self.message}")
 
 
 class SpecError(ValueError):

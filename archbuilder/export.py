@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archbuilder.files import write_atomic
+from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES
 from archbuilder.spec import ArchSpec, load_spec
 
 if TYPE_CHECKING:
@@ -61,16 +62,21 @@ def export_model(
     *,
     num_classes: int | None = None,
     opset: int = DEFAULT_OPSET,
+    max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
 ) -> Path:
     """Write the eval-mode model to ``path`` as ONNX (``.onnx``) or a torch.export program (``.pt2``).
 
     ``model_or_spec`` is a built model (exported as it is, weights included) or a spec, a
     spec file or YAML text (built fresh, without aux heads; ``num_classes`` replaces the
-    spec's). ``opset`` applies to ONNX only.
+    spec's). ``opset`` applies to ONNX only. A model whose trace (a batch of 2) would need
+    more than ``max_activation_bytes`` of activations is refused with a SpecError first.
     """
+    limit = max_activation_bytes
     if format_for(path) == "onnx":
-        return export_onnx(model_or_spec, path, num_classes=num_classes, opset=opset)
-    return export_pt2(model_or_spec, path, num_classes=num_classes)
+        return export_onnx(
+            model_or_spec, path, num_classes=num_classes, opset=opset, max_activation_bytes=limit
+        )
+    return export_pt2(model_or_spec, path, num_classes=num_classes, max_activation_bytes=limit)
 
 
 def export_onnx(
@@ -79,6 +85,7 @@ def export_onnx(
     *,
     num_classes: int | None = None,
     opset: int = DEFAULT_OPSET,
+    max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
 ) -> Path:
     """Write the eval-mode model as an ONNX file with a dynamic batch dimension.
 
@@ -90,7 +97,7 @@ def export_onnx(
     _require(ONNX_PACKAGES, "ONNX export")
     import torch
 
-    model, example = _prepared(model_or_spec, num_classes)
+    model, example = _prepared(model_or_spec, num_classes, max_activation_bytes)
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     if size >= ONNX_SIZE_LIMIT:
         message = f"the model's weights ({size / 2**30:.1f} GiB) do not fit in one .onnx file (2 GiB at most)"
@@ -111,12 +118,15 @@ def export_onnx(
 
 
 def export_program(
-    model_or_spec: torch.nn.Module | ArchSpec | str | Path, *, num_classes: int | None = None
+    model_or_spec: torch.nn.Module | ArchSpec | str | Path,
+    *,
+    num_classes: int | None = None,
+    max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
 ) -> torch.export.ExportedProgram:
     """The eval-mode model as a ``torch.export.ExportedProgram`` with a dynamic batch dimension."""
     import torch
 
-    model, example = _prepared(model_or_spec, num_classes)
+    model, example = _prepared(model_or_spec, num_classes, max_activation_bytes)
     with _eval(model):
         return torch.export.export(model, (example,), dynamic_shapes=({0: _batch_dim()},))
 
@@ -126,12 +136,16 @@ def export_pt2(
     path: str | Path,
     *,
     num_classes: int | None = None,
+    max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
 ) -> Path:
     """Write :func:`export_program`'s program with ``torch.export.save``; ``torch.export.load`` reads it."""
     import torch
 
     buffer = io.BytesIO()
-    torch.export.save(export_program(model_or_spec, num_classes=num_classes), buffer)
+    program = export_program(
+        model_or_spec, num_classes=num_classes, max_activation_bytes=max_activation_bytes
+    )
+    torch.export.save(program, buffer)
     return write_atomic(path, buffer.getvalue())
 
 
@@ -149,7 +163,9 @@ def _require(packages: tuple[str, ...], purpose: str) -> None:
         )
 
 
-def _prepared(model_or_spec, num_classes: int | None) -> tuple[torch.nn.Module, torch.Tensor]:
+def _prepared(
+    model_or_spec, num_classes: int | None, max_activation_bytes: int
+) -> tuple[torch.nn.Module, torch.Tensor]:
     """The model to export and an example input for its spec's input shape."""
     import torch
 
@@ -166,7 +182,12 @@ def _prepared(model_or_spec, num_classes: int | None) -> tuple[torch.nn.Module, 
         from archbuilder.builder import build
 
         spec = model_or_spec if isinstance(model_or_spec, ArchSpec) else load_spec(model_or_spec)
-        model = build(spec, aux=False, num_classes=num_classes)
+        model = build(spec, aux=False, num_classes=num_classes, max_activation_bytes=max_activation_bytes)
+    from archbuilder.ir import lower
+    from archbuilder.limits import check_activations
+
+    # The trace runs the example batch: refuse it before torch asks for the memory.
+    check_activations(lower(spec), batch=EXAMPLE_BATCH, max_bytes=max_activation_bytes)
     shape = (EXAMPLE_BATCH, spec.input.channels, spec.input.height, spec.input.width)
     first = next(model.parameters(), None)  # the example lives where the weights do
     if first is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from archbuilder.gcpause import gc_paused
 from archbuilder.ir import IR, lower
+from archbuilder.ir.memory import activation_bytes, training_activation_bytes
 from archbuilder.spec import ArchSpec, load_spec
 
 __all__ = ["Summary", "SummaryRow", "summarize"]
@@ -35,6 +36,8 @@ class Summary:
     model: str
     input_shape: tuple[int, ...]
     rows: tuple[SummaryRow, ...]
+    activation_bytes: int = 0  # peak float32 activations of one eval forward pass, per sample
+    training_activation_bytes: int = 0  # every op's output, kept for backward, per sample
 
     @property
     def params(self) -> int:
@@ -59,6 +62,7 @@ class Summary:
             "input": list(self.input_shape),
             "total": {"params": self.params, "macs": self.macs},
             "without_aux": {"params": self.inference_params, "macs": self.inference_macs},
+            "activation_bytes": {"eval": self.activation_bytes, "training": self.training_activation_bytes},
             "blocks": [
                 {
                     "name": row.name,
@@ -107,6 +111,8 @@ class Summary:
                 f"Without aux heads:      {self.inference_params:>15,} params, "
                 f"{self.inference_macs:,} MACs ({self.inference_macs / 1e9:.2f} G)",
                 f"Params size (float32):  {self.params * 4 / 2**20:>12.2f} MiB",
+                f"Activations (float32):  {self.activation_bytes / 2**20:>12.2f} MiB per sample at peak "
+                f"(eval; training keeps {self.training_activation_bytes / 2**20:.2f} MiB)",
             ]
         )
 
@@ -128,4 +134,5 @@ def summarize(spec: ArchSpec | IR | str | Path) -> Summary:
                 sum(op.macs for op in ops),
             )
         )
-    return Summary(ir.name, ir.input_shape, tuple(rows))
+    peak, kept = activation_bytes(ir), training_activation_bytes(ir)
+    return Summary(ir.name, ir.input_shape, tuple(rows), peak, kept)

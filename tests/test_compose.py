@@ -65,7 +65,7 @@ def test_extends_is_relative_to_the_including_file_and_chains(tmp_path):
     write(tmp_path, "models/base.yaml", SMALL)
     write(tmp_path, "models/mid.yaml", "extends: base.yaml\nnum_classes: 5\n")
     leaf = write(tmp_path, "experiments/leaf.yaml", "extends: ../models/mid.yaml\nname: leaf\n")
-    spec = archbuilder.load_spec(leaf)
+    spec = archbuilder.load_spec(leaf, allowed_roots=[tmp_path / "models"])  # outside leaf's folder
     assert (spec.name, spec.num_classes, spec.input.height) == ("leaf", 5, 16)
 
 

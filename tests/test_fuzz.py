@@ -13,6 +13,8 @@ import archbuilder
 from archbuilder.errors import SpecError
 
 from .conftest import GOOGLENET
+from .hostile_specs import cases as hostile_cases
+from .hostile_specs import check
 
 BASE = yaml.safe_load(GOOGLENET.read_text())
 
@@ -115,3 +117,11 @@ def test_text_mutants_of_every_shipped_spec_load_or_name_a_line(tmp_path):
             except SpecError as exc:
                 assert all(problem.line is not None for problem in exc.problems), str(exc)
     assert seen >= 300
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_cases())
+def test_hostile_structure_loads_or_raises_a_located_spec_error(case):
+    """Nested repeats, templates, aliases (cycles too), scale.depth and --set values: a spec
+    or a SpecError, within the time limit (bench/fuzz_specs.py --structural runs more)."""
+    assert check(case, time_limit=10) in ("valid", "error"), case

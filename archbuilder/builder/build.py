@@ -17,7 +17,12 @@ from archbuilder.errors import Problem, SpecError
 from archbuilder.features import feature_info
 from archbuilder.ir import IR, Parallel, Sequence, lower
 from archbuilder.ir.graph import Item
-from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES
+from archbuilder.limits import (
+    DEFAULT_MAX_ACTIVATION_BYTES,
+    DEFAULT_MAX_PARAM_BYTES,
+    check_activations,
+    check_limit,
+)
 from archbuilder.spec import ArchSpec, load_spec
 
 __all__ = ["DEFAULT_MAX_PARAM_BYTES", "build", "build_from_ir"]
@@ -30,6 +35,7 @@ def build(
     aux: bool = ...,
     num_classes: int | None = ...,
     max_param_bytes: int = ...,
+    max_activation_bytes: int = ...,
     features_only: Literal[False] = ...,
 ) -> ArchModel: ...
 
@@ -39,6 +45,7 @@ def build(
     spec: ArchSpec | str | Path,
     *,
     max_param_bytes: int = ...,
+    max_activation_bytes: int = ...,
     features_only: Literal[True],
     out_names: Iterable[str] | None = ...,
     out_indices: Iterable[int] | None = ...,
@@ -51,6 +58,7 @@ def build(
     aux: bool = True,
     num_classes: int | None = None,
     max_param_bytes: int = DEFAULT_MAX_PARAM_BYTES,
+    max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
     features_only: bool = False,
     out_names: Iterable[str] | None = None,
     out_indices: Iterable[int] | None = None,
@@ -58,16 +66,21 @@ def build(
     """A freshly initialized model for ``spec`` (a loaded spec, a file path or YAML text).
 
     ``aux=False`` leaves out the aux heads; ``num_classes`` replaces the spec's. The build is
-    refused (SpecError) when the float32 parameters would exceed ``max_param_bytes``.
+    refused (SpecError) when the float32 parameters would exceed ``max_param_bytes``, or the
+    activations of a one-sample forward pass ``max_activation_bytes`` (both finite and above 0).
     ``features_only=True`` builds a :class:`FeatureModel` instead: the stem and blocks up to
     the last feature map chosen by ``out_names`` or ``out_indices`` (see
     :func:`archbuilder.features.feature_info`), without head or aux heads.
     """
+    max_param_bytes = check_limit("max_param_bytes", max_param_bytes)
     if not isinstance(spec, ArchSpec):
         spec = load_spec(spec)
     if num_classes is not None:
         spec = spec.with_num_classes(num_classes)
     ir = lower(spec)
+    check_activations(
+        ir, batch=1, max_bytes=max_activation_bytes, file=spec.source.file if spec.source else None
+    )
     if features_only:
         return _build_features(spec, ir, out_names, out_indices, max_param_bytes)
     if out_names is not None or out_indices is not None:

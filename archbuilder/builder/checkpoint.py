@@ -19,9 +19,10 @@ from torch import nn
 from archbuilder.builder.build import DEFAULT_MAX_PARAM_BYTES, build
 from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.modules import ArchModel
-from archbuilder.errors import SpecError
-from archbuilder.files import write_atomic
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.errors import SpecError, escape
+from archbuilder.files import UnreadableFile, open_regular, write_atomic
+from archbuilder.spec import ArchSpec
+from archbuilder.spec.load import load_spec_text
 
 __all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 
@@ -91,27 +92,15 @@ def load_checkpoint(path: str | Path, *, max_param_bytes: int = DEFAULT_MAX_PARA
     """Rebuild the model saved in ``path`` and load its weights; nothing else is needed.
 
     The model is on the CPU, in training mode. Raises ``CheckpointError`` for a file that is
-    not an archbuilder checkpoint (or one whose spec or weights do not fit together), and
-    ``SpecError`` when its spec would exceed ``max_param_bytes``. Loading does not change
-    torch's random state.
+    not an archbuilder checkpoint (a missing key, a value of the wrong type, a spec or weights
+    that do not fit together), and ``SpecError`` when its spec would exceed
+    ``max_param_bytes``. The spec is always read as text, never as a path. Loading does not
+    change torch's random state.
     """
     path = Path(path)
+    data = _read(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
-    except Exception as error:  # torch raises several types for a file it cannot read
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(error).__name__}: {error})"
-        ) from None
-    if not isinstance(data, dict) or _KEY not in data:
-        raise CheckpointError(f"{path}: not an archbuilder checkpoint (made by save_checkpoint)")
-    if data[_KEY] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {data[_KEY]!r}; this archbuilder reads format {FORMAT_VERSION}"
-        )
-    try:
-        spec = load_spec(data["spec"])
+        spec = load_spec_text(data["spec"], allowed_roots=[])
     except SpecError as error:
         raise CheckpointError(f"{path}: the spec in the checkpoint is invalid:\n{error}") from None
     how = data["build"]
@@ -124,7 +113,7 @@ def load_checkpoint(path: str | Path, *, max_param_bytes: int = DEFAULT_MAX_PARA
             model = build(spec, aux=how["aux"], max_param_bytes=max_param_bytes)
     try:
         model.load_state_dict(data["state_dict"])
-    except RuntimeError as error:
+    except (RuntimeError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path}: the weights do not fit the spec saved with them: {error}") from None
     return Checkpoint(
         model=model,
@@ -135,3 +124,55 @@ def load_checkpoint(path: str | Path, *, max_param_bytes: int = DEFAULT_MAX_PARA
         overrides=data["overrides"],
         extra=data["extra"],
     )
+
+
+# Each key of a checkpoint, what it must hold, and whether it may be left out (older files).
+_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "spec": ((str,), "the spec's YAML text", False),
+    "build": ((dict,), "a mapping", False),
+    "state_dict": ((Mapping,), "a mapping of names to tensors", False),
+    "epoch": ((int, type(None)), "an integer or null", True),
+    "optimizer": ((dict, type(None)), "a mapping or null", True),
+    "source": ((str, type(None)), "a file name or null", True),
+    "overrides": ((list, dict), "a list or mapping", True),
+    "extra": ((dict,), "a mapping", True),
+}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The checkpoint's data, every key checked; CheckpointError naming what is wrong."""
+    try:
+        with open_regular(path) as file:
+            data = torch.load(file, map_location="cpu", weights_only=True)
+    except UnreadableFile as error:
+        raise CheckpointError(f"{path}: {error.reason}") from None
+    except Exception as error:  # torch raises several types for a file it cannot read
+        detail = escape(f"{type(error).__name__}: {error}")[:300]
+        raise CheckpointError(f"{path}: not a readable checkpoint ({detail})") from None
+    if not isinstance(data, dict) or _KEY not in data:
+        raise CheckpointError(f"{path}: not an archbuilder checkpoint (made by save_checkpoint)")
+    if data[_KEY] != FORMAT_VERSION:
+        shown = escape(repr(data[_KEY]))[:60]
+        raise CheckpointError(
+            f"{path}: checkpoint format {shown}; this archbuilder reads format {FORMAT_VERSION}"
+        )
+    defaults = {"epoch": None, "optimizer": None, "source": None, "overrides": [], "extra": {}}
+    for key, (types, expected, optional) in _KEYS.items():
+        if key not in data and optional:
+            data[key] = defaults[key]
+        elif key not in data:
+            raise CheckpointError(f"{path}: key '{key}' is missing; a checkpoint holds {expected} there")
+        elif not isinstance(data[key], types) or isinstance(data[key], bool):
+            found = type(data[key]).__name__
+            raise CheckpointError(f"{path}: key '{key}' holds {found}, not {expected}")
+    _check_build(path, data["build"])
+    return data
+
+
+def _check_build(path: Path, how: dict[str, Any]) -> None:
+    if how.get("features_only"):
+        names = how.get("out_names")
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise CheckpointError(f"{path}: key 'build.out_names' must be a list of layer names")
+    elif not isinstance(how.get("aux"), bool):
+        raise CheckpointError(f"{path}: key 'build.aux' must be true or false")

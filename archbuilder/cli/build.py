@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from archbuilder.cli.common import Command, load, positive
-from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES
+from archbuilder.cli.common import Command, gib, import_torch, load, positive
+from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_PARAM_BYTES, check_activations
 
 __all__ = ["register"]
 
@@ -18,21 +18,37 @@ def register(command: Command) -> None:
     build.add_argument("--num-classes", type=positive, default=None, help="override num_classes")
     build.add_argument(
         "--max-param-gib",
-        type=float,
+        type=gib,
         default=DEFAULT_MAX_PARAM_BYTES / 2**30,
         metavar="GIB",
         help="refuse to allocate more float32 parameters than this (default %(default)g GiB)",
     )
+    build.add_argument(
+        "--max-activation-gib",
+        type=gib,
+        default=DEFAULT_MAX_ACTIVATION_BYTES / 2**30,
+        metavar="GIB",
+        help="refuse a forward pass of --batch samples whose activations exceed this (default %(default)g GiB)",
+    )
 
 
 def _build(args: argparse.Namespace) -> int:
-    import torch
-
-    from archbuilder.builder import build
+    from archbuilder.ir import lower
 
     limit = int(args.max_param_gib * 2**30)
+    activations = int(args.max_activation_gib * 2**30)
+    spec = load(args, args.spec)
+    # Refused before torch is even imported: the batch's forward pass is what asks for memory.
+    check_activations(lower(spec), batch=args.batch, max_bytes=activations, file=args.spec)
+    torch = import_torch()
+    from archbuilder.builder import build
+
     model = build(
-        load(args, args.spec), aux=not args.no_aux, num_classes=args.num_classes, max_param_bytes=limit
+        spec,
+        aux=not args.no_aux,
+        num_classes=args.num_classes,
+        max_param_bytes=limit,
+        max_activation_bytes=activations,
     )
     spec = model.spec
     x = torch.randn(args.batch, spec.input.channels, spec.input.height, spec.input.width)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from archbuilder.cli.common import Command, load
-from archbuilder.errors import SpecError
+from archbuilder.errors import SpecError, escape
 from archbuilder.summary import summarize
 
 __all__ = ["register"]
@@ -27,13 +27,14 @@ def _validate(args: argparse.Namespace) -> int:
     for path in args.specs:
         try:
             summary = summarize(load(args, path))
-        except SpecError as exc:
+        except (SpecError, ValueError, TypeError, OSError, RecursionError, MemoryError) as exc:
             if args.debug:
                 raise
-            print(exc, file=sys.stderr)
+            # One bad file never stops the others from being checked.
+            print(exc if isinstance(exc, SpecError) else escape(f"{path}: error: {exc}"), file=sys.stderr)
             status = 1
             continue
-        print(f"{path}: ok ({summary.model}, {summary.params:,} parameters)")
+        print(escape(f"{path}: ok ({summary.model}, {summary.params:,} parameters)"))
     return status
 
 

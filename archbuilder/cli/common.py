@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from archbuilder.files import output_target
 from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec.budget import DEFAULT_MAX_OPS
 
-__all__ = ["Command", "UsageError", "load", "positive", "refuse_overwriting_input"]
+__all__ = [
+    "STDOUT",
+    "Command",
+    "TorchUnavailable",
+    "UsageError",
+    "gib",
+    "import_torch",
+    "load",
+    "positive",
+    "refuse_overwriting_input",
+    "to_stdout",
+]
+
+STDOUT = "-"  # `-o -`: write to standard output
 
 # Adds one subcommand: (name, help, run) → its parser, with the shared --set/--debug options.
 Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
@@ -20,7 +38,23 @@ class UsageError(Exception):
 
 def load(args: argparse.Namespace, path: str) -> ArchSpec:
     """The spec at ``path`` with the command line's ``--set`` overrides applied."""
-    return load_spec(path, overrides=args.set)
+    max_ops = getattr(args, "max_ops", DEFAULT_MAX_OPS)
+    roots = getattr(args, "allow_path", None) or []
+    return load_spec(path, overrides=args.set, max_ops=max_ops, allowed_roots=roots)
+
+
+class TorchUnavailable(Exception):
+    """torch could not be imported here (not installed, or too little memory to load it)."""
+
+
+def import_torch():
+    """The torch module, or TorchUnavailable saying why it cannot be loaded."""
+    try:
+        import torch
+    except Exception as exc:  # ImportError, or a RuntimeError (bad_alloc) under a memory limit
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        raise TorchUnavailable(f"cannot load torch, which build and export need ({detail})") from None
+    return torch
 
 
 def positive(text: str) -> int:
@@ -34,6 +68,35 @@ def positive(text: str) -> int:
     return value
 
 
+def gib(text: str) -> float:
+    """An argparse type: a finite size in GiB above 0 (``nan``, ``inf``, ``-1`` are usage errors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0 or value > 2**33:
+        raise argparse.ArgumentTypeError(f"must be a finite number of GiB above 0: {text!r}")
+    return value
+
+
 def refuse_overwriting_input(spec: str, output: str | Path) -> None:
-    if Path(output).resolve() == Path(spec).resolve():
+    """UsageError when ``output`` is the input; OSError when it may not be written at all."""
+    if str(output) == STDOUT:
+        return
+    target = output_target(output)  # symbolic links resolved, special files refused
+    try:
+        same = target == Path(spec).resolve()
+    except (RuntimeError, OSError, ValueError):
+        same = False
+    if same:
         raise UsageError(f"the output {output} is the input spec; choose another -o")
+
+
+def to_stdout(write: Callable[[Path], object], suffix: str) -> None:
+    """Run ``write(path)`` on a temporary file named ``*suffix`` and copy it to standard output."""
+    with tempfile.TemporaryDirectory(prefix="archbuild-") as folder:
+        path = Path(folder) / f"output{suffix}"
+        write(path)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(path.read_bytes())
+        sys.stdout.buffer.flush()

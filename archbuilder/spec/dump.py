@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from archbuilder.spec.yaml_core import add_core_resolvers
+
 __all__ = ["dump_yaml"]
 
 _FIRST_KEYS = ("format", "name", "kind")
@@ -17,6 +19,9 @@ class _Flow(dict):
 
 class _Dumper(yaml.SafeDumper):
     pass
+
+
+add_core_resolvers(_Dumper)  # quote "1e3", "0o17": the loader reads YAML 1.2
 
 
 def _represent_flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:

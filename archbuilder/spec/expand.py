@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archbuilder.errors import KeyPath, Problem, did_you_mean, format_path
-from archbuilder.spec.source import MAX_NODES, Location, Source
+from archbuilder.spec.source import MAX_DEPTH, MAX_NODES, Location, Source
 from archbuilder.spec.templates import PARAM_PATTERN
 
 __all__ = ["Origins", "expand_templates", "has_templates", "relocate"]
@@ -26,6 +26,7 @@ Origins = dict[KeyPath, tuple[KeyPath, KeyPath]]  # expanded key -> (its key in 
 _PARAM = re.compile(PARAM_PATTERN)
 _USE_KEYS = ("name", "kind", "use", "with", "repeat")
 _SECTIONS = ("stem", "blocks", "head")
+MAX_TEMPLATE_DEPTH = 32  # templates using templates: each level is a recursion here
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,20 @@ def _references(value: Any, path: KeyPath = ()) -> list[tuple[KeyPath, str]]:
     return []
 
 
+def _key_references(value: Any) -> set[str]:
+    """Parameter names written as keys (``$name: ...``) anywhere in ``value``."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found.update(key[1:] for key in item if isinstance(key, str) and _PARAM.match(key))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 def _count(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + sum(_count(item) for item in value.values())
@@ -201,12 +216,19 @@ class _Expander:
                 hint = did_you_mean(param, declared) if declared else "; declare it under params"
                 self.fail(ref_path, f"unknown parameter '${param}'{hint}{listing}")
         used = {param for _, param in references}
+        as_keys = _key_references(layer)
         for param in declared:
             if param not in used:
                 where = (
                     (*path, "params", params.index(param)) if param in params else (*path, "defaults", param)
                 )
-                self.fail(where, f"parameter '{param}' is never used: write ${param} in the template's layer")
+                message = f"parameter '{param}' is never used: write ${param} in the template's layer"
+                if param in as_keys:
+                    message = (
+                        f"parameter '{param}' is written as a key (${param}:); a parameter stands for a "
+                        f"value only: write `key: ${param}`"
+                    )
+                self.fail(where, message)
         if len(self.problems) > problems:
             return None
         return _Template(name, tuple(params), dict(defaults), layer)
@@ -219,6 +241,11 @@ class _Expander:
     def expand_layer(self, layer: Any, path: KeyPath, stack: tuple[str, ...]) -> Any:
         if not isinstance(layer, dict):
             return layer
+        if len(stack) > MAX_TEMPLATE_DEPTH or len(path) > MAX_DEPTH:
+            chain = " → ".join(stack[:3]) + (" → …" if len(stack) > 3 else "")
+            message = f"more than {MAX_TEMPLATE_DEPTH} templates inside one another, or {MAX_DEPTH} levels"
+            self.fail(path, f"templates nest too deep once expanded ({message}: {chain})")
+            raise _TooLarge
         if layer.get("kind") == "template":
             expanded = self.instantiate(layer, path, stack)
             if expanded is None:

@@ -2,48 +2,84 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from archbuilder.errors import Problem, SpecError
+from archbuilder.files import UnreadableFile, read_regular
 from archbuilder.gcpause import gc_paused
+from archbuilder.spec.budget import DEFAULT_MAX_OPS, check_budget, check_max_ops
 from archbuilder.spec.compose import Overrides, apply_overrides, base_path, merge
 from archbuilder.spec.expand import expand_templates, relocate
 from archbuilder.spec.model import ArchSpec
-from archbuilder.spec.shipped import missing_message, resolve_spec_path, shipped_path
-from archbuilder.spec.source import Source, parse_yaml
+from archbuilder.spec.shipped import SHIPPED_SPECS, missing_message, resolve_spec_path
+from archbuilder.spec.source import Location, Source, parse_yaml
 from archbuilder.spec.validate import problems_from_validation
 
-__all__ = ["load_spec", "read_spec_text"]
+__all__ = [
+    "DEFAULT_MAX_OPS",
+    "MAX_SPEC_BYTES",
+    "default_roots",
+    "load_spec",
+    "load_spec_text",
+    "read_spec_text",
+]
 
 MAX_SPEC_BYTES = 4 << 20
+MAX_EXTENDS_DEPTH = 32  # files in one extends chain
+_MAX_PATH = 4096  # a longer one-line string is text, not a path
 
 
-def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
+def default_roots(top_level: str | Path | None) -> list[Path]:
+    """The folders ``extends`` may read without an allowance: the top-level spec's folder
+    (the working folder for a spec given as text) and the shipped specs."""
+    folder = Path(top_level).resolve().parent if top_level is not None else Path.cwd().resolve()
+    return [folder, SHIPPED_SPECS.resolve()]
+
+
+def read_spec_text(path_or_text: str | Path | bytes) -> tuple[str, str | None]:
     """The YAML text and its file name (None for inline text).
 
-    A ``Path``, or a string naming an existing file, is read from disk; a bare name that is
-    no file is a shipped spec (``googlenet``); a string with a newline, or one starting with
-    ``{``, is YAML text itself.
+    A ``Path``, or a string naming a file, is read from disk (a regular file of at most
+    4 MiB); a bare name that is no file is a shipped spec (``googlenet``); a string with a
+    newline, one starting with ``{``, an empty one, and ``bytes`` are YAML text themselves.
     """
-    if isinstance(path_or_text, str) and ("\n" in path_or_text or path_or_text.lstrip().startswith("{")):
-        return path_or_text, None
-    path = resolve_spec_path(path_or_text)
-    file = str(path)
+    if isinstance(path_or_text, bytes):
+        return _decode(path_or_text, None), None
+    if isinstance(path_or_text, str) and _is_text(path_or_text):
+        return _check_text(path_or_text), None
+    if not isinstance(path_or_text, (str, os.PathLike)):
+        kind = type(path_or_text).__name__
+        raise TypeError(f"load_spec takes a file path (str or Path) or YAML text, not {kind}")
+    file = os.fspath(resolve_spec_path(path_or_text))
     try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError([Problem((), f"file is larger than {MAX_SPEC_BYTES >> 20} MiB", file)])
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        shipped_path(str(path_or_text))  # raises, suggesting a shipped spec's name
-        raise
-    except IsADirectoryError:
-        raise SpecError([Problem((), "is a directory, not a spec file", file)]) from None
-    except OSError as exc:
-        raise SpecError([Problem((), f"cannot read: {exc.strerror}", file)]) from None
+        raw = read_regular(file, max_bytes=MAX_SPEC_BYTES)
+    except UnreadableFile as exc:
+        reason = "is a directory, not a spec file" if exc.reason.startswith("is a directory") else exc.reason
+        if exc.reason == "no such file":  # perhaps a shipped spec's name, misspelt
+            reason = missing_message(os.fspath(path_or_text))
+        raise SpecError([Problem((), reason, exc.path)]) from None
+    return _decode(raw, file), file
+
+
+def _is_text(text: str) -> bool:
+    return not text.strip() or "\n" in text or text.lstrip().startswith("{") or len(text) > _MAX_PATH
+
+
+def _check_text(text: str) -> str:
+    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise SpecError([Problem((), f"the spec text is larger than {MAX_SPEC_BYTES >> 20} MiB", None)])
+    return text
+
+
+def _decode(raw: bytes, file: str | None) -> str:
+    if file is None and len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([Problem((), f"the spec text is larger than {MAX_SPEC_BYTES >> 20} MiB", None)])
     try:
-        return raw.decode("utf-8"), file
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -53,19 +89,65 @@ def read_spec_text(path_or_text: str | Path) -> tuple[str, str | None]:
 
 @gc_paused
 def load_spec(
-    path_or_text: str | Path, *, overrides: Overrides | None = None, check_shapes: bool = True
+    path_or_text: str | Path | bytes,
+    *,
+    overrides: Overrides | None = None,
+    check_shapes: bool = True,
+    max_ops: int = DEFAULT_MAX_OPS,
+    allowed_roots: Iterable[str | Path] | None = None,
 ) -> ArchSpec:
     """Load, validate and (by default) shape-check a spec; raise SpecError listing every problem.
 
-    ``extends`` chains are followed; ``overrides`` (``["num_classes=10"]`` or
-    ``{"blocks.3a.ch1x1": 32}``) are applied last, with the merge rules of ``extends``.
+    ``extends`` chains are followed, reading only files under the top-level spec's folder
+    (:func:`default_roots`) and under ``allowed_roots``; ``overrides`` (``["num_classes=10"]``
+    or ``{"blocks.3a.ch1x1": 32}``) are applied last, with the merge rules of ``extends``. A
+    spec expanding to more than ``max_ops`` ops (repeats, templates and ``scale.depth``
+    counted) is refused before anything is expanded.
     """
+    text, file = read_spec_text(path_or_text)
+    return _load(text, file, overrides, check_shapes, max_ops, allowed_roots)
+
+
+@gc_paused
+def load_spec_text(
+    text: str,
+    *,
+    overrides: Overrides | None = None,
+    check_shapes: bool = True,
+    max_ops: int = DEFAULT_MAX_OPS,
+    allowed_roots: Iterable[str | Path] | None = None,
+) -> ArchSpec:
+    """:func:`load_spec` for YAML text that is never taken as a path (a one-line spec, a
+    checkpoint's spec); ``extends`` reads only under ``allowed_roots``, if any."""
+    if not isinstance(text, str):
+        raise TypeError(f"load_spec_text takes YAML text (str), not {type(text).__name__}")
+    return _load(_check_text(text), None, overrides, check_shapes, max_ops, allowed_roots or [], own=False)
+
+
+def _load(
+    text: str,
+    file: str | None,
+    overrides: Overrides | None,
+    check_shapes: bool,
+    max_ops: int,
+    allowed: Iterable[str | Path] | None,
+    *,
+    own: bool = True,
+) -> ArchSpec:
+    check_max_ops(max_ops)
+    extra = [] if allowed is None else list(allowed)
+    if isinstance(allowed, (str, bytes, os.PathLike)) or not all(
+        isinstance(r, (str, os.PathLike)) for r in extra
+    ):
+        raise TypeError("allowed_roots is a list of folders (str or Path)")
+    roots = (default_roots(file) if own else []) + [Path(root).resolve() for root in extra]
     problems: list[Problem] = []  # overrides and extends patches that name nothing
-    data, source = _load_data(path_or_text, (), problems)
+    data, source = _load_data(text, file, (), problems, roots)
     if overrides:
         data, source = apply_overrides(data, source, overrides, problems)
     data, source, expansion_problems, origins = expand_templates(data, source)
     problems += expansion_problems
+    check_budget(data, source, max_ops)
     try:
         spec = ArchSpec.model_validate(data, context={"templates_expanded": True})
     except ValidationError as exc:
@@ -85,10 +167,9 @@ def load_spec(
 
 
 def _load_data(
-    path_or_text: str | Path, chain: tuple[Path, ...], problems: list[Problem]
+    text: str, file: str | None, chain: tuple[Path, ...], problems: list[Problem], roots: list[Path]
 ) -> tuple[dict, Source]:
     """Parsed spec data with every ``extends`` merged in, and where each key came from."""
-    text, file = read_spec_text(path_or_text)
     data, source = parse_yaml(text, file)
     if not isinstance(data, dict):
         raise SpecError([source.problem((), "a spec is a mapping (name:, input:, blocks:, ...)")])
@@ -98,16 +179,63 @@ def _load_data(
     base = base_path(data["extends"], file, location)
     here = Path(file).resolve() if file else None
     links = [*chain, *([here] if here else [])]
-    if base.resolve() in links:
-        cycle = " → ".join(_shown(path) for path in [*links, base.resolve()])
+    resolved = _resolve(base, location, data["extends"])
+    if resolved in links:
+        cycle = " → ".join(_shown(path) for path in [*links, resolved])
         raise SpecError([Problem(("extends",), f"extends cycle: {cycle}", *location)])
-    if not base.is_file():
-        message = f"extends '{data['extends']}': {missing_message(data['extends'])} ({base})"
+    if len(links) >= MAX_EXTENDS_DEPTH:
+        message = f"extends chain of more than {MAX_EXTENDS_DEPTH} files"
         raise SpecError([Problem(("extends",), message, *location)])
-    base_data, base_source = _load_data(base, tuple(links), problems)
+    _check_allowed(resolved, base, roots, location, data["extends"])
+    base_text = _read_base(base, location, data["extends"])
+    base_data, base_source = _load_data(base_text, str(base), tuple(links), problems, roots)
     child = {key: value for key, value in data.items() if key != "extends"}
     positions = {path: loc for path, loc in source.positions.items() if path[:1] != ("extends",)}
     return merge(base_data, base_source, child, Source(file, positions), problems)
+
+
+def _fail(message: str, location: Location) -> SpecError:
+    return SpecError([Problem(("extends",), message, *location)])
+
+
+def _resolve(base: Path, location: Location, named: str) -> Path:
+    try:
+        return base.resolve()
+    except (RuntimeError, OSError):
+        raise _fail(f"extends '{named}': a symbolic link loop ({base})", location) from None
+
+
+def _check_allowed(resolved: Path, base: Path, roots: list[Path], location: Location, named: str) -> None:
+    if any(resolved == root or root in resolved.parents for root in roots):
+        return
+    where = ", ".join(_shown(root) for root in roots) or "none: the spec is text"
+    message = (
+        f"extends '{named}': {base} is outside the folders a spec may read ({where}); "
+        "allow its folder with --allow-path DIR (load_spec(..., allowed_roots=[DIR]))"
+    )
+    raise _fail(message, location)
+
+
+def _read_base(base: Path, location: Location, named: str) -> str:
+    """The text of an ``extends`` target, refused unless it is a spec (never echoing it)."""
+    try:
+        raw = read_regular(base, max_bytes=MAX_SPEC_BYTES)
+    except UnreadableFile as exc:
+        reason = missing_message(named) if exc.reason == "no such file" else exc.reason
+        raise _fail(f"extends '{named}': {reason} ({base})", location) from None
+    try:
+        text = raw.decode("utf-8")
+        data, _ = parse_yaml(text, str(base))
+    except UnicodeDecodeError:
+        data = None
+    except SpecError:
+        if base.suffix.lower() in (".yaml", ".yml"):
+            raise  # a spec file with a mistake: show where
+        data = None  # some other file: say so, without quoting it
+    known = set(ArchSpec.model_fields) | {"extends"}
+    if not isinstance(data, dict) or not any(key in known for key in data):
+        raise _fail(f"extends '{named}': {base} is not an archbuilder spec", location)
+    return text
 
 
 def _shown(path: Path) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import math
 
+from pydantic import ValidationError
+
+from archbuilder.errors import Problem, SpecError
 from archbuilder.spec.model import ArchSpec
+from archbuilder.spec.source import Source
 from archbuilder.spec.walk import walk_layers
 
 __all__ = ["apply_scale", "make_divisible"]
@@ -17,6 +21,14 @@ def make_divisible(value: float, divisor: int) -> int:
     round up instead where rounding down would lose more than 10%."""
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def _scaled(problem: Problem, depth: float) -> Problem:
+    """A validation problem of the scaled spec, saying that scaling made it."""
+    message = f"after scale: {problem.message}"
+    if problem.path and problem.path[-1] == "repeat":
+        message = f"scale.depth {depth:g} makes this repeat too large: {problem.message}; lower the repeat or the depth"
+    return Problem(problem.path, message, problem.file, problem.line, problem.column)
 
 
 def apply_scale(spec: ArchSpec) -> ArchSpec:
@@ -41,6 +53,12 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
         for key in _INCEPTION_WIDTHS if layer["kind"] == "inception" else ():
             if key in layer:
                 layer[key] = width(layer[key])
-    scaled = ArchSpec.model_validate(data)
+    try:
+        scaled = ArchSpec.model_validate(data)
+    except ValidationError as exc:  # e.g. depth 16 takes a repeat of 1000 past its limit
+        from archbuilder.spec.validate import problems_from_validation
+
+        found = problems_from_validation(exc, data, spec.source or Source())
+        raise SpecError([_scaled(problem, scale.depth) for problem in found]) from None
     scaled._source = spec.source
     return scaled

@@ -14,12 +14,24 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from archbuilder.errors import KeyPath, Problem, SpecError
+from archbuilder.spec.yaml_core import (
+    BOOL,
+    FLOAT,
+    INT,
+    MAX_INT_DIGITS,
+    MERGE,
+    NULL,
+    STR,
+    CoreLoader,
+    ScalarError,
+    construct_scalar,
+)
 
-__all__ = ["Location", "Source", "parse_yaml"]
+__all__ = ["Location", "Source", "check_plain", "parse_yaml"]
 
 # libyaml's parser when PyYAML has it (about 10× faster); its composer recurses in C, which
 # is safe because _check_nesting bounds the depth first, reading events iteratively.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER = CoreLoader
 MAX_NODES = 200_000  # bounds alias ("billion laughs") expansion
 MAX_DEPTH = 64  # specs nest a few levels; thousands is an attack or an accident
 
@@ -48,12 +60,16 @@ class Source:
 
 
 class _Builder:
+    """Plain data from a composed node graph: aliases expanded (bounded), cycles found."""
+
     def __init__(self, file: str | None):
         self.file = file
         self.positions: dict[KeyPath, Location] = {}
         self.problems: list[Problem] = []
-        self.constructor = yaml.SafeLoader("")
         self.count = 0
+        self.seen: set[int] = set()  # ids of nodes built once: seeing one again means an alias
+        self.aliased = False
+        self.active: set[int] = set()  # nodes being built now: meeting one again is a cycle
 
     def at(self, node: Node) -> Location:
         return self.file, node.start_mark.line + 1, node.start_mark.column + 1
@@ -64,42 +80,88 @@ class _Builder:
     def build(self, node: Node, path: KeyPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            message = f"the document expands to more than {MAX_NODES:,} values (aliases nested too deep?)"
+            raise _TooLarge(node, self._too_many(), path)
+        if len(path) > MAX_DEPTH:
+            message = f"the document nests deeper than {MAX_DEPTH} levels once its aliases are expanded"
             raise _TooLarge(node, message, path)
         self.positions.setdefault(path, self.at(node))
-        if isinstance(node, MappingNode):
-            return self.mapping(node, path)
-        if isinstance(node, SequenceNode):
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if id(node) in self.active:
+            raise _TooLarge(
+                node, "an alias here refers to a mapping or list that contains it (a cycle)", path
+            )
+        self.aliased = self.aliased or id(node) in self.seen
+        self.seen.add(id(node))
+        self.active.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self.mapping(node, path)
             if node.tag != "tag:yaml.org,2002:seq":
-                self.fail(path, node, f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
+                self.fail(
+                    path, node, f"unsupported YAML tag {_shown_tag(node.tag)}; specs hold plain data only"
+                )
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.scalar(node, path)
+        finally:
+            self.active.discard(id(node))
 
-    def mapping(self, node: MappingNode, path: KeyPath) -> dict[Any, Any]:
+    def _too_many(self) -> str:
+        if self.aliased:
+            return f"the document expands to more than {MAX_NODES:,} values (aliases nested too deep?)"
+        return f"the document holds more than {MAX_NODES:,} values; no spec needs that many"
+
+    def mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
         if node.tag != "tag:yaml.org,2002:map":
-            self.fail(path, node, f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
-        self.constructor.flatten_mapping(node)  # resolves `<<` merge keys
-        result: dict[Any, Any] = {}
+            self.fail(path, node, f"unsupported YAML tag {_shown_tag(node.tag)}; specs hold plain data only")
+        merged: dict[str, Any] = {}
+        result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == MERGE and isinstance(key_node, ScalarNode):
+                self.merge(value_node, path, merged)
+                continue
             if not isinstance(key_node, ScalarNode):
                 self.fail(path, key_node, "mapping keys must be plain names")
                 continue
-            key = self.scalar(key_node, path)
-            if not isinstance(key, str):
-                key = str(key)
+            if key_node.tag not in (STR, NULL, BOOL, INT, FLOAT):
+                self.fail(path, key_node, f"unsupported YAML tag {_shown_tag(key_node.tag)} on a key")
+                continue
+            key = key_node.value  # as written: `true`, `010` and `1.0` are names here, not values
             if key in result:
                 self.fail((*path, key), key_node, f"duplicate key '{key}' (an earlier line sets it too)")
                 continue
             self.positions[(*path, key)] = self.at(key_node)
             result[key] = self.build(value_node, (*path, key))
-        return result
+        # A merge key's entries come first; keys written in the mapping itself override them.
+        return {**{key: value for key, value in merged.items() if key not in result}, **result}
+
+    def merge(self, value: Node, path: KeyPath, merged: dict[str, Any]) -> None:
+        """Entries of a ``<<`` merge key (a mapping, or a list of them: earlier ones win)."""
+        sources = value.value if isinstance(value, SequenceNode) else [value]
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                shown = _shown_value(source)
+                message = f"a merge key '<<' takes a mapping (an alias such as *base) or a list of them, not {shown}"
+                self.fail(path, source, message)
+                continue
+            for key, item in self.build(source, path).items():
+                merged.setdefault(key, item)
 
     def scalar(self, node: ScalarNode, path: KeyPath) -> Any:
         try:
-            return self.constructor.construct_object(node)
-        except yaml.constructor.ConstructorError:
-            self.fail(path, node, f"unsupported YAML tag {node.tag!r}; specs hold plain data only")
+            return construct_scalar(node)
+        except ScalarError as exc:
+            self.fail(path, node, str(exc))
             return None
+
+
+def _shown_tag(tag: str) -> str:
+    return repr(tag if len(tag) <= 100 else tag[:100] + "…")
+
+
+def _shown_value(node: Node) -> str:
+    if isinstance(node, ScalarNode):
+        return repr(node.value if len(node.value) <= 40 else node.value[:40] + "…")
+    return "a list" if isinstance(node, SequenceNode) else "a mapping"
 
 
 class _TooLarge(Exception):
@@ -152,6 +214,11 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.context == "while scanning a simple key" and exc.context_mark:
+            start = exc.context_mark.index
+            end = text.find("\n", start)
+            if (end if end >= 0 else len(text)) - start > 1024:
+                message += " (a key may be at most 1,024 characters long; is this a key at all?)"
         if exc.context and exc.context_mark and exc.problem_mark:
             start = exc.context_mark
             message += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
@@ -164,3 +231,34 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, file: str | None) -> Problem
             (), f"invalid YAML: character U+{code:04X} is not allowed in a spec", file, line, column
         )
     return Problem((), f"invalid YAML: {exc}", file)
+
+
+def check_plain(value: Any, where: str) -> None:
+    """Refuse a Python value (an override given as data) that a spec file could not hold:
+    other types, non-string keys, huge integers, cycles, or more nesting or values than
+    :func:`parse_yaml` allows."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES or depth > MAX_DEPTH:
+            limit = f"{MAX_NODES:,} values" if count > MAX_NODES else f"{MAX_DEPTH} levels of nesting"
+            raise SpecError([Problem((), f"the value holds more than {limit} (or refers to itself)", where)])
+        if isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                raise SpecError([Problem((), "mapping keys must be strings", where)])
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > 4 * MAX_INT_DIGITS:
+            raise SpecError([Problem((), "an integer far too large for a spec", where)])
+        elif item is not None and not isinstance(item, (bool, int, float, str)):
+            kind = type(item).__name__
+            raise SpecError(
+                [
+                    Problem(
+                        (), f"a spec holds plain data (numbers, strings, lists, mappings), not {kind}", where
+                    )
+                ]
+            )

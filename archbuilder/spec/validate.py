@@ -90,25 +90,62 @@ def _message(error: dict[str, Any], data: Any, path: KeyPath) -> str:
         fields = [field.alias or name for name, field in model.model_fields.items()] if model else []
         hint = did_you_mean(str(path[-1]), fields)
         allowed = ", ".join(name for name in fields if name != "kind")
-        return f"unknown key '{path[-1]}'{hint}; allowed keys: {allowed}"
+        return f"unknown key '{path[-1]}'{hint or _lookalike([path[-1]])}; allowed keys: {allowed}"
     if kind == "union_tag_invalid":
         tag = error["ctx"]["tag"]
         return f"unknown layer kind '{tag}'{did_you_mean(tag, LAYER_KINDS)}; kinds: {', '.join(LAYER_KINDS)}"
     if kind == "union_tag_not_found":
-        return f"missing 'kind'; one of: {', '.join(LAYER_KINDS)}"
+        return f"missing 'kind'{_lookalike(_keys_at(data, path))}; one of: {', '.join(LAYER_KINDS)}"
     if kind == "missing":
-        return f"missing required key '{path[-1]}'"
+        return f"missing required key '{path[-1]}'{_lookalike(_keys_at(data, path[:-1]))}"
     if kind == "value_error":
         return str(error["ctx"]["error"])
     if kind == "literal_error" and path and path[-1] == "format":
         return "unsupported format version; this archbuilder reads format: 1"
     message = error["msg"][0].lower() + error["msg"][1:]
     value = error.get("input")
-    if isinstance(value, (int, float, str)) and len(repr(value)) < 60:
-        message += f" (got {value!r})"
+    if isinstance(value, (int, float, str)) and len(_shown(value)) < 60:
+        message += f" (got {_shown(value)})"
     if kind == "string_type" and isinstance(value, (bool, int, float)):
-        message += "; YAML reads unquoted yes/no/on/off and numbers as such: quote the text"
+        message += "; YAML reads unquoted numbers and true/false as such: quote the text"
     return message
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened; never fails (a huge int has no repr in Python 3.11+)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return "a very large integer"
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        text = repr(value)
+    elif isinstance(value, list) and len(value) <= 8 and not any(isinstance(v, (list, dict)) for v in value):
+        text = "[" + ", ".join(_shown(item) for item in value) + "]"
+    else:
+        text = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else "a value"
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+def _keys_at(data: Any, path: KeyPath) -> list[Any]:
+    try:
+        node = _value_at(data, path)
+    except (KeyError, IndexError, TypeError):
+        return []
+    return list(node) if isinstance(node, dict) else []
+
+
+def _lookalike(keys: list[Any]) -> str:
+    """A hint for a key holding a non-ASCII character (``kіnd`` with a Cyrillic і), or ''."""
+    import unicodedata
+
+    for key in keys:
+        odd = [char for char in str(key) if not char.isascii()]
+        if odd:
+            char = odd[0]
+            name = unicodedata.name(char, "unnamed")
+            return (
+                f" (the key {str(key)!r} contains the non-ASCII character U+{ord(char):04X} {name}, "
+                "which may look like an ASCII letter: retype the key)"
+            )
+    return ""
 
 
 def problems_from_validation(exc: ValidationError, data: Any, source: Source) -> list[Problem]:
@@ -119,7 +156,7 @@ def problems_from_validation(exc: ValidationError, data: Any, source: Source) ->
         if in_union and path and path[-1] in _EXPECTED:
             # A union (``3`` or ``[3, 3]``) fails once per member; say what it takes instead.
             value = _value_at(data, path)
-            message = f"expected {_EXPECTED[path[-1]]}, got {value!r}"
+            message = f"expected {_EXPECTED[path[-1]]}, got {_shown(value)}"
             if isinstance(value, str):
                 message += did_you_mean(value, ["num_classes", "same"])
         else:
