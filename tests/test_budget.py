@@ -16,7 +16,7 @@ from archbuilder.errors import SpecError
 from archbuilder.spec.budget import DEFAULT_MAX_OPS, count_ops
 from archbuilder.spec.source import parse_yaml
 
-from .conftest import ROOT
+from .conftest import ROOT, SPECS
 
 HEAD = "name: x\ninput: {channels: 3, height: 8, width: 8}\n"
 SHIPPED = sorted((ROOT / "specs").glob("*.yaml"))
@@ -111,3 +111,15 @@ def test_the_cli_takes_max_ops(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["validate", str(path), "--max-ops", "0"])
     assert caught.value.code == 2
+
+
+def test_the_documented_largest_shipped_count_is_the_real_one():
+    counts = {
+        path.stem: len(list(archbuilder.lower(archbuilder.load_spec(path)).ops()))
+        for path in sorted(SPECS.glob("*.yaml"))
+    }
+    name = max(counts, key=counts.get)
+    assert (
+        f"the largest shipped spec, `{name}`, has {counts[name]:,}"
+        in (ROOT / "docs" / "reliability.md").read_text()
+    )

@@ -10,7 +10,7 @@ from archbuilder.cli.main import _parser
 
 from .test_docs import DOCS
 
-COMMON = {"-h", "--help", "--debug", "--set"}  # documented once, under "Common options"
+COMMON = {"-h", "--help", "--debug", "--set", "--max-ops", "--allow-path"}  # under "Common options"
 _OPTION = re.compile(r"(?<![\w-])(--?[a-z][a-z0-9-]*)")
 
 

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-path",
         action="append",
         metavar="DIR",
-        help="let `extends` read files under DIR too (default: only under the spec's folder; repeatable)",
+        help="let `extends` read files under DIR too (default: only under the spec's folder and the shipped specs; repeatable)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -18,7 +18,7 @@ from archbuilder.space.sampling import Estimate, Progress, Sample, estimate, sam
 from archbuilder.space.suggest import suggest
 from archbuilder.space.tree import DecisionTree
 from archbuilder.spec.compose import Overrides, apply_overrides
-from archbuilder.spec.load import _load_data, read_spec_text  # _load_data: extends, as load_spec follows it
+from archbuilder.spec.load import load_data, read_spec_text
 from archbuilder.spec.model import ArchSpec
 
 __all__ = ["SearchSpace", "load_space"]
@@ -120,8 +120,7 @@ def load_space(
     decisions, with optional ``constraints``. SpecError lists every problem, located; with
     ``check``, a space with no valid candidate is one."""
     text, _ = read_spec_text(path_or_text)
-    problems: list = []
-    data, source = _load_data(path_or_text, (), problems)
+    data, source, problems = load_data(path_or_text)
     if overrides:
         data, source = apply_overrides(data, source, overrides, problems)
     parsed, found = parse_space(data, source)

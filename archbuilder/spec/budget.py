@@ -68,6 +68,8 @@ class _Counter:
         branches = layer.get("branches")
         if isinstance(branches, list):
             largest = -1
+            if layer.get("split") is True:  # each branch starts with the slice op it reads
+                once += len(branches)
             for index, branch in enumerate(branches):
                 layers = branch.get("layers") if isinstance(branch, dict) else None
                 ops, where, _ = self.layers(layers, (*path, "branches", index, "layers"))

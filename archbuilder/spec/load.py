@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_OPS",
     "MAX_SPEC_BYTES",
     "default_roots",
+    "load_data",
     "load_spec",
     "load_spec_text",
     "read_spec_text",
@@ -122,6 +123,19 @@ def load_spec_text(
     if not isinstance(text, str):
         raise TypeError(f"load_spec_text takes YAML text (str), not {type(text).__name__}")
     return _load(_check_text(text), None, overrides, check_shapes, max_ops, allowed_roots or [], own=False)
+
+
+def load_data(
+    path_or_text: str | Path | bytes, *, allowed_roots: Iterable[str | Path] = ()
+) -> tuple[dict, Source, list[Problem]]:
+    """A spec's raw data with its ``extends`` chain merged in (read as :func:`load_spec` reads
+    it), where each key came from, and the problems of the merge; nothing is validated yet.
+    Search spaces start here, resolving their decisions before the spec is checked."""
+    text, file = read_spec_text(path_or_text)
+    roots = default_roots(file) + [Path(root).resolve() for root in allowed_roots]
+    problems: list[Problem] = []
+    data, source = _load_data(text, file, (), problems, roots)
+    return data, source, problems
 
 
 def _load(
