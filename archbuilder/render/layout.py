@@ -56,7 +56,7 @@ def plan_columns(ir: IR, units: Seq[Seq[Item]], *, detail: str, layout: str) -> 
     key = 0.95 * len({family_of(op.kind).name for op in ir.ops()})
     if layout == "tall" or (layout == "auto" and total / max(width + aux, key) <= MAX_RATIO):
         return [0] * len(units)
-    ratio = COMPACT_RATIO if layout == "compact" else MAX_RATIO * 0.8
+    ratio = COMPACT_RATIO if layout == "compact" else MAX_RATIO * 0.6
     count = 1
     while count < len(units) and total / count / (count * width + aux) > ratio:
         count += 1
