@@ -300,7 +300,18 @@ def test_round_trip_of_a_small_spec_through_archbuild_export(tmp_path):
     assert result.spec.blocks[0] == spec.blocks[0]  # the Inception module comes back as written
 
 
-SHIPPED = sorted(path.stem for path in SPECS.glob("*.yaml"))  # every shipped spec
+# Specs whose constructs the ONNX importer does not read back yet: a strict xfail, so the test
+# says so when it starts to pass.
+NOT_YET = {
+    "inception-next-tiny": "channel-split branches (Slice), layer scale (Mul by a tensor) and "
+    "LayerNorm are not recognized by the importer yet",
+}
+SHIPPED = [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[name]))
+    if name in NOT_YET
+    else name
+    for name in sorted(path.stem for path in SPECS.glob("*.yaml"))  # every shipped spec
+]
 
 
 @pytest.mark.slow

@@ -262,3 +262,30 @@ def test_hovering_a_node_inspects_it(browser, tmp_path):
     # 3×3 conv 64 → 192 with bias, then batch norm's scale and shift
     assert facts["name"] == "conv2" and facts["params"] == f"{192 * 64 * 9 + 192 + 2 * 192:,}"
     assert facts["input"] == "64×56×56" and facts["output"] == "192×56×56"
+
+
+FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
+
+
+@pytest.mark.skipif(FIREFOX is None, reason="firefox is not installed")
+def test_the_page_opens_from_disk_in_firefox(tmp_path):
+    """Firefox draws the page from a file: URL (its headless screenshot holds the diagram's
+    colours, not a blank or an error page)."""
+    from PIL import Image
+
+    page = render_diagram(GOOGLENET, tmp_path / "g.html")
+    shot = tmp_path / "shot.png"
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    command = [FIREFOX, "--headless", "--no-remote", "--profile", str(profile), "--window-size=1280,900"]
+    subprocess.run(
+        [*command, "--screenshot", str(shot), page.as_uri()], capture_output=True, timeout=120, check=True
+    )
+    colours = {colour for _, colour in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)}
+    conv_blue, pool_orange = (0xDB, 0xE7, 0xF5), (0xFD, 0xE3, 0xC8)  # render/style.py's fills
+    assert any(_near(colour, conv_blue) for colour in colours)
+    assert any(_near(colour, pool_orange) for colour in colours)
+
+
+def _near(colour: tuple[int, int, int], target: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 6 for a, b in zip(colour, target))
