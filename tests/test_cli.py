@@ -94,6 +94,7 @@ def test_summary_table():
     assert any(line.startswith("Total params:") and line.endswith("13,393,352") for line in lines)
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_build_with_batch_1_skips_the_training_pass(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(

@@ -291,6 +291,7 @@ blocks:
     assert problem.line == 4 and ".".join(map(str, problem.path)) == where
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_onnx_and_torch_export_compute_the_eval_model(mini, tmp_path):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")

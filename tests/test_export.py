@@ -210,6 +210,7 @@ def archbuild(*args: str, code: str = "") -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_export_command_onnx(tmp_path):
     output = tmp_path / "small.onnx"
     result = archbuild("export", str(SMALL), "-o", str(output), "--set", "num_classes=6")
@@ -227,6 +228,7 @@ def test_export_command_pt2(tmp_path):
     assert torch.export.load(str(output)).module()(torch.randn(2, 3, 16, 16)).shape == (2, 3)
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_export_command_errors(tmp_path):
     simulated = "import sys; sys.modules['onnxscript'] = None  # as if it were not installed"
     missing = archbuild("export", str(SMALL), "-o", str(tmp_path / "m.onnx"), code=simulated)
@@ -243,6 +245,7 @@ def test_export_command_errors(tmp_path):
     assert unwritable.returncode == 1 and "cannot write" in unwritable.stderr
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_export_command_from_a_checkpoint(tmp_path):
     model = small_model()  # trained-looking batch norms: not what a fresh build from the spec has
     checkpoint = archbuilder.save_checkpoint(tmp_path / "run.pt", model, epoch=3)
@@ -253,6 +256,7 @@ def test_export_command_from_a_checkpoint(tmp_path):
     check_onnx(output, model, batches=(2,))
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_export_command_checkpoint_errors(tmp_path):
     both = archbuild("export", str(SMALL), "--checkpoint", str(tmp_path / "run.pt"))
     assert both.returncode == 2 and "one of them" in both.stderr

@@ -43,6 +43,7 @@ def hooked_outputs(model, x, names):
     return caught
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_features_equal_forward_hook_outputs(model, x):
     at = ["4d", "conv1", "3b", "avgpool", "fc"]
     with torch.no_grad():
@@ -54,6 +55,7 @@ def test_features_equal_forward_hook_outputs(model, x):
     assert torch.equal(features["fc"], model(x))
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_features_equal_running_the_layers_by_hand(model, x):
     body = [name for name, _ in model.named_children() if name not in ("aux1", "aux2")]
     with torch.no_grad():
@@ -79,6 +81,7 @@ def test_features_stop_after_the_last_tap(model, x):
     assert ran == ["4a"]
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_features_in_training_mode_skip_aux_heads_and_carry_gradients(spec, x):
     model = archbuilder.build(spec).train()
     features = model.features(x, at=["4e"])
@@ -132,6 +135,7 @@ def test_feature_info_of_googlenet_matches_the_paper(googlenet_path):
     ]
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_features_only_model_returns_the_maps_feature_info_describes(spec, model, x):
     torch.manual_seed(2)
     backbone = archbuilder.build(spec, features_only=True).eval()
@@ -201,6 +205,7 @@ def test_features_only_size_limit_counts_the_kept_layers_only(googlenet_path):
         archbuilder.build(googlenet_path, max_param_bytes=limit)
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_backbones_trace_and_export(spec, model, x):
     backbone = archbuilder.build(spec, features_only=True).eval()
     traced = torch.fx.symbolic_trace(backbone)
@@ -213,6 +218,7 @@ def test_backbones_trace_and_export(spec, model, x):
         assert all(torch.allclose(a, b) for a, b in zip(program.module()(images), small(images)))
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 @pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing")
 def test_torchvision_feature_extraction_uses_the_same_names(model, x):
     from torchvision.models.feature_extraction import create_feature_extractor

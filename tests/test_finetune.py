@@ -25,6 +25,7 @@ def test_classifier_layers_are_the_spec_num_classes_layers(googlenet):
     assert classifier_layers(googlenet.spec) == ["fc", "aux1.fc2", "aux2.fc2"]
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_reset_keeps_every_other_weight_and_changes_the_output_shape(googlenet):
     before = {key: value.clone() for key, value in googlenet.state_dict().items()}
     googlenet.reset_classifier(3)

@@ -99,6 +99,7 @@ def test_outputs_equal_the_reference_model_with_the_same_weights(googlenet_path)
     torch.testing.assert_close(ours.aux[1], theirs[2], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_forward_shapes_in_train_and_eval(googlenet_path):
     model = archbuilder.build(googlenet_path)
     x = torch.randn(2, 3, 224, 224)

@@ -161,6 +161,7 @@ def test_render_draws_the_pools_and_the_scaled_sum():
     assert "avgpool 2×2 /2 ceil" in source and "excl. pad" not in source.split("avgpool 2×2 /2 ceil")[1][:5]
 
 
+@pytest.mark.slow  # over 2.5 s: CI runs it; the fast subset stays under 3 minutes
 def test_export_to_onnx_and_torch_export(model, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from archbuilder.export import export_onnx, export_pt2
