@@ -10,7 +10,9 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
 * **channels_last** — weights and activations in NHWC, the layout oneDNN's kernels prefer;
 * **fuse_activations** — on the CPU, conv, bias and activation run as one oneDNN call, with
   the weight reordered once per input shape into oneDNN's blocked layout instead of at every
-  call.
+  call;
+* **dtype** — ``torch.bfloat16`` converts weights and activations to bf16 except where the
+  precision policy keeps float32 (:mod:`archbuilder.builder.precision` says which and why).
 
 Dropout and the aux heads, which do nothing in eval mode, are left out. Each step can be
 switched off, to measure what it contributes (``bench/inference.py --ablation``).
@@ -26,6 +28,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
+from archbuilder.builder.precision import apply_precision, check_dtype, kept_in_fp32
+from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
 __all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
 
@@ -54,7 +58,7 @@ _compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_c
 class FusedConv(nn.Module):
     """A conv with its batch norm folded in and its activation attached: ``act(conv(x) + b)``.
 
-    With oneDNN enabled, on the CPU in float32, it runs as one fused oneDNN call on a weight
+    With oneDNN enabled, on the CPU in float32 or bfloat16, it runs as one fused oneDNN call on a weight
     packed into oneDNN's layout for the input's shape (packed on the first call with that
     shape, and kept for the last few shapes); otherwise, and while ``torch.compile`` traces
     it (inductor does its own packing), as ``F.conv2d`` followed by the activation.
@@ -73,7 +77,7 @@ class FusedConv(nn.Module):
 
     @property
     def onednn(self) -> bool:
-        """Whether the conv runs as one fused oneDNN call (on CPU float32 inputs)."""
+        """Whether the conv runs as one fused oneDNN call (on CPU inputs of its weight's dtype)."""
         return self._onednn
 
     @property
@@ -86,7 +90,7 @@ class FusedConv(nn.Module):
         return (tuple(self.weight.shape[1:]), self.stride, self.padding, self.dilation, self.groups, act)
 
     def enable_onednn(self) -> bool:
-        """Run as one oneDNN call where it can (CPU, float32, an activation oneDNN fuses)."""
+        """Run as one oneDNN call where it can (CPU, float32 or bf16, an activation oneDNN fuses)."""
         self._onednn = (
             _onednn_usable(self.weight)
             and self._onednn_activation is not None
@@ -107,7 +111,7 @@ class FusedConv(nn.Module):
         return packed
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._onednn and x.device.type == "cpu" and x.dtype == torch.float32 and not _compiling():
+        if self._onednn and x.device.type == "cpu" and x.dtype == self.weight.dtype and not _compiling():
             attr, scalars, algorithm = self._onednn_activation
             return torch.ops.mkldnn._convolution_pointwise(
                 x, self._packed_for(tuple(x.shape)), self.bias, list(self.padding), list(self.stride),
@@ -193,29 +197,37 @@ def optimize_for_inference(
     channels_last: bool = True,
     fuse_activations: bool = True,
     input_shape: Sequence[int] | None = None,
+    dtype: torch.dtype | str = torch.float32,
+    keep_fp32: Sequence[str] | None = None,
+    output_dtype: torch.dtype | None = torch.float32,
 ) -> InferenceModel:
     """An eval-only copy of ``model`` computing the same logits faster; ``model`` is untouched.
 
     Optimize on the device the copy will run on; the copy is frozen (its weights are packed).
     oneDNN weights are packed for ``input_shape`` (N, C, H, W; default: batch 8 at the spec's
     input size) here, and for any other shape on its first call. Each step can be switched
-    off (see the module docstring).
+    off (see the module docstring). ``dtype="bf16"`` (or ``torch.bfloat16``) runs the layers
+    in bf16 except those ``keep_fp32`` names (default: the spec's ``precision.keep_fp32``, else
+    the classifier); the logits come out as ``output_dtype`` (None: as computed).
     """
     if not isinstance(model, ArchModel):
         raise TypeError(
             f"optimize_for_inference takes a model made by archbuilder.build, not {type(model).__name__}"
         )
+    dtype = check_dtype(dtype)
+    keep = kept_in_fp32(model, keep_fp32)  # before any work: a bad name fails fast
     rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings)
     with torch.no_grad():
-        body = nn.Sequential(
-            *(rewriter.rewrite(model.get_submodule(name)) for name in model._body)  # aux heads left out
-        )
-        body = _without_identities(body)
+        layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model._body]  # no aux
+        if dtype != torch.float32:
+            warn_if_not_accelerated("bf16", next(model.parameters()).device)
+        body = _without_identities(nn.Sequential(*apply_precision(layers, dtype, keep, output_dtype)))
         steps = {
             "fold_bn": fold_bn,
             "fuse_siblings": fuse_siblings,
             "channels_last": channels_last,
             "fuse_activations": fuse_activations,
+            "bf16": dtype == torch.bfloat16,
         }
         optimized = InferenceModel(body, steps).eval()
         if channels_last:
@@ -320,7 +332,9 @@ def _without_identities(sequential: nn.Sequential) -> nn.Module:
 
 def _onednn_usable(weight: Tensor) -> bool:
     return (
-        weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+        weight.device.type == "cpu"
+        and weight.dtype in (torch.float32, torch.bfloat16)
+        and torch.backends.mkldnn.is_available()
     )
 
 
