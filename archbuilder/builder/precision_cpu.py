@@ -13,7 +13,13 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ACCELERATING_FLAGS", "NotAcceleratedWarning", "accelerated", "cpu_flags", "warn_if_not_accelerated"]
+__all__ = [
+    "ACCELERATING_FLAGS",
+    "NotAcceleratedWarning",
+    "accelerated",
+    "cpu_flags",
+    "warn_if_not_accelerated",
+]
 
 # /proc/cpuinfo flags, any one of which accelerates the kind.
 ACCELERATING_FLAGS = {
@@ -43,7 +49,10 @@ def cpu_flags() -> frozenset[str]:
 
 def _torch_probe(kind: str) -> bool:
     """PyTorch's own cpuinfo probes (private, so each is optional)."""
-    probes = {"bf16": ("_is_avx512_bf16_supported", "_is_amx_tile_supported"), "int8": ("_is_vnni_supported",)}
+    probes = {
+        "bf16": ("_is_avx512_bf16_supported", "_is_amx_tile_supported"),
+        "int8": ("_is_vnni_supported",),
+    }
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes[kind])
 
 

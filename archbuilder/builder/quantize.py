@@ -50,8 +50,8 @@ class QuantizedModel(nn.Module):
         super().__init__()
         self.program = program
         self.spec = spec
-        self._run = torch.compile(program) if compiled else program
-        self.training = False  # not .eval(): an exported program refuses train()/eval()
+        self._run = torch.compile(program, dynamic=False) if compiled else program
+        self.training = False
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -91,26 +91,30 @@ def quantize(
     leaves the reference graph (exact int8 arithmetic simulated in float32: slow, for export)."""
     if not isinstance(model, ArchModel):
         raise TypeError(f"quantize takes a model made by archbuilder.build, not {type(model).__name__}")
-    prepare_pt2e, convert_pt2e, quantizer = _pt2e(kept_in_fp32(model, keep_fp32))
+    prepare_pt2e, convert_pt2e, allow_train_eval, quantizer = _pt2e(kept_in_fp32(model, keep_fp32))
     batches = [batch.float() for batch in calibration]
     if not batches:
         raise ValueError("quantize needs at least one calibration batch")
     warn_if_not_accelerated("int8", batches[0].device)
     body = _float_body(model, fuse_siblings)
-    example = batches[0].contiguous(memory_format=torch.channels_last)
+    example = batches[0].expand(max(2, len(batches[0])), *batches[0].shape[1:])  # batch 1 specializes
+    example = example.contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.export's notes on the IR
-        program = torch.export.export(body, (example,)).module()
+        batch = torch.export.Dim("batch", min=1)
+        program = torch.export.export(body, (example,), dynamic_shapes=({0: batch},)).module()
         prepared = prepare_pt2e(program, quantizer)
         for batch in batches:
             prepared(batch.contiguous(memory_format=torch.channels_last))
         converted = convert_pt2e(prepared)
+    allow_train_eval(converted)  # an exported graph refuses .eval() otherwise (exporters call it)
     return QuantizedModel(converted, getattr(model, "spec", None), compile)
 
 
 def _pt2e(keep: frozenset[str]):
     """torchao's PT2E entry points and an X86 quantizer leaving ``keep`` in float32."""
     try:
+        from torchao.quantization.pt2e import allow_exported_model_train_eval
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
     except ImportError as exc:
@@ -119,7 +123,7 @@ def _pt2e(keep: frozenset[str]):
     quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
     for name in sorted(keep):
         quantizer.set_module_name_qconfig(name, None)
-    return prepare_pt2e, convert_pt2e, quantizer
+    return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, quantizer
 
 
 def _float_body(model: ArchModel, fuse_siblings: bool) -> nn.Module:

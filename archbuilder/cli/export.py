@@ -36,6 +36,17 @@ def register(command: Command) -> None:
         metavar="N",
         help=f"ONNX opset, {OPSETS.start} to {OPSETS.stop - 1} (default %(default)s)",
     )
+    export.add_argument(
+        "--dtype",
+        choices=["fp32", "bf16", "int8"],
+        default="fp32",
+        help="fp32 (default); bf16 (.pt2 only); int8: static quantization, ONNX as QDQ",
+    )
+    export.add_argument(
+        "--calibration",
+        metavar="FILE.npy",
+        help="int8: calibration images, an N×C×H×W float array (default: 64 uniform-noise images)",
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -52,19 +63,43 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not output.absolute().parent.is_dir():  # found now rather than after a slow export
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), str(output))
+    if args.dtype == "bf16" and kind == "onnx":
+        from archbuilder.builder.precision_export import BF16_ONNX_REASON
+
+        raise UsageError(BF16_ONNX_REASON)
+    if args.calibration is not None and args.dtype != "int8":
+        raise UsageError("--calibration applies to --dtype int8")
+    options = {"dtype": args.dtype, "calibration": _calibration(args.calibration)}
     from archbuilder.export import export_model
 
     if args.checkpoint is not None:
         model = _load_checkpoint_model(args.checkpoint)
         spec = model.spec
-        export_model(model, output, opset=args.opset)
+        export_model(model, output, opset=args.opset, **options)
     else:
         spec = load(args, args.spec)
-        export_model(spec, output, num_classes=args.num_classes, opset=args.opset)
+        export_model(spec, output, num_classes=args.num_classes, opset=args.opset, **options)
     shape = f"batch×{spec.input.channels}×{spec.input.height}×{spec.input.width}"
     what = f"ONNX opset {args.opset}" if kind == "onnx" else "torch.export program"
+    what += "" if args.dtype == "fp32" else f", {args.dtype}"
     print(f"wrote {output} ({what}, input {shape})")
     return 0
+
+
+def _calibration(path: str | None):
+    """Batches of 8 from a .npy array of images, or None (the exporter's noise)."""
+    if path is None:
+        return None
+    import numpy
+    import torch
+
+    try:
+        images = numpy.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: cannot read calibration images: {exc}") from None
+    if images.ndim != 4 or images.dtype.kind != "f" or len(images) == 0:
+        raise ExportError(f"{path}: calibration images must be an N×C×H×W float array, not {images.shape}")
+    return list(torch.from_numpy(images.astype("float32")).split(8))
 
 
 def _load_checkpoint_model(path: str):

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from archbuilder import __version__
-from archbuilder.cli import build, check, emit, export, render
+from archbuilder.cli import bench, build, check, emit, export, render
 from archbuilder.cli.common import UsageError
 from archbuilder.errors import SpecError
 from archbuilder.export import ExportError
@@ -17,7 +17,7 @@ from archbuilder.render import RenderError, UnsupportedFormat
 __all__ = ["main"]
 
 # Subcommand groups in the order `archbuild --help` lists them.
-GROUPS = (check, build, render, emit, export)
+GROUPS = (check, build, render, emit, export, bench)
 
 
 def _parser() -> argparse.ArgumentParser:
