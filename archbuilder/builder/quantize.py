@@ -36,7 +36,7 @@ from archbuilder.builder.optimize import FusedConv, _Rewriter
 from archbuilder.builder.precision import kept_in_fp32
 from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
-__all__ = ["QuantizedModel", "calibration_batches", "quantize"]
+__all__ = ["QuantizedModel", "calibration_batches", "quantize", "quantize_module"]
 
 TORCHAO_HINT = "int8 quantization needs torchao (PyTorch's PT2E flow): pip install 'archbuilder[int8]'"
 
@@ -91,24 +91,36 @@ def quantize(
     leaves the reference graph (exact int8 arithmetic simulated in float32: slow, for export)."""
     if not isinstance(model, ArchModel):
         raise TypeError(f"quantize takes a model made by archbuilder.build, not {type(model).__name__}")
-    prepare_pt2e, convert_pt2e, allow_train_eval, quantizer = _pt2e(kept_in_fp32(model, keep_fp32))
-    batches = [batch.float() for batch in calibration]
+    keep = kept_in_fp32(model, keep_fp32)
+    program = quantize_module(_float_body(model, fuse_siblings), calibration, keep_fp32=keep)
+    return QuantizedModel(program, getattr(model, "spec", None), compile)
+
+
+def quantize_module(
+    module: nn.Module, calibration: Iterable[Tensor], *, keep_fp32: Iterable[str] = ()
+) -> torch.fx.GraphModule:
+    """The PT2E flow on any eval-mode image model (torchvision's too, for a like-for-like peer):
+    export with a dynamic batch, ``X86InductorQuantizer`` (submodules named in ``keep_fp32``
+    left float32), calibrate on channels-last ``calibration`` batches, convert."""
+    prepare_pt2e, convert_pt2e, allow_train_eval, quantizer = _pt2e(frozenset(keep_fp32))
+    batches = [batch.float().contiguous(memory_format=torch.channels_last) for batch in calibration]
     if not batches:
         raise ValueError("quantize needs at least one calibration batch")
     warn_if_not_accelerated("int8", batches[0].device)
-    body = _float_body(model, fuse_siblings)
     example = batches[0].expand(max(2, len(batches[0])), *batches[0].shape[1:])  # batch 1 specializes
     example = example.contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.export's notes on the IR
+        warnings.filterwarnings("ignore", "The input of maxpool2d is not quantized")  # it stays float
         batch = torch.export.Dim("batch", min=1)
-        program = torch.export.export(body, (example,), dynamic_shapes=({0: batch},)).module()
+        program = torch.export.export(module.eval(), (example,), dynamic_shapes=({0: batch},)).module()
         prepared = prepare_pt2e(program, quantizer)
         for batch in batches:
-            prepared(batch.contiguous(memory_format=torch.channels_last))
+            prepared(batch)
         converted = convert_pt2e(prepared)
     allow_train_eval(converted)  # an exported graph refuses .eval() otherwise (exporters call it)
-    return QuantizedModel(converted, getattr(model, "spec", None), compile)
+    converted.training = False
+    return converted
 
 
 def _pt2e(keep: frozenset[str]):
