@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         build,
         load_checkpoint,
         optimize_for_inference,
+        quantize,
         reset_classifier,
         save_checkpoint,
     )
@@ -62,6 +63,7 @@ __all__ = [
     "load_spec",
     "lower",
     "optimize_for_inference",
+    "quantize",
     "render_diagram",
     "reset_classifier",
     "save_checkpoint",
@@ -78,6 +80,7 @@ _TORCH_EXPORTS = {
     "build",
     "load_checkpoint",
     "optimize_for_inference",
+    "quantize",
     "reset_classifier",
     "save_checkpoint",
 }

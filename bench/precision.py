@@ -7,7 +7,8 @@
 Speed (one process, contenders taking turns call by call after warm-up, medians):
 - torchvision fp32 eager (the baseline), channels-last under bf16 autocast eagerly and under
   ``torch.compile`` (the best a torchvision user gets: the peers);
-- ``optimize_for_inference(dtype="bf16")`` and ``quantize`` (int8, PT2E + inductor);
+- ``optimize_for_inference(dtype="bf16")``, eagerly and under ``torch.compile``, and
+  ``quantize`` (int8, PT2E + inductor);
 - torchvision quantized with the same PT2E flow (its fc kept fp32, as ours).
 Each row also gives its fraction of the bf16 matmul floor: the model's MACs at the bf16 GFLOP/s
 of a 4096² matmul measured here first.
@@ -64,6 +65,9 @@ def contenders(pair, spec_model, reference, batches: list[int], args) -> dict:
     if not args.no_compile:
         runs["torch.compile(torchvision CL + bf16 autocast)"] = amp(torch.compile(channels_last()))
     runs["optimize_for_inference bf16"] = archbuilder.optimize_for_inference(spec_model, dtype="bf16")
+    if not args.no_compile:
+        ours = archbuilder.optimize_for_inference(spec_model, dtype="bf16")
+        runs["torch.compile(optimize_for_inference bf16)"] = torch.compile(ours)
     if not args.no_int8:
         size = pair.size
         calib = [torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
