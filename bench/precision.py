@@ -200,7 +200,7 @@ def train_digits_images() -> torch.Tensor:
     return module.digits()[0].tensors[0]
 
 
-def googlenet_agreement(count: int = 64) -> None:
+def googlenet_agreement(count: int = 64, int8: bool = True) -> None:
     torch.manual_seed(0)
     model = archbuilder.build(ROOT / "specs" / "googlenet-torchvision.yaml", aux=False)
     generator = torch.Generator().manual_seed(1)
@@ -211,8 +211,10 @@ def googlenet_agreement(count: int = 64) -> None:
         expected = model(images)
         candidates = {
             "bf16": archbuilder.optimize_for_inference(model, dtype="bf16"),
-            "int8": quantize(model, list(images[:32].split(8))),
+            "bf16 autocast (yardstick)": autocast_bf16(model),
         }
+        if int8:
+            candidates["int8"] = quantize(model, list(images[:32].split(8)))
         for name, candidate in candidates.items():
             agreement, worst, mean = logit_errors(
                 torch.cat([candidate(b) for b in images.split(8)]), expected
@@ -220,6 +222,16 @@ def googlenet_agreement(count: int = 64) -> None:
             rows_.append([name, f"{agreement * 100:.1f}%", f"{worst:.1e}", f"{mean:.1e}"])
     print(f"GoogLeNet 224², {count} fixed inputs (batch-norm statistics from 32 of them):")
     print(table(["precision", "top-1 agreement", "max rel. err", "mean rel. err"], rows_))
+
+
+def autocast_bf16(model: torch.nn.Module):
+    """The fp32 model under torch.autocast's bf16: what any user gets, a yardstick for our error."""
+
+    def run(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(x).float()
+
+    return run
 
 
 def calibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor) -> None:
