@@ -29,9 +29,10 @@ from pathlib import Path
 
 import torch
 from benchlib import ROOT, machine, median, table, time_interleaved
-from inference import PAIRS, _torchvision_model
+from inference import PAIRS, _print_profile, _torchvision_model
 
 import archbuilder
+from archbuilder.builder.precision import compile_frozen
 from archbuilder.builder.quantize import QuantizedModel, quantize, quantize_module
 
 
@@ -66,8 +67,8 @@ def contenders(pair, spec_model, reference, batches: list[int], args) -> dict:
         runs["torch.compile(torchvision CL + bf16 autocast)"] = amp(torch.compile(channels_last()))
     runs["optimize_for_inference bf16"] = archbuilder.optimize_for_inference(spec_model, dtype="bf16")
     if not args.no_compile:
-        ours = archbuilder.optimize_for_inference(spec_model, dtype="bf16")
-        runs["torch.compile(optimize_for_inference bf16)"] = torch.compile(ours)
+        ours = archbuilder.optimize_for_inference(spec_model, dtype="bf16", fuse_activations=False)
+        runs["optimize_for_inference bf16, compile_frozen"] = compile_frozen(ours)
     if not args.no_int8:
         size = pair.size
         calib = [torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
@@ -86,7 +87,10 @@ def contenders(pair, spec_model, reference, batches: list[int], args) -> dict:
 def speed(args) -> None:
     pair = PAIRS[args.model]
     torch.manual_seed(0)
-    reference = _torchvision_model(pair)  # batch-norm statistics randomized, aux heads idle in eval
+    reference = _torchvision_model(pair)  # aux heads idle in eval
+    # Batch-norm statistics from data, as training leaves them: activations keep their scale
+    # instead of decaying through the untrained layers into denormals (slow on any x86 CPU).
+    calibrate_batch_norm(reference, torch.randn(16, 3, pair.size, pair.size))
     spec_model = archbuilder.build(pair.spec, max_param_bytes=1 << 40)
     pair.load(spec_model, reference)
     spec_model.eval()
@@ -104,6 +108,9 @@ def speed(args) -> None:
         print(f"Batch {batch}:")
         print(table(*rows(times, batch, macs, floor[torch.bfloat16])))
         print()
+    if args.profile:
+        x = torch.randn(max(args.batch), 3, pair.size, pair.size)
+        _print_profile(runs["optimize_for_inference bf16"], x)
 
 
 def rows(times: dict[str, list[float]], batch: int, macs: int, bf16_gflops: float):
@@ -258,6 +265,7 @@ def main() -> None:
     parser.add_argument("--no-int8", action="store_true", help="leave out the int8 contenders")
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument("--accuracy", action="store_true", help="measure the accuracy cost too")
+    parser.add_argument("--profile", action="store_true", help="where the bf16 path's time goes")
     parser.add_argument(
         "--digits-checkpoint", type=Path, help="a train_digits.py checkpoint (else train one)"
     )

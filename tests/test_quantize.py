@@ -67,6 +67,21 @@ def test_int8_onnx_is_qdq_and_onnxruntime_agrees(tmp_path):
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 2 / 3
 
 
+@pytest.mark.slow
+@needs_torchao
+def test_int8_onnx_from_the_command_line_with_calibration_images(tmp_path, capsys):
+    spec, images, out = tmp_path / "small.yaml", tmp_path / "calib.npy", tmp_path / "small-int8.onnx"
+    spec.write_text(SMALL)
+    np.save(images, np.random.default_rng(0).standard_normal((12, 3, 16, 16)).astype(np.float32))
+    assert (
+        archbuild(["export", str(spec), "--dtype", "int8", "--calibration", str(images), "-o", str(out)]) == 0
+    )
+    assert "ONNX opset 20, int8" in capsys.readouterr().out
+    import onnx
+
+    assert Counter(node.op_type for node in onnx.load(out).graph.node)["QuantizeLinear"] >= 9
+
+
 def test_bf16_onnx_is_refused_with_the_reason(tmp_path, capsys):
     spec = tmp_path / "small.yaml"
     spec.write_text(SMALL)

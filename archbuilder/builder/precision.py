@@ -20,14 +20,14 @@ flatten) run in the dtype they receive, so casts sit only where the dtype change
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from archbuilder.errors import did_you_mean
 
-__all__ = ["DTYPES", "Cast", "Float32", "apply_precision", "check_dtype", "kept_in_fp32"]
+__all__ = ["DTYPES", "Cast", "Float32", "apply_precision", "check_dtype", "compile_frozen", "kept_in_fp32"]
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SENSITIVE = (nn.LocalResponseNorm, nn.Softmax, nn.LogSoftmax)  # always float32
@@ -56,6 +56,22 @@ class Float32(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.module(x.float()).to(x.dtype)
+
+
+def compile_frozen(module: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``torch.compile(module)`` with inductor's weight freezing, for inference.
+
+    Frozen weights are constants, which inductor folds and prepacks for oneDNN (bf16 convs,
+    int8 convs) and around which it generates its own pool and concat loops. Freezing is read
+    when dynamo traces, at the first call for each input shape, so each call sets it.
+    """
+    compiled = torch.compile(module, dynamic=False)
+
+    def run(x: Tensor) -> Tensor:
+        with torch._inductor.config.patch(freezing=True), torch.no_grad():
+            return compiled(x)
+
+    return run
 
 
 def check_dtype(dtype: torch.dtype | str) -> torch.dtype:

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.optimize import FusedConv, _Rewriter
-from archbuilder.builder.precision import kept_in_fp32
+from archbuilder.builder.precision import compile_frozen, kept_in_fp32
 from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
 __all__ = ["QuantizedModel", "calibration_batches", "quantize", "quantize_module"]
@@ -50,17 +50,12 @@ class QuantizedModel(nn.Module):
         super().__init__()
         self.program = program
         self.spec = spec
-        self._run = torch.compile(program, dynamic=False) if compiled else program
+        # Frozen, the int8 weights are constants that inductor prepacks for oneDNN's int8 convs.
+        self._run = compile_frozen(program) if compiled else program
         self.training = False
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
-        if self._run is self.program:
-            return self.program(x)
-        # Freezing makes the int8 weights constants that inductor prepacks for oneDNN. Read when
-        # dynamo traces (the first call per shape), so set here rather than as a compile option.
-        with torch._inductor.config.patch(freezing=True), torch.no_grad():
-            return self._run(x)
+        return self._run(x.contiguous(memory_format=torch.channels_last))
 
     def train(self, mode: bool = True) -> QuantizedModel:
         if mode:
