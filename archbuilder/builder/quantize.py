@@ -9,11 +9,12 @@ deprecated.
 
 What the spec contributes, by the same rewrite as ``optimize_for_inference``:
 
-* batch norm folded and **sibling 1×1 convs fused** (one int8 conv per group of siblings, so
-  the block input is quantized once for them);
-* **concatenations and max pools stay int8**: the quantizer gives a concat's inputs shared
-  scales (``X86InductorQuantizer``'s int8-in, int8-out ops), so the branches meet without
-  requantizing;
+* batch norm folded and **sibling 1×1 convs fused** where another layer follows them in
+  their branch (Inception's two 1×1 reductions become one int8 conv); a branch that is one
+  conv keeps it apart, so that no slice feeds a concat;
+* so **concatenations and max pools stay int8**: the quantizer gives a concat's inputs shared
+  scales (``X86InductorQuantizer``'s int8-in, int8-out ops) when every input is a conv, and a
+  pool reading an int8 concat stays int8;
 * the **precision policy** (``precision.keep_fp32`` or ``keep_fp32``; default: the classifier)
   names top-level layers the quantizer leaves in float32.
 
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from archbuilder.builder.modules import ArchModel
-from archbuilder.builder.optimize import FusedConv, _Rewriter
+from archbuilder.builder.optimize import FusedConv, InferenceParallel, _concat_convs, _Rewriter
 from archbuilder.builder.precision import compile_frozen, kept_in_fp32
 from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
@@ -143,8 +144,42 @@ def _float_body(model: ArchModel, fuse_siblings: bool) -> nn.Module:
     return nn.Sequential(kept).eval().to(memory_format=torch.channels_last)
 
 
+def _bare_siblings_apart(block: InferenceParallel) -> InferenceParallel:
+    """``block`` with each branch that is only its opening conv taken out of the fused head.
+
+    Such a branch reaches the concat through a slice of the head's output, and the x86
+    quantizer keeps a concat with a slice among its inputs in float, and so the pools that
+    read it. Apart, every concat input is a conv, and concats and pools stay int8.
+    """
+    heads, routes, branches = [], list(block.routes), list(block.branches)
+    for index, head in enumerate(block.heads):
+        members = [(i, route) for i, route in enumerate(block.routes) if route and route[0] == index]
+        bare = [i for i, _ in members if isinstance(branches[i], nn.Identity)]
+        kept = [(i, route) for i, route in members if i not in bare]
+        for i, (_, start, width) in members:
+            if i in bare or len(kept) == 1:
+                conv = _slice_conv(head, start, width)
+                branches[i] = conv if i in bare else nn.Sequential(conv, branches[i])
+                routes[i] = None
+        if len(kept) > 1:
+            convs = [_slice_conv(head, start, width) for _, (_, start, width) in kept]
+            heads.append(_concat_convs(convs))
+            offset = 0
+            for i, (_, _, width) in kept:
+                routes[i] = (len(heads) - 1, offset, width)
+                offset += width
+    return InferenceParallel(heads, routes, branches, block.merge, block.scales, block.activation)
+
+
+def _slice_conv(conv: FusedConv, start: int, width: int) -> FusedConv:
+    weight, bias = conv.weight[start : start + width].clone(), conv.bias[start : start + width].clone()
+    return FusedConv(weight, bias, conv, copy.deepcopy(conv.act))
+
+
 def _plain(module: nn.Module) -> nn.Module:
     """``module`` with each FusedConv replaced by an ``nn.Conv2d`` (and its activation)."""
+    if isinstance(module, InferenceParallel) and module.heads:
+        module = _bare_siblings_apart(module)
     if isinstance(module, FusedConv):
         out_channels, in_per_group, kh, kw = module.weight.shape
         conv = nn.Conv2d(
