@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         build,
         load_checkpoint,
         optimize_for_inference,
+        quantize,
         reset_classifier,
         save_checkpoint,
     )
@@ -76,6 +77,7 @@ __all__ = [
     "load_spec",
     "lower",
     "optimize_for_inference",
+    "quantize",
     "render_diagram",
     "reset_classifier",
     "save_checkpoint",
@@ -92,6 +94,7 @@ _TORCH_EXPORTS = {
     "build",
     "load_checkpoint",
     "optimize_for_inference",
+    "quantize",
     "reset_classifier",
     "save_checkpoint",
 }

@@ -10,7 +10,7 @@ torch is imported on first use, so this module (and its ``ExportError``) is chea
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +63,8 @@ def export_model(
     num_classes: int | None = None,
     opset: int = DEFAULT_OPSET,
     max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
+    dtype: str = "fp32",
+    calibration: Sequence[torch.Tensor] | None = None,
 ) -> Path:
     """Write the eval-mode model to ``path`` as ONNX (``.onnx``) or a torch.export program (``.pt2``).
 
@@ -70,13 +72,29 @@ def export_model(
     spec file or YAML text (built fresh, without aux heads; ``num_classes`` replaces the
     spec's). ``opset`` applies to ONNX only. A model whose trace (a batch of 2) would need
     more than ``max_activation_bytes`` of activations is refused with a SpecError first.
+    ``dtype`` "bf16" (``.pt2`` only) or "int8" (QDQ, calibrated on ``calibration`` batches,
+    default uniform noise) exports the reduced-precision model
+    (:mod:`archbuilder.builder.precision_export`).
     """
     limit = max_activation_bytes
     if format_for(path) == "onnx":
         return export_onnx(
-            model_or_spec, path, num_classes=num_classes, opset=opset, max_activation_bytes=limit
+            model_or_spec,
+            path,
+            num_classes=num_classes,
+            opset=opset,
+            max_activation_bytes=limit,
+            dtype=dtype,
+            calibration=calibration,
         )
-    return export_pt2(model_or_spec, path, num_classes=num_classes, max_activation_bytes=limit)
+    return export_pt2(
+        model_or_spec,
+        path,
+        num_classes=num_classes,
+        max_activation_bytes=limit,
+        dtype=dtype,
+        calibration=calibration,
+    )
 
 
 def export_onnx(
@@ -86,6 +104,8 @@ def export_onnx(
     num_classes: int | None = None,
     opset: int = DEFAULT_OPSET,
     max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
+    dtype: str = "fp32",
+    calibration: Sequence[torch.Tensor] | None = None,
 ) -> Path:
     """Write the eval-mode model as an ONNX file with a dynamic batch dimension.
 
@@ -95,9 +115,13 @@ def export_onnx(
     if opset not in OPSETS:
         raise ValueError(f"opset must be {OPSETS.start} to {OPSETS.stop - 1}, not {opset!r}")
     _require(ONNX_PACKAGES, "ONNX export")
+    if dtype == "bf16":
+        from archbuilder.builder.precision_export import BF16_ONNX_REASON
+
+        raise ExportError(BF16_ONNX_REASON)
     import torch
 
-    model, example = _prepared(model_or_spec, num_classes, max_activation_bytes)
+    model, example = _prepared(model_or_spec, num_classes, max_activation_bytes, dtype, calibration)
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     if size >= ONNX_SIZE_LIMIT:
         message = f"the model's weights ({size / 2**30:.1f} GiB) do not fit in one .onnx file (2 GiB at most)"
@@ -122,11 +146,13 @@ def export_program(
     *,
     num_classes: int | None = None,
     max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
+    dtype: str = "fp32",
+    calibration: Sequence[torch.Tensor] | None = None,
 ) -> torch.export.ExportedProgram:
     """The eval-mode model as a ``torch.export.ExportedProgram`` with a dynamic batch dimension."""
     import torch
 
-    model, example = _prepared(model_or_spec, num_classes, max_activation_bytes)
+    model, example = _prepared(model_or_spec, num_classes, max_activation_bytes, dtype, calibration)
     with _eval(model):
         return torch.export.export(model, (example,), dynamic_shapes=({0: _batch_dim()},))
 
@@ -137,13 +163,19 @@ def export_pt2(
     *,
     num_classes: int | None = None,
     max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
+    dtype: str = "fp32",
+    calibration: Sequence[torch.Tensor] | None = None,
 ) -> Path:
     """Write :func:`export_program`'s program with ``torch.export.save``; ``torch.export.load`` reads it."""
     import torch
 
     buffer = io.BytesIO()
     program = export_program(
-        model_or_spec, num_classes=num_classes, max_activation_bytes=max_activation_bytes
+        model_or_spec,
+        num_classes=num_classes,
+        max_activation_bytes=max_activation_bytes,
+        dtype=dtype,
+        calibration=calibration,
     )
     torch.export.save(program, buffer)
     return write_atomic(path, buffer.getvalue())
@@ -164,9 +196,9 @@ def _require(packages: tuple[str, ...], purpose: str) -> None:
 
 
 def _prepared(
-    model_or_spec, num_classes: int | None, max_activation_bytes: int
+    model_or_spec, num_classes: int | None, max_activation_bytes: int, dtype: str = "fp32", calibration=None
 ) -> tuple[torch.nn.Module, torch.Tensor]:
-    """The model to export and an example input for its spec's input shape."""
+    """The model to export (in ``dtype``) and a float example input for its spec's input shape."""
     import torch
 
     if isinstance(model_or_spec, torch.nn.Module):
@@ -188,8 +220,14 @@ def _prepared(
 
     # The trace runs the example batch: refuse it before torch asks for the memory.
     check_activations(lower(spec), batch=EXAMPLE_BATCH, max_bytes=max_activation_bytes)
+    if dtype != "fp32":
+        from archbuilder.builder.precision_export import for_export
+
+        model = for_export(model, dtype, calibration)  # takes float32 input
     shape = (EXAMPLE_BATCH, spec.input.channels, spec.input.height, spec.input.width)
-    first = next(model.parameters(), None)  # the example lives where the weights do
+    first = next(model.parameters(), None)
+    if dtype != "fp32" and first is not None:
+        return model, torch.randn(shape, device=first.device)  # the example lives where the weights do
     if first is None:
         return model, torch.randn(shape)
     return model, torch.randn(shape, dtype=first.dtype, device=first.device)

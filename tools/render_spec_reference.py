@@ -66,6 +66,7 @@ MODEL_NAMES = {
     "InceptionPool": "mapping, [below](#inception-blocks)",
     "Branch": "branch",
     "AuxHead": "[aux head](#aux-heads)",
+    "Precision": "[`{keep_fp32}`](#precision)",
 }
 
 

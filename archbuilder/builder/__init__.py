@@ -6,6 +6,7 @@ from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.finetune import classifier_layers, reset_classifier
 from archbuilder.builder.modules import ArchModel, ModelOutputs, ParallelBlock
 from archbuilder.builder.optimize import InferenceModel, optimize_for_inference
+from archbuilder.builder.quantize import QuantizedModel, calibration_batches, quantize
 
 __all__ = [
     "DEFAULT_MAX_PARAM_BYTES",
@@ -16,11 +17,14 @@ __all__ = [
     "InferenceModel",
     "ModelOutputs",
     "ParallelBlock",
+    "QuantizedModel",
     "build",
     "build_from_ir",
+    "calibration_batches",
     "classifier_layers",
     "load_checkpoint",
     "optimize_for_inference",
+    "quantize",
     "reset_classifier",
     "save_checkpoint",
 ]

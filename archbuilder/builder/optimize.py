@@ -12,7 +12,9 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
 * **channels_last** — weights and activations in NHWC, the layout oneDNN's kernels prefer;
 * **fuse_activations** — on the CPU, conv, bias and activation run as one oneDNN call, with
   the weight reordered once per input shape into oneDNN's blocked layout instead of at every
-  call.
+  call;
+* **dtype** — ``torch.bfloat16`` converts weights and activations to bf16 except where the
+  precision policy keeps float32 (:mod:`archbuilder.builder.precision` says which and why).
 
 Dropout, drop path and the aux heads, which do nothing in eval mode, are left out. Each step
 can be switched off, to measure what it contributes (``bench/inference.py --ablation``).
@@ -29,6 +31,8 @@ from torch.nn import functional as F
 
 from archbuilder.builder.layers import DropPath, LayerScale
 from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
+from archbuilder.builder.precision import apply_precision, check_dtype, kept_in_fp32
+from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
 __all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
 
@@ -57,7 +61,7 @@ _compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_c
 class FusedConv(nn.Module):
     """A conv with its batch norm folded in and its activation attached: ``act(conv(x) + b)``.
 
-    With oneDNN enabled, on the CPU in float32, it runs as one fused oneDNN call on a weight
+    With oneDNN enabled, on the CPU in float32 or bfloat16, it runs as one fused oneDNN call on a weight
     packed into oneDNN's layout for the input's shape (packed on the first call with that
     shape, and kept for the last few shapes); otherwise, and while ``torch.compile`` traces
     it (inductor does its own packing), as ``F.conv2d`` followed by the activation.
@@ -76,7 +80,7 @@ class FusedConv(nn.Module):
 
     @property
     def onednn(self) -> bool:
-        """Whether the conv runs as one fused oneDNN call (on CPU float32 inputs)."""
+        """Whether the conv runs as one fused oneDNN call (on CPU inputs of its weight's dtype)."""
         return self._onednn
 
     @property
@@ -89,7 +93,7 @@ class FusedConv(nn.Module):
         return (tuple(self.weight.shape[1:]), self.stride, self.padding, self.dilation, self.groups, act)
 
     def enable_onednn(self) -> bool:
-        """Run as one oneDNN call where it can (CPU, float32, an activation oneDNN fuses)."""
+        """Run as one oneDNN call where it can (CPU, float32 or bf16, an activation oneDNN fuses)."""
         self._onednn = (
             _onednn_usable(self.weight)
             and self._onednn_activation is not None
@@ -110,7 +114,7 @@ class FusedConv(nn.Module):
         return packed
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._onednn and x.device.type == "cpu" and x.dtype == torch.float32 and not _compiling():
+        if self._onednn and x.device.type == "cpu" and x.dtype == self.weight.dtype and not _compiling():
             attr, scalars, algorithm = self._onednn_activation
             return torch.ops.mkldnn._convolution_pointwise(
                 x, self._packed_for(tuple(x.shape)), self.bias, list(self.padding), list(self.stride),
@@ -196,28 +200,39 @@ def optimize_for_inference(
     channels_last: bool = True,
     fuse_activations: bool = True,
     input_shape: Sequence[int] | None = None,
+    dtype: torch.dtype | str = torch.float32,
+    keep_fp32: Sequence[str] | None = None,
+    output_dtype: torch.dtype | None = torch.float32,
 ) -> InferenceModel:
     """An eval-only copy of ``model`` computing the same logits faster; ``model`` is untouched.
 
     Optimize on the device the copy will run on; the copy is frozen (its weights are packed).
     oneDNN weights are packed for ``input_shape`` (N, C, H, W; default: batch 8 at the spec's
     input size) here, and for any other shape on its first call. Each step can be switched
-    off (see the module docstring).
+    off (see the module docstring). ``dtype="bf16"`` (or ``torch.bfloat16``) runs the layers
+    in bf16 except those ``keep_fp32`` names (default: the spec's ``precision.keep_fp32``, else
+    the classifier); the logits come out as ``output_dtype`` (None: as computed).
     """
     if not isinstance(model, ArchModel):
         raise TypeError(
             f"optimize_for_inference takes a model made by archbuilder.build, not {type(model).__name__}"
         )
+    dtype = check_dtype(dtype)
+    keep = kept_in_fp32(model, keep_fp32)  # before any work: a bad name fails fast
     rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings)
     with torch.no_grad():
-        body = [rewriter.rewrite(model.get_submodule(name)) for name in model._body]  # no aux heads
-        body = nn.Sequential(*(_fold_neighbours(body) if fold_bn else body))
-        body = _without_identities(body)
+        layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model._body]  # no aux
+        if fold_bn:
+            layers = _fold_neighbours(layers)
+        if dtype != torch.float32:
+            warn_if_not_accelerated("bf16", next(model.parameters()).device)
+        body = _without_identities(nn.Sequential(*apply_precision(layers, dtype, keep, output_dtype)))
         steps = {
             "fold_bn": fold_bn,
             "fuse_siblings": fuse_siblings,
             "channels_last": channels_last,
             "fuse_activations": fuse_activations,
+            "bf16": dtype == torch.bfloat16,
         }
         optimized = InferenceModel(body, steps).eval()
         if channels_last:
@@ -240,7 +255,7 @@ class _Rewriter:
         if isinstance(module, nn.Sequential):
             children = [self.rewrite(child) for child in module]
             if self.fold_bn:
-                children = _fold_neighbours(children)
+                children = [child for _, child in _fold_neighbours([("", child) for child in children])]
             return _without_identities(nn.Sequential(*children))
         if isinstance(module, (nn.Dropout, DropPath)):
             return nn.Identity()
@@ -286,12 +301,13 @@ class _Rewriter:
         return InferenceParallel(heads, routes, rests, block.merge, block.scales, block.activation)
 
 
-def _fold_neighbours(modules: list[nn.Module]) -> list[nn.Module]:
-    """``modules`` with each layer scale or standalone batch norm folded into a conv before it
-    that has no activation, else a batch norm into an unpadded, ungrouped conv after it."""
-    folded: list[nn.Module] = []
-    for module in modules:
-        previous = folded[-1] if folded else None
+def _fold_neighbours(layers: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` layers with each layer scale or standalone batch norm folded into a
+    conv before it that has no activation, else a batch norm into an unpadded, ungrouped conv
+    after it; a fused pair keeps its conv's name."""
+    folded: list[tuple[str, nn.Module]] = []
+    for name, module in layers:
+        previous_name, previous = folded[-1] if folded else (None, None)
         if (
             isinstance(module, (LayerScale, nn.BatchNorm2d))
             and isinstance(previous, FusedConv)
@@ -302,11 +318,11 @@ def _fold_neighbours(modules: list[nn.Module]) -> list[nn.Module]:
             else:
                 scale, shift = _bn_affine(module)
             weight = previous.weight * scale.reshape(-1, 1, 1, 1)
-            folded[-1] = FusedConv(weight, previous.bias * scale + shift, previous, None)
+            folded[-1] = (previous_name, FusedConv(weight, previous.bias * scale + shift, previous, None))
         elif _folds_forward(previous, module):
-            folded[-1] = _bn_into_next_conv(previous, module)
+            folded[-1] = (name, _bn_into_next_conv(previous, module))
         else:
-            folded.append(module)
+            folded.append((name, module))
     return folded
 
 
@@ -375,7 +391,9 @@ def _without_identities(sequential: nn.Sequential) -> nn.Module:
 
 def _onednn_usable(weight: Tensor) -> bool:
     return (
-        weight.device.type == "cpu" and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+        weight.device.type == "cpu"
+        and weight.dtype in (torch.float32, torch.bfloat16)
+        and torch.backends.mkldnn.is_available()
     )
 
 

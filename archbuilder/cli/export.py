@@ -55,6 +55,17 @@ def register(command: Command) -> None:
         metavar="GIB",
         help="refuse a model whose traced forward pass needs more activations (default %(default)g GiB)",
     )
+    export.add_argument(
+        "--dtype",
+        choices=["fp32", "bf16", "int8"],
+        default="fp32",
+        help="fp32 (default); bf16 (.pt2 only); int8: static quantization, ONNX as QDQ",
+    )
+    export.add_argument(
+        "--calibration",
+        metavar="FILE.npy",
+        help="int8: calibration images, an N×C×H×W float array (default: 64 uniform-noise images)",
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -62,8 +73,11 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError("give a SPEC or --checkpoint FILE (one of them)")
     if args.checkpoint is not None and (args.set or args.num_classes is not None):
         raise UsageError("a checkpoint's model is exported as trained: --set and --num-classes don't apply")
+    if args.calibration is not None and args.dtype != "int8":
+        raise UsageError("--calibration applies to --dtype int8")
     source = args.spec if args.spec is not None else args.checkpoint
     if args.output == STDOUT:  # ONNX on standard output
+        _refuse_bf16_onnx(args, "onnx")
         specs = []
         to_stdout(lambda path: specs.append(_write(args, path)), ".onnx")
         print(f"wrote ONNX opset {args.opset} to standard output ({_shape(specs[0])})", file=sys.stderr)
@@ -74,12 +88,21 @@ def _export(args: argparse.Namespace) -> int:
         kind = export_format_for(output)  # before any work, as for render
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    _refuse_bf16_onnx(args, kind)
     if not output.absolute().parent.is_dir():  # found now rather than after a slow export
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), str(output))
     spec = _write(args, output)
     what = f"ONNX opset {args.opset}" if kind == "onnx" else "torch.export program"
+    what += "" if args.dtype == "fp32" else f", {args.dtype}"
     print(f"wrote {output} ({what}, {_shape(spec)})")
     return 0
+
+
+def _refuse_bf16_onnx(args: argparse.Namespace, kind: str) -> None:
+    if args.dtype == "bf16" and kind == "onnx":
+        from archbuilder.builder.precision_export import BF16_ONNX_REASON
+
+        raise UsageError(BF16_ONNX_REASON)
 
 
 def _write(args: argparse.Namespace, output: Path):
@@ -87,18 +110,39 @@ def _write(args: argparse.Namespace, output: Path):
     import_torch()  # a clear error where torch cannot be loaded
     from archbuilder.export import export_model
 
-    limit = int(args.max_activation_gib * 2**30)
+    options = dict(
+        opset=args.opset,
+        max_activation_bytes=int(args.max_activation_gib * 2**30),
+        dtype=args.dtype,
+        calibration=_calibration(args.calibration),
+    )
     if args.checkpoint is not None:
         model = _load_checkpoint_model(args.checkpoint)
-        export_model(model, output, opset=args.opset, max_activation_bytes=limit)
+        export_model(model, output, **options)
         return model.spec
     spec = load(args, args.spec)
-    export_model(spec, output, num_classes=args.num_classes, opset=args.opset, max_activation_bytes=limit)
+    export_model(spec, output, num_classes=args.num_classes, **options)
     return spec
 
 
 def _shape(spec) -> str:
     return f"input batch×{spec.input.channels}×{spec.input.height}×{spec.input.width}"
+
+
+def _calibration(path: str | None):
+    """Batches of 8 from a .npy array of images, or None (the exporter's noise)."""
+    if path is None:
+        return None
+    import numpy
+    import torch
+
+    try:
+        images = numpy.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: cannot read calibration images: {exc}") from None
+    if images.ndim != 4 or images.dtype.kind != "f" or len(images) == 0:
+        raise ExportError(f"{path}: calibration images must be an N×C×H×W float array, not {images.shape}")
+    return list(torch.from_numpy(images.astype("float32")).split(8))
 
 
 def _load_checkpoint_model(path: str):

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from archbuilder import __version__
-from archbuilder.cli import build, catalog, check, diff, emit, export, import_, render, search
+from archbuilder.cli import bench, build, catalog, check, diff, emit, export, import_, render, search
 from archbuilder.cli.common import TorchUnavailable, UsageError, positive
 from archbuilder.errors import SpecError, escape
 from archbuilder.export import ExportError
@@ -21,7 +21,7 @@ from archbuilder.spec.budget import DEFAULT_MAX_OPS
 __all__ = ["main"]
 
 # Subcommand groups in the order `archbuild --help` lists them.
-GROUPS = (catalog, check, build, render, diff, emit, export, search, import_)
+GROUPS = (catalog, check, build, render, diff, emit, export, search, import_, bench)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -103,6 +103,7 @@ class _Lowering:
                 aux_heads.append(aux)
                 top_level.append(TopLevel(name, "aux_head", "aux", self._last(aux.layers), ()))
         feature_maps = declared_stages(spec.feature_maps or (), tappable, self.groups, self.rank, self.fail)
+        self.check_precision(body_names)
         if self.problems:
             raise SpecError(self.problems)
         ramp_drop_paths(self.graph, spec.drop_path_rate, {head.name for head in aux_heads})
@@ -143,6 +144,15 @@ class _Lowering:
         return tuple(
             TopLevel(e.name, e.kind, e.section, e.output, tuple(ops.get(e.name, ()))) for e in entries
         )
+
+    def check_precision(self, body_names: list[str]) -> None:
+        """``precision.keep_fp32`` names top-level entries (a repeated layer's group name too)."""
+        kept = self.spec.precision.keep_fp32 if self.spec.precision else None
+        known = [*body_names, *self.groups]
+        for index, name in enumerate(kept or ()):
+            if name not in known:
+                hint = did_you_mean(name, known) or "; it names stem, blocks or head entries"
+                self.fail(("precision", "keep_fp32", index), f"'{name}' names no top-level layer{hint}")
 
     def aux_head(self, head: AuxHead, index: int, tappable: list[str], context: Context) -> AuxHeadIR | None:
         path: KeyPath = ("aux_heads", index)

@@ -11,7 +11,7 @@ from archbuilder.spec.layers import ConvOptions, Name, Positive, SpecModel, Widt
 from archbuilder.spec.source import Source
 from archbuilder.spec.templates import Template
 
-__all__ = ["ArchSpec", "AuxHead", "Defaults", "InputShape", "Scale"]
+__all__ = ["ArchSpec", "AuxHead", "Defaults", "InputShape", "Precision", "Scale"]
 
 
 class InputShape(SpecModel):
@@ -43,6 +43,14 @@ class Scale(SpecModel):
     """Depth multiplier for every `repeat` above 1 (rounded, at least 1)."""
     divisor: Annotated[int, Field(strict=True, ge=1, le=256)] = 8
     """Scaled widths are multiples of this, never below it."""
+
+
+class Precision(SpecModel):
+    """How reduced-precision inference (bf16, int8) treats this network's layers."""
+
+    keep_fp32: list[Name] | None = None
+    """Top-level layers (stem, blocks or head entries, by name) that bf16 and int8 inference keep
+    in float32. Default: the head's linear layers (the classifier). `[]` keeps none."""
 
 
 class AuxHead(SpecModel):
@@ -99,6 +107,8 @@ class ArchSpec(SpecModel):
     """The stem/blocks entries a `features_only` build returns by default (its stages), in
     order, as a reference implementation lists them (timm's `feature_info`). Unset: the last
     entry at each nominal stride."""
+    precision: Precision | None = None
+    """Per-layer precision policy for bf16 and int8 inference (`optimize_for_inference`, `quantize`)."""
 
     _source: Source | None = PrivateAttr(default=None)
 

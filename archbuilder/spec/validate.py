@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from archbuilder.errors import KeyPath, Problem, did_you_mean
 from archbuilder.spec.blocks import LAYER_TYPES, Branch, InceptionPool
 from archbuilder.spec.layers import ConvOptions
-from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape
+from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape, Precision
 from archbuilder.spec.source import Source
 from archbuilder.spec.templates import Template
 
@@ -27,6 +27,7 @@ _MODEL_BY_KEY: dict[str | None, type[BaseModel]] = {
     "pool": InceptionPool,
     "aux_heads": AuxHead,
     "branches": Branch,
+    "precision": Precision,
 }
 
 

@@ -1,0 +1,194 @@
+"""``quantize``: post-training static int8 quantization through PyTorch's PT2E flow.
+
+PyTorch's recommended path for x86 CPUs is PT2E (export, ``prepare_pt2e``, calibrate,
+``convert_pt2e``) with ``X86InductorQuantizer``, lowered by ``torch.compile`` (inductor, with
+weight freezing) onto oneDNN's int8 convs. torch 2.14 no longer ships
+``torch.ao.quantization.quantize_pt2e``: the flow lives in ``torchao``
+(``torchao.quantization.pt2e``), and ``torch.ao.quantization``'s eager and FX modes are
+deprecated.
+
+What the spec contributes, by the same rewrite as ``optimize_for_inference``:
+
+* batch norm folded and **sibling 1×1 convs fused** where another layer follows them in
+  their branch (Inception's two 1×1 reductions become one int8 conv); a branch that is one
+  conv keeps it apart, so that no slice feeds a concat;
+* so **concatenations and max pools stay int8**: the quantizer gives a concat's inputs shared
+  scales (``X86InductorQuantizer``'s int8-in, int8-out ops) when every input is a conv, and a
+  pool reading an int8 concat stays int8;
+* the **precision policy** (``precision.keep_fp32`` or ``keep_fp32``; default: the classifier)
+  names top-level layers the quantizer leaves in float32.
+
+Weights are int8 per output channel (symmetric), activations uint8 per tensor (affine),
+observed on the calibration batches (histogram observer).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from archbuilder.builder.modules import ArchModel
+from archbuilder.builder.optimize import FusedConv, InferenceParallel, _concat_convs, _Rewriter
+from archbuilder.builder.precision import compile_frozen, kept_in_fp32
+from archbuilder.builder.precision_cpu import warn_if_not_accelerated
+
+__all__ = ["QuantizedModel", "calibration_batches", "quantize", "quantize_module"]
+
+TORCHAO_HINT = "int8 quantization needs torchao (PyTorch's PT2E flow): pip install 'archbuilder[int8]'"
+
+
+class QuantizedModel(nn.Module):
+    """The int8 model: ``program`` is the converted PT2E graph (quantize/dequantize ops around
+    float ops, what ONNX export and ``torch.export`` take); calls run its compiled form, which
+    inductor lowers to oneDNN int8 kernels (compiled on the first call for each input shape)."""
+
+    def __init__(self, program: torch.fx.GraphModule, spec: object, compiled: bool):
+        super().__init__()
+        self.program = program
+        self.spec = spec
+        # Frozen, the int8 weights are constants that inductor prepacks for oneDNN's int8 convs.
+        self._run = compile_frozen(program) if compiled else program
+        self.training = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._run(x.contiguous(memory_format=torch.channels_last))
+
+    def train(self, mode: bool = True) -> QuantizedModel:
+        if mode:
+            raise RuntimeError("a quantized model is eval only; train the model it was made from")
+        return self
+
+
+def calibration_batches(model: ArchModel, count: int = 8, batch: int = 8, seed: int = 0) -> list[Tensor]:
+    """``count`` batches of uniform [0, 1) noise at the spec's input shape: a stand-in for real
+    data where none is at hand (real images calibrate activation ranges better)."""
+    spec = model.spec
+    generator = torch.Generator().manual_seed(seed)
+    shape = (batch, spec.input.channels, spec.input.height, spec.input.width)
+    return [torch.rand(shape, generator=generator) for _ in range(count)]
+
+
+def quantize(
+    model: ArchModel,
+    calibration: Iterable[Tensor],
+    *,
+    keep_fp32: Sequence[str] | None = None,
+    fuse_siblings: bool = True,
+    compile: bool = True,
+) -> QuantizedModel:
+    """An int8 copy of ``model`` (eval only; ``model`` is untouched), calibrated on ``calibration``
+    (batches of inputs, as the model takes them). ``keep_fp32`` names top-level layers left in
+    float32 (default: the spec's ``precision.keep_fp32``, else the classifier). ``compile=False``
+    leaves the reference graph (exact int8 arithmetic simulated in float32: slow, for export)."""
+    if not isinstance(model, ArchModel):
+        raise TypeError(f"quantize takes a model made by archbuilder.build, not {type(model).__name__}")
+    keep = kept_in_fp32(model, keep_fp32)
+    program = quantize_module(_float_body(model, fuse_siblings), calibration, keep_fp32=keep)
+    return QuantizedModel(program, getattr(model, "spec", None), compile)
+
+
+def quantize_module(
+    module: nn.Module, calibration: Iterable[Tensor], *, keep_fp32: Iterable[str] = ()
+) -> torch.fx.GraphModule:
+    """The PT2E flow on any eval-mode image model (torchvision's too, for a like-for-like peer):
+    export with a dynamic batch, ``X86InductorQuantizer`` (submodules named in ``keep_fp32``
+    left float32), calibrate on channels-last ``calibration`` batches, convert."""
+    prepare_pt2e, convert_pt2e, allow_train_eval, quantizer = _pt2e(frozenset(keep_fp32))
+    batches = [batch.float().contiguous(memory_format=torch.channels_last) for batch in calibration]
+    if not batches:
+        raise ValueError("quantize needs at least one calibration batch")
+    warn_if_not_accelerated("int8", batches[0].device)
+    example = batches[0].expand(max(2, len(batches[0])), *batches[0].shape[1:])  # batch 1 specializes
+    example = example.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.export's notes on the IR
+        warnings.filterwarnings("ignore", "The input of maxpool2d is not quantized")  # it stays float
+        batch = torch.export.Dim("batch", min=1)
+        program = torch.export.export(module.eval(), (example,), dynamic_shapes=({0: batch},)).module()
+        prepared = prepare_pt2e(program, quantizer)
+        for batch in batches:
+            prepared(batch)
+        converted = convert_pt2e(prepared)
+    allow_train_eval(converted)  # an exported graph refuses .eval() otherwise (exporters call it)
+    converted.training = False
+    return converted
+
+
+def _pt2e(keep: frozenset[str]):
+    """torchao's PT2E entry points and an X86 quantizer leaving ``keep`` in float32."""
+    try:
+        from torchao.quantization.pt2e import allow_exported_model_train_eval
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+    except ImportError as exc:
+        raise ImportError(TORCHAO_HINT) from exc
+    quantizer = x86.X86InductorQuantizer()
+    quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+    for name in sorted(keep):
+        quantizer.set_module_name_qconfig(name, None)
+    return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, quantizer
+
+
+def _float_body(model: ArchModel, fuse_siblings: bool) -> nn.Module:
+    """The model's eval body after folding and sibling fusion, top-level names kept (the
+    quantizer's module names), each conv a plain ``nn.Conv2d`` whose weight the quantizer sees."""
+    rewriter = _Rewriter(fold_bn=True, fuse_siblings=fuse_siblings)
+    with torch.no_grad():
+        layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model._body]
+    kept = OrderedDict((name, _plain(layer)) for name, layer in layers if not isinstance(layer, nn.Identity))
+    return nn.Sequential(kept).eval().to(memory_format=torch.channels_last)
+
+
+def _bare_siblings_apart(block: InferenceParallel) -> InferenceParallel:
+    """``block`` with each branch that is only its opening conv taken out of the fused head.
+
+    Such a branch reaches the concat through a slice of the head's output, and the x86
+    quantizer keeps a concat with a slice among its inputs in float, and so the pools that
+    read it. Apart, every concat input is a conv, and concats and pools stay int8.
+    """
+    heads, routes, branches = [], list(block.routes), list(block.branches)
+    for index, head in enumerate(block.heads):
+        members = [(i, route) for i, route in enumerate(block.routes) if route and route[0] == index]
+        bare = [i for i, _ in members if isinstance(branches[i], nn.Identity)]
+        kept = [(i, route) for i, route in members if i not in bare]
+        for i, (_, start, width) in members:
+            if i in bare or len(kept) == 1:
+                conv = _slice_conv(head, start, width)
+                branches[i] = conv if i in bare else nn.Sequential(conv, branches[i])
+                routes[i] = None
+        if len(kept) > 1:
+            convs = [_slice_conv(head, start, width) for _, (_, start, width) in kept]
+            heads.append(_concat_convs(convs))
+            offset = 0
+            for i, (_, _, width) in kept:
+                routes[i] = (len(heads) - 1, offset, width)
+                offset += width
+    return InferenceParallel(heads, routes, branches, block.merge, block.scales, block.activation)
+
+
+def _slice_conv(conv: FusedConv, start: int, width: int) -> FusedConv:
+    weight, bias = conv.weight[start : start + width].clone(), conv.bias[start : start + width].clone()
+    return FusedConv(weight, bias, conv, copy.deepcopy(conv.act))
+
+
+def _plain(module: nn.Module) -> nn.Module:
+    """``module`` with each FusedConv replaced by an ``nn.Conv2d`` (and its activation)."""
+    if isinstance(module, InferenceParallel) and module.heads:
+        module = _bare_siblings_apart(module)
+    if isinstance(module, FusedConv):
+        out_channels, in_per_group, kh, kw = module.weight.shape
+        conv = nn.Conv2d(
+            in_per_group * module.groups, out_channels, (kh, kw), module.stride, module.padding,
+            module.dilation, module.groups, bias=True,
+        )  # fmt: skip
+        conv.weight = nn.Parameter(module.weight.detach().clone(), requires_grad=False)
+        conv.bias = nn.Parameter(module.bias.detach().clone(), requires_grad=False)
+        return conv if module.act is None else nn.Sequential(conv, copy.deepcopy(module.act))
+    for name, child in module.named_children():
+        setattr(module, name, _plain(child))
+    return module

@@ -1,0 +1,282 @@
+"""bf16 and int8 inference against the best eager and compiled peers, and what they cost in accuracy.
+
+    python bench/precision.py [--model googlenet|inception-v3] [--batch 1 8] [--repeats 20]
+                              [--no-compile] [--no-int8] [--accuracy] [--digits-checkpoint FILE]
+                              [--profile]
+
+Speed (one process, contenders taking turns call by call after warm-up, medians):
+- torchvision fp32 eager (the baseline), channels-last under bf16 autocast eagerly and under
+  ``torch.compile`` (the best a torchvision user gets: the peers);
+- ``optimize_for_inference(dtype="bf16")``, eagerly and under ``torch.compile``, and
+  ``quantize`` (int8, PT2E + inductor);
+- torchvision quantized with the same PT2E flow (its fc kept fp32, as ours).
+Each row also gives its fraction of the bf16 matmul floor: the model's MACs at the bf16 GFLOP/s
+of a 4096² matmul measured here first.
+
+Accuracy (``--accuracy``): the digits model trained by examples/train_digits.py (or the
+checkpoint given), its 360 test images: top-1 agreement with fp32, accuracy drop, max and mean
+relative logit error; and 64 fixed 224² inputs through GoogLeNet with batch-norm statistics
+taken from data (so activations keep their scale, as in a trained net).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from benchlib import ROOT, machine, median, table, time_interleaved
+from inference import PAIRS, _print_profile, _torchvision_model
+
+import archbuilder
+from archbuilder.builder.precision import compile_frozen
+from archbuilder.builder.quantize import QuantizedModel, quantize, quantize_module
+
+
+def matmul_gflops(dtype: torch.dtype, size: int = 4096, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / median(times) / 1e9
+
+
+def contenders(pair, spec_model, reference, batches: list[int], args) -> dict:
+    def channels_last():
+        model = _torchvision_model(pair)
+        model.load_state_dict(reference.state_dict())
+        return model.eval().to(memory_format=torch.channels_last)
+
+    tv_cl = channels_last()
+
+    def amp(model):
+        def run(x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return model(x.contiguous(memory_format=torch.channels_last))
+
+        return run
+
+    runs = {"torchvision fp32": reference, "torchvision CL + bf16 autocast": amp(tv_cl)}
+    if not args.no_compile:
+        runs["torch.compile(torchvision CL + bf16 autocast)"] = amp(torch.compile(channels_last()))
+    runs["optimize_for_inference bf16"] = archbuilder.optimize_for_inference(spec_model, dtype="bf16")
+    if not args.no_compile:
+        ours = archbuilder.optimize_for_inference(spec_model, dtype="bf16", fuse_activations=False)
+        runs["optimize_for_inference bf16, compile_frozen"] = compile_frozen(ours)
+    if not args.no_int8:
+        size = pair.size
+        calib = [torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+        runs["quantize int8"] = quantize(spec_model, calib)
+        tv_int8 = quantize_module(channels_last(), calib, keep_fp32=["fc"])
+        runs["torchvision PT2E int8"] = QuantizedModel(tv_int8, None, compiled=True)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in batches:  # compile each shape now, not inside the timing
+            for run in runs.values():
+                run(torch.randn(batch, 3, pair.size, pair.size))
+    print(f"first calls (compiling, packing) took {time.perf_counter() - start:.0f} s")
+    return runs
+
+
+def speed(args) -> None:
+    pair = PAIRS[args.model]
+    torch.manual_seed(0)
+    reference = _torchvision_model(pair)  # aux heads idle in eval
+    # Batch-norm statistics from data, as training leaves them: activations keep their scale
+    # instead of decaying through the untrained layers into denormals (slow on any x86 CPU).
+    calibrate_batch_norm(reference, torch.randn(16, 3, pair.size, pair.size))
+    spec_model = archbuilder.build(pair.spec, max_param_bytes=1 << 40)
+    pair.load(spec_model, reference)
+    spec_model.eval()
+    macs = archbuilder.summarize(spec_model.spec).inference_macs
+    floor = {dtype: matmul_gflops(dtype) for dtype in (torch.float32, torch.bfloat16)}
+    print(f"matmul floor (4096²): fp32 {floor[torch.float32]:.0f}, bf16 {floor[torch.bfloat16]:.0f} GFLOP/s")
+    print(f"{args.model}: {macs / 1e9:.2f} GMAC per image\n")
+    runs = contenders(pair, spec_model, reference, args.batch, args)
+    for batch in args.batch:
+        x = torch.randn(batch, 3, pair.size, pair.size)
+        with torch.inference_mode():
+            times = time_interleaved(
+                {n: (lambda r=r, x=x: r(x)) for n, r in runs.items()}, repeats=args.repeats
+            )
+        print(f"Batch {batch}:")
+        print(table(*rows(times, batch, macs, floor[torch.bfloat16])))
+        print()
+    if args.profile:
+        x = torch.randn(max(args.batch), 3, pair.size, pair.size)
+        _print_profile(runs["optimize_for_inference bf16"], x)
+
+
+def rows(times: dict[str, list[float]], batch: int, macs: int, bf16_gflops: float):
+    seconds = {name: median(values) for name, values in times.items()}
+    base = seconds["torchvision fp32"]
+    peers = [s for name, s in seconds.items() if "autocast" in name]
+    ours_bf16 = seconds["optimize_for_inference bf16"]
+    floor = 2 * macs * batch / (bf16_gflops * 1e9)
+    body = []
+    for name, value in seconds.items():
+        body.append(
+            [
+                name,
+                f"{value * 1e3:.1f}",
+                f"{batch / value:.1f}",
+                f"{base / value:.2f}×",
+                f"{min(peers) / value:.2f}×",
+                f"{ours_bf16 / value:.2f}×",
+                f"{floor / value * 100:.0f}%",
+            ]
+        )
+    headers = [
+        "model",
+        "ms / batch",
+        "images / s",
+        "vs tv fp32",
+        "vs best peer",
+        "vs our bf16",
+        "of bf16 floor",
+    ]
+    return headers, body
+
+
+# -- accuracy ---------------------------------------------------------------------------------
+def logit_errors(actual: torch.Tensor, expected: torch.Tensor) -> tuple[float, float, float]:
+    """Top-1 agreement, and the max and mean over images of max |Δlogit| / max |logit|."""
+    agreement = (actual.argmax(1) == expected.argmax(1)).float().mean().item()
+    per_image = (actual - expected).abs().amax(1) / expected.abs().amax(1)
+    return agreement, per_image.max().item(), per_image.mean().item()
+
+
+def train_digits_model(checkpoint: Path | None) -> tuple[archbuilder.ArchModel, object]:
+    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
+    train_digits = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_digits)
+    if checkpoint is None:
+        checkpoint = Path(tempfile.mkdtemp()) / "digits.pt"
+        threads = torch.get_num_threads()
+        train_digits.main(["--no-progress", "--threads", "1", "--checkpoint", str(checkpoint)])
+        torch.set_num_threads(threads)
+    model = archbuilder.load_checkpoint(checkpoint).model.eval()
+    return model, train_digits.digits()[1]
+
+
+def accuracy(args) -> None:
+    model, test = train_digits_model(args.digits_checkpoint)
+    images, labels = test.tensors
+    rows_ = []
+    with torch.inference_mode():
+        expected = model(images)
+        candidates = {
+            "bf16": archbuilder.optimize_for_inference(model, dtype="bf16", input_shape=tuple(images.shape)),
+            "int8": quantize(model, list(train_digits_images().split(64))),
+        }
+        base_accuracy = (expected.argmax(1) == labels).float().mean().item()
+        rows_.append(["fp32", f"{base_accuracy * 100:.2f}", "", "", "", ""])
+        for name, candidate in candidates.items():
+            logits = candidate(images).float()
+            agreement, worst, mean = logit_errors(logits, expected)
+            acc = (logits.argmax(1) == labels).float().mean().item()
+            rows_.append(
+                [name, f"{acc * 100:.2f}", f"{(acc - base_accuracy) * 100:+.2f}", f"{agreement * 100:.2f}%",
+                 f"{worst:.1e}", f"{mean:.1e}"]
+            )  # fmt: skip
+    print(f"digits ({len(labels)} test images, model trained by examples/train_digits.py):")
+    headers = [
+        "precision",
+        "test accuracy %",
+        "change (points)",
+        "top-1 agreement",
+        "max rel. err",
+        "mean rel. err",
+    ]
+    print(table(headers, rows_))
+    print()
+    googlenet_agreement()
+
+
+def train_digits_images() -> torch.Tensor:
+    """Calibration data: the digits *training* images (never the test set)."""
+    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.digits()[0].tensors[0]
+
+
+def googlenet_agreement(count: int = 64, int8: bool = True) -> None:
+    torch.manual_seed(0)
+    model = archbuilder.build(ROOT / "specs" / "googlenet-torchvision.yaml", aux=False)
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randn(count, 3, 224, 224, generator=generator)
+    calibrate_batch_norm(model, images[:32])
+    rows_ = []
+    with torch.inference_mode():
+        expected = model(images)
+        candidates = {
+            "bf16": archbuilder.optimize_for_inference(model, dtype="bf16"),
+            "bf16 autocast (yardstick)": autocast_bf16(model),
+        }
+        if int8:
+            candidates["int8"] = quantize(model, list(images[:32].split(8)))
+        for name, candidate in candidates.items():
+            agreement, worst, mean = logit_errors(
+                torch.cat([candidate(b) for b in images.split(8)]), expected
+            )
+            rows_.append([name, f"{agreement * 100:.1f}%", f"{worst:.1e}", f"{mean:.1e}"])
+    print(f"GoogLeNet 224², {count} fixed inputs (batch-norm statistics from 32 of them):")
+    print(table(["precision", "top-1 agreement", "max rel. err", "mean rel. err"], rows_))
+
+
+def autocast_bf16(model: torch.nn.Module):
+    """The fp32 model under torch.autocast's bf16: what any user gets, a yardstick for our error."""
+
+    def run(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(x).float()
+
+    return run
+
+
+def calibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor) -> None:
+    """Batch-norm running statistics from ``images`` (cumulative average), as training leaves them."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    model.train()
+    with torch.no_grad():
+        for batch in images.split(8):
+            model(batch)
+    model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", choices=list(PAIRS), default="googlenet")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile peer")
+    parser.add_argument("--no-int8", action="store_true", help="leave out the int8 contenders")
+    parser.add_argument("--no-speed", action="store_true", help="accuracy only")
+    parser.add_argument("--accuracy", action="store_true", help="measure the accuracy cost too")
+    parser.add_argument("--profile", action="store_true", help="where the bf16 path's time goes")
+    parser.add_argument(
+        "--digits-checkpoint", type=Path, help="a train_digits.py checkpoint (else train one)"
+    )
+    args = parser.parse_args()
+    print(f"Machine: {machine()}")
+    print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}\n")
+    if not args.no_speed:
+        speed(args)
+    if args.accuracy:
+        accuracy(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""int8 (PT2E) and bf16 on a trained model: what is quantized, the accuracy cost, the exports, the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+import archbuilder
+from archbuilder.builder.quantize import quantize
+from archbuilder.cli.main import main as archbuild
+from tests.conftest import ROOT
+from tests.test_precision import SMALL, small
+
+needs_torchao = pytest.mark.skipif(
+    importlib.util.find_spec("torchao") is None, reason="int8 quantization needs torchao"
+)
+
+DEQUANTIZE_WEIGHT = "quantized_decomposed.dequantize_per_channel.default"
+
+
+def ops(program: torch.fx.GraphModule) -> Counter:
+    return Counter(str(node.target) for node in program.graph.nodes if node.op == "call_function")
+
+
+def calibration(count: int = 2) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(4, 3, 16, 16, generator=generator) for _ in range(count)]
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_every_conv_is_int8_but_the_layers_kept_in_fp32():
+    model = small()
+    found = ops(quantize(model, calibration(), compile=False).program)
+    # SMALL by hand: conv1, then per Inception block 5 convs once the two 1×1 reductions are
+    # one conv (1×1, fused reductions, 3×3, 5×5, pool proj): 11 convs, all with int8 weights.
+    assert found["aten.conv2d.default"] == 11 and found[DEQUANTIZE_WEIGHT] == 11
+    assert found["aten.linear.default"] == 1  # the classifier, kept fp32 by default: no int8 weight
+    # concats and max pools stay int8 (read a dequantize), but 3a's pool, which reads the LRN
+    graph = quantize(model, calibration(), compile=False).program.graph
+    cats = [n.args[0][0] for n in graph.nodes if n.target == torch.ops.aten.cat.default]
+    pools = [n.args[0] for n in graph.nodes if n.target == torch.ops.aten.max_pool2d.default]
+    assert len(cats) == 2 and all("dequantize" in str(n.target) for n in cats)
+    assert ["dequantize" in str(n.target) for n in pools] == [False, True, True]
+    kept = ops(quantize(model, calibration(), keep_fp32=["conv1", "3b"], compile=False).program)
+    assert kept[DEQUANTIZE_WEIGHT] == 5 + 1  # 3a, and fc: the argument replaces the default
+    unfused = ops(quantize(model, calibration(), fuse_siblings=False, compile=False).program)
+    assert unfused["aten.conv2d.default"] == 1 + 2 * 6
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_int8_onnx_is_qdq_and_onnxruntime_agrees(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import onnx
+
+    model = small()
+    path = tmp_path / "small-int8.onnx"
+    archbuilder.export_model(model, path, dtype="int8", calibration=calibration())
+    kinds = Counter(node.op_type for node in onnx.load(path).graph.node)
+    assert kinds["QuantizeLinear"] >= 11 and kinds["DequantizeLinear"] >= 22 and kinds["Conv"] == 11
+    x = torch.randn(3, 3, 16, 16)  # another batch size: the batch stays dynamic
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    with torch.inference_mode():
+        expected = model(x).numpy()
+    # int8 against the float model: within int8's resolution, same predictions
+    assert np.abs(got - expected).max() / np.abs(expected).max() < 0.1
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 2 / 3
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_int8_onnx_from_the_command_line_with_calibration_images(tmp_path, capsys):
+    spec, images, out = tmp_path / "small.yaml", tmp_path / "calib.npy", tmp_path / "small-int8.onnx"
+    spec.write_text(SMALL)
+    np.save(images, np.random.default_rng(0).standard_normal((12, 3, 16, 16)).astype(np.float32))
+    assert (
+        archbuild(["export", str(spec), "--dtype", "int8", "--calibration", str(images), "-o", str(out)]) == 0
+    )
+    assert "ONNX opset 20, int8" in capsys.readouterr().out
+    import onnx
+
+    assert Counter(node.op_type for node in onnx.load(out).graph.node)["QuantizeLinear"] >= 11
+
+
+def test_bf16_onnx_is_refused_with_the_reason(tmp_path, capsys):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    assert archbuild(["export", str(spec), "--dtype", "bf16", "-o", str(tmp_path / "s.onnx")]) == 2
+    assert "onnxruntime's CPU provider has no bf16 Conv kernel" in capsys.readouterr().err
+    assert archbuild(["export", str(spec), "--calibration", "c.npy"]) == 2
+    assert "--calibration applies to --dtype int8" in capsys.readouterr().err
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((4, 16), dtype=np.float32))
+    argv = ["export", str(spec), "--dtype", "int8", "--calibration", str(bad), "-o", str(tmp_path / "s.pt2")]
+    assert archbuild(argv) == 1
+    assert "must be an N×C×H×W float array" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bf16_pt2_export_from_the_command_line_loads_and_runs(tmp_path, capsys):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    out = tmp_path / "small-bf16.pt2"
+    assert archbuild(["export", str(spec), "--dtype", "bf16", "-o", str(out)]) == 0
+    assert "torch.export program, bf16" in capsys.readouterr().out
+    program = torch.export.load(out)
+    weights = [t for t in program.state_dict.values()] + list(program.constants.values())
+    assert any(t.dtype == torch.bfloat16 for t in weights if isinstance(t, torch.Tensor))
+    logits = program.module()(torch.randn(5, 3, 16, 16))
+    assert logits.shape == (5, 5) and logits.dtype == torch.float32
+
+
+@pytest.mark.slow
+def test_bench_prints_a_row_per_contender(tmp_path, capsys):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    assert archbuild(["bench", str(spec), "--dtype", "bf16", "--batch", "2", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "small, batch 2, bf16" in out and "archbuilder bf16" in out and "no torchvision twin" in out
+
+
+# -- a trained model: the accuracy cost, measured --------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The digits model trained by examples/train_digits.py (default settings, ≥ 97%), and its data."""
+    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
+    train_digits = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_digits)
+    checkpoint = tmp_path_factory.mktemp("digits") / "digits.pt"
+    threads = torch.get_num_threads()
+    argv = ["--no-progress", "--threads", "1", "--checkpoint", str(checkpoint)]
+    assert train_digits.main(argv) == 0
+    torch.set_num_threads(threads)
+    train, test = train_digits.digits()
+    return archbuilder.load_checkpoint(checkpoint).model.eval(), train, test
+
+
+def agreement_and_drop(model, candidate, test) -> tuple[float, float]:
+    images, labels = test.tensors
+    with torch.inference_mode():
+        expected, got = model(images).argmax(1), candidate(images).float().argmax(1)
+    drop = (expected == labels).float().mean() - (got == labels).float().mean()
+    return (got == expected).float().mean().item(), drop.item() * 100
+
+
+@pytest.mark.slow
+def test_bf16_agrees_with_fp32_on_the_trained_digits_model(trained):
+    model, _, test = trained
+    bf16 = archbuilder.optimize_for_inference(model, dtype="bf16", input_shape=tuple(test.tensors[0].shape))
+    agreement, drop = agreement_and_drop(model, bf16, test)
+    assert agreement >= 0.995 and drop <= 0.5
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_int8_agrees_with_fp32_on_the_trained_digits_model(trained):
+    model, train, test = trained
+    int8 = quantize(model, list(train.tensors[0].split(64)))  # calibrated on training images
+    agreement, drop = agreement_and_drop(model, int8, test)
+    assert agreement >= 0.99 and drop <= 0.5
