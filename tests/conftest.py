@@ -23,3 +23,16 @@ def load_tool(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def shipped_spec_params(fast_macs: float = 6e9) -> list:
+    """Every shipped spec as a test parameter; those over ``fast_macs`` per image (a forward
+    pass of seconds on 2 cores) are marked slow: CI runs them, the fast subset skips them."""
+    import archbuilder
+
+    params = []
+    for path in sorted(SPECS.glob("*.yaml")):
+        macs = archbuilder.summarize(archbuilder.load_spec(path)).inference_macs
+        marks = [pytest.mark.slow] if macs > fast_macs else []
+        params.append(pytest.param(path, marks=marks, id=path.name))
+    return params

@@ -7,7 +7,7 @@ import torch
 
 import archbuilder
 
-from .conftest import SPECS
+from .conftest import SPECS, shipped_spec_params
 
 SHIPPED = sorted(SPECS.glob("*.yaml"))
 
@@ -16,7 +16,7 @@ def test_specs_are_shipped():
     assert SHIPPED, "specs/ holds no spec"
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shipped_spec_params())
 def test_shipped_spec_builds_and_runs(path):
     spec = archbuilder.load_spec(path)
     summary = archbuilder.summarize(spec)
