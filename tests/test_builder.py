@@ -90,12 +90,19 @@ def test_every_tensor_is_written_at_build(googlenet_path):
 
 
 def test_aux_outputs_in_tap_order_with_their_weights():
+    torch.manual_seed(0)
     model = archbuilder.build(AUX).train()
-    outputs = model(torch.randn(3, 3, 16, 16))
-    assert model.aux_weights == (0.25, 0.5)  # 'early' taps conv2, which runs before mix
+    x = torch.randn(3, 3, 16, 16)
+    outputs = model(x)
+    # 'early' taps conv2, which runs before mix, so it comes first though the spec lists it second.
+    assert model.aux_names == ("early", "late") and model.aux_weights == (0.25, 0.5)
     assert len(outputs.aux) == 2
-    early = model.early(model.conv2(model.conv1(torch.zeros(1, 3, 16, 16))))
-    assert early.shape == (1, 4)
+    # Each aux output is its own head applied to its tap's output, run here layer by layer.
+    conv2 = model.conv2(model.conv1(x))
+    mix = model.mix(model.maxpool1(conv2))
+    torch.testing.assert_close(outputs.aux[0], model.early(conv2), rtol=0, atol=0)
+    torch.testing.assert_close(outputs.aux[1], model.late(mix), rtol=0, atol=0)
+    assert not torch.allclose(model.early(mix), model.late(mix))  # the heads differ, so order shows
 
 
 def test_compute_loss_weights_the_aux_losses():
