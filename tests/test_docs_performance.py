@@ -1,0 +1,115 @@
+"""Every performance figure in the docs comes from a stored log in bench/results/.
+
+The generated pages and regions must be what tools/render_performance_doc.py makes of the
+logs now; the figures quoted in prose elsewhere must match the log they name; every log the
+docs quote carries bench/run_all.py's header.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from .conftest import ROOT, load_tool
+
+REGENERATE = "python tools/render_performance_doc.py"
+RESULTS = ROOT / "bench" / "results"
+HEADER = ("command", "date", "commit", "machine", "software", "took")
+
+
+@pytest.fixture(scope="module")
+def tool():
+    return load_tool("render_performance_doc")
+
+
+@pytest.fixture(scope="module")
+def logs():
+    return load_tool("benchlogs")
+
+
+def test_generated_docs_are_current(tool):
+    values = tool.all_figures()
+    for doc in tool.DOCS:
+        assert tool.generated(doc, values) == doc.read_text(encoding="utf-8"), (
+            f"{doc.relative_to(ROOT)} is stale: run `{REGENERATE}`"
+        )
+
+
+def test_a_changed_log_makes_the_docs_stale(tool, tmp_path, monkeypatch):
+    """The check above can fail: one median changed in a copy of the logs changes the page."""
+    for path in RESULTS.glob("*.txt"):
+        shutil.copy(path, tmp_path)
+    log = tmp_path / "xeon2-scale.txt"
+    text = log.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| 10,000 |"))
+    cells = row.split("|")
+    cells[2] = " 9.876 "  # the median total
+    log.write_text(text.replace(row, "|".join(cells)), encoding="utf-8")
+    monkeypatch.setitem(tool.LOGS, 0, tmp_path)
+    page = tool.generated(ROOT / "docs" / "performance.md", tool.all_figures())
+    assert "9.876" in page and page != (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+
+
+def test_a_figure_without_a_log_is_an_error(tool):
+    with pytest.raises(KeyError, match="no figure 'nope'"):
+        tool.fill("{{nope}}", {"gn_b8_ofi": "2.00×"})
+
+
+def test_every_cpu_log_has_its_header_and_repeats(logs):
+    cpu_logs = sorted(RESULTS.glob("xeon2-*.txt"))
+    assert len(cpu_logs) >= 9
+    for path in cpu_logs:
+        log = logs.read_log(path)
+        assert all(key in log.header for key in HEADER), f"{path.name} lacks bench/run_all.py's header"
+        assert re.search(r"avx512f|avx2", log.header["machine"]) and "oneDNN" in log.header["software"]
+        if "median" in log.body.lower() and path.stem != "xeon2-digits":
+            assert "Repeats (" in log.body, f"{path.name} gives medians without their repeats"
+        assert "---- stderr (exit status" not in path.read_text() or "exit status 0" in path.read_text()
+
+
+def test_every_log_the_docs_name_is_stored():
+    named = set()
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        named |= set(re.findall(r"bench/results/([\w.-]+\.txt)", doc.read_text(encoding="utf-8")))
+    assert named, "the docs name no log"
+    assert sorted(name for name in named if not (RESULTS / name).is_file()) == []
+
+
+def digits_wall(logs) -> float:
+    return logs.number(logs.read_log(RESULTS / "xeon2-digits.txt").tables[0].row("default")["wall s"])
+
+
+def small_compile(logs) -> float:
+    table = logs.read_log(RESULTS / "xeon2-compile.txt").table("Fresh process")
+    return logs.number(table.row("small")["compile s"])
+
+
+# Prose outside the generated regions: (doc, pattern whose group is the quoted figure in
+# seconds, the measured figure). "About N s" must be within a quarter of the measurement.
+CLAIMS = (
+    (
+        "README.md",
+        r"test accuracy in about (\d+) s on two CPU cores \(`bench/results/xeon2-digits.txt`",
+        digits_wall,
+    ),
+    (
+        "docs/getting-started.md",
+        r"in about (\d+) s on two CPU cores \(`bench/results/xeon2-digits.txt`",
+        digits_wall,
+    ),
+    (
+        "docs/export.md",
+        r"small test model takes about (\d+) s on 2 CPU cores \(`bench/results/xeon2-compile.txt`",
+        small_compile,
+    ),
+)
+
+
+@pytest.mark.parametrize(("doc", "pattern", "measured"), CLAIMS, ids=[c[0] for c in CLAIMS])
+def test_prose_figures_match_their_logs(logs, doc, pattern, measured):
+    match = re.search(pattern, (ROOT / doc).read_text(encoding="utf-8"))
+    assert match, f"{doc} no longer says {pattern!r}: update the claim here with the doc"
+    quoted, actual = float(match[1]), measured(logs)
+    assert abs(quoted - actual) <= 0.25 * actual, f"{doc} says about {quoted:g} s; the log says {actual:g} s"
