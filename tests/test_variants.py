@@ -46,8 +46,14 @@ def numel(modules) -> int:
 
 @pytest.fixture(scope="module")
 def caffe():
+    """With weights that keep the activations' scale (Kaiming normal, biases up to 0.1), so
+    that LRN and every layer after it change the outputs measurably."""
     torch.manual_seed(0)
-    return CaffeGoogLeNet().eval()
+    model = CaffeGoogLeNet().eval()
+    for layer in model.layers.values():
+        torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        torch.nn.init.uniform_(layer.bias, -0.1, 0.1)
+    return model
 
 
 def deploy_layers(caffe) -> list:
@@ -130,7 +136,7 @@ def test_v1_computes_what_the_caffe_model_computes(base, caffe):
             copied[f"{archbuilder_key(name)}.{kind}"] = tensor
     assert copied.keys() == ours.keys()
     model.load_state_dict(copied)
-    x = torch.randn(2, 3, 224, 224)
+    x = 60 * torch.randn(2, 3, 224, 224)  # the scale of Caffe's mean-subtracted 0-255 pixels
     with torch.no_grad():
         expected = caffe(x)
         maps = model.features(x, at=["4a", "4d"])
