@@ -38,7 +38,12 @@ class Benchmark(NamedTuple):
     quick: tuple[str, ...]  # a tiny run that exercises the same code
 
 
-BENCHMARKS = {
+BENCHMARKS = {  # in the order they run: the longest (compile) last
+    "build": Benchmark("build_time.py", (), ("--repeats", "2")),
+    "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
+    "render": Benchmark("render_time.py", (), ("--repeats", "1")),
+    "maxpool": Benchmark("maxpool.py", (), ("--repeats", "3")),
+    "train": Benchmark("train_step.py", (), ("--batch", "2", "--repeats", "2")),
     "inference": Benchmark(
         "inference.py",
         ("--ablation", "--profile", "--compile"),
@@ -49,13 +54,8 @@ BENCHMARKS = {
         ("--model", "inception-v3", "--ablation", "--profile", "--repeats", "15"),
         ("--model", "inception-v3", "--batch", "1", "--repeats", "2"),
     ),
-    "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
-    "maxpool": Benchmark("maxpool.py", (), ("--repeats", "3")),
-    "train": Benchmark("train_step.py", (), ("--batch", "2", "--repeats", "2")),
-    "build": Benchmark("build_time.py", (), ("--repeats", "2")),
-    "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
-    "render": Benchmark("render_time.py", (), ("--repeats", "1")),
     "digits": Benchmark("digits.py", (), ("--epochs", "1", "--runs", "default")),
+    "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
 }
 
 

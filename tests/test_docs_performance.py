@@ -69,6 +69,23 @@ def test_every_cpu_log_has_its_header_and_repeats(logs):
         assert "---- stderr (exit status" not in path.read_text() or "exit status 0" in path.read_text()
 
 
+def test_every_cpu_log_is_the_full_run_of_its_benchmark(logs):
+    """Each stored CPU log is bench/run_all.py's full command for that benchmark (not a
+    --quick run, not another size), and every benchmark run_all knows has its log."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("run_all", ROOT / "bench" / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    stored = {path.stem.removeprefix("xeon2-"): path for path in RESULTS.glob("xeon2-*.txt")}
+    assert sorted(stored) == sorted(run_all.BENCHMARKS)
+    for name, benchmark in run_all.BENCHMARKS.items():
+        command = " ".join(["python", f"bench/{benchmark.script}", *benchmark.args])
+        assert logs.read_log(stored[name]).header["command"] == command, name
+
+
 def test_every_log_the_docs_name_is_stored():
     named = set()
     for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
