@@ -317,18 +317,33 @@ def digits() -> dict[str, str]:
     return f
 
 
+MISSING = "_missing"  # the key under which all_figures lists the logs it did not find
+
+
 def all_figures() -> dict[str, str]:
+    """Every figure, by name. A missing log leaves its figures out and is listed under MISSING."""
     values: dict[str, str] = {}
+    missing = []
     for fn in FIGURES:
-        values |= fn()
+        try:
+            values |= fn()
+        except FileNotFoundError as error:
+            missing.append(Path(error.filename).name)
+    if missing:
+        values[MISSING] = ", ".join(missing)
     return values
 
 
 def fill(template: str, values: dict[str, str]) -> str:
+    """``template`` with its figures; one whose log is missing says so (and the tests fail)."""
+
     def value(match: re.Match) -> str:
-        if match[1] not in values:
-            raise KeyError(f"no figure {match[1]!r}; the figures are {', '.join(sorted(values))}")
-        return values[match[1]]
+        if match[1] in values:
+            return values[match[1]]
+        if MISSING in values:
+            names = values[MISSING]
+            return f"**(not measured yet: no `bench/results/{names}`; run `python bench/run_all.py`)**"
+        raise KeyError(f"no figure {match[1]!r}; the figures are {', '.join(sorted(values))}")
 
     return PLACEHOLDER.sub(value, template)
 
