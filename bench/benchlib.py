@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,35 @@ def machine(device: str = "cpu") -> str:
     if device.startswith("cuda"):
         parts.insert(0, torch.cuda.get_device_name(torch.device(device)))
     return ", ".join(parts)
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> list[str]:
+    """The instruction-set flags that decide which kernels oneDNN picks, as /proc/cpuinfo lists them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in CPU_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
+def onednn_version() -> str:
+    import torch
+
+    match = re.search(r"MKL-DNN v([0-9.]+)", torch.__config__.show())
+    return match.group(1) if match else "unknown"
+
+
+def print_repeats(times: Mapping[str, Sequence[float]], *, scale: float = 1e3, unit: str = "ms") -> None:
+    """The repeats behind each median, in the order they ran, so a reader can check the spread."""
+    print(f"\nRepeats ({unit}, in the order run):")
+    for name, values in times.items():
+        print(f"- {name}: " + " ".join(f"{value * scale:.4g}" for value in values))
 
 
 def time_interleaved(

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import ROOT, cpu_model
+from benchlib import ROOT, cpu_model, print_repeats, table
 
 from archbuilder.render import DETAILS, render_diagram
 from archbuilder.render.output import has_system_graphviz
@@ -37,7 +37,11 @@ def median_seconds(spec: Path, output: Path, detail: str, engine: str, repeats: 
         start = time.perf_counter()
         render_diagram(spec, output, detail=detail, engine=engine)
         times.append(time.perf_counter() - start)
+    REPEATS[f"{detail}, {engine} {output.suffix[1:].upper()}"] = times
     return statistics.median(times)
+
+
+REPEATS: dict[str, list[float]] = {}
 
 
 def main() -> None:
@@ -48,12 +52,11 @@ def main() -> None:
     engines = ["embedded"] + (["system"] if has_system_graphviz() else [])
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}")
     print(f"system Graphviz: {graphviz_version()}")
-    print(f"spec: {args.spec}; median of {args.repeats} after a warm-up\n")
     print(
-        f"{'detail':<10}"
-        + "".join(f"{engine + ' SVG':>16}" for engine in engines)
-        + (f"{'system PNG':>16}" if "system" in engines else "")
+        f"spec: {Path(args.spec).relative_to(ROOT) if Path(args.spec).is_relative_to(ROOT) else args.spec}; median of {args.repeats} after a warm-up\n"
     )
+    columns = [f"{engine} SVG" for engine in engines] + (["system PNG"] if "system" in engines else [])
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         for detail in DETAILS:
             cells = [
@@ -64,7 +67,9 @@ def main() -> None:
                 cells.append(
                     median_seconds(Path(args.spec), Path(folder) / "d.png", detail, "system", args.repeats)
                 )
-            print(f"{detail:<10}" + "".join(f"{cell * 1000:>13.0f} ms" for cell in cells))
+            rows.append([detail, *(f"{cell * 1000:.0f} ms" for cell in cells)])
+    print(table(["detail", *columns], rows))
+    print_repeats(REPEATS)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
     python bench/scale.py [--sizes 10 100 1000 10000] [--repeats 3]
 
 Each synthetic spec is a stem and N identical Inception blocks (256 channels in and out,
-28×28), as YAML text. Reported: the best of the repeats for each phase, the garbage collection
-that archbuilder defers until it is done, and the time per block, which stays flat when the
-cost grows linearly.
+28×28), as YAML text. Each run times the phases one after another: validate, lower, summarize,
+and the garbage collection that archbuilder defers until it is done. Reported: the median of
+the whole runs' totals (and the time per block from it, which stays flat when the cost grows
+linearly), the fastest and slowest total, and beside them each phase's median over the runs.
+The phase medians need not add up to the median total. Every run's phases follow the table.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 import gc
 import time
 
-from benchlib import machine, table
+from benchlib import machine, median, table
 
 import archbuilder
 
@@ -61,26 +63,43 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     phases(spec_text(10))  # warm-up: imports, pydantic's validators
-    rows = []
+    rows, raw = [], []
     for size in args.sizes:
         text = spec_text(size)
         runs = [phases(text) for _ in range(args.repeats)]
-        best = {phase: min(run[phase] for run in runs) for phase in runs[0]}
-        total = sum(best.values())
+        totals = [sum(run.values()) for run in runs]
+        total = median(totals)
         rows.append(
             [
                 f"{size:,}",
-                *(f"{seconds:.3f}" for seconds in best.values()),
                 f"{total:.3f}",
+                f"{min(totals):.3f}",
+                f"{max(totals):.3f}",
                 f"{total / size * 1e3:.3f}",
+                *(f"{median([run[phase] for run in runs]):.3f}" for phase in runs[0]),
             ]
         )
-    print(f"Machine: {machine()}\nBest of {args.repeats} runs per size\n")
-    print(
-        table(
-            ["blocks", "validate s", "lower + shapes s", "summary s", "gc s", "total s", "ms / block"], rows
-        )
-    )
+        raw += [
+            f"- {size:,} blocks, run {i + 1}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in run.items())
+            + f"; total {sum(run.values()):.4f}"
+            for i, run in enumerate(runs)
+        ]
+    print(f"Machine: {machine()}\nMedian of {args.repeats} whole runs per size\n")
+    headers = [
+        "blocks",
+        "total s",
+        "fastest s",
+        "slowest s",
+        "ms / block",
+        "validate s",
+        "lower + shapes s",
+        "summary s",
+        "gc s",
+    ]
+    print(table(headers, rows))
+    print("\nRepeats (s, in the order run):")
+    print("\n".join(raw))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torchvision
 from article_googlenet import ArticleGoogLeNet
-from benchlib import ROOT, machine, median, table, time_interleaved
+from benchlib import ROOT, machine, median, print_repeats, table, time_interleaved
 from torch.nn import functional as F
 
 import archbuilder
@@ -118,6 +118,7 @@ def main() -> None:
         )
     print(table(["model", "ms / step", "speed vs peer", "peak MiB", "memory vs peer"], rows))
     print("\nPeers: the archbuilder rows compare with the hand-written row above them.")
+    print_repeats(times)
 
 
 def _peak_of_one_step(name: str, x: torch.Tensor, target: torch.Tensor, device: torch.device) -> int:

@@ -85,17 +85,30 @@ def test_every_tensor_is_written_at_build(googlenet_path):
             assert torch.all(tensor == 0), name
         elif name.endswith("bn.weight"):
             assert torch.all(tensor == 1), name
-        else:  # conv and linear weights: drawn with std at most sqrt(2 / 64)
-            assert torch.isfinite(tensor).all() and tensor.abs().max() < 2, name
+        else:
+            # Conv weights: Kaiming normal, fan-out, ReLU gain (He et al. 2015): std
+            # sqrt(2 / (out channels × kernel area)). Linear: std 0.01. Memory left as it
+            # was given (zeros or garbage) would miss the std.
+            assert tensor.dim() in (2, 4), name
+            std = 0.01 if tensor.dim() == 2 else (2 / (tensor.shape[0] * tensor[0, 0].numel())) ** 0.5
+            assert tensor.std().item() == pytest.approx(std, rel=0.1), name
+            assert abs(tensor.mean().item()) < 5 * std / tensor.numel() ** 0.5, name
 
 
 def test_aux_outputs_in_tap_order_with_their_weights():
+    torch.manual_seed(0)
     model = archbuilder.build(AUX).train()
-    outputs = model(torch.randn(3, 3, 16, 16))
-    assert model.aux_weights == (0.25, 0.5)  # 'early' taps conv2, which runs before mix
+    x = torch.randn(3, 3, 16, 16)
+    outputs = model(x)
+    # 'early' taps conv2, which runs before mix, so it comes first though the spec lists it second.
+    assert model.aux_names == ("early", "late") and model.aux_weights == (0.25, 0.5)
     assert len(outputs.aux) == 2
-    early = model.early(model.conv2(model.conv1(torch.zeros(1, 3, 16, 16))))
-    assert early.shape == (1, 4)
+    # Each aux output is its own head applied to its tap's output, run here layer by layer.
+    conv2 = model.conv2(model.conv1(x))
+    mix = model.mix(model.maxpool1(conv2))
+    torch.testing.assert_close(outputs.aux[0], model.early(conv2), rtol=0, atol=0)
+    torch.testing.assert_close(outputs.aux[1], model.late(mix), rtol=0, atol=0)
+    assert not torch.allclose(model.early(mix), model.late(mix))  # the heads differ, so order shows
 
 
 def test_compute_loss_weights_the_aux_losses():

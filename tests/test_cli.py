@@ -68,8 +68,11 @@ def test_summary_json():
     result = archbuild("summary", str(GOOGLENET), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["total"] == {"params": 13_393_352, "macs": data["total"]["macs"]}
-    assert data["without_aux"]["params"] == 7_013_112
+    # Parameters: the Caffe model's (tests/caffe_googlenet.py) plus batch norm; MACs: torch's
+    # FlopCounterMode over one training-mode forward of the built model, halved
+    # (test_summary_macs_are_what_torch_counts below).
+    assert data["total"] == {"params": 13_393_352, "macs": 1_591_044_096}
+    assert data["without_aux"] == {"params": 7_013_112, "macs": 1_582_671_872}
     names = [block["name"] for block in data["blocks"]]
     assert names[:6] == ["conv1", "pool1", "conv2_reduce", "conv2", "pool2", "3a"]
     assert names[-2:] == ["aux1", "aux2"]
@@ -121,3 +124,20 @@ def test_build_refuses_a_model_over_the_memory_limit():
     result = archbuild("build", str(GOOGLENET), "--max-param-gib", "0.01")
     assert result.returncode == 1
     assert "13,393,352 parameters (51.1 MiB as float32), over the limit of 10.2 MiB" in result.stderr
+
+
+def test_summary_macs_are_what_torch_counts():
+    """The figures above, counted by torch over the convolutions and matrix products that
+    actually run: with aux heads in training mode, without them in eval mode."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archbuilder
+
+    model = archbuilder.build(GOOGLENET)
+    counted = {}
+    for mode, train in (("total", True), ("without_aux", False)):
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model.train(train)(torch.randn(1, 3, 224, 224))
+        counted[mode] = counter.get_total_flops() // 2
+    assert counted == {"total": 1_591_044_096, "without_aux": 1_582_671_872}

@@ -1,7 +1,9 @@
 """Error messages for broken specs, compared with golden files.
 
 Regenerate the golden files after an intended wording change with
-``ARCHBUILDER_REGEN_GOLDEN=1 pytest tests/test_errors.py`` and review the diff.
+``ARCHBUILDER_REGEN_GOLDEN=1 pytest tests/test_errors.py``: each test whose golden file it
+changes then fails, saying so, so a regenerated golden is always a reviewed diff; review it
+with ``git diff tests/data/broken`` and run the tests again without the switch.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ def test_error_message_matches_golden(path: Path, monkeypatch):
     with pytest.raises(SpecError) as caught:
         archbuilder.load_spec(path.relative_to(ROOT), allowed_roots=SHARED)
     golden = path.with_suffix(".expected")
-    if REGENERATE:
-        golden.write_text(str(caught.value) + "\n")
-    assert str(caught.value) + "\n" == golden.read_text()
+    message = str(caught.value) + "\n"
+    if REGENERATE and (not golden.exists() or golden.read_text() != message):
+        golden.write_text(message)
+        pytest.fail(f"rewrote {golden.relative_to(ROOT)}: review `git diff` and run again without the switch")
+    assert golden.exists(), f"no golden file {golden.name}: run with ARCHBUILDER_REGEN_GOLDEN=1"
+    assert message == golden.read_text()
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)

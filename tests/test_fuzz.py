@@ -96,10 +96,14 @@ def test_arbitrary_text_loads_or_raises_spec_error(text):
 def test_arbitrary_bytes_raise_spec_error(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("bytes") / "spec.yaml"
     path.write_bytes(data)
+    # No 200 random bytes make a spec (one needs a name, an input and layers), so loading
+    # always fails, and must fail with a SpecError located in the file.
     try:
         archbuilder.load_spec(path)
     except SpecError as exc:
         assert exc.problems[0].file == str(path)
+    else:
+        raise AssertionError(f"{data!r} loaded as a spec")
 
 
 def test_text_mutants_of_every_shipped_spec_load_or_name_a_line(tmp_path):

@@ -1,17 +1,22 @@
-"""Variants against the published counts, their defining layout, and the shipped files."""
+"""Variants against independent references (BVLC Caffe's GoogLeNet transcribed by hand,
+torchvision's model), their defining layout, and the shipped files."""
 
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+import torchvision
 
 import archbuilder
 from archbuilder.variants import VARIANTS, emit, emit_yaml
 
+from .caffe_googlenet import CaffeGoogLeNet, archbuilder_key
 from .conftest import GOOGLENET, ROOT, SPECS
 
 SHIPPED = {
@@ -33,15 +38,119 @@ def totals(spec):
     return summary.params, summary.inference_params
 
 
-def test_published_parameter_counts(base):
-    assert totals(emit(base, "v1")) == (13_378_280, 6_998_552)
-    assert totals(emit(base, "torchvision")) == (13_004_888, 6_624_904)
-    assert totals(emit(base, "v1-bn")) == (13_393_352, 7_013_112)
+PROTOTXT = ROOT / "tests" / "data" / "bvlc_googlenet_deploy.prototxt"  # BVLC/caffe, unchanged
+
+
+def numel(modules) -> int:
+    return sum(p.numel() for module in modules for p in module.parameters())
+
+
+@pytest.fixture(scope="module")
+def caffe():
+    """With weights that keep the activations' scale (Kaiming normal, biases up to 0.1), so
+    that LRN and every layer after it change the outputs measurably."""
+    torch.manual_seed(0)
+    model = CaffeGoogLeNet().eval()
+    for layer in model.layers.values():
+        torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        torch.nn.init.uniform_(layer.bias, -0.1, 0.1)
+    return model
+
+
+def deploy_layers(caffe) -> list:
+    """The Caffe reference's layers that the deploy file defines (all but the aux heads)."""
+    return [caffe.layer(name) for name in caffe.caffe_names() if not name.startswith(("loss1", "loss2"))]
+
+
+def torchvision_googlenet(aux: bool) -> torch.nn.Module:
+    return torchvision.models.googlenet(weights=None, aux_logits=aux, init_weights=False)
+
+
+def deploy_file_layers() -> list[tuple[str, int, int, int, int]]:
+    """(name, outputs, kernel, stride, pad) of every Convolution and InnerProduct in the file."""
+    text = PROTOTXT.read_text()
+    rows = []
+    for name, body in re.findall(
+        r'layer \{\s*name: "([^"]+)"\s*type: "(?:Convolution|InnerProduct)"(.*?)\n\}', text, re.S
+    ):
+        field = {
+            key: int(value) for key, value in re.findall(r"(num_output|kernel_size|stride|pad): (\d+)", body)
+        }
+        rows.append(
+            (
+                name,
+                field["num_output"],
+                field.get("kernel_size", 1),
+                field.get("stride", 1),
+                field.get("pad", 0),
+            )
+        )
+    return rows
+
+
+def test_caffe_reference_has_the_deploy_files_layers(caffe):
+    """The hand transcription against the file itself: every Convolution and InnerProduct of
+    the deploy definition, with its outputs, kernel, stride and padding, in order."""
+    in_file = deploy_file_layers()
+    ours = []
+    for name in caffe.caffe_names():
+        layer = caffe.layer(name)
+        if isinstance(layer, torch.nn.Conv2d):
+            ours.append((name, layer.out_channels, layer.kernel_size[0], layer.stride[0], layer.padding[0]))
+        elif not name.startswith(("loss1", "loss2")):
+            ours.append((name, layer.out_features, 1, 1, 0))
+    assert [row for row in ours if not row[0].startswith(("loss1", "loss2"))] == in_file
+    assert len(in_file) == 58
+
+
+def test_v1_parameter_counts_are_the_caffe_models(base, caffe):
+    assert totals(emit(base, "v1")) == (numel([caffe]), numel(deploy_layers(caffe)))
+    assert numel(deploy_layers(caffe)) == 6_998_552  # the fixture's own figure (fixtures/README.md)
+
+
+def test_torchvision_parameter_counts_are_torchvisions(base):
+    assert totals(emit(base, "torchvision")) == (
+        numel([torchvision_googlenet(True)]),
+        numel([torchvision_googlenet(False)]),
+    )
+
+
+def test_v1_bn_counts_are_v1_plus_a_batch_norm_per_conv(base, caffe):
+    # v1-bn keeps every conv's bias and adds batch norm's weight and bias per output channel.
+    channels = sum(
+        layer.out_channels for layer in caffe.layers.values() if isinstance(layer, torch.nn.Conv2d)
+    )
+    deploy = sum(layer.out_channels for layer in deploy_layers(caffe) if isinstance(layer, torch.nn.Conv2d))
+    assert totals(emit(base, "v1-bn")) == (
+        numel([caffe]) + 2 * channels,
+        numel(deploy_layers(caffe)) + 2 * deploy,
+    )
+
+
+def test_v1_computes_what_the_caffe_model_computes(base, caffe):
+    """Weights copied from the Caffe transcription by name; main and aux logits compared."""
+    model = archbuilder.build(emit(base, "v1")).eval()
+    ours = model.state_dict()
+    copied = {}
+    for name in caffe.caffe_names():
+        for kind, tensor in caffe.layer(name).state_dict().items():
+            copied[f"{archbuilder_key(name)}.{kind}"] = tensor
+    assert copied.keys() == ours.keys()
+    model.load_state_dict(copied)
+    x = 60 * torch.randn(2, 3, 224, 224)  # the scale of Caffe's mean-subtracted 0-255 pixels
+    with torch.no_grad():
+        expected = caffe(x)
+        maps = model.features(x, at=["4a", "4d"])
+        actual = {"loss3": model(x), "loss1": model.aux1(maps["4a"]), "loss2": model.aux2(maps["4d"])}
+    for head, logits in expected.items():
+        scale = logits.abs().max()
+        assert scale > 0
+        assert (actual[head] - logits).abs().max() / scale < 1e-4, head
 
 
 @pytest.mark.parametrize("variant", ["v1", "torchvision"])
-def test_built_models_have_the_published_counts(base, variant):
-    expected = {"v1": 13_378_280, "torchvision": 13_004_888}[variant]
+def test_built_models_have_the_references_counts(base, caffe, variant):
+    expected = {"v1": numel([caffe]), "torchvision": numel([torchvision_googlenet(True)])}[variant]
     model = archbuilder.build(emit(base, variant))
     assert sum(p.numel() for p in model.parameters()) == expected
 

@@ -4,7 +4,7 @@
 
 The SVGs are rendered with the embedded Graphviz, so anyone regenerates them without a
 system install. Each file records the SHA-256 of the DOT it was drawn from; the test suite
-recomputes the DOT and fails when a diagram is stale.
+redraws every diagram and fails when a file differs from the drawing.
 """
 
 from __future__ import annotations
@@ -38,14 +38,17 @@ def recorded_hash(svg: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def drawn(source: str, digest: str) -> str:
+    """The file for one diagram: the embedded Graphviz's SVG, with the DOT's hash after its first line."""
+    svg = render_source(source, "svg", engine="embedded").decode()
+    declaration, _, rest = svg.partition("\n")
+    return f"{declaration}\n<!-- archbuilder diagram: dot sha256 {digest} -->\n{rest}"
+
+
 def main() -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     for path, source, digest in expected():
-        svg = render_source(source, "svg", engine="embedded").decode()
-        declaration, _, rest = svg.partition("\n")
-        write_atomic(
-            path, f"{declaration}\n<!-- archbuilder diagram: dot sha256 {digest} -->\n{rest}".encode()
-        )
+        write_atomic(path, drawn(source, digest).encode())
         print(f"wrote {path.relative_to(ROOT)}")
 
 

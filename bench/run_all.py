@@ -1,0 +1,184 @@
+"""Run every benchmark the docs quote and store its raw output in bench/results/.
+
+    python bench/run_all.py                    # all of them, full size (about 15 min on 2 cores)
+    python bench/run_all.py build scale        # only these
+    python bench/run_all.py --quick            # every script at a tiny size, into a temp folder
+    python bench/run_all.py --list
+
+Each benchmark runs as its own process and its output goes to
+``bench/results/<machine>-<name>.txt`` (``--out`` for another folder), under a header with
+the command, the date, the commit, the machine (CPU model, the instruction sets oneDNN
+chooses kernels by, cores, memory), the Python, torch, oneDNN and torchvision versions, the
+load average before the run and how long it took. The scripts print the repeats behind every
+median they report. ``tools/render_performance_doc.py`` turns these files into
+docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from benchlib import ROOT, cpu_flags, cpu_model, onednn_version
+
+from archbuilder.files import write_atomic
+
+
+class Benchmark(NamedTuple):
+    script: str  # under bench/ (or a path from the repository root)
+    args: tuple[str, ...]
+    quick: tuple[str, ...]  # a tiny run that exercises the same code
+
+
+BENCHMARKS = {  # in the order they run: the longest (compile) last
+    "build": Benchmark("build_time.py", (), ("--repeats", "2")),
+    "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
+    "render": Benchmark("render_time.py", (), ("--repeats", "1")),
+    "maxpool": Benchmark("maxpool.py", (), ("--repeats", "3")),
+    "train": Benchmark("train_step.py", (), ("--batch", "2", "--repeats", "2")),
+    "inference": Benchmark(
+        "inference.py",
+        ("--ablation", "--profile", "--compile"),
+        ("--batch", "1", "--repeats", "2", "--ablation", "--profile"),
+    ),
+    "inference-v3": Benchmark(
+        "inference.py",
+        ("--model", "inception-v3", "--ablation", "--profile", "--repeats", "15"),
+        ("--model", "inception-v3", "--batch", "1", "--repeats", "2"),
+    ),
+    "digits": Benchmark("digits.py", (), ("--epochs", "1", "--runs", "default")),
+    "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
+}
+
+
+def machine_name() -> str:
+    """A short name for this machine: the CPU family and the core count (``xeon2``)."""
+    model = cpu_model().lower()
+    family = next(
+        (name for name in ("xeon", "epyc", "ryzen", "core", "apple") if name in model), platform.machine()
+    )
+    return f"{family}{os.cpu_count()}"
+
+
+def memory_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.0f} GiB"
+    except OSError:
+        pass
+    return "unknown memory"
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    sha = git("rev-parse", "HEAD") or "unknown"
+    # bench/results is left out: the logs this run writes would make every later log "dirty".
+    dirty = git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "archbuilder",
+        "bench",
+        "specs",
+        ":!bench/results",
+    )
+    return sha + (" (with uncommitted changes to archbuilder/, bench/ or specs/)" if dirty else "")
+
+
+def header(command: str, seconds: float, load: str) -> str:
+    import torch
+
+    try:
+        import torchvision
+
+        vision = f", torchvision {torchvision.__version__}"
+    except ImportError:
+        vision = ""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"command: {command}\n"
+        f"date: {now}\n"
+        f"commit: {commit()}\n"
+        f"machine: {cpu_model()}; {os.cpu_count()} logical cores; {memory_gib()}; "
+        f"flags: {' '.join(cpu_flags()) or 'none of ' + 'avx2/avx512/vnni/amx'}\n"
+        f"software: Python {platform.python_version()}, torch {torch.__version__}, "
+        f"oneDNN {onednn_version()}{vision}\n"
+        f"load average before: {load}\n"
+        f"took: {seconds:.1f} s\n"
+        "----\n"
+    )
+
+
+def run(name: str, benchmark: Benchmark, *, quick: bool, out: Path, machine: str) -> bool:
+    script = Path("bench") / benchmark.script
+    args = benchmark.quick if quick else benchmark.args
+    command = " ".join(["python", str(script), *args])
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"{name}: {command}", flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    text = header(command, seconds, load) + result.stdout
+    if result.returncode != 0 or result.stderr.strip():
+        text += f"\n---- stderr (exit status {result.returncode}) ----\n{result.stderr}"
+    path = out / f"{machine}-{name}.txt"
+    write_atomic(path, text.encode())
+    print(f"  {'ok' if result.returncode == 0 else 'FAILED'} in {seconds:.1f} s -> {path}", flush=True)
+    return result.returncode == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny runs, to check that every script works")
+    parser.add_argument(
+        "--out", type=Path, help="folder for the logs (default bench/results, or a temp folder with --quick)"
+    )
+    parser.add_argument(
+        "--machine", default=machine_name(), help="the logs' name prefix (default %(default)s)"
+    )
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and their commands")
+    args = parser.parse_args()
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}; the benchmarks are {', '.join(BENCHMARKS)}")
+    chosen = args.names or list(BENCHMARKS)
+    if args.list:
+        for name in chosen:
+            b = BENCHMARKS[name]
+            print(f"{name:<13} python bench/{b.script} {' '.join(b.args)}")
+        return 0
+    out = args.out or (
+        Path(tempfile.mkdtemp(prefix="archbuilder-bench-")) if args.quick else ROOT / "bench" / "results"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    failed = [
+        name
+        for name in chosen
+        if not run(name, BENCHMARKS[name], quick=args.quick, out=out, machine=args.machine)
+    ]
+    if failed:
+        print(f"failed: {', '.join(failed)} (the log's stderr section says why)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
