@@ -162,7 +162,9 @@ def test_the_precision_figures_come_from_its_stored_runs():
     quoted = set(re.findall(r"(\d+\.\d+)(?=×| ms)", section))
     assert quoted, "the section quotes no figure"
     # a quoted figure is in a log, or is the ratio of two of its times (int8 against compiled bf16)
-    rows = [line.split("|") for line in logs.splitlines() if line.startswith("| ") and "ms / batch" not in line]
+    rows = [
+        line.split("|") for line in logs.splitlines() if line.startswith("| ") and "ms / batch" not in line
+    ]
     times = {float(cells[2]) for cells in rows if len(cells) > 3 and re.fullmatch(r" *\d+\.\d+ *", cells[2])}
     ratios = {f"{a / b:.2f}" for a in times for b in times if b}
     assert sorted(figure for figure in quoted if figure not in logs and figure not in ratios) == []
