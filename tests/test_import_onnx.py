@@ -323,7 +323,7 @@ def test_round_trip_of_every_shipped_spec(tmp_path, name):
 def test_torch_onnx_s_decomposed_local_response_norm_is_one_lrn(tmp_path):
     spec = archbuilder.load_spec(
         "name: n\ninput: {channels: 6, height: 5, width: 5}\n"
-        "blocks: [{name: norm, kind: lrn, size: 3, alpha: 0.001, beta: 0.6, k: 2.0}, {name: c, kind: conv, out: 2, kernel: 1}]\n"
+        "blocks: [{name: norm, kind: lrn, size: 3, alpha: 0.001, beta: 0.6, k: 2.0}, {name: c, kind: conv, out: 2, kernel: 1, activation: none}]\n"
     )
     result = _round_trip(spec, tmp_path)
     assert result.spec.blocks[0] == spec.blocks[0]
