@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archbuilder.cli.common import Command, gib, import_torch, load, positive
+from archbuilder.cli.common import Command, add_gib_limit, import_torch, load, positive
 from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_PARAM_BYTES, check_activations
 
 __all__ = ["register"]
@@ -16,19 +16,17 @@ def register(command: Command) -> None:
     build.add_argument("--batch", type=positive, default=2, help="batch size of the random input (default 2)")
     build.add_argument("--no-aux", action="store_true", help="leave out the aux heads")
     build.add_argument("--num-classes", type=positive, default=None, help="override num_classes")
-    build.add_argument(
+    add_gib_limit(
+        build,
         "--max-param-gib",
-        type=gib,
-        default=DEFAULT_MAX_PARAM_BYTES / 2**30,
-        metavar="GIB",
-        help="refuse to allocate more float32 parameters than this (default %(default)g GiB)",
+        DEFAULT_MAX_PARAM_BYTES,
+        "refuse to allocate more float32 parameters than this",
     )
-    build.add_argument(
+    add_gib_limit(
+        build,
         "--max-activation-gib",
-        type=gib,
-        default=DEFAULT_MAX_ACTIVATION_BYTES / 2**30,
-        metavar="GIB",
-        help="refuse a forward pass of --batch samples whose activations exceed this (default %(default)g GiB)",
+        DEFAULT_MAX_ACTIVATION_BYTES,
+        "refuse a forward pass of --batch samples whose activations exceed this",
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "Command",
     "TorchUnavailable",
     "UsageError",
+    "add_gib_limit",
     "gib",
     "import_torch",
     "load",
@@ -66,6 +67,13 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
     return value
+
+
+def add_gib_limit(parser: argparse.ArgumentParser, flag: str, default_bytes: int, help: str) -> None:
+    """A ``--max-…-gib GIB`` option: a memory limit in GiB (``args.<name>`` is in GiB)."""
+    parser.add_argument(
+        flag, type=gib, default=default_bytes / 2**30, metavar="GIB", help=f"{help} (default %(default)g GiB)"
+    )
 
 
 def gib(text: str) -> float:

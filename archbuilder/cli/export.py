@@ -12,7 +12,7 @@ from archbuilder.cli.common import (
     STDOUT,
     Command,
     UsageError,
-    gib,
+    add_gib_limit,
     import_torch,
     load,
     positive,
@@ -48,12 +48,11 @@ def register(command: Command) -> None:
         metavar="N",
         help=f"ONNX opset, {OPSETS.start} to {OPSETS.stop - 1} (default %(default)s)",
     )
-    export.add_argument(
+    add_gib_limit(
+        export,
         "--max-activation-gib",
-        type=gib,
-        default=DEFAULT_MAX_ACTIVATION_BYTES / 2**30,
-        metavar="GIB",
-        help="refuse a model whose traced forward pass needs more activations (default %(default)g GiB)",
+        DEFAULT_MAX_ACTIVATION_BYTES,
+        "refuse a model whose traced forward pass needs more activations",
     )
     export.add_argument(
         "--dtype",
