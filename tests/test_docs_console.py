@@ -1,13 +1,13 @@
 """The ```console blocks of the reference pages print what the pages show.
 
-Each `$ archbuild ...` line runs (as ``python -m archbuilder``) in a folder holding a copy
-of specs/ and schema/, the commands of one block in order and in the same folder; its
+Each `$ archbuild ...` line runs (as ``python -m archbuilder``) in a folder of its page
+holding a copy of specs/ and schema/ (and the BVLC deploy fixture), in page order; its
 output (stdout, then stderr) must be the lines under it, where a line ``...`` (or ``…``)
 stands for any number of lines, and a ``…`` inside a line for any text; ``| head -N`` keeps the first N lines. ``$ echo $?``
 checks the exit status of the command before it; ``$ head -N FILE`` shows a file written
 by an earlier command. A block
 that needs what the test machine lacks or has (no Graphviz, no onnxscript, a downloaded
-file, a file written by an earlier yaml block) is listed in NOT_RUN with the reason, so
+file, a file written by a yaml block) is listed in NOT_RUN with the reason, so
 every other block of these pages is checked.
 """
 
@@ -24,11 +24,11 @@ import pytest
 
 from .conftest import ROOT
 from .test_docs import DOCS, Fence, fences
+from .test_import_caffe import DEPLOY
 
-PAGES = ("cli.md", "diagrams.md", "variants.md")
+PAGES = ("cli.md", "diagrams.md", "variants.md", "import.md")
 
 NOT_RUN = {  # (page, the block's first command) -> why the test does not run it
-    ("cli.md", "archbuild validate missing.yaml"): "shows a missing file; covered by tests/test_errors.py",
     (
         "cli.md",
         "archbuild new my-net.yaml --from googlenet",
@@ -67,6 +67,10 @@ NOT_RUN = {  # (page, the block's first command) -> why the test does not run it
         "archbuild emit specs/googlenet.yaml --variant naive -o specs/googlenet-naive.yaml",
     ): "the commands that regenerate the shipped variants; it shows no output",
     ("diagrams.md", "python tools/render_docs_diagrams.py"): "runs a tool, not archbuild",
+    (
+        "import.md",
+        "archbuild export specs/googlenet-v1-original.yaml -o v1.onnx",
+    ): "an ONNX export and import: tests/test_import_onnx.py",
 }
 
 
@@ -106,12 +110,19 @@ def same_line(got: str, want: str) -> bool:
     return re.fullmatch(pattern, got.rstrip()) is not None
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    for name in ("specs", "schema"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "diagrams").mkdir()  # cli.md renders into diagrams/
-    return tmp_path
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    """One folder per page, shared by its blocks in page order (a block may read what an
+    earlier one wrote), holding specs/, schema/, an empty diagrams/ and the BVLC fixture."""
+    made: dict[str, Path] = {}
+    for page in PAGES:
+        folder = made[page] = tmp_path_factory.mktemp(page.removesuffix(".md"))
+        for name in ("specs", "schema"):
+            shutil.copytree(ROOT / name, folder / name)
+        (folder / "diagrams").mkdir()  # cli.md renders into diagrams/
+        if DEPLOY.exists():
+            shutil.copy(DEPLOY, folder)
+    return made
 
 
 def run(command: str, folder: Path) -> tuple[int, list[str]]:
@@ -134,8 +145,10 @@ def run(command: str, folder: Path) -> tuple[int, list[str]]:
 
 @pytest.mark.slow  # a subprocess per command: about 2 min for the pages on 2 cores
 @pytest.mark.parametrize("block", [b for b in blocks() if key(b) not in NOT_RUN], ids=lambda b: b.id)
-def test_the_block_prints_what_the_page_shows(block, folder):
-    status = None
+def test_the_block_prints_what_the_page_shows(block, folders):
+    if DEPLOY.name in block.text and not DEPLOY.exists():
+        pytest.skip(f"{DEPLOY} is not on this machine")
+    folder, status = folders[block.file], None
     for command, want in commands(block):
         if command == "echo $?":
             assert want == [str(status)], f"{block.id}: the page shows exit status {want}; it was {status}"
