@@ -1,6 +1,6 @@
 """Run every benchmark the docs quote and store its raw output in bench/results/.
 
-    python bench/run_all.py                    # all of them, full size (about 15 min on 2 cores)
+    python bench/run_all.py                    # all of them, full size (about 30 min on 2 cores)
     python bench/run_all.py build scale        # only these
     python bench/run_all.py --quick            # every script at a tiny size, into a temp folder
     python bench/run_all.py --list
@@ -33,9 +33,16 @@ from archbuilder.files import write_atomic
 
 
 class Benchmark(NamedTuple):
-    script: str  # under bench/ (or a path from the repository root)
+    script: str  # under bench/, or a path from the repository root when it holds a "/"
     args: tuple[str, ...]
     quick: tuple[str, ...]  # a tiny run that exercises the same code
+    # run in a new empty folder: for a script that writes its files (a study's database, a
+    # report) in the current one, so that a rerun starts afresh and leaves the checkout alone
+    in_temp: bool = False
+
+    @property
+    def path(self) -> Path:
+        return Path(self.script) if "/" in self.script else Path("bench") / self.script
 
 
 BENCHMARKS = {  # in the order they run: the longest (compile) last
@@ -55,6 +62,17 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         ("--model", "inception-v3", "--batch", "1", "--repeats", "2"),
     ),
     "digits": Benchmark("digits.py", (), ("--epochs", "1", "--runs", "default")),
+    "space": Benchmark("space.py", ("--count", "1000"), ("--count", "5")),
+    "fuzz": Benchmark("fuzz_specs.py", ("--mutants", "5000", "--seed", "7"), ("--mutants", "24")),
+    "fuzz-structural": Benchmark(
+        "fuzz_specs.py", ("--structural", "3000", "--seed", "7"), ("--structural", "5")
+    ),
+    "search": Benchmark(
+        "examples/search_digits.py",
+        ("--trials", "24", "--seed", "0"),
+        ("--trials", "2", "--epochs", "1", "--seed", "0"),
+        in_temp=True,
+    ),
     "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
 }
 
@@ -91,10 +109,11 @@ def commit() -> str:
         "--",
         "archbuilder",
         "bench",
+        "examples",
         "specs",
         ":!bench/results",
     )
-    return sha + (" (with uncommitted changes to archbuilder/, bench/ or specs/)" if dirty else "")
+    return sha + (" (with uncommitted changes to archbuilder/, bench/, examples/ or specs/)" if dirty else "")
 
 
 def header(command: str, seconds: float, load: str) -> str:
@@ -122,16 +141,19 @@ def header(command: str, seconds: float, load: str) -> str:
 
 
 def run(name: str, benchmark: Benchmark, *, quick: bool, out: Path, machine: str) -> bool:
-    script = Path("bench") / benchmark.script
     args = benchmark.quick if quick else benchmark.args
-    command = " ".join(["python", str(script), *args])
+    command = " ".join(["python", str(benchmark.path), *args])
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"{name}: {command}", flush=True)
-    start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix=f"archbuilder-{name}-") as folder:
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, str(ROOT / benchmark.path), *args],
+            cwd=folder if benchmark.in_temp else ROOT,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
     text = header(command, seconds, load) + result.stdout
     if result.returncode != 0 or result.stderr.strip():
         text += f"\n---- stderr (exit status {result.returncode}) ----\n{result.stderr}"
@@ -164,7 +186,7 @@ def main() -> int:
     if args.list:
         for name in chosen:
             b = BENCHMARKS[name]
-            print(f"{name:<13} python bench/{b.script} {' '.join(b.args)}")
+            print(f"{name:<15} python {b.path} {' '.join(b.args)}")
         return 0
     out = args.out or (
         Path(tempfile.mkdtemp(prefix="archbuilder-bench-")) if args.quick else ROOT / "bench" / "results"

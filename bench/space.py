@@ -6,7 +6,7 @@ Three spaces around specs/googlenet.yaml, side by side, with the same budget
 (``max_params: 14M``, ``max_macs: 1.7G``): the twelve widths of 3a and 3b as choices of 3
 (3^12 = 531,441 combinations), every Inception width (54 decisions) as a choice of 3 (3^54), and every
 Inception width as an integer range from half to one and a half times its value (about
-10^90 combinations). A candidate costs the same in all three: drawing is one pick per
+10^107 combinations). A candidate costs the same in all three: drawing is one pick per
 decision, and the rest (templates, pydantic validation, lowering with every shape inferred,
 parameter and MAC counts) depends on the network, not on the space. Nothing imports torch.
 For reference, the last row is ``load_spec`` + ``summarize`` of googlenet.yaml itself.

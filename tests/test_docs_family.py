@@ -77,6 +77,9 @@ def test_quoted_ratios_follow_from_the_specs(doc):
         archbuilder.summarize(SPECS / "inception-v3.yaml"),
         archbuilder.summarize(SPECS / "xception.yaml"),
     )
+    # the sentence and the figures together: a reworded claim must come back here
+    claim = "Xception has about as many parameters as Inception-v3 and half again as many"
+    assert claim in " ".join(doc.split())
     assert 1.4 < xception.inference_macs / v3.inference_macs < 1.6  # "half again as many"
     assert abs(xception.params / v3.inference_params - 1) < 0.05  # "about as many parameters"
 

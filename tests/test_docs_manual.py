@@ -3,7 +3,8 @@ features) run as written.
 
 Every ```python block runs, in a fresh namespace, in a folder holding a copy of specs/ and
 the getting-started spec saved as my-net.yaml (later blocks of a page may read the files
-earlier ones wrote). Every ```console block of getting-started.md runs its `$ archbuild`
+earlier ones wrote); a block followed by a ```text sample of training lines must print lines
+like it. Every ```console block of getting-started.md runs its `$ archbuild`
 command and must print exactly what the page shows.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shlex
 import shutil
 import subprocess
@@ -80,7 +82,42 @@ def api_blocks() -> list[Fence]:
 
 @pytest.mark.parametrize("block", blocks("python") + api_blocks(), ids=lambda block: block.id)
 def test_python_block_runs(block, workdir, monkeypatch):
-    run_block(block, workdir, monkeypatch)
+    printed = run_block(block, workdir, monkeypatch)
+    shown = sample_output(block)
+    if shown is not None:
+        assert_like_the_sample(printed, shown)
+
+
+TRAINING_LINE = re.compile(r"epoch (\d+): loss (\d+\.\d{3}), test accuracy (\d+\.\d)%")
+
+
+def sample_output(block: Fence) -> Fence | None:
+    """The ```text block right after a block that trains, showing what it prints."""
+    page = fences(DOCS / block.file)
+    index = page.index(block)
+    after = page[index + 1] if index + 1 < len(page) else None
+    return after if after and after.lang == "text" and TRAINING_LINE.match(after.text) else None
+
+
+def assert_like_the_sample(printed: str, shown: Fence) -> None:
+    """Training prints the sample's lines, epoch by epoch, with losses and accuracies near
+    the sample's (one thread here; the figures move a little with threads and CPUs)."""
+    got = [TRAINING_LINE.fullmatch(line) for line in printed.strip().splitlines()]
+    want = [TRAINING_LINE.fullmatch(line) for line in shown.text.strip().splitlines()]
+    assert all(want), f"{shown.id}: a line of the sample is not a training line"
+    assert all(got) and len(got) == len(want), (
+        f"{shown.id} shows {shown.text!r}; the code printed {printed!r}"
+    )
+    for g, w in zip(got, want, strict=True):
+        assert g[1] == w[1], printed
+        assert abs(float(g[2]) - float(w[2])) <= 0.05 + 0.1 * float(w[2]), (g[0], w[0])
+        assert abs(float(g[3]) - float(w[3])) <= 3.0, (g[0], w[0])
+
+
+def test_the_training_sample_is_checked():
+    """getting-started.md's training block has its printed sample, so the test above compares them."""
+    trains = [b for b in blocks("python", "getting-started.md") if "for epoch in range(5)" in b.text]
+    assert len(trains) == 1 and sample_output(trains[0]) is not None
 
 
 @pytest.mark.parametrize("block", blocks("console", "getting-started.md"), ids=lambda block: block.id)

@@ -62,7 +62,7 @@ def test_a_figure_without_a_log_is_an_error(tool):
 
 # Logs stored by hand before bench/run_all.py ran their benchmarks: each names its command,
 # date and load in its first lines (checked below) instead of run_all's header.
-HAND_RUN = {"xeon2-precision", "xeon2-precision-loaded", "xeon2-space"}
+HAND_RUN = {"xeon2-precision", "xeon2-precision-loaded"}
 
 
 def test_hand_run_logs_name_their_command_and_date():
@@ -101,7 +101,7 @@ def test_every_cpu_log_is_the_full_run_of_its_benchmark(logs):
     }
     assert sorted(stored) == sorted(run_all.BENCHMARKS)
     for name, benchmark in run_all.BENCHMARKS.items():
-        command = " ".join(["python", f"bench/{benchmark.script}", *benchmark.args])
+        command = " ".join(["python", str(benchmark.path), *benchmark.args])
         assert logs.read_log(stored[name]).header["command"] == command, name
 
 

@@ -99,7 +99,7 @@ def render_diagram(
     when ``dot`` is on PATH, else embedded). ``dpi`` sets a PNG's resolution. ``compare``:
     another spec; ``spec`` is then drawn with its entries added, changed or renamed since
     ``compare`` marked (and the removed ones listed). ``layout``: ``tall``, ``compact`` (the
-    main chain wrapped into columns) or ``auto`` (compact when tall would be thinner than 1:3).
+    main chain wrapped into columns) or ``auto`` (compact when tall would be thinner than about 1:2.6).
     Raises RenderError when the format cannot be produced here, SpecError for an invalid spec.
     """
     fmt = output_format(output)  # an unsupported extension fails before the spec is read
