@@ -82,6 +82,38 @@ def test_resnet50_at_half_width_by_hand():
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
 
 
+def test_densenet121_at_half_width_by_hand():
+    """Growth 16, bottleneck 64, stem 32, transitions 64/128/256: every width halves."""
+
+    def layer(cin: int) -> int:
+        return 2 * cin + cin * 64 + 2 * 64 + 9 * 64 * 16
+
+    total, channels = 7 * 7 * 3 * 32 + 2 * 32, 32
+    for layers, transition in ((6, 64), (12, 128), (24, 256), (16, None)):
+        total += sum(layer(channels + 16 * i) for i in range(layers))
+        channels += 16 * layers
+        if transition:
+            total += 2 * channels + channels * transition
+            channels = transition
+    total += 2 * channels + channels * 1000 + 1000  # norm5 and the classifier
+    spec = archbuilder.load_spec(SPECS / "densenet121.yaml", overrides=["scale.width=0.5"])
+    assert archbuilder.summarize(spec).params == total == 2_274_728
+
+
+def test_the_wider_and_deeper_relatives_are_one_override_away():
+    """docs/families.md's recipes give torchvision's wide_resnet50_2 and densenet169 (metadata)."""
+    wide = {}
+    for stage, width in zip((1, 2, 3, 4), (128, 256, 512, 1024)):
+        wide |= {f"blocks.layer{stage}_0.with.width": width, f"blocks.layer{stage}.with.width": width}
+    deeper = {"blocks.denseblock3.repeat": 32, "blocks.denseblock4.repeat": 32, "blocks.transition3.out": 640}
+    for spec, overrides, builder in (
+        ("resnet50", wide, "wide_resnet50_2"),
+        ("densenet121", deeper, "densenet169"),
+    ):
+        summary = archbuilder.summarize(archbuilder.load_spec(SPECS / f"{spec}.yaml", overrides=overrides))
+        assert summary.params == torchvision.models.get_model_weights(builder).DEFAULT.meta["num_params"]
+
+
 def test_densenet121_dense_layer_and_transition_by_hand():
     table = rows(SPECS / "densenet121.yaml")
 
