@@ -308,15 +308,18 @@ blocks:
     block = tv_densenet._DenseBlock(3, num_input_features=8, bn_size=4, growth_rate=4, drop_rate=0)
     transition = tv_densenet._Transition(20, 10)
     reference = nn.Sequential(block, transition).eval()
-    ours = [t for t in model.state_dict().values()]
+    ours = list(model.state_dict().values())
     theirs = reference.state_dict()
-    assert [tuple(t.shape) for t in ours] != [] and len(ours) == len(theirs)
+    assert len(ours) == len(theirs) > 0
     # same module order on both sides: norm1, conv1, norm2, conv2 per layer, then norm, conv
     reference.load_state_dict(dict(zip(theirs, ours)))
     x = torch.randn(2, 8, 12, 12)
     with torch.no_grad():
         assert relative_error(model(x), reference(x)) <= TOLERANCE
     assert rows(archbuilder.load_spec(text))["block_3"].out_shape == (8 + 3 * 4, 12, 12)
+    optimized = optimize_for_inference(model, input_shape=x.shape)  # identity branches pass through
+    with torch.no_grad():
+        assert relative_error(optimized(x), reference(x)) <= TOLERANCE
 
 
 def test_pre_activation_errors_are_located():

@@ -61,7 +61,17 @@ def mutated_specs(draw):
             elif action == "delete" and isinstance(parent, dict):
                 del parent[path[-1]]
             elif isinstance(parent, dict):
-                keys = ["extra", "kind", "repeat", "scale", "groups", "split", "channels", "drop_path_rate", "order"]
+                keys = [
+                    "extra",
+                    "kind",
+                    "repeat",
+                    "scale",
+                    "groups",
+                    "split",
+                    "channels",
+                    "drop_path_rate",
+                    "order",
+                ]
                 parent[draw(st.sampled_from(keys))] = draw(leaves)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
