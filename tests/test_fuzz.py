@@ -61,17 +61,8 @@ def mutated_specs(draw):
             elif action == "delete" and isinstance(parent, dict):
                 del parent[path[-1]]
             elif isinstance(parent, dict):
-                keys = [
-                    "extra",
-                    "kind",
-                    "repeat",
-                    "scale",
-                    "groups",
-                    "split",
-                    "channels",
-                    "drop_path_rate",
-                    "order",
-                ]
+                keys = ["extra", "kind", "repeat", "scale", "groups", "split", "channels", "drop_path_rate"]
+                keys.append("order")  # a conv's order: pre / post
                 parent[draw(st.sampled_from(keys))] = draw(leaves)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
