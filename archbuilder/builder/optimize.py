@@ -287,12 +287,11 @@ class _Rewriter:
         weight = conv.weight.detach().clone()
         bias = conv.bias.detach().clone() if conv.bias is not None else weight.new_zeros(weight.shape[0])
         fused = FusedConv(weight, bias, conv, None)
-        before = [copy.deepcopy(m).eval() for name, m in unit.named_children() if name != "conv"]
+        layers = [("", copy.deepcopy(m).eval()) for name, m in unit.named_children() if name != "conv"]
+        layers.append(("", fused))
         if self.fold_bn:
-            return _without_identities(nn.Sequential(*(m for _, m in _fold_neighbours(
-                [("", m) for m in (*before, fused)]
-            ))))  # fmt: skip
-        return nn.Sequential(*before, fused)
+            layers = _fold_neighbours(layers)
+        return _without_identities(nn.Sequential(*(module for _, module in layers)))
 
     def _parallel(self, block: ParallelBlock) -> nn.Module:
         branches = [self.rewrite(branch) for branch in block.children()]
