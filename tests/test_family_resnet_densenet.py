@@ -365,3 +365,20 @@ def test_pre_activation_exports_to_onnx_and_torch_export(tmp_path):
     assert relative_error(torch.from_numpy(actual), expected) <= TOLERANCE
     program = export_program(model)
     assert relative_error(program.module()(x), expected) <= TOLERANCE
+
+
+def test_search_spaces_decide_widths_growth_and_the_conv_order():
+    """A space around each spec: every candidate checked without torch, counts by hand."""
+    from archbuilder.space import load_space
+
+    resnet = load_space("extends: resnet50\nname: r\nscale: {width: {choice: [0.5, 1.0]}}\n")
+    assert sorted(c.params for c in resnet.enumerate()) == [6_917_640, TABLE["resnet50"]]
+    densenet = load_space(
+        "extends: densenet121\nname: d\nconstraints: {max_params: 7978856}\n"
+        "blocks:\n  transition1: {order: {choice: [pre, post]}}\n"
+    )
+    # post: transition1's batch norm follows its conv, over 128 channels instead of 256
+    assert sorted(c.params for c in densenet.enumerate()) == [
+        TABLE["densenet121"] - 2 * 128,
+        TABLE["densenet121"],
+    ]
