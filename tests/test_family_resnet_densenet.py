@@ -201,6 +201,33 @@ def test_every_stage_has_torchvisions_shape_on_a_small_input(pair):
     theirs = reference_shapes(reference, x, TOP[name])
     mine = our_shapes(ours, x)
     assert {key: mine[key] for key in TOP[name]} == theirs
+    if name == "densenet121":  # and every dense layer's running concat, as the next layer reads it
+        running = dense_running_shapes(reference, x)
+        assert len(running) == 6 + 12 + 24 + 16 - 4
+        assert {key: mine[key] for key in running} == running
+
+
+def dense_running_shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple]:
+    """torchvision's layer l + 1 reads the list of every earlier output: its concat is our copy l."""
+    seen: dict[str, tuple] = {}
+
+    def hook(_module, inputs, name):
+        seen[name] = tuple(torch.cat(inputs[0], 1).shape[1:])
+
+    handles = []
+    for block in (1, 2, 3, 4):
+        for layer_name, layer in model.features.get_submodule(f"denseblock{block}").named_children():
+            number = int(layer_name.removeprefix("denselayer"))
+            if number > 1:
+                name = f"denseblock{block}_{number - 1}"
+                handles.append(layer.register_forward_pre_hook(lambda m, i, name=name: hook(m, i, name)))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
 
 
 @pytest.mark.slow
