@@ -6,7 +6,8 @@
 The whole page is generated. For each spec in FAMILIES that is shipped (specs/<spec>.yaml)
 and has a prose fragment (tools/templates/families/<spec>.md), a section holds:
 
-* the fragment, whose first line names the torchvision builder: ``<!-- torchvision: resnet50 -->``;
+* the fragment, whose first line names the torchvision builder (``<!-- torchvision: resnet50 -->``)
+  and whose prose starts with the section's ``## `` heading;
 * the spec's ``templates:`` entry, copied verbatim from the spec file;
 * its diagram (docs/diagrams/<spec>.svg), its parameters and MACs from ``archbuilder.summarize``
   beside torchvision's own metadata (``get_model_weights(builder).DEFAULT.meta``:
