@@ -1,11 +1,11 @@
 """Inference speed: a spec-built model against torchvision's, side by side in one process.
 
-    python bench/inference.py [--model googlenet|inception-v3] [--batch 1 8] [--repeats 20]
+    python bench/inference.py [--model googlenet|inception-v3|resnet50] [--batch 1 8] [--repeats 20]
                               [--ablation] [--compile] [--profile]
     python bench/inference.py --device cuda --batch 64 --amp bf16   # on a GPU
 
-The model built from specs/googlenet-torchvision.yaml (or specs/inception-v3.yaml) gets
-torchvision's weights through the interop loader (batch-norm statistics randomized, so
+The model built from specs/googlenet-torchvision.yaml (or specs/inception-v3.yaml, or
+specs/resnet50.yaml) gets torchvision's weights through the interop loader (batch-norm statistics randomized, so
 folding them is tested), and every contender's logits are compared with torchvision's. Contenders take turns call by call, after
 warm-up; the table gives the median. ``--ablation`` adds one row per step of
 ``optimize_for_inference``, each on top of the ones before; ``--compile`` adds
@@ -30,7 +30,7 @@ import torchvision
 from benchlib import ROOT, machine, median, print_repeats, table, time_interleaved
 
 import archbuilder
-from archbuilder.interop import load_torchvision_googlenet, load_torchvision_inception_v3
+from archbuilder.interop import load_torchvision_googlenet, load_torchvision_inception_v3, load_weights
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,14 @@ PAIRS = {
         ),
         load_torchvision_inception_v3,
         299,
+    ),
+    # No sibling convs to fuse: the gain over the default build is batch-norm folding,
+    # channels-last and oneDNN's fused conv + ReLU (the residual sums stay separate ops).
+    "resnet50": Pair(
+        ROOT / "specs" / "resnet50.yaml",
+        lambda: torchvision.models.resnet50(weights=None),
+        lambda model, source: load_weights(model, source, "torchvision-resnet50"),
+        224,
     ),
 }
 ABLATION = (  # cumulative: each row adds one step

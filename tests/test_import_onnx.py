@@ -305,6 +305,8 @@ def test_round_trip_of_a_small_spec_through_archbuild_export(tmp_path):
 NOT_YET = {
     "inception-next-tiny": "channel-split branches (Slice), layer scale (Mul by a tensor) and "
     "LayerNorm are not recognized by the importer yet",
+    "densenet121": "pre-activation convs (order: pre: BatchNorm → ReLU → Conv) come back as "
+    "standalone batch norms and activations before plain convs",
 }
 SHIPPED = [
     pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[name]))

@@ -43,6 +43,8 @@ def convs(draw, *, same_size: bool = False, out=None):
         layer["bias"] = draw(st.booleans())
     if draw(st.booleans()):
         layer["activation"] = draw(st.sampled_from(["relu", "gelu", "tanh", "none"]))
+    if draw(st.booleans()):
+        layer["order"] = draw(st.sampled_from(["post", "pre"]))  # pre: norm and activation first
     return layer
 
 

@@ -67,7 +67,21 @@ def _conv(op: Op) -> nn.Module:
             bias=a["bias"],
         )
     )
+    if a.get("order") == "pre":
+        return _preactivated(parts["conv"], a)
     return _normed(parts, a)
+
+
+def _preactivated(conv: nn.Conv2d, a: Mapping[str, Any]) -> nn.Module:
+    """Batch norm over the input channels and the activation, then ``conv`` (DenseNet's order)."""
+    parts: OrderedDict[str, nn.Module] = OrderedDict()
+    if a["norm"] == "batch":
+        parts["bn"] = nn.BatchNorm2d(a["in_channels"], eps=a["bn_eps"], momentum=a["bn_momentum"])
+    if a["activation"] != "none":
+        # In place only on the batch norm's fresh output: the unit's input may be read elsewhere.
+        parts["act"] = activation(a["activation"], inplace="bn" in parts)
+    parts["conv"] = conv
+    return nn.Sequential(parts)
 
 
 def _separable(op: Op) -> nn.Module:

@@ -262,6 +262,8 @@ class _Rewriter:
         return copy.deepcopy(module).eval()
 
     def _conv_unit(self, unit: nn.Sequential) -> nn.Module:
+        if next(iter(unit._modules)) != "conv":
+            return self._preactivated_unit(unit)
         conv: nn.Conv2d = unit.conv
         bn = getattr(unit, "bn", None)
         if bn is not None and not self.fold_bn:
@@ -276,6 +278,20 @@ class _Rewriter:
         if act is not None and hasattr(act, "inplace"):
             act.inplace = True  # the conv's output is a fresh tensor nothing else reads
         return FusedConv(weight, bias, conv, act)
+
+    def _preactivated_unit(self, unit: nn.Sequential) -> nn.Module:
+        """A pre-activation unit (norm, activation, then conv): its batch norm cannot fold into
+        the conv after it across the activation, so it stays, in eval mode; with no activation
+        between them it folds forward into an unpadded conv."""
+        conv: nn.Conv2d = unit.conv
+        weight = conv.weight.detach().clone()
+        bias = conv.bias.detach().clone() if conv.bias is not None else weight.new_zeros(weight.shape[0])
+        fused = FusedConv(weight, bias, conv, None)
+        layers = [("", copy.deepcopy(m).eval()) for name, m in unit.named_children() if name != "conv"]
+        layers.append(("", fused))
+        if self.fold_bn:
+            layers = _fold_neighbours(layers)
+        return _without_identities(nn.Sequential(*(module for _, module in layers)))
 
     def _parallel(self, block: ParallelBlock) -> nn.Module:
         branches = [self.rewrite(branch) for branch in block.children()]

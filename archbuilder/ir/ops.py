@@ -19,7 +19,7 @@ from archbuilder.spec import layers as L
 
 __all__ = ["BUILTIN_CONV", "Context", "OpResult", "ShapeError", "pair", "rule_for", "scope_conv"]
 
-BUILTIN_CONV = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum": 0.1}
+BUILTIN_CONV = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum": 0.1, "order": "post"}
 
 
 class ShapeError(Exception):
@@ -34,7 +34,7 @@ class ShapeError(Exception):
         self.fallback = fallback
 
 
-_CONV_KEYS = ("norm", "activation", "bias", "bn_eps", "bn_momentum")
+_CONV_KEYS = ("norm", "activation", "bias", "bn_eps", "bn_momentum", "order")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def scope_conv(defaults: L.ConvOptions) -> dict[str, Any]:
 def _conv_options(layer: L.Conv | L.Separable, context: Context) -> dict[str, Any]:
     resolved = dict(context.conv)
     for key in _CONV_KEYS:
-        value = getattr(layer, key)
+        value = getattr(layer, key, None)  # a separable conv has no order
         if value is not None:
             resolved[key] = value
     if resolved["bias"] is None:
@@ -121,8 +121,10 @@ def _window_out(layer: L.Conv | L.Separable, height: int, width: int) -> tuple[A
     return padding, out_hw  # type: ignore[return-value]
 
 
-def _norm_params(options: dict[str, Any], out: int) -> int:
-    return (out if options["bias"] else 0) + (2 * out if options["norm"] == "batch" else 0)
+def _norm_params(options: dict[str, Any], out: int, channels: int | None = None) -> int:
+    """Bias and batch-norm parameters; a pre-activation conv normalizes its ``channels`` inputs."""
+    normed = channels if options.get("order") == "pre" and channels is not None else out
+    return (out if options["bias"] else 0) + (2 * normed if options["norm"] == "batch" else 0)
 
 
 def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
@@ -143,9 +145,8 @@ def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
         groups=groups,
         **options,
     )
-    result = OpResult(
-        attrs, (out, *out_hw), weights + _norm_params(options, out), weights * out_hw[0] * out_hw[1]
-    )
+    params = weights + _norm_params(options, out, channels)
+    result = OpResult(attrs, (out, *out_hw), params, weights * out_hw[0] * out_hw[1])
     if layer.groups == "depthwise" and out % channels:
         message = f"a depthwise conv's out ({out}) must be a multiple of its input channels ({channels})"
         raise ShapeError(message, fallback=result)
@@ -173,8 +174,16 @@ def _separable(layer: L.Separable, shape: Shape, context: Context) -> OpResult:
         multiplier=layer.multiplier,
         **options,
     )
-    params = weights + _norm_params(options, layer.out)
-    return OpResult(attrs, (layer.out, *out_hw), params, weights * out_hw[0] * out_hw[1])
+    attrs.pop("order")
+    params = weights + _norm_params(attrs, layer.out)
+    result = OpResult(attrs, (layer.out, *out_hw), params, weights * out_hw[0] * out_hw[1])
+    if options["order"] == "pre":
+        message = (
+            "a separable conv has no pre-activation form, but the enclosing conv settings say "
+            "order: pre; give this block conv: {order: post}, or set order on its convs alone"
+        )
+        raise ShapeError(message, fallback=result)
+    return result
 
 
 def _pool(layer: L.MaxPool | L.AvgPool, shape: Shape, _: Any) -> OpResult:

@@ -311,17 +311,24 @@ class _OpDrawer(_Drawer):
         if not (self.layers and op.kind in ("conv", "separable")):
             self.node(where, op.id, op.kind, _label(op, describe(op)), **marked)
             return
-        self.node(where, op.id, op.kind, _label(op, describe(op, with_norm=False)), **marked)
-        previous = op.id
-        for suffix, kind, text in (
-            ("bn", "batchnorm", "batchnorm" if op.attrs["norm"] == "batch" else ""),
-            ("act", "activation", describe(_activation(op)) if op.attrs["activation"] != "none" else ""),
-        ):
-            if text:
-                node_id = f"{op.id}/{suffix}"
-                self.node(where, node_id, kind, [text])
-                self.graph.edge(previous, node_id)  # same shape as the conv's output: no label
-                previous = node_id
+        conv = ("conv", op.kind, _label(op, describe(op, with_norm=False)))
+        chain = [
+            (suffix, kind, [text])
+            for suffix, kind, text in (
+                ("bn", "batchnorm", "batchnorm" if op.attrs["norm"] == "batch" else ""),
+                ("act", "activation", describe(_activation(op)) if op.attrs["activation"] != "none" else ""),
+            )
+            if text
+        ]
+        # pre-activation: the norm and activation come first, so the first node takes the op's id
+        chain = [*chain, conv] if op.attrs.get("order") == "pre" else [conv, *chain]
+        previous = None
+        for index, (suffix, kind, lines) in enumerate(chain):
+            node_id = op.id if index == 0 else f"{op.id}/{suffix}"
+            self.node(where, node_id, kind, lines, **(marked if index == 0 else {}))
+            if previous is not None:
+                self.graph.edge(previous, node_id)  # within one op: no shape label
+            previous = node_id
         self.exits[op.id] = previous
 
     def edges(self) -> None:

@@ -115,7 +115,10 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
                 "BN" if a["norm"] == "batch" else "",
                 _ACTIVATION_NAMES.get(a["activation"], ""),
             ]
-            text += "".join(f" · {extra}" for extra in extras if extra)
+            extras = [extra for extra in extras if extra]
+            if a.get("order") == "pre":  # pre-activation: BN · ReLU · conv
+                return "".join(f"{extra} · " for extra in extras) + text
+            text += "".join(f" · {extra}" for extra in extras)
         return text
     if kind in ("maxpool", "avgpool"):
         excluded = " excl. pad" if not a.get("count_include_pad", True) and any(a["padding"]) else ""

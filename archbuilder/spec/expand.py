@@ -84,7 +84,7 @@ def relocate(problems: list[Problem], origins: Origins) -> list[Problem]:
     result = []
     for key, problem in found.items():
         if key in uses:
-            listed = uses[key]
+            listed = list(dict.fromkeys(uses[key]))  # repeated copies share their use
             note = f"in the use at {listed[0]}" if len(listed) == 1 else f"in the uses at {', '.join(listed)}"
             problem = Problem(
                 problem.path, f"{problem.message} ({note})", problem.file, problem.line, problem.column

@@ -49,6 +49,7 @@ ActivationFunction = Literal[
 ]
 ACTIVATIONS: tuple[str, ...] = ActivationFunction.__args__  # type: ignore[attr-defined]
 Norm = Literal["batch", "none"]
+Order = Literal["post", "pre"]
 
 
 class SpecModel(BaseModel):
@@ -65,8 +66,8 @@ class ConvOptions(SpecModel):
     """Convolution settings shared by many layers (``defaults.conv``, a block's ``conv``).
 
     Unset fields inherit: layer, then block, then ``defaults.conv``, then the built-ins
-    (``norm: batch``, ``activation: relu``, ``bn_eps: 1e-5``, ``bn_momentum: 0.1``, and
-    ``bias`` true exactly when ``norm`` is ``none``).
+    (``norm: batch``, ``activation: relu``, ``bn_eps: 1e-5``, ``bn_momentum: 0.1``,
+    ``order: post``, and ``bias`` true exactly when ``norm`` is ``none``).
     """
 
     norm: Norm | None = None
@@ -79,6 +80,10 @@ class ConvOptions(SpecModel):
     """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
     bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
     """Batch-norm running-statistics momentum. Unset: inherited (built-in `0.1`)."""
+    order: Order | None = None
+    """`post`: the conv, then its norm and activation; `pre`: the norm and activation on the
+    conv's input, then the conv (pre-activation: DenseNet's BN → ReLU → conv). Unset:
+    inherited (built-in `post`)."""
 
 
 class LayerBase(SpecModel):
@@ -100,7 +105,8 @@ class Conv(LayerBase):
 
     ``groups: depthwise`` makes one group per input channel; ``out`` may then be left out
     (it is the input's channels) or be a multiple of them.
-    The last five fields override the enclosing block's ``conv`` and ``defaults.conv``.
+    The last six fields override the enclosing block's ``conv`` and ``defaults.conv``;
+    ``order: pre`` puts the norm and activation before the conv (pre-activation).
     """
 
     kind: Literal["conv"]
@@ -126,6 +132,10 @@ class Conv(LayerBase):
     """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
     bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
     """Batch-norm momentum. Unset: inherited (built-in `0.1`)."""
+    order: Order | None = None
+    """`post`: the conv, then its norm and activation; `pre`: the norm (over the input
+    channels) and activation first, then the conv (DenseNet's BN → ReLU → conv). Unset:
+    inherited (built-in `post`)."""
 
     @model_validator(mode="after")
     def _out_is_given(self) -> Conv:
