@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from archbuilder.builder.layers import ChannelSlice, DropPath, LayerNorm2d, LayerScale
+from archbuilder.builder.layers import ChannelShuffle, ChannelSlice, DropPath, LayerNorm2d, LayerScale
 from archbuilder.ir.graph import Op
 
 __all__ = ["activation", "activation_function", "module_for"]
@@ -90,9 +90,11 @@ def _separable(op: Op) -> nn.Module:
 
 
 def _normed(parts: OrderedDict[str, nn.Module], a: Mapping[str, Any]) -> nn.Module:
-    """The conv ``parts`` followed by batch norm and the activation, as the op's settings say."""
+    """The conv ``parts`` followed by the norm and the activation, as the op's settings say."""
     if a["norm"] == "batch":
         parts["bn"] = nn.BatchNorm2d(a["out_channels"], eps=a["bn_eps"], momentum=a["bn_momentum"])
+    elif a["norm"] == "layer":
+        parts["norm"] = LayerNorm2d(a["out_channels"], eps=a["ln_eps"])
     if a["activation"] != "none":
         # In place is safe here: the conv/bn output is a fresh tensor nothing else reads.
         parts["act"] = activation(a["activation"], inplace=True)
@@ -143,6 +145,7 @@ _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "dropout": lambda op: nn.Dropout(op.attrs["p"]),
     "flatten": lambda op: nn.Flatten(1),
     "linear": lambda op: nn.Linear(op.attrs["in_features"], op.attrs["out_features"], bias=op.attrs["bias"]),
+    "channel_shuffle": lambda op: ChannelShuffle(op.attrs["groups"]),
 }
 
 

@@ -14,7 +14,7 @@ from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.gcpause import gc_paused
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
-from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
+from archbuilder.ir.ops import Context, ShapeError, check_shuffle, rule_for, scope_conv
 from archbuilder.ir.split import channel_slices
 from archbuilder.ir.stages import declared_stages
 from archbuilder.ir.stochastic import ramp_drop_paths
@@ -268,7 +268,8 @@ class _Lowering:
         merged = self.merged_shape(block_id, merge, names, [s for _, s in ends], path)
         merge_id = f"{block_id}.{merge}"
         inputs = tuple(end for end, _ in ends)
-        self.add(Op(merge_id, merge, self.merge_attrs(block, inputs, path), merged, 0, 0, item, path), inputs)
+        attrs = self.merge_attrs(block, inputs, path, merged[0])
+        self.add(Op(merge_id, merge, attrs, merged, 0, 0, item, path), inputs)
         return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
 
     def branch(
@@ -334,8 +335,11 @@ class _Lowering:
         self.add(Op(op_id, "slice", attrs, sliced, 0, 0, item, (*branch_path, "channels")), [source])
         return op_id, sliced
 
-    def merge_attrs(self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath) -> dict:
-        """The merge op's inputs, with the branch scales and the activation after it when set."""
+    def merge_attrs(
+        self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath, channels: int
+    ) -> dict:
+        """The merge op's inputs, with the branch scales, and the activation and channel
+        shuffle after it, when set."""
         attrs: dict = {"inputs": inputs}
         if isinstance(block, Inception):
             return attrs
@@ -351,6 +355,11 @@ class _Lowering:
             attrs["scales"] = scales
         if block.activation not in (None, "none"):
             attrs["activation"] = block.activation
+        if block.shuffle is not None:
+            attrs["shuffle"] = block.shuffle
+            problem = check_shuffle(block.shuffle, channels)
+            if problem:
+                self.fail((*path, "shuffle"), problem)
         return attrs
 
     def merged_shape(

@@ -16,7 +16,9 @@ __all__ = [
     "ActivationFunction",
     "AdaptiveAvgPool",
     "AvgPool",
+    "LAYER_NORM_EPS",
     "BatchNorm",
+    "ChannelShuffle",
     "Conv",
     "ConvOptions",
     "DropPath",
@@ -48,7 +50,8 @@ ActivationFunction = Literal[
     "relu", "relu6", "leaky_relu", "gelu", "silu", "hardswish", "sigmoid", "tanh", "none"
 ]
 ACTIVATIONS: tuple[str, ...] = ActivationFunction.__args__  # type: ignore[attr-defined]
-Norm = Literal["batch", "none"]
+Norm = Literal["batch", "layer", "none"]
+LAYER_NORM_EPS = 1e-6  # `norm: layer`: ConvNeXt's LayerNorm2d (torchvision and timm)
 
 
 class SpecModel(BaseModel):
@@ -64,13 +67,16 @@ class SpecModel(BaseModel):
 class ConvOptions(SpecModel):
     """Convolution settings shared by many layers (``defaults.conv``, a block's ``conv``).
 
+    ``norm: layer`` normalizes over the channels at each position (eps 1e-6) with a learnable
+    weight and bias per channel; ``bn_eps`` and ``bn_momentum`` apply to ``norm: batch`` only.
     Unset fields inherit: layer, then block, then ``defaults.conv``, then the built-ins
     (``norm: batch``, ``activation: relu``, ``bn_eps: 1e-5``, ``bn_momentum: 0.1``, and
     ``bias`` true exactly when ``norm`` is ``none``).
     """
 
     norm: Norm | None = None
-    """Batch norm after the convolution (`batch`), or none. Unset: inherited (built-in `batch`)."""
+    """Batch norm after the convolution (`batch`), layer norm over its channels at each position
+    (`layer`: ConvNeXt's LayerNorm2d, eps 1e-6), or none. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
     """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
@@ -117,7 +123,7 @@ class Conv(LayerBase):
     groups: Width | Literal["depthwise"] = 1
     """Grouped convolution; must divide the input channels and `out`. `depthwise`: one group per input channel."""
     norm: Norm | None = None
-    """Batch norm after the convolution. Unset: inherited (built-in `batch`)."""
+    """Norm after the convolution: `batch`, `layer` (over channels, eps 1e-6) or `none`. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
     """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
@@ -157,7 +163,7 @@ class Separable(LayerBase):
     multiplier: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
     """Depthwise filters per input channel (the depth multiplier)."""
     norm: Norm | None = None
-    """Batch norm after the pointwise conv. Unset: inherited (built-in `batch`)."""
+    """Norm after the pointwise conv: `batch`, `layer` or `none`. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
     """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
@@ -303,3 +309,13 @@ class Linear(LayerBase):
     """Output features; `num_classes` takes the spec's `num_classes`."""
     bias: bool = True
     """Bias."""
+
+
+class ChannelShuffle(LayerBase):
+    """Channel shuffle (ShuffleNet): the C channels, read as ``groups`` rows of C/``groups``,
+    are written out column by column, so that each group of the next grouped conv or channel
+    split sees channels from every group before it. No parameters."""
+
+    kind: Literal["channel_shuffle"]
+    groups: Width
+    """Number of groups; must divide the input channels (ShuffleNetV2: 2)."""
