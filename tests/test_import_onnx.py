@@ -305,6 +305,9 @@ def test_round_trip_of_a_small_spec_through_archbuild_export(tmp_path):
 NOT_YET = {
     "inception-next-tiny": "channel-split branches (Slice), layer scale (Mul by a tensor) and "
     "LayerNorm are not recognized by the importer yet",
+    "convnext-tiny": "layer scale (Mul by a tensor) and LayerNorm are not recognized by the importer yet",
+    "shufflenet-v2-x1-0": "channel-split branches (Slice) and channel shuffle (Reshape, Transpose) "
+    "are not recognized by the importer yet",
 }
 SHIPPED = [
     pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[name]))

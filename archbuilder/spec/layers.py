@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ACTIVATIONS",
+    "LAYER_NORM_EPS",
     "Activation",
     "ActivationFunction",
     "AdaptiveAvgPool",
     "AvgPool",
-    "LAYER_NORM_EPS",
     "BatchNorm",
     "ChannelShuffle",
     "Conv",
