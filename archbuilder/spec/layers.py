@@ -102,7 +102,7 @@ class LayerBase(SpecModel):
 
 
 class Conv(LayerBase):
-    """2-D convolution, followed by batch norm and an activation as ``norm``/``activation`` say.
+    """2-D convolution, followed by a norm and an activation as ``norm``/``activation`` say.
 
     ``groups: depthwise`` makes one group per input channel; ``out`` may then be left out
     (it is the input's channels) or be a multiple of them.
