@@ -27,6 +27,7 @@ leaves = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["num_classes", "same", "conv", "inception", "max", "3a", "4d", "batch", "relu"]),
     st.sampled_from(["branches", "layernorm", "layer_scale", "drop_path", "rest", "1/8", "row"]),
+    st.sampled_from(["channel_shuffle", "layer", "shuffle"]),
     st.lists(st.integers(-3, 300), max_size=3),
     st.dictionaries(st.sampled_from(["kind", "out", "kernel", "name", "x"]), st.integers(-2, 64), max_size=3),
 )
@@ -61,6 +62,7 @@ def mutated_specs(draw):
                 del parent[path[-1]]
             elif isinstance(parent, dict):
                 keys = ["extra", "kind", "repeat", "scale", "groups", "split", "channels", "drop_path_rate"]
+                keys += ["shuffle", "norm"]
                 parent[draw(st.sampled_from(keys))] = draw(leaves)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path

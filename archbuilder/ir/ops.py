@@ -246,7 +246,9 @@ def _channel_shuffle(layer: L.ChannelShuffle, shape: Shape, _: Any) -> OpResult:
 def check_shuffle(groups: int, channels: int) -> str | None:
     """Why a channel shuffle in ``groups`` cannot take ``channels`` channels, or None."""
     if channels % groups:
-        return f"shuffle groups={groups} must divide the {channels} channels it shuffles"
+        divisors = [d for d in range(2, min(channels, 64) + 1) if channels % d == 0][:4]
+        fix = f"; pick a divisor of {channels} ({', '.join(map(str, divisors))})" if divisors else ""
+        return f"shuffle groups={groups} must divide the {channels} channels it shuffles{fix}"
     return None
 
 
