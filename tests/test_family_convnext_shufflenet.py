@@ -284,3 +284,36 @@ def test_optimize_for_inference_folds_around_shuffles_and_layer_norms(spec):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert _relative(fast(x), reference(x)) < 1e-4  # oneDNN's fused kernels round differently
+
+
+def _halves(*halves: int) -> list[str]:
+    stages = zip(("stage2", "stage3", "stage4"), halves)
+    return [f"blocks.{name}{part}.with.half={half}" for name, half in stages for part in ("_down", "")]
+
+
+X0_5, X2_0 = _halves(24, 48, 96), [*_halves(122, 244, 488), "blocks.conv5.out=2048"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "overrides", "builder"),
+    [
+        (SHUFFLENET, X0_5, "shufflenet_v2_x0_5"),
+        (SHUFFLENET, X2_0, "shufflenet_v2_x2_0"),
+        (CONVNEXT, ["blocks.stage3.repeat=27"], "convnext_small"),
+        (CONVNEXT, ["blocks.stage3.repeat=27", "scale.width=1.3333"], "convnext_base"),
+    ],
+    ids=["shufflenet_v2_x0_5", "shufflenet_v2_x2_0", "convnext_small", "convnext_base"],
+)
+def test_the_family_pages_other_sizes_have_torchvisions_parameters(spec, overrides, builder):
+    """The overrides tools/templates/families/*.md gives for torchvision's other sizes."""
+    with torch.device("meta"):
+        reference = getattr(torchvision.models, builder)()
+    expected = sum(p.numel() for p in reference.parameters())
+    assert archbuilder.summarize(archbuilder.load_spec(spec, overrides=overrides)).params == expected
+
+
+@pytest.mark.slow
+def test_shufflenet_x0_5_by_its_halves_loads_torchvisions_and_computes_its_logits():
+    spec = archbuilder.load_spec(SHUFFLENET, overrides=X0_5)
+    ours, reference = _pair(torchvision.models.shufflenet_v2_x0_5(), spec)
+    _check_equal(ours, reference, SHUFFLENET_STAGES, 96)
