@@ -177,3 +177,22 @@ def test_a_bad_reshape_pattern_is_a_located_error(tmp_path):
 def test_the_shipped_layouts_load():
     for name in ("torchvision-convnext-tiny", "torchvision-shufflenet-v2-x1-0"):
         assert load_layout(name).library == "torchvision"
+
+
+@pytest.mark.slow
+def test_int8_quantization_keeps_the_shuffles():
+    """int8 (exact arithmetic simulated in float32) stays close to float on the calibration
+    distribution: a shuffle dropped or misplaced in the rewrite would scramble the channels."""
+    from archbuilder.builder.quantize import calibration_batches, quantize
+
+    model = _mini()
+    batches = calibration_batches(model, count=4, batch=8)
+    quantized = quantize(model, batches, compile=False)
+    with torch.no_grad():
+        expected, actual = model(batches[0]), quantized(batches[0])
+    assert torch.corrcoef(torch.stack([expected.flatten(), actual.flatten()]))[0, 1] > 0.99
+    for block in (model.siblings, model.unit):
+        block.shuffle = None
+    with torch.no_grad():
+        unshuffled = model(batches[0])
+    assert (unshuffled - expected).abs().max() > 10 * (actual - expected).abs().max()

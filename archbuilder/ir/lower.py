@@ -268,8 +268,7 @@ class _Lowering:
         merged = self.merged_shape(block_id, merge, names, [s for _, s in ends], path)
         merge_id = f"{block_id}.{merge}"
         inputs = tuple(end for end, _ in ends)
-        attrs = self.merge_attrs(block, inputs, path, merged[0])
-        self.add(Op(merge_id, merge, attrs, merged, 0, 0, item, path), inputs)
+        self.add(Op(merge_id, merge, self.merge_attrs(block, inputs, path), merged, 0, 0, item, path), inputs)
         return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
 
     def branch(
@@ -335,11 +334,8 @@ class _Lowering:
         self.add(Op(op_id, "slice", attrs, sliced, 0, 0, item, (*branch_path, "channels")), [source])
         return op_id, sliced
 
-    def merge_attrs(
-        self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath, channels: int
-    ) -> dict:
-        """The merge op's inputs, with the branch scales, and the activation and channel
-        shuffle after it, when set."""
+    def merge_attrs(self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath) -> dict:
+        """The merge op's inputs, with the branch scales and the activation after it when set."""
         attrs: dict = {"inputs": inputs}
         if isinstance(block, Inception):
             return attrs
@@ -355,9 +351,10 @@ class _Lowering:
             attrs["scales"] = scales
         if block.activation not in (None, "none"):
             attrs["activation"] = block.activation
-        if block.shuffle is not None:
+        if block.shuffle is not None:  # a channel shuffle of the merged output, last
             attrs["shuffle"] = block.shuffle
-            problem = check_shuffle(block.shuffle, channels)
+            widths = [self.op(source).shape[0] for source in inputs]
+            problem = check_shuffle(block.shuffle, sum(widths) if block.merge == "concat" else widths[0])
             if problem:
                 self.fail((*path, "shuffle"), problem)
         return attrs
