@@ -336,3 +336,13 @@ def test_onnx_and_torch_export_compute_the_shipped_models(tmp_path, spec):
         (actual,) = session.run(None, {"input": x.numpy()})
         assert _relative(torch.from_numpy(actual), expected) < 1e-5
         assert _relative(export_program(ours).module()(x), expected) < 1e-5
+
+
+def test_convnext_feature_maps_are_timms():
+    timm = pytest.importorskip("timm")
+    info = archbuilder.feature_info(CONVNEXT)
+    with torch.device("meta"):
+        reference = timm.create_model("convnext_tiny", pretrained=False, features_only=True)
+    assert info.channels() == reference.feature_info.channels() == [96, 192, 384, 768]
+    assert info.reductions() == reference.feature_info.reduction() == [4, 8, 16, 32]
+    assert info.names() == ["stage1_3", "stage2_3", "stage3_9", "stage4_3"]

@@ -137,8 +137,9 @@ def test_diagrams_show_the_layer_norm_and_the_shuffles():
         ("[{name: s, kind: channel_shuffle, groups: 0}]", "blocks.0.groups:", "greater than or equal to 1"),
         ("[{name: c, kind: conv, out: 6, kernel: 1, norm: layernorm}]", "blocks.0.norm:", "'batch', 'layer' or 'none'"),
         ("[{name: b, kind: branches, shuffle: 4, branches: [{layers: [{kind: conv, out: 3, kernel: 1}]}, {}]}]", "blocks.0.shuffle:", "groups=4 must divide the 6 channels"),
+        ("[{name: c, kind: separable, out: 6, kernel: 1, norm: layer, bn_eps: 0.001}]", "blocks.0:", "bn_eps set a batch norm, but this conv has norm: layer"),
     ],
-    ids=["groups-do-not-divide", "flat-input", "zero-groups", "unknown-norm", "branches-shuffle"],
+    ids=["groups-do-not-divide", "flat-input", "zero-groups", "unknown-norm", "branches-shuffle", "bn-eps-on-layer-norm"],
 )  # fmt: skip
 def test_bad_shuffles_and_norms_are_located_errors(layers, key, message):
     (problem,) = _problems(BASE + f"blocks: {layers}\n")

@@ -137,7 +137,18 @@ class Conv(LayerBase):
     def _out_is_given(self) -> Conv:
         if self.out is None and self.groups != "depthwise":
             raise ValueError("missing required key 'out' (only a groups: depthwise conv may leave it out)")
+        _no_bn_settings_on_layer_norm(self)
         return self
+
+
+def _no_bn_settings_on_layer_norm(layer: Conv | Separable) -> None:
+    """``bn_eps``/``bn_momentum`` written beside ``norm: layer`` would silently do nothing."""
+    given = [key for key in ("bn_eps", "bn_momentum") if getattr(layer, key) is not None]
+    if layer.norm == "layer" and given:
+        raise ValueError(
+            f"{' and '.join(given)} set a batch norm, but this conv has norm: layer (eps 1e-6); drop "
+            f"{'them' if len(given) > 1 else 'it'}, or for another eps write norm: none and a layernorm layer after"
+        )
 
 
 class Separable(LayerBase):
@@ -172,6 +183,11 @@ class Separable(LayerBase):
     """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
     bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
     """Batch-norm momentum. Unset: inherited (built-in `0.1`)."""
+
+    @model_validator(mode="after")
+    def _norm_settings_fit(self) -> Separable:
+        _no_bn_settings_on_layer_norm(self)
+        return self
 
 
 class MaxPool(LayerBase):
