@@ -106,6 +106,7 @@ def test_optimize_fuses_the_siblings_and_folds_every_batch_norm_around_the_shuff
         assert torch.allclose(plain(x), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_onnx_and_torch_export_compute_the_shuffles_and_layer_norm(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     model = _mini()
