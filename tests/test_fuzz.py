@@ -25,9 +25,9 @@ leaves = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.just(-0.0),
     st.text(max_size=12),
+    st.sampled_from(["channel_shuffle", "layer", "shuffle"]),
     st.sampled_from(["num_classes", "same", "conv", "inception", "max", "3a", "4d", "batch", "relu"]),
     st.sampled_from(["branches", "layernorm", "layer_scale", "drop_path", "rest", "1/8", "row"]),
-    st.sampled_from(["channel_shuffle", "layer", "shuffle"]),
     st.lists(st.integers(-3, 300), max_size=3),
     st.dictionaries(st.sampled_from(["kind", "out", "kernel", "name", "x"]), st.integers(-2, 64), max_size=3),
 )
