@@ -20,7 +20,7 @@ from torchvision.ops import StochasticDepth  # noqa: E402
 import archbuilder  # noqa: E402
 from archbuilder.builder.build import build_from_ir  # noqa: E402
 from archbuilder.builder.layers import DropPath, LayerScale  # noqa: E402
-from archbuilder.interop import load_weights  # noqa: E402
+from archbuilder.interop import InteropError, load_weights  # noqa: E402
 
 from .conftest import SPECS  # noqa: E402
 from .shape_check import run_with_hooks  # noqa: E402
@@ -346,3 +346,29 @@ def test_convnext_feature_maps_are_timms():
     assert info.channels() == reference.feature_info.channels() == [96, 192, 384, 768]
     assert info.reductions() == reference.feature_info.reduction() == [4, 8, 16, 32]
     assert info.names() == ["stage1_3", "stage2_3", "stage3_9", "stage4_3"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "builder"),
+    [(CONVNEXT, "convnext_tiny"), (SHUFFLENET, "shufflenet_v2_x1_0")],
+    ids=["convnext-tiny", "shufflenet-v2-x1-0"],
+)
+def test_macs_and_parameters_match_torchvisions_published_metadata(spec, builder):
+    """torchvision's weights metadata (no download): GFLOPs per image, counted as multiply-adds."""
+    meta = torchvision.models.get_model_weights(builder).DEFAULT.meta
+    summary = archbuilder.summarize(archbuilder.load_spec(spec))
+    assert summary.inference_params == meta["num_params"]
+    assert round(summary.inference_macs / 1e9, 3) == meta["_ops"]
+
+
+def test_a_missing_layer_scale_is_named_on_both_sides():
+    """The whole-tensor rule runs backwards too: the error names torchvision's bare tensor."""
+    with torch.device("meta"):
+        reference = torchvision.models.convnext_tiny()
+    state = {k: v for k, v in reference.state_dict().items() if k != "features.3.1.layer_scale"}
+    ours = build_from_ir(archbuilder.lower(archbuilder.load_spec(CONVNEXT)))
+    ours.spec = archbuilder.load_spec(CONVNEXT)
+    with pytest.raises(InteropError) as caught:
+        load_weights(ours, state)
+    assert caught.value.missing == ("stage2_2.block.gamma.gamma",)
+    assert "stage2_2.block.gamma.gamma ← features.3.1.layer_scale" in str(caught.value)
