@@ -25,6 +25,7 @@ leaves = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.just(-0.0),
     st.text(max_size=12),
+    st.sampled_from(["channel_shuffle", "layer", "shuffle"]),
     st.sampled_from(["num_classes", "same", "conv", "inception", "max", "3a", "4d", "batch", "relu"]),
     st.sampled_from(["branches", "layernorm", "layer_scale", "drop_path", "rest", "1/8", "row"]),
     st.sampled_from(["pre", "post", "separable"]),
@@ -63,6 +64,7 @@ def mutated_specs(draw):
             elif isinstance(parent, dict):
                 keys = ["extra", "kind", "repeat", "scale", "groups", "split", "channels", "drop_path_rate"]
                 keys.append("order")  # a conv's order: pre / post
+                keys += ["shuffle", "norm"]
                 parent[draw(st.sampled_from(keys))] = draw(leaves)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path

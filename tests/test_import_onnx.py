@@ -303,6 +303,9 @@ def test_round_trip_of_a_small_spec_through_archbuild_export(tmp_path):
 # Specs whose constructs the ONNX importer does not read back yet: a strict xfail, so the test
 # says so when it starts to pass.
 NOT_YET = {
+    "convnext-tiny": "layer scale (Mul by a tensor) and LayerNorm are not recognized by the importer yet",
+    "shufflenet-v2-x1-0": "channel-split branches (Slice) and channel shuffle (Reshape, Transpose) "
+    "are not recognized by the importer yet",
     "inception-next-tiny": "channel-split branches (Slice), layer scale (Mul by a tensor) and "
     "LayerNorm are not recognized by the importer yet",
     "densenet121": "pre-activation convs (order: pre: BatchNorm → ReLU → Conv) come back as "

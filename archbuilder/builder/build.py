@@ -141,7 +141,8 @@ def _item(ir: IR, item: Item) -> tuple[str, nn.Module]:
         merge = ir.op(item.merge)
         function = merge.attrs.get("activation")
         post = activation_function(function) if function else None
-        return item.name, ParallelBlock(branches, merge.kind, merge.attrs.get("scales"), post)
+        shuffle = merge.attrs.get("shuffle")
+        return item.name, ParallelBlock(branches, merge.kind, merge.attrs.get("scales"), post, shuffle)
     op = ir.op(item)
     return op.name, module_for(op)
 

@@ -1,5 +1,5 @@
 """Torch modules for the layers torch has no module for: channel slices, layer scale, layer
-norm over the channels of a feature map, and stochastic depth."""
+norm over the channels of a feature map, stochastic depth and channel shuffle."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ChannelSlice", "DropPath", "LayerNorm2d", "LayerScale"]
+__all__ = ["ChannelShuffle", "ChannelSlice", "DropPath", "LayerNorm2d", "LayerScale", "channel_shuffle"]
 
 
 class ChannelSlice(nn.Module):
@@ -81,3 +81,22 @@ class DropPath(nn.Module):
         return f"rate={self.rate:g}, mode={self.mode}" + (
             "" if self.scale_by_keep else ", scale_by_keep=False"
         )
+
+
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """ShuffleNet's channel shuffle: channels read as ``groups`` rows, written column by column."""
+    return x.unflatten(1, (groups, -1)).transpose(1, 2).flatten(1, 2)
+
+
+class ChannelShuffle(nn.Module):
+    """:func:`channel_shuffle` as a module (no parameters)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        return channel_shuffle(x, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from archbuilder.builder.classifier import replace_classifier
+from archbuilder.builder.layers import channel_shuffle
 from archbuilder.features import check_taps
 from archbuilder.spec import ArchSpec
 
@@ -28,8 +29,10 @@ def merge_branches(
     merge: str,
     scales: Sequence[float] | None = None,
     activation: Callable[[Tensor], Tensor] | None = None,
+    shuffle: int | None = None,
 ) -> Tensor:
-    """Branch outputs joined by channel concatenation or by a (scaled) sum, then activated."""
+    """Branch outputs joined by channel concatenation or by a (scaled) sum, then activated,
+    then channel-shuffled in ``shuffle`` groups."""
     if merge == "concat":
         merged = torch.cat(list(outputs), dim=1)
     else:
@@ -37,15 +40,17 @@ def merge_branches(
         merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
         for output, scale in zip(outputs[1:], scales[1:]):
             merged = merged + (output if scale == 1 else output * scale)
-    return merged if activation is None else activation(merged)
+    merged = merged if activation is None else activation(merged)
+    return merged if shuffle is None else channel_shuffle(merged, shuffle)
 
 
 class ParallelBlock(nn.Module):
     """Branches that read the same input, merged by channel concatenation or by sum.
 
     ``scales`` (add only) multiply each branch's output before the sum; ``activation`` is
-    applied to the merged output. Neither has parameters or becomes a child module, so the
-    children (and state-dict names) are the branches alone.
+    applied to the merged output, and then a channel shuffle in ``shuffle`` groups. None of
+    them has parameters or becomes a child module, so the children (and state-dict names) are
+    the branches alone.
     """
 
     def __init__(
@@ -54,6 +59,7 @@ class ParallelBlock(nn.Module):
         merge: str,
         scales: Sequence[float] | None = None,
         activation: Callable[[Tensor], Tensor] | None = None,
+        shuffle: int | None = None,
     ):
         super().__init__()
         if merge not in ("concat", "add"):
@@ -65,18 +71,19 @@ class ParallelBlock(nn.Module):
         if self.scales is not None and (merge != "add" or len(self.scales) != len(branches)):
             raise ValueError("scales need an add merge and one scale per branch")
         self.activation = activation
+        self.shuffle = shuffle
 
     def forward(self, x: Tensor) -> Tensor:
-        return merge_branches(
-            [branch(x) for branch in self.children()], self.merge, self.scales, self.activation
-        )
+        outputs = [branch(x) for branch in self.children()]
+        return merge_branches(outputs, self.merge, self.scales, self.activation, self.shuffle)
 
     def extra_repr(self) -> str:
         scales = f", scales={self.scales}" if self.scales else ""
         activation = (
             f", activation={getattr(self.activation, '__name__', self.activation)}" if self.activation else ""
         )
-        return f"merge={self.merge}{scales}{activation}"
+        shuffle = f", shuffle={self.shuffle}" if self.shuffle else ""
+        return f"merge={self.merge}{scales}{activation}{shuffle}"
 
 
 class ArchModel(nn.Module):

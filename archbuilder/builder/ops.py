@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from archbuilder.builder.layers import ChannelSlice, DropPath, LayerNorm2d, LayerScale
+from archbuilder.builder.layers import ChannelShuffle, ChannelSlice, DropPath, LayerNorm2d, LayerScale
 from archbuilder.ir.graph import Op
 
 __all__ = ["activation", "activation_function", "module_for"]
@@ -73,13 +73,15 @@ def _conv(op: Op) -> nn.Module:
 
 
 def _preactivated(conv: nn.Conv2d, a: Mapping[str, Any]) -> nn.Module:
-    """Batch norm over the input channels and the activation, then ``conv`` (DenseNet's order)."""
+    """The norm over the input channels and the activation, then ``conv`` (DenseNet's order)."""
     parts: OrderedDict[str, nn.Module] = OrderedDict()
     if a["norm"] == "batch":
         parts["bn"] = nn.BatchNorm2d(a["in_channels"], eps=a["bn_eps"], momentum=a["bn_momentum"])
+    elif a["norm"] == "layer":
+        parts["norm"] = LayerNorm2d(a["in_channels"], eps=a["ln_eps"])
     if a["activation"] != "none":
-        # In place only on the batch norm's fresh output: the unit's input may be read elsewhere.
-        parts["act"] = activation(a["activation"], inplace="bn" in parts)
+        # In place only on the norm's fresh output: the unit's input may be read elsewhere.
+        parts["act"] = activation(a["activation"], inplace=bool(parts))
     parts["conv"] = conv
     return nn.Sequential(parts)
 
@@ -104,9 +106,11 @@ def _separable(op: Op) -> nn.Module:
 
 
 def _normed(parts: OrderedDict[str, nn.Module], a: Mapping[str, Any]) -> nn.Module:
-    """The conv ``parts`` followed by batch norm and the activation, as the op's settings say."""
+    """The conv ``parts`` followed by the norm and the activation, as the op's settings say."""
     if a["norm"] == "batch":
         parts["bn"] = nn.BatchNorm2d(a["out_channels"], eps=a["bn_eps"], momentum=a["bn_momentum"])
+    elif a["norm"] == "layer":
+        parts["norm"] = LayerNorm2d(a["out_channels"], eps=a["ln_eps"])
     if a["activation"] != "none":
         # In place is safe here: the conv/bn output is a fresh tensor nothing else reads.
         parts["act"] = activation(a["activation"], inplace=True)
@@ -157,6 +161,7 @@ _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "dropout": lambda op: nn.Dropout(op.attrs["p"]),
     "flatten": lambda op: nn.Flatten(1),
     "linear": lambda op: nn.Linear(op.attrs["in_features"], op.attrs["out_features"], bias=op.attrs["bias"]),
+    "channel_shuffle": lambda op: ChannelShuffle(op.attrs["groups"]),
 }
 
 

@@ -145,6 +145,7 @@ class InferenceParallel(nn.Module):
         merge: str,
         scales: Sequence[float] | None = None,
         activation: Callable[[Tensor], Tensor] | None = None,
+        shuffle: int | None = None,
     ):
         super().__init__()
         self.heads = nn.ModuleList(heads)
@@ -153,6 +154,7 @@ class InferenceParallel(nn.Module):
         self.merge = merge
         self.scales = tuple(scales) if scales else None
         self.activation = activation
+        self.shuffle = shuffle
 
     def forward(self, x: Tensor) -> Tensor:
         opened = [head(x) for head in self.heads]
@@ -166,7 +168,7 @@ class InferenceParallel(nn.Module):
                 if width != source.shape[1]:
                     source = source.narrow(1, start, width)
                 outputs.append(branch(source))
-        return merge_branches(outputs, self.merge, self.scales, self.activation)
+        return merge_branches(outputs, self.merge, self.scales, self.activation, self.shuffle)
 
     def extra_repr(self) -> str:
         scales = f", scales={self.scales}" if self.scales else ""
@@ -314,7 +316,9 @@ class _Rewriter:
                 routes[index] = (len(heads) - 1, offset, conv.out_channels)
                 rests[index] = _after_opening_conv(branches[index])
                 offset += conv.out_channels
-        return InferenceParallel(heads, routes, rests, block.merge, block.scales, block.activation)
+        return InferenceParallel(
+            heads, routes, rests, block.merge, block.scales, block.activation, block.shuffle
+        )
 
 
 def _fold_neighbours(layers: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:

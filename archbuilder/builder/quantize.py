@@ -168,7 +168,9 @@ def _bare_siblings_apart(block: InferenceParallel) -> InferenceParallel:
             for i, (_, _, width) in kept:
                 routes[i] = (len(heads) - 1, offset, width)
                 offset += width
-    return InferenceParallel(heads, routes, branches, block.merge, block.scales, block.activation)
+    return InferenceParallel(
+        heads, routes, branches, block.merge, block.scales, block.activation, block.shuffle
+    )
 
 
 def _slice_conv(conv: FusedConv, start: int, width: int) -> FusedConv:

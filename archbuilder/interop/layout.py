@@ -58,6 +58,11 @@ class Layout(SpecModel):
     """Reference name prefixes of aux-head tensors (`aux1.`), for the aux hints."""
     classifier: list[str] = []
     """Reference modules whose shapes follow the class count, main classifier first."""
+    reshape: list[str] = []
+    """Regular expressions of model tensor names (whole names) that take their reference tensor
+    in the model's shape when the two hold the same number of values: an `nn.Linear` weight
+    `[out, in]` as a 1×1 conv's `[out, in, 1, 1]`, a `[C, 1, 1]` layer scale as `[C]`. A
+    reshaped tensor's modules are paired by name and shape alone, not by their settings."""
     name: str = ""
     """The layout's name (its file name without `.yaml`); set when loaded."""
 
@@ -75,6 +80,20 @@ class Layout(SpecModel):
             except re.error as exc:
                 raise ValueError(f"field {field}: not a regular expression ({exc}): {pattern!r}") from None
         return fields
+
+    @field_validator("reshape")
+    @classmethod
+    def _reshape_compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"reshape: not a regular expression ({exc}): {pattern!r}") from None
+        return patterns
+
+    def reshapes(self, model_name: str) -> bool:
+        """Whether the model tensor ``model_name`` may take its reference tensor reshaped."""
+        return any(re.fullmatch(pattern, model_name) for pattern in self.reshape)
 
     @property
     def shipped_spec(self) -> str:

@@ -5,7 +5,8 @@ which ``{field}`` stands for a piece of text matched by that field's regular exp
 (``{n+1}`` for a number field written one higher on this side: timm's ``repeat.0`` is the
 spec's ``block35_1``). A rule renames the module it names and keeps everything below it:
 ``("inception{block}.branch1", "{block}.branch1x1.conv")`` maps
-``inception3a.branch1.bn.weight`` to ``3a.branch1x1.conv.bn.weight``.
+``inception3a.branch1.bn.weight`` to ``3a.branch1x1.conv.bn.weight``. A rule may also name a
+whole tensor (torchvision ConvNeXt's ``features.1.0.layer_scale``), which it renames alone.
 
 Rules come in passes. In each pass the first rule whose one side matches the start of a name
 rewrites it into the other side; a name no rule of a pass matches goes through that pass
@@ -78,7 +79,7 @@ def _side(template: str, fields: Mapping[str, str]) -> _Side:
             seen.add(name)
             pattern += f"(?P<{name}>{fields[name]})"
     pattern += re.escape(template[position:])
-    return _Side(re.compile(pattern + r"\."), template, offsets)
+    return _Side(re.compile(pattern + r"(?:\.|$)"), template, offsets)  # a module's start, or a whole name
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,12 @@ def _forward(name: str, rules: Sequence[Rule]) -> str | None:
         matched = rule.source.match(name)
         if matched is not None:
             values, end = matched
-            return f"{rule.target.format(values)}.{name[end:]}"
+            return _joined(rule.target.format(values), name[end:])
     return None
+
+
+def _joined(module: str, rest: str) -> str:
+    return f"{module}.{rest}" if rest else module
 
 
 def _backward(name: str, rules: Sequence[Rule]) -> list[str]:
@@ -112,7 +117,7 @@ def _backward(name: str, rules: Sequence[Rule]) -> list[str]:
         matched = rule.target.match(name)
         if matched is not None:
             values, end = matched
-            found.append(f"{rule.source.format(values)}.{name[end:]}")
+            found.append(_joined(rule.source.format(values), name[end:]))
     return [*found, name]
 
 

@@ -93,18 +93,24 @@ def load_strict(model: M, source: nn.Module | Mapping[str, Tensor], layout: Layo
     origins: dict[str, str] = {}  # model name → the source name loaded into it
     unexpected: list[str] = []
     mismatched: list[tuple[str, str, str]] = []
+    reshaped: set[str] = set()  # model names whose tensor the layout lets take another shape
     for name, tensor in state.items():
         target = renamer.to_model(name)
         if target is None or target not in expected:
             unexpected.append(name)
-        elif tensor.shape != expected[target].shape:
+        elif tensor.shape != expected[target].shape and not _reshapes(layout, target, tensor, expected):
             mismatched.append((name, target, f"shape {_shape(tensor)} vs {_shape(expected[target])}"))
         else:
+            if tensor.shape != expected[target].shape:
+                tensor = tensor.reshape(expected[target].shape)
+                reshaped.add(target)
             renamed[target], origins[target] = tensor, name
     shapeless = {target for _, target, _ in mismatched}
     missing = tuple(name for name in expected if name not in renamed and name not in shapeless)
     if isinstance(source, nn.Module):
-        mismatched.extend(_setting_mismatches(model, source, origins))
+        free = {target.rpartition(".")[0] for target in reshaped}  # paired by name and shape only
+        paired = {target: name for target, name in origins.items() if target.rpartition(".")[0] not in free}
+        mismatched.extend(_setting_mismatches(model, source, paired))
     if missing or unexpected or mismatched:
         hints = _hints(model, state, expected, missing, tuple(unexpected), mismatched, layout)
         raise InteropError(missing, tuple(unexpected), tuple(mismatched), hints, layout=layout)
@@ -113,6 +119,11 @@ def load_strict(model: M, source: nn.Module | Mapping[str, Tensor], layout: Layo
 
 
 _SETTING_OWNERS = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.Linear)
+
+
+def _reshapes(layout: Layout, target: str, tensor: Tensor, expected: Mapping[str, Tensor]) -> bool:
+    """Whether the layout lets ``tensor`` fill model tensor ``target`` in its shape."""
+    return layout.reshapes(target) and tensor.numel() == expected[target].numel()
 
 
 def _shape(tensor: Tensor) -> tuple[int, ...]:

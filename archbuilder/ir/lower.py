@@ -14,7 +14,7 @@ from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.gcpause import gc_paused
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
-from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
+from archbuilder.ir.ops import Context, ShapeError, check_shuffle, rule_for, scope_conv
 from archbuilder.ir.split import channel_slices
 from archbuilder.ir.stages import declared_stages
 from archbuilder.ir.stochastic import ramp_drop_paths
@@ -351,6 +351,12 @@ class _Lowering:
             attrs["scales"] = scales
         if block.activation not in (None, "none"):
             attrs["activation"] = block.activation
+        if block.shuffle is not None:  # a channel shuffle of the merged output, last
+            attrs["shuffle"] = block.shuffle
+            widths = [self.op(source).shape[0] for source in inputs]
+            problem = check_shuffle(block.shuffle, sum(widths) if block.merge == "concat" else widths[0])
+            if problem:
+                self.fail((*path, "shuffle"), problem)
         return attrs
 
     def merged_shape(

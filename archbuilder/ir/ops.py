@@ -17,7 +17,16 @@ from typing import Any
 from archbuilder.ir.graph import Shape
 from archbuilder.spec import layers as L
 
-__all__ = ["BUILTIN_CONV", "Context", "OpResult", "ShapeError", "pair", "rule_for", "scope_conv"]
+__all__ = [
+    "BUILTIN_CONV",
+    "Context",
+    "OpResult",
+    "ShapeError",
+    "check_shuffle",
+    "pair",
+    "rule_for",
+    "scope_conv",
+]
 
 BUILTIN_CONV = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum": 0.1, "order": "post"}
 
@@ -82,6 +91,8 @@ def _conv_options(layer: L.Conv | L.Separable, context: Context) -> dict[str, An
             resolved[key] = value
     if resolved["bias"] is None:
         resolved["bias"] = resolved["norm"] == "none"
+    if resolved["norm"] == "layer":
+        resolved["ln_eps"] = L.LAYER_NORM_EPS
     return resolved
 
 
@@ -122,9 +133,9 @@ def _window_out(layer: L.Conv | L.Separable, height: int, width: int) -> tuple[A
 
 
 def _norm_params(options: dict[str, Any], out: int, channels: int | None = None) -> int:
-    """Bias and batch-norm parameters; a pre-activation conv normalizes its ``channels`` inputs."""
+    """Bias and norm parameters; a pre-activation conv normalizes its ``channels`` inputs."""
     normed = channels if options.get("order") == "pre" and channels is not None else out
-    return (out if options["bias"] else 0) + (2 * normed if options["norm"] == "batch" else 0)
+    return (out if options["bias"] else 0) + (2 * normed if options["norm"] != "none" else 0)
 
 
 def _conv(layer: L.Conv, shape: Shape, context: Context) -> OpResult:
@@ -232,6 +243,24 @@ def _drop_path(layer: L.DropPath, shape: Shape, _: Any) -> OpResult:
     return OpResult(dict(rate=layer.rate, mode=layer.mode, scale_by_keep=layer.scale_by_keep), shape)
 
 
+def _channel_shuffle(layer: L.ChannelShuffle, shape: Shape, _: Any) -> OpResult:
+    channels = _feature_map(shape, "channel_shuffle")[0]
+    result = OpResult({"groups": layer.groups}, shape)
+    problem = check_shuffle(layer.groups, channels)
+    if problem:
+        raise ShapeError(problem, fallback=result)
+    return result
+
+
+def check_shuffle(groups: int, channels: int) -> str | None:
+    """Why a channel shuffle in ``groups`` cannot take ``channels`` channels, or None."""
+    if channels % groups:
+        divisors = [d for d in range(2, min(channels, 64) + 1) if channels % d == 0][:4]
+        fix = f"; pick a divisor of {channels} ({', '.join(map(str, divisors))})" if divisors else ""
+        return f"shuffle groups={groups} must divide the {channels} channels it shuffles{fix}"
+    return None
+
+
 def _activation(layer: L.Activation, shape: Shape, _: Any) -> OpResult:
     return OpResult({"function": layer.function}, shape)
 
@@ -276,6 +305,7 @@ _RULES: dict[type, Rule] = {
     L.Dropout: _dropout,
     L.Flatten: _flatten,
     L.Linear: _linear,
+    L.ChannelShuffle: _channel_shuffle,
 }
 
 

@@ -312,10 +312,11 @@ class _OpDrawer(_Drawer):
             self.node(where, op.id, op.kind, _label(op, describe(op)), **marked)
             return
         conv = ("conv", op.kind, _label(op, describe(op, with_norm=False)))
+        norm = {"batch": ("bn", "batchnorm", "batchnorm"), "layer": ("norm", "layernorm", "LayerNorm")}
         chain = [
             (suffix, kind, [text])
             for suffix, kind, text in (
-                ("bn", "batchnorm", "batchnorm" if op.attrs["norm"] == "batch" else ""),
+                norm.get(op.attrs["norm"], ("", "", "")),
                 ("act", "activation", describe(_activation(op)) if op.attrs["activation"] != "none" else ""),
             )
             if text
@@ -397,6 +398,8 @@ def _merge_lines(block: Parallel, merged: Op) -> list[str]:
     lines += [f"×{scale:g} {name}" for (name, _), scale in zip(block.branches, scales) if scale != 1]
     if merged.attrs.get("activation"):
         lines.append(f"then {describe(_activation(merged))}")
+    if merged.attrs.get("shuffle"):
+        lines.append(f"then shuffle g{merged.attrs['shuffle']}")
     return lines
 
 

@@ -32,7 +32,7 @@ def _height(ir: IR, item: Item, layers: bool) -> int:
         return longest + 2
     op = ir.op(item)
     if layers and op.kind in ("conv", "separable"):
-        return 1 + (op.attrs["norm"] == "batch") + (op.attrs["activation"] != "none")
+        return 1 + (op.attrs["norm"] != "none") + (op.attrs["activation"] != "none")
     return 1
 
 

@@ -51,6 +51,7 @@ _FAMILY_OF_KIND = {
     "layer_scale": "norm",
     "drop_path": "dropout",
     "slice": "slice",
+    "channel_shuffle": "slice",
     "activation": "activation",
     "dropout": "dropout",
     "flatten": "reshape",
@@ -112,7 +113,7 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
             text += f" d{dilation[0]}" if dilation[0] == dilation[1] else f" d{_size(dilation)}"
         if with_norm:
             extras = [
-                "BN" if a["norm"] == "batch" else "",
+                {"batch": "BN", "layer": "LN"}.get(a["norm"], ""),
                 _ACTIVATION_NAMES.get(a["activation"], ""),
             ]
             extras = [extra for extra in extras if extra]
@@ -139,6 +140,8 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
         return f"channels {a['start']}:{a['start'] + a['channels']}"
     if kind == "layernorm":
         return "LayerNorm"
+    if kind == "channel_shuffle":
+        return f"channel shuffle g{a['groups']}"
     if kind == "layer_scale":
         return f"layer scale ×{a['init']:g}"
     if kind == "drop_path":

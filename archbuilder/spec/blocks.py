@@ -12,6 +12,7 @@ from archbuilder.spec.layers import (
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
+    ChannelShuffle,
     Conv,
     ConvOptions,
     Dropout,
@@ -176,6 +177,7 @@ class Branches(LayerBase):
     (shapes must agree), each branch times its ``scale``. ``activation`` is applied to the
     merged output (Inception-ResNet's ReLU after the residual sum). With ``split: true`` the
     branches read disjoint slices of the input channels instead, each its ``channels``.
+    ``shuffle: g`` shuffles the merged channels in ``g`` groups last (a ShuffleNetV2 unit).
     """
 
     kind: Literal["branches"]
@@ -189,6 +191,10 @@ class Branches(LayerBase):
     channel split)."""
     activation: ActivationFunction | None = None
     """Activation applied to the merged output (e.g. ReLU after a residual sum). Unset: none."""
+    shuffle: Width | None = None
+    """Channel shuffle of the merged output in this many groups, after `activation` (as a
+    `channel_shuffle` layer would do; ShuffleNetV2's units use 2). Must divide the merged
+    channels. Unset: none."""
     conv: ConvOptions | None = None
     """Conv settings for every conv inside, nested blocks included."""
 
@@ -212,6 +218,7 @@ LAYER_TYPES = (
     Inception,
     Branches,
     TemplateUse,
+    ChannelShuffle,
 )
 
 Layer = Annotated[
@@ -232,7 +239,8 @@ Layer = Annotated[
     | Linear
     | Inception
     | Branches
-    | TemplateUse,
+    | TemplateUse
+    | ChannelShuffle,
     Field(discriminator="kind"),
 ]
 

@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ACTIVATIONS",
+    "LAYER_NORM_EPS",
     "Activation",
     "ActivationFunction",
     "AdaptiveAvgPool",
     "AvgPool",
     "BatchNorm",
+    "ChannelShuffle",
     "Conv",
     "ConvOptions",
     "DropPath",
@@ -48,7 +50,8 @@ ActivationFunction = Literal[
     "relu", "relu6", "leaky_relu", "gelu", "silu", "hardswish", "sigmoid", "tanh", "none"
 ]
 ACTIVATIONS: tuple[str, ...] = ActivationFunction.__args__  # type: ignore[attr-defined]
-Norm = Literal["batch", "none"]
+Norm = Literal["batch", "layer", "none"]
+LAYER_NORM_EPS = 1e-6  # `norm: layer`: ConvNeXt's LayerNorm2d (torchvision and timm)
 Order = Literal["post", "pre"]
 
 
@@ -65,13 +68,16 @@ class SpecModel(BaseModel):
 class ConvOptions(SpecModel):
     """Convolution settings shared by many layers (``defaults.conv``, a block's ``conv``).
 
+    ``norm: layer`` normalizes over the channels at each position (eps 1e-6) with a learnable
+    weight and bias per channel; ``bn_eps`` and ``bn_momentum`` apply to ``norm: batch`` only.
     Unset fields inherit: layer, then block, then ``defaults.conv``, then the built-ins
     (``norm: batch``, ``activation: relu``, ``bn_eps: 1e-5``, ``bn_momentum: 0.1``,
     ``order: post``, and ``bias`` true exactly when ``norm`` is ``none``).
     """
 
     norm: Norm | None = None
-    """Batch norm after the convolution (`batch`), or none. Unset: inherited (built-in `batch`)."""
+    """Batch norm after the convolution (`batch`), layer norm over its channels at each position
+    (`layer`: ConvNeXt's LayerNorm2d, eps 1e-6), or none. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
     """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
@@ -101,7 +107,7 @@ class LayerBase(SpecModel):
 
 
 class Conv(LayerBase):
-    """2-D convolution, followed by batch norm and an activation as ``norm``/``activation`` say.
+    """2-D convolution, followed by a norm and an activation as ``norm``/``activation`` say.
 
     ``groups: depthwise`` makes one group per input channel; ``out`` may then be left out
     (it is the input's channels) or be a multiple of them.
@@ -123,7 +129,7 @@ class Conv(LayerBase):
     groups: Width | Literal["depthwise"] = 1
     """Grouped convolution; must divide the input channels and `out`. `depthwise`: one group per input channel."""
     norm: Norm | None = None
-    """Batch norm after the convolution. Unset: inherited (built-in `batch`)."""
+    """Norm after the convolution: `batch`, `layer` (over channels, eps 1e-6) or `none`. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
     """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
@@ -141,7 +147,18 @@ class Conv(LayerBase):
     def _out_is_given(self) -> Conv:
         if self.out is None and self.groups != "depthwise":
             raise ValueError("missing required key 'out' (only a groups: depthwise conv may leave it out)")
+        _no_bn_settings_on_layer_norm(self)
         return self
+
+
+def _no_bn_settings_on_layer_norm(layer: Conv | Separable) -> None:
+    """``bn_eps``/``bn_momentum`` written beside ``norm: layer`` would silently do nothing."""
+    given = [key for key in ("bn_eps", "bn_momentum") if getattr(layer, key) is not None]
+    if layer.norm == "layer" and given:
+        raise ValueError(
+            f"{' and '.join(given)} set a batch norm, but this conv has norm: layer (eps 1e-6); drop "
+            f"{'them' if len(given) > 1 else 'it'}, or for another eps write norm: none and a layernorm layer after"
+        )
 
 
 class Separable(LayerBase):
@@ -167,7 +184,7 @@ class Separable(LayerBase):
     multiplier: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
     """Depthwise filters per input channel (the depth multiplier)."""
     norm: Norm | None = None
-    """Batch norm after the pointwise conv. Unset: inherited (built-in `batch`)."""
+    """Norm after the pointwise conv: `batch`, `layer` or `none`. Unset: inherited (built-in `batch`)."""
     activation: ActivationFunction | None = None
     """Activation after the norm; `none` for none. Unset: inherited (built-in `relu`)."""
     bias: bool | None = None
@@ -176,6 +193,11 @@ class Separable(LayerBase):
     """Batch-norm epsilon. Unset: inherited (built-in `1e-5`)."""
     bn_momentum: Annotated[float, Field(ge=0, le=1)] | None = None
     """Batch-norm momentum. Unset: inherited (built-in `0.1`)."""
+
+    @model_validator(mode="after")
+    def _norm_settings_fit(self) -> Separable:
+        _no_bn_settings_on_layer_norm(self)
+        return self
 
 
 class MaxPool(LayerBase):
@@ -313,3 +335,13 @@ class Linear(LayerBase):
     """Output features; `num_classes` takes the spec's `num_classes`."""
     bias: bool = True
     """Bias."""
+
+
+class ChannelShuffle(LayerBase):
+    """Channel shuffle (ShuffleNet): the C channels, read as ``groups`` rows of C/``groups``,
+    are written out column by column, so that each group of the next grouped conv or channel
+    split sees channels from every group before it. No parameters."""
+
+    kind: Literal["channel_shuffle"]
+    groups: Width
+    """Number of groups; must divide the input channels (ShuffleNetV2: 2)."""
