@@ -13,6 +13,9 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
 * **fuse_activations** — on the CPU, conv, bias and activation run as one oneDNN call, with
   the weight reordered once per input shape into oneDNN's blocked layout instead of at every
   call;
+* **max pools** — stride-1 max pools (Inception's pool branches) run as separable maxima
+  over strided views, without the argmax indices torch's eager pool always computes
+  (:mod:`archbuilder.builder.pooling`); exact;
 * **dtype** — ``torch.bfloat16`` converts weights and activations to bf16 except where the
   precision policy keeps float32 (:mod:`archbuilder.builder.precision` says which and why).
 
@@ -31,6 +34,7 @@ from torch.nn import functional as F
 
 from archbuilder.builder.layers import DropPath, LayerScale
 from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
+from archbuilder.builder.pooling import InferenceMaxPool2d
 from archbuilder.builder.precision import apply_precision, check_dtype, kept_in_fp32
 from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
@@ -259,6 +263,8 @@ class _Rewriter:
             return _without_identities(nn.Sequential(*children))
         if isinstance(module, (nn.Dropout, DropPath)):
             return nn.Identity()
+        if type(module) is nn.MaxPool2d:
+            return InferenceMaxPool2d.replacing(module)
         return copy.deepcopy(module).eval()
 
     def _conv_unit(self, unit: nn.Sequential) -> nn.Module:
