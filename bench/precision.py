@@ -3,6 +3,10 @@
     python bench/precision.py [--model googlenet|inception-v3] [--batch 1 8] [--repeats 20]
                               [--no-compile] [--no-int8] [--accuracy] [--digits-checkpoint FILE]
                               [--profile]
+    python bench/precision.py --spec inception-v3 bn-inception ... [--batch 1]   # the lineage
+
+``--spec`` times each path of the named shipped specs against their torchvision / timm /
+pretrainedmodels twins instead (bench/precision_specs.py).
 
 Speed (one process, contenders taking turns call by call after warm-up, medians):
 - torchvision fp32 eager (the baseline), channels-last under bf16 autocast eagerly and under
@@ -30,6 +34,7 @@ from pathlib import Path
 import torch
 from benchlib import ROOT, machine, median, table, time_interleaved
 from inference import PAIRS, _print_profile, _torchvision_model
+from precision_specs import SPECS, latency
 
 import archbuilder
 from archbuilder.builder.precision import compile_frozen
@@ -259,10 +264,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", choices=list(PAIRS), default="googlenet")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument(
+        "--spec", nargs="+", choices=SPECS, help="time these lineage specs against their twins instead"
+    )
+    parser.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 8; with --spec, 1)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile peer")
     parser.add_argument("--no-int8", action="store_true", help="leave out the int8 contenders")
+    parser.add_argument(
+        "--no-compile-twin", action="store_true", help="with --spec: leave out the compiled twin (saves time)"
+    )
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument("--accuracy", action="store_true", help="measure the accuracy cost too")
     parser.add_argument("--profile", action="store_true", help="where the bf16 path's time goes")
@@ -270,8 +281,12 @@ def main() -> None:
         "--digits-checkpoint", type=Path, help="a train_digits.py checkpoint (else train one)"
     )
     args = parser.parse_args()
+    args.batch = args.batch or ([1] if args.spec else [1, 8])
     print(f"Machine: {machine()}")
     print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}\n")
+    if args.spec:
+        latency(args)
+        return
     if not args.no_speed:
         speed(args)
     if args.accuracy:

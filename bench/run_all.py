@@ -38,6 +38,14 @@ class Benchmark(NamedTuple):
     quick: tuple[str, ...]  # a tiny run that exercises the same code
 
 
+LINEAGE = (
+    "inception-v3",
+    "bn-inception",
+    "inception-v4",
+    "inception-resnet-v2",
+    "xception",
+    "inception-next-tiny",
+)
 BENCHMARKS = {  # in the order they run: the longest (compile) last
     "build": Benchmark("build_time.py", (), ("--repeats", "2")),
     "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
@@ -55,6 +63,16 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         ("--model", "inception-v3", "--batch", "1", "--repeats", "2"),
     ),
     "digits": Benchmark("digits.py", (), ("--epochs", "1", "--runs", "default")),
+    "precision": Benchmark(
+        "precision.py",
+        ("--batch", "1", "8", "--repeats", "20", "--profile", "--accuracy"),
+        ("--batch", "1", "--repeats", "2", "--no-compile", "--no-int8"),
+    ),
+    "precision-lineage": Benchmark(
+        "precision.py",
+        ("--spec", *LINEAGE, "--repeats", "10", "--no-compile-twin"),
+        ("--spec", "bn-inception", "--repeats", "2", "--no-compile", "--no-int8"),
+    ),
     "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
 }
 
