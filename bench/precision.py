@@ -42,12 +42,24 @@ from archbuilder.builder.quantize import QuantizedModel, quantize, quantize_modu
 
 
 def matmul_gflops(dtype: torch.dtype, size: int = 4096, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
+    """GFLOP/s of a size² matmul in ``dtype``; int8 is ``torch._int_mm`` (int8 × int8 → int32,
+    oneDNN's int8 GEMM: VNNI / AMX where the CPU has them), in GOP/s."""
+    if dtype == torch.int8:
+        a, b = (torch.randint(-128, 128, (size, size), dtype=torch.int8) for _ in range(2))
+
+        def run():
+            return torch._int_mm(a, b)
+    else:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+
+        def run():
+            return a @ b
+
+    run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ b
+        run()
         times.append(time.perf_counter() - start)
     return 2 * size**3 / median(times) / 1e9
 
@@ -100,8 +112,11 @@ def speed(args) -> None:
     pair.load(spec_model, reference)
     spec_model.eval()
     macs = archbuilder.summarize(spec_model.spec).inference_macs
-    floor = {dtype: matmul_gflops(dtype) for dtype in (torch.float32, torch.bfloat16)}
+    floor = {dtype: matmul_gflops(dtype) for dtype in (torch.float32, torch.bfloat16, torch.int8)}
     print(f"matmul floor (4096²): fp32 {floor[torch.float32]:.0f}, bf16 {floor[torch.bfloat16]:.0f} GFLOP/s")
+    # What int8 can gain over bf16 at best: the ratio of their GEMM throughputs on this CPU.
+    ceiling = floor[torch.int8] / floor[torch.bfloat16]
+    print(f"int8 matmul (4096², torch._int_mm): {floor[torch.int8]:.0f} GOP/s, {ceiling:.2f}× bf16's")
     print(f"{args.model}: {macs / 1e9:.2f} GMAC per image\n")
     runs = contenders(pair, spec_model, reference, args.batch, args)
     for batch in args.batch:
