@@ -214,3 +214,27 @@ def test_a_ratio_across_two_tables_is_not_accepted(logs, tmp_path):
     cells, ratios = times_and_ratios(logs, [RESULTS / "xeon2-precision.txt"])
     assert "3.67" not in ratios and "3.67" not in cells
     assert f"{37.9 / 26.4:.2f}" in ratios  # eager over compile_frozen bf16, both batch 8
+
+
+LINEAGE_LOG = """Machine: test
+xception (3×299×299): first calls (compiling, packing) took 30 s
+xception, batch 1:
+| model                                       | ms / batch | images / s | vs twin fp32 | vs best peer | vs our bf16 |
+|---------------------------------------------|-----------:|-----------:|-------------:|-------------:|------------:|
+| timm legacy_xception fp32                   |       80.0 |       12.5 |        1.00× |        0.50× |       0.25× |
+| timm legacy_xception CL + bf16 autocast     |       40.0 |       25.0 |        2.00× |        1.00× |       0.50× |
+| optimize_for_inference bf16                 |       20.0 |       50.0 |        4.00× |        2.00× |       1.00× |
+| optimize_for_inference bf16, compile_frozen |       16.0 |       62.5 |        5.00× |        2.50× |       1.25× |
+| quantize int8                               |       10.0 |      100.0 |        8.00× |        4.00× |       2.00× |
+"""
+
+
+def test_the_lineage_table_is_read_from_the_scripts_output(tool, logs, tmp_path):
+    path = tmp_path / "xeon2-precision-lineage.txt"
+    path.write_text(LINEAGE_LOG, encoding="utf-8")
+    rendered = load_tool("precision_figures").lineage_table(logs.read_log(path), tool.markdown)
+    row = rendered.splitlines()[-1]
+    # spec, twin, fp32, best peer, ours bf16 and its ratio, compile_frozen and its ratio, int8 and its ratio
+    assert row == (
+        "| xception (1) | timm legacy_xception | 80.0 | 40.0 | 20.0 | 2.00× | 16.0 | 2.50× | 10.0 | 2.00× |"
+    )
