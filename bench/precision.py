@@ -86,10 +86,17 @@ def contenders(pair, spec_model, reference, batches: list[int], args) -> dict:
     if not args.no_compile:
         ours = archbuilder.optimize_for_inference(spec_model, dtype="bf16", fuse_activations=False)
         runs["optimize_for_inference bf16, compile_frozen"] = compile_frozen(ours)
+    if args.cpp_wrapper and not args.no_compile:  # a model of its own: nothing shared with the row above
+        other = archbuilder.optimize_for_inference(spec_model, dtype="bf16", fuse_activations=False)
+        runs["optimize_for_inference bf16, compile_frozen + cpp_wrapper"] = compile_frozen(
+            other, cpp_wrapper=True
+        )
     if not args.no_int8:
         size = pair.size
         calib = [torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
         runs["quantize int8"] = quantize(spec_model, calib)
+        if args.cpp_wrapper:
+            runs["quantize int8, cpp_wrapper"] = quantize(spec_model, calib, cpp_wrapper=True)
         tv_int8 = quantize_module(channels_last(), calib, keep_fp32=["fc"])
         runs["torchvision PT2E int8"] = QuantizedModel(tv_int8, None, compiled=True)
     start = time.perf_counter()
@@ -286,6 +293,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile peer")
     parser.add_argument("--no-int8", action="store_true", help="leave out the int8 contenders")
+    parser.add_argument(
+        "--cpp-wrapper",
+        action="store_true",
+        help="add compile_frozen and int8 rows with inductor's cpp_wrapper",
+    )
     parser.add_argument(
         "--no-compile-twin", action="store_true", help="with --spec: leave out the compiled twin (saves time)"
     )
