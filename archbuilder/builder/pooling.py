@@ -39,18 +39,24 @@ def _output_size(length: int, kernel: int, stride: int, padding: int, ceil_mode:
     return size
 
 
+def _offset_ranges(length: int, out_size: int, kernel: int, stride: int, padding: int) -> list[tuple]:
+    """``(offset, first input row, lo, hi)`` per kernel offset: output o reads input row
+    o·stride + first, which is inside the input for the outputs [lo, hi)."""
+    ranges = []
+    for i in range(kernel):
+        first = i - padding
+        lo = -(first // stride) if first < 0 else 0  # ceil(-first / stride)
+        hi = min(out_size, (length - 1 - first) // stride + 1) if length - 1 >= first else 0
+        ranges.append((i, first, lo, hi))
+    return ranges
+
+
 def _max_along(x: Tensor, dim: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> Tensor | None:
     """The 1-D max pool of ``x`` along ``dim`` (2 or 3), or None where no kernel offset covers
     every output (then the caller falls back to torch's pool)."""
     length = x.shape[dim]
     out_size = _output_size(length, kernel, stride, padding, ceil_mode)
-    # Output o reads input o*stride - padding + i for offset i; valid outputs [lo, hi) per offset.
-    ranges = []
-    for i in range(kernel):
-        first = i - padding
-        lo = max(0, -(first // stride) if first < 0 else 0)
-        hi = min(out_size, (length - 1 - first) // stride + 1) if length - 1 >= first else 0
-        ranges.append((i, first, lo, hi))
+    ranges = _offset_ranges(length, out_size, kernel, stride, padding)
     full = [r for r in ranges if r[2] == 0 and r[3] == out_size]
     if not full:
         return None
@@ -109,7 +115,7 @@ def separable_max_pool2d(
 
 class InferenceMaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d`` (without dilation or indices) that runs :func:`separable_max_pool2d`
-    eagerly on channels-last CPU input and ``F.max_pool2d`` otherwise."""
+    eagerly on the CPU without autograd, and ``F.max_pool2d`` otherwise."""
 
     def forward(self, x: Tensor) -> Tensor:
         if _compiling() or x.device.type != "cpu" or x.dim() != 4 or x.requires_grad:
