@@ -83,6 +83,10 @@ def contenders(pair, spec_model, reference, batches: list[int], args) -> dict:
     if not args.no_compile:
         runs["torch.compile(torchvision CL + bf16 autocast)"] = amp(torch.compile(channels_last()))
     runs["optimize_for_inference bf16"] = archbuilder.optimize_for_inference(spec_model, dtype="bf16")
+    # The same without the separable stride-1 max pools: what that step gives, in the same run.
+    runs["optimize_for_inference bf16, torch's max pools"] = archbuilder.optimize_for_inference(
+        spec_model, dtype="bf16", separable_pools=False
+    )
     if not args.no_compile:
         ours = archbuilder.optimize_for_inference(spec_model, dtype="bf16", fuse_activations=False)
         runs["optimize_for_inference bf16, compile_frozen"] = compile_frozen(ours)
