@@ -62,7 +62,6 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         ("--model", "inception-v3", "--ablation", "--profile", "--repeats", "15"),
         ("--model", "inception-v3", "--batch", "1", "--repeats", "2"),
     ),
-    "digits": Benchmark("digits.py", (), ("--epochs", "1", "--runs", "default")),
     "precision": Benchmark(
         "precision.py",
         ("--batch", "1", "8", "--repeats", "20", "--profile", "--accuracy"),
@@ -73,6 +72,7 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         ("--spec", *LINEAGE, "--repeats", "10", "--no-compile-twin"),
         ("--spec", "bn-inception", "--repeats", "2", "--no-compile", "--no-int8"),
     ),
+    "digits": Benchmark("digits.py", (), ("--epochs", "1", "--runs", "default")),
     "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
 }
 
