@@ -3,6 +3,10 @@
     python bench/precision.py [--model googlenet|inception-v3] [--batch 1 8] [--repeats 20]
                               [--no-compile] [--no-int8] [--accuracy] [--digits-checkpoint FILE]
                               [--profile]
+    python bench/precision.py --spec inception-v3 bn-inception ... [--batch 1]   # the lineage
+
+``--spec`` times each path of the named shipped specs against their torchvision / timm /
+pretrainedmodels twins instead (bench/precision_specs.py).
 
 Speed (one process, contenders taking turns call by call after warm-up, medians):
 - torchvision fp32 eager (the baseline), channels-last under bf16 autocast eagerly and under
@@ -30,6 +34,7 @@ from pathlib import Path
 import torch
 from benchlib import ROOT, machine, median, table, time_interleaved
 from inference import PAIRS, _print_profile, _torchvision_model
+from precision_specs import SPECS, latency
 
 import archbuilder
 from archbuilder.builder.precision import compile_frozen
@@ -37,12 +42,24 @@ from archbuilder.builder.quantize import QuantizedModel, quantize, quantize_modu
 
 
 def matmul_gflops(dtype: torch.dtype, size: int = 4096, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
+    """GFLOP/s of a size² matmul in ``dtype``; int8 is ``torch._int_mm`` (int8 × int8 → int32,
+    oneDNN's int8 GEMM: VNNI / AMX where the CPU has them), in GOP/s."""
+    if dtype == torch.int8:
+        a, b = (torch.randint(-128, 128, (size, size), dtype=torch.int8) for _ in range(2))
+
+        def run():
+            return torch._int_mm(a, b)
+    else:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+
+        def run():
+            return a @ b
+
+    run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ b
+        run()
         times.append(time.perf_counter() - start)
     return 2 * size**3 / median(times) / 1e9
 
@@ -66,13 +83,24 @@ def contenders(pair, spec_model, reference, batches: list[int], args) -> dict:
     if not args.no_compile:
         runs["torch.compile(torchvision CL + bf16 autocast)"] = amp(torch.compile(channels_last()))
     runs["optimize_for_inference bf16"] = archbuilder.optimize_for_inference(spec_model, dtype="bf16")
+    # The same without the separable stride-1 max pools: what that step gives, in the same run.
+    runs["optimize_for_inference bf16, torch's max pools"] = archbuilder.optimize_for_inference(
+        spec_model, dtype="bf16", separable_pools=False
+    )
     if not args.no_compile:
         ours = archbuilder.optimize_for_inference(spec_model, dtype="bf16", fuse_activations=False)
         runs["optimize_for_inference bf16, compile_frozen"] = compile_frozen(ours)
+    if args.cpp_wrapper and not args.no_compile:  # a model of its own: nothing shared with the row above
+        other = archbuilder.optimize_for_inference(spec_model, dtype="bf16", fuse_activations=False)
+        runs["optimize_for_inference bf16, compile_frozen + cpp_wrapper"] = compile_frozen(
+            other, cpp_wrapper=True
+        )
     if not args.no_int8:
         size = pair.size
         calib = [torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
         runs["quantize int8"] = quantize(spec_model, calib)
+        if args.cpp_wrapper:
+            runs["quantize int8, cpp_wrapper"] = quantize(spec_model, calib, cpp_wrapper=True)
         tv_int8 = quantize_module(channels_last(), calib, keep_fp32=["fc"])
         runs["torchvision PT2E int8"] = QuantizedModel(tv_int8, None, compiled=True)
     start = time.perf_counter()
@@ -95,8 +123,11 @@ def speed(args) -> None:
     pair.load(spec_model, reference)
     spec_model.eval()
     macs = archbuilder.summarize(spec_model.spec).inference_macs
-    floor = {dtype: matmul_gflops(dtype) for dtype in (torch.float32, torch.bfloat16)}
+    floor = {dtype: matmul_gflops(dtype) for dtype in (torch.float32, torch.bfloat16, torch.int8)}
     print(f"matmul floor (4096²): fp32 {floor[torch.float32]:.0f}, bf16 {floor[torch.bfloat16]:.0f} GFLOP/s")
+    # What int8 can gain over bf16 at best: the ratio of their GEMM throughputs on this CPU.
+    ceiling = floor[torch.int8] / floor[torch.bfloat16]
+    print(f"int8 matmul (4096², torch._int_mm): {floor[torch.int8]:.0f} GOP/s, {ceiling:.2f}× bf16's")
     print(f"{args.model}: {macs / 1e9:.2f} GMAC per image\n")
     runs = contenders(pair, spec_model, reference, args.batch, args)
     for batch in args.batch:
@@ -259,10 +290,21 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", choices=list(PAIRS), default="googlenet")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument(
+        "--spec", nargs="+", choices=SPECS, help="time these lineage specs against their twins instead"
+    )
+    parser.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 8; with --spec, 1)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile peer")
     parser.add_argument("--no-int8", action="store_true", help="leave out the int8 contenders")
+    parser.add_argument(
+        "--cpp-wrapper",
+        action="store_true",
+        help="add compile_frozen and int8 rows with inductor's cpp_wrapper",
+    )
+    parser.add_argument(
+        "--no-compile-twin", action="store_true", help="with --spec: leave out the compiled twin (saves time)"
+    )
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument("--accuracy", action="store_true", help="measure the accuracy cost too")
     parser.add_argument("--profile", action="store_true", help="where the bf16 path's time goes")
@@ -270,8 +312,12 @@ def main() -> None:
         "--digits-checkpoint", type=Path, help="a train_digits.py checkpoint (else train one)"
     )
     args = parser.parse_args()
+    args.batch = args.batch or ([1] if args.spec else [1, 8])
     print(f"Machine: {machine()}")
     print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}\n")
+    if args.spec:
+        latency(args)
+        return
     if not args.no_speed:
         speed(args)
     if args.accuracy:

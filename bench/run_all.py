@@ -45,6 +45,14 @@ class Benchmark(NamedTuple):
         return Path(self.script) if "/" in self.script else Path("bench") / self.script
 
 
+LINEAGE = (
+    "inception-v3",
+    "bn-inception",
+    "inception-v4",
+    "inception-resnet-v2",
+    "xception",
+    "inception-next-tiny",
+)
 BENCHMARKS = {  # in the order they run: the longest (compile) last
     "build": Benchmark("build_time.py", (), ("--repeats", "2")),
     "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
@@ -60,6 +68,16 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         "inference.py",
         ("--model", "inception-v3", "--ablation", "--profile", "--repeats", "15"),
         ("--model", "inception-v3", "--batch", "1", "--repeats", "2"),
+    ),
+    "precision": Benchmark(
+        "precision.py",
+        ("--batch", "1", "8", "--repeats", "20", "--profile", "--accuracy"),
+        ("--batch", "1", "--repeats", "2", "--no-compile", "--no-int8"),
+    ),
+    "precision-lineage": Benchmark(
+        "precision.py",
+        ("--spec", *LINEAGE, "--repeats", "10", "--no-compile-twin"),
+        ("--spec", "bn-inception", "--repeats", "2", "--no-compile", "--no-int8"),
     ),
     "digits": Benchmark("digits.py", (), ("--epochs", "1", "--runs", "default")),
     "space": Benchmark("space.py", ("--count", "1000"), ("--count", "5")),

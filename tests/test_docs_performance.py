@@ -60,20 +60,22 @@ def test_a_figure_without_a_log_is_an_error(tool):
         tool.fill("{{nope}}", {"gn_b8_ofi": "2.00×"})
 
 
-# Logs stored by hand before bench/run_all.py ran their benchmarks: each names its command,
-# date and load in its first lines (checked below) instead of run_all's header.
-HAND_RUN = {"xeon2-precision", "xeon2-precision-loaded"}
+def hand_run(path) -> bool:
+    """A log stored by hand before bench/run_all.py ran its benchmark: its first lines name its
+    command, date and load instead of run_all's header."""
+    return path.read_text(encoding="utf-8").startswith(("# python bench/", "$ python bench/"))
 
 
 def test_hand_run_logs_name_their_command_and_date():
-    for stem in sorted(HAND_RUN):
-        first, second = (RESULTS / f"{stem}.txt").read_text(encoding="utf-8").splitlines()[:2]
-        assert first.startswith(("# python bench/", "$ python bench/")), stem
-        assert re.search(r"2026-\d\d-\d\d", first + second), stem
+    hand = [path for path in sorted(RESULTS.glob("xeon2-*.txt")) if hand_run(path)]
+    assert "xeon2-precision-loaded" in {path.stem for path in hand}  # a record kept beside the rerun
+    for path in hand:
+        first, second = path.read_text(encoding="utf-8").splitlines()[:2]
+        assert re.search(r"2026-\d\d-\d\d", first + second), path.name
 
 
 def test_every_cpu_log_has_its_header_and_repeats(logs):
-    cpu_logs = sorted(path for path in RESULTS.glob("xeon2-*.txt") if path.stem not in HAND_RUN)
+    cpu_logs = sorted(path for path in RESULTS.glob("xeon2-*.txt") if not hand_run(path))
     assert len(cpu_logs) >= 9
     for path in cpu_logs:
         log = logs.read_log(path)
@@ -84,9 +86,7 @@ def test_every_cpu_log_has_its_header_and_repeats(logs):
         assert "---- stderr (exit status" not in path.read_text() or "exit status 0" in path.read_text()
 
 
-def test_every_cpu_log_is_the_full_run_of_its_benchmark(logs):
-    """Each stored CPU log is bench/run_all.py's full command for that benchmark (not a
-    --quick run, not another size), and every benchmark run_all knows has its log."""
+def run_all_module():
     import importlib.util
     import sys
 
@@ -94,21 +94,44 @@ def test_every_cpu_log_is_the_full_run_of_its_benchmark(logs):
     spec = importlib.util.spec_from_file_location("run_all", ROOT / "bench" / "run_all.py")
     run_all = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_all)
-    stored = {
-        path.stem.removeprefix("xeon2-"): path
-        for path in RESULTS.glob("xeon2-*.txt")
-        if path.stem not in HAND_RUN
-    }
-    assert sorted(stored) == sorted(run_all.BENCHMARKS)
+    return run_all
+
+
+def test_every_cpu_log_is_the_full_run_of_its_benchmark(logs):
+    """Each stored CPU log is bench/run_all.py's full command for that benchmark (not a
+    --quick run, not another size), or a hand-run stand-in whose first line is that command;
+    a benchmark without a log yet is one the Precision page says is not measured yet."""
+    run_all = run_all_module()
+    stored = {path.stem.removeprefix("xeon2-"): path for path in RESULTS.glob("xeon2-*.txt")}
+    records = set(stored) - set(run_all.BENCHMARKS)  # logs of no benchmark: hand-run records only
+    assert "precision-loaded" in records and all(hand_run(stored[name]) for name in records), records
+    page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     for name, benchmark in run_all.BENCHMARKS.items():
         command = " ".join(["python", str(benchmark.path), *benchmark.args])
-        assert logs.read_log(stored[name]).header["command"] == command, name
+        if name not in stored:
+            assert f"(not measured yet: no `bench/results/xeon2-{name}.txt`" in page, name
+        elif hand_run(stored[name]):
+            first = stored[name].read_text(encoding="utf-8").splitlines()[0]
+            assert first[2:].startswith(command), name
+        else:
+            assert logs.read_log(stored[name]).header["command"] == command, name
+
+
+def test_run_all_quick_commands_are_tiny_versions_of_the_full_ones():
+    """--quick runs the same script with smaller settings: the precision ones at batch 1 without
+    compiling, so they finish in a minute."""
+    run_all = run_all_module()
+    for name in ("precision", "precision-lineage"):
+        benchmark = run_all.BENCHMARKS[name]
+        assert benchmark.script == "precision.py" and "--no-compile" in benchmark.quick
+    assert set(run_all.LINEAGE) <= set(run_all.BENCHMARKS["precision-lineage"].args)
 
 
 def test_every_log_the_docs_name_is_stored():
     named = set()
     for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
-        named |= set(re.findall(r"bench/results/([\w.-]+\.txt)", doc.read_text(encoding="utf-8")))
+        # not the "(not measured yet: no `bench/results/NAME`" of a benchmark whose log is still to come
+        named |= set(re.findall(r"(?<!no `)bench/results/([\w.-]+\.txt)", doc.read_text(encoding="utf-8")))
     assert named, "the docs name no log"
     assert sorted(name for name in named if not (RESULTS / name).is_file()) == []
 
@@ -151,20 +174,61 @@ def test_prose_figures_match_their_logs(logs, doc, pattern, measured):
     assert abs(quoted - actual) <= 0.25 * actual, f"{doc} says about {quoted:g} s; the log says {actual:g} s"
 
 
-def test_the_precision_figures_come_from_its_stored_runs():
-    """The Precision section's ratios and times are the stored runs' (bench/precision.py)."""
+def times_and_ratios(logs, paths) -> tuple[set[str], set[str]]:
+    """Every cell of the logs' tables, and every ratio of two "ms / batch" times of one table
+    (any two rows, either way round), to two decimals."""
+    cells, ratios = set(), set()
+    for path in paths:
+        for table in logs.read_log(path).tables:
+            cells |= {cell.replace("×", "").replace("%", "").strip() for row in table.rows for cell in row}
+            if "ms / batch" not in table.headers:
+                continue
+            column = table.headers.index("ms / batch")
+            times = [float(row[column]) for row in table.rows]
+            ratios |= {f"{a / b:.2f}" for a in times for b in times if b}
+    return cells, ratios
+
+
+def test_the_precision_figures_come_from_its_stored_runs(logs):
+    """Each time or ratio the Precision section quotes is a cell of a table in its stored runs
+    (bench/precision.py), or the ratio of two times in the same table of the same log."""
     page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     section = page.split("## Precision", 1)[1].split("\n## ", 1)[0]
-    logs = "".join(
-        (ROOT / "bench" / "results" / name).read_text(encoding="utf-8")
-        for name in ("xeon2-precision.txt", "xeon2-precision-loaded.txt")
-    )
-    quoted = set(re.findall(r"(\d+\.\d+)(?=×| ms)", section))
+    names = ("xeon2-precision.txt", "xeon2-precision-loaded.txt", "xeon2-precision-lineage.txt")
+    paths = [RESULTS / name for name in names if (RESULTS / name).is_file()]
+    cells, ratios = times_and_ratios(logs, paths)
+    # every time and ratio, but the issue's targets ("≥ 1.2×")
+    quoted = set(re.findall(r"(?<![\d.])(?<!≥ )(\d+\.\d+)(?=×| ms)", section))
     assert quoted, "the section quotes no figure"
-    # a quoted figure is in a log, or is the ratio of two of its times (int8 against compiled bf16)
-    rows = [
-        line.split("|") for line in logs.splitlines() if line.startswith("| ") and "ms / batch" not in line
-    ]
-    times = {float(cells[2]) for cells in rows if len(cells) > 3 and re.fullmatch(r" *\d+\.\d+ *", cells[2])}
-    ratios = {f"{a / b:.2f}" for a in times for b in times if b}
-    assert sorted(figure for figure in quoted if figure not in logs and figure not in ratios) == []
+    assert sorted(figure for figure in quoted if figure not in cells and figure not in ratios) == []
+
+
+def test_a_ratio_across_two_tables_is_not_accepted(logs, tmp_path):
+    """The check above can fail: 36.3 ms (batch 8) over 9.9 ms (batch 1) is no ratio of one table."""
+    cells, ratios = times_and_ratios(logs, [RESULTS / "xeon2-precision.txt"])
+    assert "3.67" not in ratios and "3.67" not in cells
+    assert f"{37.9 / 26.4:.2f}" in ratios  # eager over compile_frozen bf16, both batch 8
+
+
+LINEAGE_LOG = """Machine: test
+xception (3×299×299): first calls (compiling, packing) took 30 s
+xception, batch 1:
+| model                                       | ms / batch | images / s | vs twin fp32 | vs best peer | vs our bf16 |
+|---------------------------------------------|-----------:|-----------:|-------------:|-------------:|------------:|
+| timm legacy_xception fp32                   |       80.0 |       12.5 |        1.00× |        0.50× |       0.25× |
+| timm legacy_xception CL + bf16 autocast     |       40.0 |       25.0 |        2.00× |        1.00× |       0.50× |
+| optimize_for_inference bf16                 |       20.0 |       50.0 |        4.00× |        2.00× |       1.00× |
+| optimize_for_inference bf16, compile_frozen |       16.0 |       62.5 |        5.00× |        2.50× |       1.25× |
+| quantize int8                               |       10.0 |      100.0 |        8.00× |        4.00× |       2.00× |
+"""
+
+
+def test_the_lineage_table_is_read_from_the_scripts_output(tool, logs, tmp_path):
+    path = tmp_path / "xeon2-precision-lineage.txt"
+    path.write_text(LINEAGE_LOG, encoding="utf-8")
+    rendered = load_tool("precision_figures").lineage_table(logs.read_log(path), tool.markdown)
+    row = rendered.splitlines()[-1]
+    # spec, twin, fp32, best peer, ours bf16 and its ratio, compile_frozen and its ratio, int8 and its ratio
+    assert row == (
+        "| xception (1) | timm legacy_xception | 80.0 | 40.0 | 20.0 | 2.00× | 16.0 | 2.50× | 10.0 | 2.00× |"
+    )

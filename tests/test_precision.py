@@ -182,6 +182,29 @@ class TestCpuFeatures:
         self.machine(monkeypatch, "DEFAULT", {"avx512_bf16", "amx_int8"})  # ATEN_CPU_CAPABILITY=default
         assert not precision_cpu.accelerated("bf16") and not precision_cpu.accelerated("int8")
 
+    def test_without_cpu_flags_pytorchs_probes_decide(self, monkeypatch):
+        self.machine(monkeypatch, "AVX512", set())  # no /proc/cpuinfo (or no flags line)
+        for name, value in (("_is_avx512_bf16_supported", False), ("_is_amx_tile_supported", False),
+                            ("_is_vnni_supported", True)):  # fmt: skip
+            monkeypatch.setattr(torch.cpu, name, lambda value=value: value, raising=False)
+        assert not precision_cpu.accelerated("bf16") and precision_cpu.accelerated("int8")
+
+    @pytest.mark.slow
+    def test_int8_on_a_machine_without_vnni_warns_once_and_still_quantizes(self, monkeypatch):
+        pytest.importorskip("torchao")
+        from archbuilder.builder.quantize import quantize
+
+        self.machine(monkeypatch, "AVX2", {"avx2", "fma"})  # Haswell: no VNNI of any kind
+        batches = [torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))]
+        model = small()
+        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="int8 inference works"):
+            quantized = quantize(model, batches, compile=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", precision_cpu.NotAcceleratedWarning)
+            quantize(model, batches, compile=False)  # once per process
+        with torch.inference_mode():
+            assert quantized(batches[0]).shape == (2, 5)
+
     def test_this_machine_agrees_with_pytorchs_own_probes(self):
         probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
         if probe is None or not precision_cpu.cpu_flags():

@@ -164,3 +164,14 @@ def test_int8_agrees_with_fp32_on_the_trained_digits_model(trained):
     int8 = quantize(model, list(train.tensors[0].split(64)))  # calibrated on training images
     agreement, drop = agreement_and_drop(model, int8, test)
     assert agreement >= 0.99 and drop <= 0.5
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_cpp_wrapper_runs_the_same_int8_kernels():
+    model, batches = small(), calibration()
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        python_wrapper = quantize(model, batches)(x)
+        cpp_wrapper = quantize(model, batches, cpp_wrapper=True)(x)
+    assert torch.equal(cpp_wrapper, python_wrapper)  # same kernels, called from C++

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from benchlogs import RESULTS, Log, Table, number, read_log
 from docgen import ROOT, write_or_check
+from precision_figures import lineage_table, speed_table
 
 import archbuilder
 
@@ -315,6 +316,18 @@ def digits() -> dict[str, str]:
     f["digits_min_acc"] = f"{min(accuracies):.2f}%"
     f["digits_min_acc_8"] = f"{min(after_8):.2f}%"
     return f
+
+
+@figures
+def precision() -> dict[str, str]:
+    speed = log("precision")
+    return {"precision_table": speed_table(speed, markdown), "precision_source": source_line(speed)}
+
+
+@figures
+def precision_lineage() -> dict[str, str]:
+    lineage = log("precision-lineage")
+    return {"lineage_table": lineage_table(lineage, markdown), "lineage_source": source_line(lineage)}
 
 
 MISSING = "_missing"  # the key under which all_figures lists the logs it did not find

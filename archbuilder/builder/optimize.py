@@ -13,6 +13,9 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
 * **fuse_activations** — on the CPU, conv, bias and activation run as one oneDNN call, with
   the weight reordered once per input shape into oneDNN's blocked layout instead of at every
   call;
+* **separable_pools** — stride-1 max pools (Inception's pool branches) run as separable maxima
+  over strided views, without the argmax indices torch's eager pool always computes
+  (:mod:`archbuilder.builder.pooling`); exact;
 * **dtype** — ``torch.bfloat16`` converts weights and activations to bf16 except where the
   precision policy keeps float32 (:mod:`archbuilder.builder.precision` says which and why).
 
@@ -31,6 +34,7 @@ from torch.nn import functional as F
 
 from archbuilder.builder.layers import DropPath, LayerScale
 from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
+from archbuilder.builder.pooling import InferenceMaxPool2d
 from archbuilder.builder.precision import apply_precision, check_dtype, kept_in_fp32
 from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
@@ -201,6 +205,7 @@ def optimize_for_inference(
     fuse_siblings: bool = True,
     channels_last: bool = True,
     fuse_activations: bool = True,
+    separable_pools: bool = True,
     input_shape: Sequence[int] | None = None,
     dtype: torch.dtype | str = torch.float32,
     keep_fp32: Sequence[str] | None = None,
@@ -221,7 +226,7 @@ def optimize_for_inference(
         )
     dtype = check_dtype(dtype)
     keep = kept_in_fp32(model, keep_fp32)  # before any work: a bad name fails fast
-    rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings)
+    rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings, separable_pools=separable_pools)
     with torch.no_grad():
         layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model._body]  # no aux
         if fold_bn:
@@ -234,6 +239,7 @@ def optimize_for_inference(
             "fuse_siblings": fuse_siblings,
             "channels_last": channels_last,
             "fuse_activations": fuse_activations,
+            "separable_pools": separable_pools,
             "bf16": dtype == torch.bfloat16,
         }
         optimized = InferenceModel(body, steps).eval()
@@ -245,9 +251,10 @@ def optimize_for_inference(
 
 
 class _Rewriter:
-    def __init__(self, *, fold_bn: bool, fuse_siblings: bool):
+    def __init__(self, *, fold_bn: bool, fuse_siblings: bool, separable_pools: bool = False):
         self.fold_bn = fold_bn
         self.fuse_siblings = fuse_siblings
+        self.separable_pools = separable_pools
 
     def rewrite(self, module: nn.Module) -> nn.Module:
         if _is_conv_unit(module):
@@ -261,6 +268,8 @@ class _Rewriter:
             return _without_identities(nn.Sequential(*children))
         if isinstance(module, (nn.Dropout, DropPath)):
             return nn.Identity()
+        if self.separable_pools and type(module) is nn.MaxPool2d:
+            return InferenceMaxPool2d.replacing(module)
         return copy.deepcopy(module).eval()
 
     def _conv_unit(self, unit: nn.Sequential) -> nn.Module:

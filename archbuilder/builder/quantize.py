@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.optimize import FusedConv, InferenceParallel, _concat_convs, _Rewriter
+from archbuilder.builder.pooling import InferenceMaxPool2d
 from archbuilder.builder.precision import compile_frozen, kept_in_fp32
 from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
@@ -47,12 +48,14 @@ class QuantizedModel(nn.Module):
     float ops, what ONNX export and ``torch.export`` take); calls run its compiled form, which
     inductor lowers to oneDNN int8 kernels (compiled on the first call for each input shape)."""
 
-    def __init__(self, program: torch.fx.GraphModule, spec: object, compiled: bool):
+    def __init__(
+        self, program: torch.fx.GraphModule, spec: object, compiled: bool, cpp_wrapper: bool = False
+    ):
         super().__init__()
         self.program = program
         self.spec = spec
         # Frozen, the int8 weights are constants that inductor prepacks for oneDNN's int8 convs.
-        self._run = compile_frozen(program) if compiled else program
+        self._run = compile_frozen(program, cpp_wrapper=cpp_wrapper) if compiled else program
         self.training = False
 
     def forward(self, x: Tensor) -> Tensor:
@@ -80,16 +83,18 @@ def quantize(
     keep_fp32: Sequence[str] | None = None,
     fuse_siblings: bool = True,
     compile: bool = True,
+    cpp_wrapper: bool = False,
 ) -> QuantizedModel:
     """An int8 copy of ``model`` (eval only; ``model`` is untouched), calibrated on ``calibration``
     (batches of inputs, as the model takes them). ``keep_fp32`` names top-level layers left in
     float32 (default: the spec's ``precision.keep_fp32``, else the classifier). ``compile=False``
-    leaves the reference graph (exact int8 arithmetic simulated in float32: slow, for export)."""
+    leaves the reference graph (exact int8 arithmetic simulated in float32: slow, for export);
+    ``cpp_wrapper`` is :func:`compile_frozen`'s."""
     if not isinstance(model, ArchModel):
         raise TypeError(f"quantize takes a model made by archbuilder.build, not {type(model).__name__}")
     keep = kept_in_fp32(model, keep_fp32)
     program = quantize_module(_float_body(model, fuse_siblings), calibration, keep_fp32=keep)
-    return QuantizedModel(program, getattr(model, "spec", None), compile)
+    return QuantizedModel(program, getattr(model, "spec", None), compile, cpp_wrapper)
 
 
 def quantize_module(
@@ -182,6 +187,8 @@ def _plain(module: nn.Module) -> nn.Module:
     """``module`` with each FusedConv replaced by an ``nn.Conv2d`` (and its activation)."""
     if isinstance(module, InferenceParallel) and module.heads:
         module = _bare_siblings_apart(module)
+    if isinstance(module, InferenceMaxPool2d):  # the quantizer knows torch's pool
+        return nn.MaxPool2d(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode)
     if isinstance(module, FusedConv):
         out_channels, in_per_group, kh, kw = module.weight.shape
         conv = nn.Conv2d(
