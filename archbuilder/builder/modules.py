@@ -31,7 +31,7 @@ def merge_branches(
 ) -> Tensor:
     """Branch outputs joined by channel concatenation or by a (scaled) sum, then activated."""
     if merge == "concat":
-        merged = torch.cat(list(outputs), dim=1)
+        merged = outputs[0] if len(outputs) == 1 else torch.cat(list(outputs), dim=1)
     else:
         scales = scales or (1.0,) * len(outputs)
         merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]

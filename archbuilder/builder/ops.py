@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from archbuilder.builder.layers import ChannelSlice, DropPath, LayerNorm2d, LayerScale
+from archbuilder.builder.layers import ChannelSlice, DropPath, LayerNorm2d, LayerScale, SqueezeExcite
 from archbuilder.ir.graph import Op
 
 __all__ = ["activation", "activation_function", "module_for"]
@@ -25,6 +25,7 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "hardswish": lambda: nn.Hardswish(inplace=True),
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
+    "hardsigmoid": lambda: nn.Hardsigmoid(inplace=True),
 }
 
 
@@ -45,6 +46,7 @@ _FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "hardswish": F.hardswish,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
+    "hardsigmoid": F.hardsigmoid,
 }
 
 
@@ -143,6 +145,12 @@ _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "dropout": lambda op: nn.Dropout(op.attrs["p"]),
     "flatten": lambda op: nn.Flatten(1),
     "linear": lambda op: nn.Linear(op.attrs["in_features"], op.attrs["out_features"], bias=op.attrs["bias"]),
+    "se": lambda op: SqueezeExcite(
+        op.attrs["channels"],
+        op.attrs["squeeze"],
+        activation(op.attrs["activation"], inplace=True) if op.attrs["activation"] != "none" else nn.Identity(),
+        activation(op.attrs["gate"], inplace=True),
+    ),
 }
 
 

@@ -4,7 +4,8 @@ Each rule takes a spec layer and its input shape and returns the op's resolved a
 and output shape, or raises :class:`ShapeError` with a message for the user.
 MACs follow one convention: k_h·k_w·(C_in/groups)·C_out·H_out·W_out for convolutions (a
 separable conv: its depthwise and its pointwise conv), in·out for linear layers, 0 for
-everything else.
+everything else but a squeeze-and-excitation gate, which counts its two 1×1 convs and, as
+one each per element, its pooling and its gating multiply (2·C·s + 2·C·H·W).
 """
 
 from __future__ import annotations
@@ -250,6 +251,16 @@ def _linear(layer: L.Linear, shape: Shape, context: Context) -> OpResult:
     return OpResult(attrs, (out,), shape[0] * out + (out if layer.bias else 0), shape[0] * out)
 
 
+def _se(layer: L.SqueezeExcite, shape: Shape, _: Any) -> OpResult:
+    from archbuilder.spec.rounding import squeeze_width
+
+    channels, height, width = _feature_map(shape, "se")
+    squeeze = layer.squeeze_channels or squeeze_width(channels, layer.reduction, layer.divisor)
+    attrs = dict(channels=channels, squeeze=squeeze, activation=layer.activation, gate=layer.gate)
+    params = 2 * channels * squeeze + squeeze + channels  # two 1×1 convs with bias
+    return OpResult(attrs, shape, params, 2 * channels * squeeze + 2 * channels * height * width)
+
+
 Rule = Callable[[Any, Shape, Context], OpResult]
 _RULES: dict[type, Rule] = {
     L.Conv: _conv,
@@ -267,6 +278,7 @@ _RULES: dict[type, Rule] = {
     L.Dropout: _dropout,
     L.Flatten: _flatten,
     L.Linear: _linear,
+    L.SqueezeExcite: _se,
 }
 
 

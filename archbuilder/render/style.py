@@ -59,6 +59,8 @@ _FAMILY_OF_KIND = {
     "add": "merge",
     "inception": "block",
     "branches": "block",
+    "se": "activation",
+    "inverted_residual": "block",
     "aux_head": "aux",
 }
 
@@ -71,6 +73,7 @@ _ACTIVATION_NAMES = {
     "hardswish": "Hardswish",
     "sigmoid": "Sigmoid",
     "tanh": "Tanh",
+    "hardsigmoid": "Hardsigmoid",
 }
 
 
@@ -140,6 +143,8 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
         return f"layer scale ×{a['init']:g}"
     if kind == "drop_path":
         return f"drop path {a['rate']:.3g}" + (" batch" if a["mode"] == "batch" else "")
+    if kind == "se":
+        return f"SE {a['channels']}→{a['squeeze']}→{a['channels']} · {_ACTIVATION_NAMES.get(a['gate'], a['gate'])}"
     if kind == "concat":
         return "concat"
     if kind == "add":
