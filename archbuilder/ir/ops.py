@@ -4,8 +4,9 @@ Each rule takes a spec layer and its input shape and returns the op's resolved a
 and output shape, or raises :class:`ShapeError` with a message for the user.
 MACs follow one convention: k_h·k_w·(C_in/groups)·C_out·H_out·W_out for convolutions (a
 separable conv: its depthwise and its pointwise conv), in·out for linear layers, 0 for
-everything else but a squeeze-and-excitation gate, which counts its two 1×1 convs and, as
-one each per element, its pooling and its gating multiply (2·C·s + 2·C·H·W).
+everything else (a squeeze-and-excitation gate counts its two 1×1 convs, 2·C·s; its pooling
+and its gating multiply are element-wise, as an add merge is, and torchvision's GFLOPs
+figures for MobileNetV3 and EfficientNet leave them out too).
 """
 
 from __future__ import annotations
@@ -254,11 +255,11 @@ def _linear(layer: L.Linear, shape: Shape, context: Context) -> OpResult:
 def _se(layer: L.SqueezeExcite, shape: Shape, _: Any) -> OpResult:
     from archbuilder.spec.rounding import squeeze_width
 
-    channels, height, width = _feature_map(shape, "se")
+    channels = _feature_map(shape, "se")[0]
     squeeze = layer.squeeze_channels or squeeze_width(channels, layer.reduction, layer.divisor)
     attrs = dict(channels=channels, squeeze=squeeze, activation=layer.activation, gate=layer.gate)
     params = 2 * channels * squeeze + squeeze + channels  # two 1×1 convs with bias
-    return OpResult(attrs, shape, params, 2 * channels * squeeze + 2 * channels * height * width)
+    return OpResult(attrs, shape, params, 2 * channels * squeeze)
 
 
 Rule = Callable[[Any, Shape, Context], OpResult]
