@@ -125,6 +125,12 @@ def _layernorm(op: Op) -> nn.Module:
     return norm(op.attrs["num_features"], eps=op.attrs["eps"])
 
 
+def _squeeze_excite(op: Op) -> nn.Module:
+    a = op.attrs
+    inner = activation(a["activation"], inplace=True) if a["activation"] != "none" else nn.Identity()
+    return SqueezeExcite(a["channels"], a["squeeze"], inner, activation(a["gate"], inplace=True))
+
+
 _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "conv": _conv,
     "separable": _separable,
@@ -145,12 +151,7 @@ _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "dropout": lambda op: nn.Dropout(op.attrs["p"]),
     "flatten": lambda op: nn.Flatten(1),
     "linear": lambda op: nn.Linear(op.attrs["in_features"], op.attrs["out_features"], bias=op.attrs["bias"]),
-    "se": lambda op: SqueezeExcite(
-        op.attrs["channels"],
-        op.attrs["squeeze"],
-        activation(op.attrs["activation"], inplace=True) if op.attrs["activation"] != "none" else nn.Identity(),
-        activation(op.attrs["gate"], inplace=True),
-    ),
+    "se": lambda op: _squeeze_excite(op),
 }
 
 

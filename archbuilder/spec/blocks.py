@@ -299,10 +299,8 @@ class InvertedResidual(LayerBase):
         layers: list[Layer] = []
         if expanded != channels:
             layers.append(conv("expand", out=expanded, kernel=1, activation=act))
-        pad = (self.kernel - 1) // 2
-        layers.append(
-            conv("depthwise", groups="depthwise", kernel=self.kernel, stride=self.stride, padding=pad, activation=act)
-        )
+        window = {"kernel": self.kernel, "stride": self.stride, "padding": (self.kernel - 1) // 2}
+        layers.append(conv("depthwise", groups="depthwise", activation=act, **window))
         if self.se is not None:
             layers.append(self.se.layer(expanded, channels))
         layers.append(conv("project", out=self.out, kernel=1, activation="none"))
