@@ -333,3 +333,18 @@ blocks:
     assert shapes == {"s_1": (24, 16, 16), "s_2": (24, 16, 16), "s_3": (24, 16, 16)}
     merges = [ir.op(entry.output).kind for entry in ir.top_level]
     assert merges == ["concat", "add", "add"]  # the first changes the shape: no shortcut
+
+
+@pytest.mark.parametrize(
+    ("spec", "timm_name"),
+    [("mobilenet-v3-large", "mobilenetv3_large_100"), ("efficientnet-b0", "efficientnet_b0")],
+)
+def test_default_stages_are_timms_feature_maps(spec, timm_name):
+    """The last entry at each stride of stem and blocks: timm's feature_info (EfficientNet's
+    last 1×1 conv sits in the head, as timm's conv_head is no feature map; MobileNetV3's is)."""
+    timm = pytest.importorskip("timm")
+    with torch.device("meta"):
+        reference = timm.create_model(timm_name, pretrained=False, features_only=True)
+    info = archbuilder.feature_info(SPECS / f"{spec}.yaml")
+    assert info.channels() == reference.feature_info.channels()
+    assert info.reductions() == reference.feature_info.reduction() == [2, 4, 8, 16, 32]
