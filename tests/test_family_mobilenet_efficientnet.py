@@ -348,3 +348,13 @@ def test_default_stages_are_timms_feature_maps(spec, timm_name):
     info = archbuilder.feature_info(SPECS / f"{spec}.yaml")
     assert info.channels() == reference.feature_info.channels()
     assert info.reductions() == reference.feature_info.reduction() == [2, 4, 8, 16, 32]
+
+
+def test_mobilenet_width_scaling_rounds_as_torchvisions_width_mult():
+    from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf  # its width_mult
+
+    overrides = ["scale.width=0.75", "head.classifier_0.out=960"]  # torchvision scales that Linear too
+    spec = archbuilder.load_spec(SPECS / "mobilenet-v3-large.yaml", overrides=overrides)
+    with torch.device("meta"):
+        reference = MobileNetV3(*_mobilenet_v3_conf("mobilenet_v3_large", width_mult=0.75))
+    assert archbuilder.summarize(spec).params == sum(p.numel() for p in reference.parameters()) == 3_377_576
