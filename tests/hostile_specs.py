@@ -123,7 +123,11 @@ def _layer(draw, depth: int, anchors: list[str], params: bool = False):
         for _ in range(draw(st.integers(1, 3))):
             layers = [draw(_layer(depth - 1, anchors, params)) for _ in range(draw(st.integers(1, 3)))]
             branches.append({"layers": layers})
-        layer = {"kind": "branches", "merge": draw(st.sampled_from(["concat", "add"])), "branches": branches}
+        layer = {
+            "kind": "branches",
+            "merge": draw(st.sampled_from(["concat", "add", "mul"])),
+            "branches": branches,
+        }
     if draw(st.integers(0, 2)) == 0:
         layer["repeat"] = draw(st.sampled_from(REPEATS))
     return _Anchor(anchor, layer) if anchor else layer

@@ -358,3 +358,50 @@ def test_mobilenet_width_scaling_rounds_as_torchvisions_width_mult():
     with torch.device("meta"):
         reference = MobileNetV3(*_mobilenet_v3_conf("mobilenet_v3_large", width_mult=0.75))
     assert archbuilder.summarize(spec).params == sum(p.numel() for p in reference.parameters()) == 3_377_576
+
+
+GATED = """
+name: gated
+input: {channels: 16, height: 6, width: 6}
+defaults:
+  conv: {norm: none}
+blocks:
+  - name: se
+    kind: branches
+    merge: mul
+    branches:
+      - name: identity
+      - name: gate
+        layers:
+          - {kind: global_avgpool}
+          - {name: fc1, kind: conv, out: 4, kernel: 1}
+          - {name: fc2, kind: conv, out: 16, kernel: 1, activation: hardsigmoid}
+"""
+
+
+def test_a_mul_merge_is_a_gate_as_torchvisions_squeeze_excitation():
+    """An SE written as branches: the gate's 16×1×1 output broadcasts over the 16×6×6 input."""
+    from torchvision.ops import SqueezeExcitation
+
+    ir = archbuilder.lower(archbuilder.load_spec(GATED))
+    assert ir.op("se.mul").shape == (16, 6, 6)
+    model = archbuilder.build(GATED).eval()
+    reference = SqueezeExcitation(16, 4, scale_activation=nn.Hardsigmoid).eval()
+    gate = model.se.gate
+    for ours, theirs in ((gate.fc1.conv, reference.fc1), (gate.fc2.conv, reference.fc2)):
+        ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, 16, 6, 6)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-6)
+    optimized = archbuilder.optimize_for_inference(model, input_shape=(3, 16, 6, 6))
+    with torch.inference_mode():
+        assert torch.allclose(optimized(x), reference(x), atol=1e-5)
+
+
+def test_a_mul_merge_that_cannot_broadcast_is_a_located_error():
+    text = GATED.replace("out: 16, kernel: 1, activation", "out: 8, kernel: 1, activation")
+    with pytest.raises(SpecError) as caught:
+        archbuilder.lower(archbuilder.load_spec(text))
+    problem = caught.value.problems[0]
+    assert problem.line == 7 and "mul-merge needs equal channels" in problem.message
+    assert "identity 16×6×6, gate 8×1×1" in problem.message

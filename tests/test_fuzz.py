@@ -28,7 +28,9 @@ leaves = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["num_classes", "same", "conv", "inception", "max", "3a", "4d", "batch", "relu"]),
     st.sampled_from(["branches", "layernorm", "layer_scale", "drop_path", "rest", "1/8", "row"]),
-    st.sampled_from(["se", "inverted_residual", "hardsigmoid", "expanded", "input", "block_index", "ceil"]),
+    st.sampled_from(
+        ["se", "inverted_residual", "hardsigmoid", "expanded", "input", "block_index", "ceil", "mul"]
+    ),
     st.dictionaries(
         st.sampled_from(["reduction", "squeeze_channels", "of", "gate", "divisor"]), leaves_base, max_size=3
     ),

@@ -29,9 +29,14 @@ def merge_branches(
     scales: Sequence[float] | None = None,
     activation: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
-    """Branch outputs joined by channel concatenation or by a (scaled) sum, then activated."""
+    """Branch outputs joined by channel concatenation, a (scaled) sum or a broadcasting
+    product, then activated."""
     if merge == "concat":
         merged = outputs[0] if len(outputs) == 1 else torch.cat(list(outputs), dim=1)
+    elif merge == "mul":
+        merged = outputs[0]
+        for output in outputs[1:]:
+            merged = merged * output
     else:
         scales = scales or (1.0,) * len(outputs)
         merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
@@ -56,8 +61,8 @@ class ParallelBlock(nn.Module):
         activation: Callable[[Tensor], Tensor] | None = None,
     ):
         super().__init__()
-        if merge not in ("concat", "add"):
-            raise ValueError(f"merge must be 'concat' or 'add', not {merge!r}")
+        if merge not in ("concat", "add", "mul"):
+            raise ValueError(f"merge must be 'concat', 'add' or 'mul', not {merge!r}")
         for name, branch in branches:
             self.add_module(name, branch)
         self.merge = merge

@@ -57,6 +57,7 @@ _FAMILY_OF_KIND = {
     "linear": "linear",
     "concat": "merge",
     "add": "merge",
+    "mul": "merge",
     "inception": "block",
     "branches": "block",
     "se": "activation",
@@ -149,6 +150,8 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
         return "concat"
     if kind == "add":
         return "add"
+    if kind == "mul":
+        return "multiply"
     return kind
 
 

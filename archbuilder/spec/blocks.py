@@ -185,14 +185,16 @@ class Branches(LayerBase):
     """A general multi-branch block: each branch reads the block input, outputs are merged.
 
     ``merge: concat`` joins along channels (spatial sizes must agree); ``merge: add`` sums
-    (shapes must agree), each branch times its ``scale``. ``activation`` is applied to the
-    merged output (Inception-ResNet's ReLU after the residual sum). With ``split: true`` the
+    (shapes must agree), each branch times its ``scale``; ``merge: mul`` multiplies, broadcasting
+    a C×1×1 output over H×W (a squeeze-and-excitation gate times the block input). ``activation``
+    is applied to the merged output (Inception-ResNet's ReLU after the residual sum). With ``split: true`` the
     branches read disjoint slices of the input channels instead, each its ``channels``.
     """
 
     kind: Literal["branches"]
-    merge: Literal["concat", "add"] = "concat"
-    """`concat` joins along channels (spatial sizes must agree); `add` sums (shapes must agree)."""
+    merge: Literal["concat", "add", "mul"] = "concat"
+    """`concat` joins along channels (spatial sizes must agree); `add` sums (shapes must agree);
+    `mul` multiplies element-wise (channels must agree; a 1×1 output broadcasts over H×W)."""
     branches: Annotated[list[Branch], Field(min_length=1)]
     """The branches, in order (concat order)."""
     split: bool = False
