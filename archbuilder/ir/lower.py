@@ -12,6 +12,7 @@ import networkx as nx
 
 from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.gcpause import gc_paused
+from archbuilder.ir.broadcast import broadcast
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
 from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
@@ -373,23 +374,14 @@ class _Lowering:
                 self.fail(path, f"{block_id}: add-merge needs equal branch shapes, got {listing}")
             return shapes[0]
         if merge == "mul":
-            return self.broadcast_shape(block_id, shapes, listing, path)
+            merged = broadcast(shapes)
+            if merged is None:
+                message = "mul-merge needs equal channels and spatial sizes equal or 1 (broadcast)"
+                self.fail(path, f"{block_id}: {message}, got {listing}")
+            return merged or shapes[0]
         if len({s[1:] for s in shapes}) > 1:
             self.fail(path, f"{block_id}: concat needs equal spatial sizes in every branch, got {listing}")
         return (sum(s[0] for s in shapes), *shapes[0][1:])
-
-    def broadcast_shape(self, block_id: str, shapes: list[Shape], listing: str, path: KeyPath) -> Shape:
-        """A mul merge's shape: equal ranks and channels; each spatial size equal or 1."""
-        merged = tuple(max(sizes) for sizes in zip(*shapes)) if len({len(s) for s in shapes}) == 1 else None
-        if merged is None or any(
-            size not in (1, largest) or (axis == 0 and size != largest)
-            for s in shapes
-            for axis, (size, largest) in enumerate(zip(s, merged))
-        ):
-            message = "mul-merge needs equal channels and spatial sizes equal or 1 (broadcast)"
-            self.fail(path, f"{block_id}: {message}, got {listing}")
-            return shapes[0]
-        return merged
 
     def expand(
         self, layers: Seq[Layer], paths: Seq[KeyPath], *, top: bool = False
