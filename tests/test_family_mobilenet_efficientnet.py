@@ -301,6 +301,11 @@ blocks:
         ("{kind: inverted_residual, out: 8, kernel: 3}", "blocks.0", "exactly one of expanded"),
         ("{kind: inverted_residual, out: 8, expansion: 4, kernel: 4}", "blocks.0", "even"),
         ("{kind: inverted_residual, out: 8, expansion: 4, se: {of: output}}", "blocks.0.se.of", "'expanded'"),
+        (
+            "{kind: inverted_residual, out: 8, expanded: 32, se: {squeeze_channels: 8, reduction: 2}}",
+            "blocks.0.se",
+            "not both",
+        ),
     ],
 )
 def test_bad_fields_are_located_errors(layer, where, says):
@@ -425,3 +430,11 @@ def test_onnx_and_torch_export_give_the_models_logits(spec, tmp_path):
     program = archbuilder.export.export_program(model)
     exported = program.module()(x)
     assert ((exported - expected).abs().max() / expected.abs().max()).item() < 1e-5
+
+
+def test_an_expansion_past_the_width_limit_is_a_located_error():
+    text = "name: bad\ninput: {channels: 65536, height: 4, width: 4}\nblocks:\n  - {kind: inverted_residual, out: 8, expansion: 64}\n"
+    with pytest.raises(SpecError) as caught:
+        archbuilder.lower(archbuilder.load_spec(text))
+    problem = caught.value.problems[0]
+    assert problem.line == 4 and problem.path[-1] == "expansion" and "over 1,048,576" in problem.message

@@ -20,6 +20,7 @@ from archbuilder.ir.split import channel_slices
 from archbuilder.ir.stages import declared_stages
 from archbuilder.ir.stochastic import ramp_drop_paths
 from archbuilder.spec.blocks import Branch, Branches, Inception, InvertedResidual, Layer
+from archbuilder.spec.layers import MAX_WIDTH
 from archbuilder.spec.model import ArchSpec, AuxHead
 from archbuilder.spec.scale import apply_scale
 from archbuilder.spec.templates import TemplateUse
@@ -211,6 +212,10 @@ class _Lowering:
         context: Context,
     ) -> tuple[Item, str, Shape]:
         if isinstance(layer, InvertedResidual):
+            if layer.expanded_width(shape[0]) > MAX_WIDTH:
+                where = "expanded" if layer.expanded is not None else "expansion"
+                self.fail((*path, where), f"{op_id}: the expanded width is over {MAX_WIDTH:,} channels")
+                raise _Stop
             block = layer.as_branches(shape[0])
             fields = {f"block.{sub.name}": layer.field_of(sub.name) for sub in block.branches[0].layers}
             return self.parallel(block, op_id, item, path, previous, shape, context, fields, layer.kind)

@@ -227,6 +227,12 @@ class SqueezeExciteOptions(SpecModel):
     gate: Literal["sigmoid", "hardsigmoid"] = "sigmoid"
     """The gate's activation (MobileNetV3: `hardsigmoid`)."""
 
+    @model_validator(mode="after")
+    def _one_width(self) -> SqueezeExciteOptions:
+        if self.squeeze_channels is not None and "reduction" in self.model_fields_set:
+            raise ValueError("give squeeze_channels or reduction, not both")
+        return self
+
     def layer(self, expanded: int, channels: int) -> SqueezeExcite:
         """The `se` layer for a block of ``channels`` input channels expanded to ``expanded``."""
         squeeze = self.squeeze_channels
