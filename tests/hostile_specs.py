@@ -81,7 +81,8 @@ def render(value) -> str:
 
 @st.composite
 def _leaf(draw, params: bool):
-    kind = draw(st.sampled_from(["conv", "conv", "maxpool", "flatten", "template", "inception"]))
+    kinds = ["conv", "conv", "maxpool", "flatten", "template", "inception", "se", "inverted_residual"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "conv":
         layer = {"kind": "conv", "out": draw(st.sampled_from(WIDTHS if params else WIDTHS[:-1]))}
         layer["kernel"] = draw(st.sampled_from(SIZES if params else SIZES[:-1]))
@@ -94,6 +95,13 @@ def _leaf(draw, params: bool):
             layer["with"] = {draw(st.sampled_from(["w", "k", "x"])): draw(st.sampled_from(WIDTHS[:-1]))}
     elif kind == "inception":
         layer = {"kind": "inception", "ch1x1": 4, "ch3x3": 4, "ch5x5": 4, "pool_proj": 4}
+    elif kind == "se":
+        layer = {"kind": "se", "reduction": draw(st.sampled_from([1, 4, 1000])), "gate": "hardsigmoid"}
+    elif kind == "inverted_residual":
+        layer = {"kind": "inverted_residual", "out": draw(st.sampled_from(WIDTHS[:-1])), "expansion": 6}
+        layer["stride"] = draw(st.sampled_from([1, 2]))
+        if draw(st.booleans()):
+            layer["se"] = {"reduction": 4, "of": draw(st.sampled_from(["input", "expanded"]))}
     else:
         layer = {"kind": "flatten"}
     return layer
@@ -115,7 +123,11 @@ def _layer(draw, depth: int, anchors: list[str], params: bool = False):
         for _ in range(draw(st.integers(1, 3))):
             layers = [draw(_layer(depth - 1, anchors, params)) for _ in range(draw(st.integers(1, 3)))]
             branches.append({"layers": layers})
-        layer = {"kind": "branches", "merge": draw(st.sampled_from(["concat", "add"])), "branches": branches}
+        layer = {
+            "kind": "branches",
+            "merge": draw(st.sampled_from(["concat", "add", "mul"])),
+            "branches": branches,
+        }
     if draw(st.integers(0, 2)) == 0:
         layer["repeat"] = draw(st.sampled_from(REPEATS))
     return _Anchor(anchor, layer) if anchor else layer

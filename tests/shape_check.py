@@ -14,7 +14,7 @@ from archbuilder.ir import IR
 def module_path(ir: IR, op_id: str) -> str:
     """The module computing ``op_id``: its own path, or its block's for a merge op."""
     op = ir.op(op_id)
-    return op_id.rsplit(".", 1)[0] if op.kind in ("concat", "add") else op_id
+    return op_id.rsplit(".", 1)[0] if op.kind in ("concat", "add", "mul") else op_id
 
 
 def run_with_hooks(model: nn.Module, x: torch.Tensor, hooks: Iterable[tuple[nn.Module, Callable]]) -> None:
@@ -75,7 +75,7 @@ def assert_ir_matches_torch(model: ArchModel, ir: IR, batch: int = 2) -> None:
     expected = {op.id: op.shape for op in ir.ops() if op.kind != "input"}
     assert shapes == expected
     for op in ir.ops():
-        if op.kind in ("input", "concat", "add"):
+        if op.kind in ("input", "concat", "add", "mul"):
             continue
         module = model.get_submodule(op.id)
         assert sum(p.numel() for p in module.parameters()) == op.params, op.id

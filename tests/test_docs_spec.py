@@ -113,7 +113,7 @@ def test_required_and_defaults_are_the_models(tool, rows):
         ("BatchNorm", "eps", "float, 0 < x < 1", "`1.0e-5`"),
         ("Scale", "divisor", "integer 1–256", "`8`"),
         ("AuxHead", "loss_weight", "float, 0 ≤ x ≤ 1,000", "required"),
-        ("Branches", "merge", "`concat` \\| `add`", "`concat`"),
+        ("Branches", "merge", "`concat` \\| `add` \\| `mul`", "`concat`"),
         ("ArchSpec", "blocks", "list of layers, at least one", "required"),
         ("ArchSpec", "name", "string, 1–200 characters", "required"),
         ("Linear", "out", "width or `num_classes`", "required"),

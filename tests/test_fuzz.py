@@ -18,6 +18,7 @@ from .hostile_specs import check
 
 BASE = yaml.safe_load(GOOGLENET.read_text())
 
+leaves_base = st.one_of(st.none(), st.integers(-2, 64), st.floats(allow_nan=True), st.text(max_size=8))
 leaves = st.one_of(
     st.none(),
     st.booleans(),
@@ -29,6 +30,12 @@ leaves = st.one_of(
     st.sampled_from(["num_classes", "same", "conv", "inception", "max", "3a", "4d", "batch", "relu"]),
     st.sampled_from(["branches", "layernorm", "layer_scale", "drop_path", "rest", "1/8", "row"]),
     st.sampled_from(["pre", "post", "separable"]),
+    st.sampled_from(
+        ["se", "inverted_residual", "hardsigmoid", "expanded", "input", "block_index", "ceil", "mul"]
+    ),
+    st.dictionaries(
+        st.sampled_from(["reduction", "squeeze_channels", "of", "gate", "divisor"]), leaves_base, max_size=3
+    ),
     st.lists(st.integers(-3, 300), max_size=3),
     st.dictionaries(st.sampled_from(["kind", "out", "kernel", "name", "x"]), st.integers(-2, 64), max_size=3),
 )
@@ -65,6 +72,7 @@ def mutated_specs(draw):
                 keys = ["extra", "kind", "repeat", "scale", "groups", "split", "channels", "drop_path_rate"]
                 keys.append("order")  # a conv's order: pre / post
                 keys += ["shuffle", "norm"]
+                keys += ["se", "expansion", "expanded", "reduction", "drop_path_ramp", "depth_rounding"]
                 parent[draw(st.sampled_from(keys))] = draw(leaves)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path

@@ -11,7 +11,7 @@ from archbuilder.spec import ArchSpec
 
 __all__ = ["classifier_layers", "replace_classifier"]
 
-_NO_MODULE = frozenset({"input", "concat", "add"})
+_NO_MODULE = frozenset({"input", "concat", "add", "mul"})
 
 
 def classifier_layers(spec: ArchSpec) -> list[str]:

@@ -1,5 +1,6 @@
 """Torch modules for the layers torch has no module for: channel slices, layer scale, layer
-norm over the channels of a feature map, stochastic depth and channel shuffle."""
+norm over the channels of a feature map, stochastic depth, channel shuffle and
+squeeze-and-excitation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ChannelShuffle", "ChannelSlice", "DropPath", "LayerNorm2d", "LayerScale", "channel_shuffle"]
+__all__ = [
+    "ChannelShuffle",
+    "ChannelSlice",
+    "DropPath",
+    "LayerNorm2d",
+    "LayerScale",
+    "SqueezeExcite",
+    "channel_shuffle",
+]
 
 
 class ChannelSlice(nn.Module):
@@ -100,3 +109,18 @@ class ChannelShuffle(nn.Module):
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"
+class SqueezeExcite(nn.Module):
+    """``x`` times ``gate(fc2(activation(fc1(mean of x over H, W))))`` per channel: torchvision's
+    ``SqueezeExcitation``, with the same ``fc1``/``fc2`` 1×1 convs (with bias)."""
+
+    def __init__(self, channels: int, squeeze: int, activation: nn.Module, gate: nn.Module):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.activation = activation
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.gate = gate
+
+    def forward(self, x: Tensor) -> Tensor:
+        # The activations may work in place: each reads a fresh tensor of the squeeze path.
+        scale = self.gate(self.fc2(self.activation(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+        return x * scale

@@ -31,10 +31,14 @@ def merge_branches(
     activation: Callable[[Tensor], Tensor] | None = None,
     shuffle: int | None = None,
 ) -> Tensor:
-    """Branch outputs joined by channel concatenation or by a (scaled) sum, then activated,
-    then channel-shuffled in ``shuffle`` groups."""
+    """Branch outputs joined by channel concatenation, a (scaled) sum or a broadcasting
+    product, then activated, then channel-shuffled in ``shuffle`` groups."""
     if merge == "concat":
-        merged = torch.cat(list(outputs), dim=1)
+        merged = outputs[0] if len(outputs) == 1 else torch.cat(list(outputs), dim=1)
+    elif merge == "mul":
+        merged = outputs[0]
+        for output in outputs[1:]:
+            merged = merged * output
     else:
         scales = scales or (1.0,) * len(outputs)
         merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
@@ -62,8 +66,8 @@ class ParallelBlock(nn.Module):
         shuffle: int | None = None,
     ):
         super().__init__()
-        if merge not in ("concat", "add"):
-            raise ValueError(f"merge must be 'concat' or 'add', not {merge!r}")
+        if merge not in ("concat", "add", "mul"):
+            raise ValueError(f"merge must be 'concat', 'add' or 'mul', not {merge!r}")
         for name, branch in branches:
             self.add_module(name, branch)
         self.merge = merge

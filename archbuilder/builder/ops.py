@@ -11,7 +11,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from archbuilder.builder.layers import ChannelShuffle, ChannelSlice, DropPath, LayerNorm2d, LayerScale
+from archbuilder.builder.layers import (
+    ChannelShuffle,
+    ChannelSlice,
+    DropPath,
+    LayerNorm2d,
+    LayerScale,
+    SqueezeExcite,
+)
 from archbuilder.ir.graph import Op
 
 __all__ = ["activation", "activation_function", "module_for"]
@@ -25,6 +32,7 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "hardswish": lambda: nn.Hardswish(inplace=True),
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
+    "hardsigmoid": lambda: nn.Hardsigmoid(inplace=True),
 }
 
 
@@ -45,6 +53,7 @@ _FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "hardswish": F.hardswish,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
+    "hardsigmoid": F.hardsigmoid,
 }
 
 
@@ -141,6 +150,12 @@ def _layernorm(op: Op) -> nn.Module:
     return norm(op.attrs["num_features"], eps=op.attrs["eps"])
 
 
+def _squeeze_excite(op: Op) -> nn.Module:
+    a = op.attrs
+    inner = activation(a["activation"], inplace=True) if a["activation"] != "none" else nn.Identity()
+    return SqueezeExcite(a["channels"], a["squeeze"], inner, activation(a["gate"], inplace=True))
+
+
 _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "conv": _conv,
     "separable": _separable,
@@ -162,6 +177,7 @@ _BUILDERS: dict[str, Callable[[Op], nn.Module]] = {
     "flatten": lambda op: nn.Flatten(1),
     "linear": lambda op: nn.Linear(op.attrs["in_features"], op.attrs["out_features"], bias=op.attrs["bias"]),
     "channel_shuffle": lambda op: ChannelShuffle(op.attrs["groups"]),
+    "se": lambda op: _squeeze_excite(op),
 }
 
 

@@ -47,7 +47,7 @@ class Parallel:
     id: str
     kind: str  # "inception" or "branches"
     branches: tuple[tuple[str, Sequence], ...]  # (branch name, its ops) in spec order
-    merge: str  # id of the concat/add op
+    merge: str  # id of the concat/add/mul op
 
     @property
     def name(self) -> str:

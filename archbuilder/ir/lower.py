@@ -12,13 +12,15 @@ import networkx as nx
 
 from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.gcpause import gc_paused
+from archbuilder.ir.broadcast import broadcast
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
 from archbuilder.ir.ops import Context, ShapeError, check_shuffle, rule_for, scope_conv
 from archbuilder.ir.split import channel_slices
 from archbuilder.ir.stages import declared_stages
 from archbuilder.ir.stochastic import ramp_drop_paths
-from archbuilder.spec.blocks import Branch, Branches, Inception, Layer
+from archbuilder.spec.blocks import Branch, Branches, Inception, InvertedResidual, Layer
+from archbuilder.spec.layers import MAX_WIDTH
 from archbuilder.spec.model import ArchSpec, AuxHead
 from archbuilder.spec.scale import apply_scale
 from archbuilder.spec.templates import TemplateUse
@@ -106,7 +108,9 @@ class _Lowering:
         self.check_precision(body_names)
         if self.problems:
             raise SpecError(self.problems)
-        ramp_drop_paths(self.graph, spec.drop_path_rate, {head.name for head in aux_heads})
+        blocks = [name for (section, _, _), name in zip(entries, body_names) if section == "blocks"]
+        aux = {head.name for head in aux_heads}
+        ramp_drop_paths(self.graph, spec.drop_path_rate, aux, spec.drop_path_ramp, blocks)
         return IR(
             name=spec.name,
             input_shape=(spec.input.channels, spec.input.height, spec.input.width),
@@ -207,6 +211,14 @@ class _Lowering:
         shape: Shape,
         context: Context,
     ) -> tuple[Item, str, Shape]:
+        if isinstance(layer, InvertedResidual):
+            if layer.expanded_width(shape[0]) > MAX_WIDTH:
+                where = "expanded" if layer.expanded is not None else "expansion"
+                self.fail((*path, where), f"{op_id}: the expanded width is over {MAX_WIDTH:,} channels")
+                raise _Stop
+            block = layer.as_branches(shape[0])
+            fields = {f"block.{sub.name}": layer.field_of(sub.name) for sub in block.branches[0].layers}
+            return self.parallel(block, op_id, item, path, previous, shape, context, fields, layer.kind)
         if isinstance(layer, (Inception, Branches)):
             return self.parallel(layer, op_id, item, path, previous, shape, context)
         if isinstance(layer, TemplateUse):  # only a spec validated piecemeal can still hold one
@@ -234,8 +246,13 @@ class _Lowering:
         source: str,
         shape: Shape,
         context: Context,
+        fields: dict[str, str] | None = None,
+        kind: str | None = None,
     ) -> tuple[Item, str, Shape]:
+        """A multi-branch block; ``fields`` says which field of the block as written each
+        generated layer comes from (``branch.layer`` → field), for blocks written by role."""
         is_inception = isinstance(block, Inception)
+        fields = _INCEPTION_FIELDS if is_inception else fields
         branches: list[Branch] = block.as_branches() if is_inception else block.branches
         inner = context.inner(block.conv)
         merge = "concat" if is_inception else block.merge
@@ -251,8 +268,8 @@ class _Lowering:
         broken = False
         for index, (name, branch, branch_path) in enumerate(zip(names, branches, branch_paths)):
             layer_paths = None
-            if is_inception:
-                layer_paths = [(*path, _INCEPTION_FIELDS[f"{name}.{layer.name}"]) for layer in branch.layers]
+            if fields is not None:
+                layer_paths = [(*path, fields[f"{name}.{layer.name}"]) for layer in branch.layers]
             where = slices[index] if slices is not None else None
             try:
                 sequence, end, end_shape = self.branch(
@@ -269,7 +286,7 @@ class _Lowering:
         merge_id = f"{block_id}.{merge}"
         inputs = tuple(end for end, _ in ends)
         self.add(Op(merge_id, merge, self.merge_attrs(block, inputs, path), merged, 0, 0, item, path), inputs)
-        return Parallel(block_id, block.kind, tuple(lowered), merge_id), merge_id, merged
+        return Parallel(block_id, kind or block.kind, tuple(lowered), merge_id), merge_id, merged
 
     def branch(
         self,
@@ -367,6 +384,12 @@ class _Lowering:
             if len(set(shapes)) > 1:
                 self.fail(path, f"{block_id}: add-merge needs equal branch shapes, got {listing}")
             return shapes[0]
+        if merge == "mul":
+            merged = broadcast(shapes)
+            if merged is None:
+                message = "mul-merge needs equal channels and spatial sizes equal or 1 (broadcast)"
+                self.fail(path, f"{block_id}: {message}, got {listing}")
+            return merged or shapes[0]
         if len({s[1:] for s in shapes}) > 1:
             self.fail(path, f"{block_id}: concat needs equal spatial sizes in every branch, got {listing}")
         return (sum(s[0] for s in shapes), *shapes[0][1:])
@@ -384,7 +407,10 @@ class _Lowering:
                 continue
             for copy in range(1, layer.repeat + 1):
                 name = f"{layer.name}_{copy}" if layer.name else None
-                expanded.append(layer.model_copy(update={"name": name, "repeat": 1}))
+                update = {"name": name, "repeat": 1}
+                if copy > 1 and isinstance(layer, InvertedResidual):  # a stage: only its first copy strides
+                    update["stride"] = 1
+                expanded.append(layer.model_copy(update=update))
                 expanded_paths.append(path)
             if layer.name and top:  # only top-level names can be tapped
                 self.groups[layer.name] = f"{layer.name}_{layer.repeat}"

@@ -4,7 +4,9 @@ Each rule takes a spec layer and its input shape and returns the op's resolved a
 and output shape, or raises :class:`ShapeError` with a message for the user.
 MACs follow one convention: k_h·k_w·(C_in/groups)·C_out·H_out·W_out for convolutions (a
 separable conv: its depthwise and its pointwise conv), in·out for linear layers, 0 for
-everything else.
+everything else (a squeeze-and-excitation gate counts its two 1×1 convs, 2·C·s; its pooling
+and its gating multiply are element-wise, as an add merge is, and torchvision's GFLOPs
+figures for MobileNetV3 and EfficientNet leave them out too).
 """
 
 from __future__ import annotations
@@ -288,6 +290,16 @@ def _linear(layer: L.Linear, shape: Shape, context: Context) -> OpResult:
     return OpResult(attrs, (out,), shape[0] * out + (out if layer.bias else 0), shape[0] * out)
 
 
+def _se(layer: L.SqueezeExcite, shape: Shape, _: Any) -> OpResult:
+    from archbuilder.spec.rounding import squeeze_width
+
+    channels = _feature_map(shape, "se")[0]
+    squeeze = layer.squeeze_channels or squeeze_width(channels, layer.reduction, layer.divisor)
+    attrs = dict(channels=channels, squeeze=squeeze, activation=layer.activation, gate=layer.gate)
+    params = 2 * channels * squeeze + squeeze + channels  # two 1×1 convs with bias
+    return OpResult(attrs, shape, params, 2 * channels * squeeze)
+
+
 Rule = Callable[[Any, Shape, Context], OpResult]
 _RULES: dict[type, Rule] = {
     L.Conv: _conv,
@@ -306,6 +318,7 @@ _RULES: dict[type, Rule] = {
     L.Flatten: _flatten,
     L.Linear: _linear,
     L.ChannelShuffle: _channel_shuffle,
+    L.SqueezeExcite: _se,
 }
 
 

@@ -348,7 +348,7 @@ class _OpDrawer(_Drawer):
             # when it goes into a merge (beside each branch, not where the branches meet).
             label = self.shape_label(source_op) if source not in labelled else ""
             labelled.add(source)
-            key = "taillabel" if target_op.kind in ("concat", "add") else "label"
+            key = "taillabel" if target_op.kind in ("concat", "add", "mul") else "label"
             if key == "taillabel" and label:
                 attrs = {**attrs, **self.tail_placement(source, target)}
             path = [self.exits.get(source, source), *self.titles_between(source, target), target]
@@ -392,8 +392,8 @@ def _parallel_ops(block: Parallel) -> set[str]:
 
 
 def _merge_lines(block: Parallel, merged: Op) -> list[str]:
-    """``+`` or ``concat``, the scaled branches (``×0.2 mixed``), and the activation after."""
-    lines = ["+" if merged.kind == "add" else "concat"]
+    """``+``, ``×`` or ``concat``, the scaled branches (``×0.2 mixed``), and the activation after."""
+    lines = [{"add": "+", "mul": "×"}.get(merged.kind, "concat")]
     scales = merged.attrs.get("scales") or ()
     lines += [f"×{scale:g} {name}" for (name, _), scale in zip(block.branches, scales) if scale != 1]
     if merged.attrs.get("activation"):

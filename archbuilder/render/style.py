@@ -58,8 +58,11 @@ _FAMILY_OF_KIND = {
     "linear": "linear",
     "concat": "merge",
     "add": "merge",
+    "mul": "merge",
     "inception": "block",
     "branches": "block",
+    "se": "activation",
+    "inverted_residual": "block",
     "aux_head": "aux",
 }
 
@@ -72,6 +75,7 @@ _ACTIVATION_NAMES = {
     "hardswish": "Hardswish",
     "sigmoid": "Sigmoid",
     "tanh": "Tanh",
+    "hardsigmoid": "Hardsigmoid",
 }
 
 
@@ -146,10 +150,14 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
         return f"layer scale ×{a['init']:g}"
     if kind == "drop_path":
         return f"drop path {a['rate']:.3g}" + (" batch" if a["mode"] == "batch" else "")
+    if kind == "se":
+        return f"SE {a['channels']}→{a['squeeze']}→{a['channels']} · {_ACTIVATION_NAMES.get(a['gate'], a['gate'])}"
     if kind == "concat":
         return "concat"
     if kind == "add":
         return "add"
+    if kind == "mul":
+        return "multiply"
     return kind
 
 

@@ -31,11 +31,23 @@ from archbuilder.spec.layers import (
     PairOrInt,
     Separable,
     SpecModel,
+    SqueezeExcite,
     Width,
 )
+from archbuilder.spec.rounding import make_divisible, squeeze_width
 from archbuilder.spec.templates import TemplateUse
 
-__all__ = ["LAYER_TYPES", "Branch", "Branches", "Inception", "InceptionPool", "Layer", "SliceSize"]
+__all__ = [
+    "LAYER_TYPES",
+    "Branch",
+    "Branches",
+    "Inception",
+    "InceptionPool",
+    "InvertedResidual",
+    "Layer",
+    "SliceSize",
+    "SqueezeExciteOptions",
+]
 
 # A channel slice: a count, a ratio of the input channels (0.125 or "1/8"), or the rest.
 Fraction = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}/[1-9][0-9]{0,5}$")]
@@ -174,15 +186,17 @@ class Branches(LayerBase):
     """A general multi-branch block: each branch reads the block input, outputs are merged.
 
     ``merge: concat`` joins along channels (spatial sizes must agree); ``merge: add`` sums
-    (shapes must agree), each branch times its ``scale``. ``activation`` is applied to the
-    merged output (Inception-ResNet's ReLU after the residual sum). With ``split: true`` the
+    (shapes must agree), each branch times its ``scale``; ``merge: mul`` multiplies, broadcasting
+    a C×1×1 output over H×W (a squeeze-and-excitation gate times the block input). ``activation``
+    is applied to the merged output (Inception-ResNet's ReLU after the residual sum). With ``split: true`` the
     branches read disjoint slices of the input channels instead, each its ``channels``.
     ``shuffle: g`` shuffles the merged channels in ``g`` groups last (a ShuffleNetV2 unit).
     """
 
     kind: Literal["branches"]
-    merge: Literal["concat", "add"] = "concat"
-    """`concat` joins along channels (spatial sizes must agree); `add` sums (shapes must agree)."""
+    merge: Literal["concat", "add", "mul"] = "concat"
+    """`concat` joins along channels (spatial sizes must agree); `add` sums (shapes must agree);
+    `mul` multiplies element-wise (channels must agree; a 1×1 output broadcasts over H×W)."""
     branches: Annotated[list[Branch], Field(min_length=1)]
     """The branches, in order (concat order)."""
     split: bool = False
@@ -197,6 +211,125 @@ class Branches(LayerBase):
     channels. Unset: none."""
     conv: ConvOptions | None = None
     """Conv settings for every conv inside, nested blocks included."""
+
+
+class SqueezeExciteOptions(SpecModel):
+    """The squeeze-and-excitation gate of an inverted residual block (see the `se` layer).
+
+    Its squeeze width is ``squeeze_channels``, or the channels ``of`` the block (the
+    expanded ones the gate reads, or the block's input) divided by ``reduction``.
+    """
+
+    squeeze_channels: Width | None = None
+    """Channels of the squeeze. Unset: from `reduction`."""
+    reduction: Annotated[float, Field(ge=1, le=1 << 20)] | None = 4
+    """The squeeze width is the channels `of` divided by this (rounded down, at least 1)."""
+    of: Literal["expanded", "input"] = "expanded"
+    """What `reduction` divides: the expanded channels (MobileNetV3) or the block's input channels (EfficientNet)."""
+    divisor: Annotated[int, Field(strict=True, ge=1, le=256)] = 1
+    """Round the squeeze width from `reduction` to a multiple of this (MobileNetV3: `8`)."""
+    activation: ActivationFunction = "relu"
+    """Activation after the squeeze conv (EfficientNet: `silu`)."""
+    gate: Literal["sigmoid", "hardsigmoid"] = "sigmoid"
+    """The gate's activation (MobileNetV3: `hardsigmoid`)."""
+
+    @model_validator(mode="after")
+    def _one_width(self) -> SqueezeExciteOptions:
+        if self.squeeze_channels is not None and "reduction" in self.model_fields_set:
+            raise ValueError("give squeeze_channels or reduction, not both")
+        return self
+
+    def layer(self, expanded: int, channels: int) -> SqueezeExcite:
+        """The `se` layer for a block of ``channels`` input channels expanded to ``expanded``."""
+        squeeze = self.squeeze_channels
+        if squeeze is None:
+            base = expanded if self.of == "expanded" else channels
+            squeeze = squeeze_width(base, self.reduction or 4, self.divisor)
+        return SqueezeExcite.model_construct(
+            name="se", kind="se", squeeze_channels=squeeze, activation=self.activation, gate=self.gate
+        )
+
+
+class InvertedResidual(LayerBase):
+    """MobileNetV2/V3's inverted residual and EfficientNet's MBConv, by role.
+
+    Branch ``block``: a 1×1 ``expand`` conv to the expanded width (left out when that is the
+    input width), a k×k depthwise conv (``depthwise``, stride ``stride``, size-preserving
+    padding), an optional squeeze-and-excitation gate (``se``), and a 1×1 ``project`` conv to
+    ``out`` with no activation; plus an identity ``shortcut`` added to it when the shapes
+    allow (stride 1 and input channels = ``out``), with an optional drop path before the sum.
+
+    With ``repeat: n`` the copies form a stage: the first has ``stride``, the rest stride 1
+    (as torchvision and timm build a stage).
+    """
+
+    kind: Literal["inverted_residual"]
+    out: Width
+    """Output channels (of the project conv)."""
+    expanded: Width | None = None
+    """Expanded channels (MobileNetV3 writes these). Give this or `expansion`."""
+    expansion: Annotated[float, Field(gt=0, le=64)] | None = None
+    """Expansion ratio: the expanded width is the input channels times this, rounded to a
+    multiple of 8 as torchvision and timm round it (EfficientNet writes these)."""
+    kernel: Annotated[int, Field(strict=True, ge=1, le=15)] = 3
+    """Kernel size of the depthwise conv (odd)."""
+    stride: Annotated[int, Field(strict=True, ge=1, le=8)] = 1
+    """Stride of the depthwise conv (of the first copy, when repeated)."""
+    activation: ActivationFunction | None = None
+    """Activation after the expand and depthwise convs. Unset: inherited (built-in `relu`)."""
+    se: SqueezeExciteOptions | None = None
+    """Squeeze-and-excitation after the depthwise conv. Unset: none."""
+    shortcut: bool = True
+    """Add the input to the output when the shapes allow (stride 1, input channels = `out`)."""
+    drop_path: bool = False
+    """Stochastic depth on the residual branch (rate from the spec's `drop_path_rate` ramp);
+    no effect on a block without a shortcut, as in torchvision."""
+    conv: ConvOptions | None = None
+    """Conv settings for the block's convs (batch-norm eps and momentum, …)."""
+
+    @model_validator(mode="after")
+    def _one_width(self) -> InvertedResidual:
+        if (self.expanded is None) == (self.expansion is None):
+            raise ValueError("give exactly one of expanded (channels) and expansion (a ratio)")
+        if self.kernel % 2 == 0:
+            raise ValueError(f"kernel {self.kernel} is even; an odd kernel keeps the padding symmetric")
+        return self
+
+    def expanded_width(self, channels: int) -> int:
+        """The expanded channels for ``channels`` input channels."""
+        return self.expanded if self.expanded is not None else make_divisible(channels * self.expansion, 8)
+
+    def has_shortcut(self, channels: int) -> bool:
+        return self.shortcut and self.stride == 1 and channels == self.out
+
+    def as_branches(self, channels: int) -> Branches:
+        """The block as a general block would write it, for ``channels`` input channels."""
+        expanded = self.expanded_width(channels)
+        act = self.activation
+
+        def conv(name: str, **fields) -> Conv:
+            return Conv.model_construct(name=name, kind="conv", **fields)
+
+        layers: list[Layer] = []
+        if expanded != channels:
+            layers.append(conv("expand", out=expanded, kernel=1, activation=act))
+        window = {"kernel": self.kernel, "stride": self.stride, "padding": (self.kernel - 1) // 2}
+        layers.append(conv("depthwise", groups="depthwise", activation=act, **window))
+        if self.se is not None:
+            layers.append(self.se.layer(expanded, channels))
+        layers.append(conv("project", out=self.out, kernel=1, activation="none"))
+        branches = [Branch.model_construct(name="block", layers=layers)]
+        if self.has_shortcut(channels):
+            if self.drop_path:
+                layers.append(DropPath.model_construct(name="drop_path", kind="drop_path"))
+            branches.append(Branch.model_construct(name="shortcut", layers=[]))
+        merge = "add" if len(branches) == 2 else "concat"  # a concat of one branch is that branch
+        return Branches.model_construct(kind="branches", merge=merge, branches=branches, conv=self.conv)
+
+    def field_of(self, layer: str) -> str:
+        """The field a generated layer comes from, for error locations."""
+        width = "expanded" if self.expanded is not None else "expansion"
+        return {"expand": width, "depthwise": "kernel", "se": "se", "project": "out"}.get(layer, "drop_path")
 
 
 LAYER_TYPES = (
@@ -219,6 +352,8 @@ LAYER_TYPES = (
     Branches,
     TemplateUse,
     ChannelShuffle,
+    SqueezeExcite,
+    InvertedResidual,
 )
 
 Layer = Annotated[
@@ -240,7 +375,9 @@ Layer = Annotated[
     | Inception
     | Branches
     | TemplateUse
-    | ChannelShuffle,
+    | ChannelShuffle
+    | SqueezeExcite
+    | InvertedResidual,
     Field(discriminator="kind"),
 ]
 

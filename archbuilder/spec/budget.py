@@ -31,6 +31,11 @@ class OpCount:
     multiplier: KeyPath | None  # path of the `repeat` (or None when nothing repeats)
 
 
+def _rounding(data: dict[str, Any]) -> str:
+    scale = data.get("scale")
+    return "ceil" if isinstance(scale, dict) and scale.get("depth_rounding") == "ceil" else "round"
+
+
 def _depth(data: dict[str, Any]) -> float:
     scale = data.get("scale")
     depth = scale.get("depth", 1) if isinstance(scale, dict) else 1
@@ -38,16 +43,21 @@ def _depth(data: dict[str, Any]) -> float:
     return float(depth) if ok and 0 < depth <= 16 else 1.0
 
 
-def _repeat(layer: dict[str, Any], depth: float) -> int:
+def _repeat(layer: dict[str, Any], depth: float, rounding: str = "round") -> int:
     repeat = layer.get("repeat", 1)
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat <= 1:
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         return 1
-    return max(1, math.floor(repeat * depth + 0.5)) if depth != 1 else repeat  # as apply_scale
+    if depth == 1 or (repeat == 1 and layer.get("kind") != "inverted_residual"):
+        return repeat  # an inverted residual is a stage: its repeat scales even at 1 (as apply_scale)
+    if rounding == "ceil":
+        return max(1, math.ceil(repeat * depth))
+    return max(1, math.floor(repeat * depth + 0.5))
 
 
 class _Counter:
-    def __init__(self, depth: float):
+    def __init__(self, depth: float, rounding: str = "round"):
         self.depth = depth
+        self.rounding = rounding
 
     def layers(self, layers: Any, path: KeyPath) -> tuple[int, KeyPath | None, int]:
         """(ops of a layer list, its largest part's outermost multiplier, that part's ops)."""
@@ -65,6 +75,8 @@ class _Counter:
         once, inner = 1, None
         if layer.get("kind") == "inception":
             once = _inception_ops(layer)
+        if layer.get("kind") == "inverted_residual":
+            once = _inverted_residual_ops(layer)
         branches = layer.get("branches")
         if isinstance(branches, list):
             largest = -1
@@ -76,7 +88,7 @@ class _Counter:
                 once += ops
                 if ops > largest:
                     inner, largest = where, ops
-        repeat = _repeat(layer, self.depth)
+        repeat = _repeat(layer, self.depth, self.rounding)
         return once * repeat, ((*path, "repeat") if repeat > 1 else inner)
 
 
@@ -87,12 +99,19 @@ def _inception_ops(layer: dict[str, Any]) -> int:
     return 5 + optional + (layer.get("factorize_5x5") is True)
 
 
+def _inverted_residual_ops(layer: dict[str, Any]) -> int:
+    """Depthwise and project convs and the merge, plus the expand conv, the SE gate and the
+    drop path when they may be there: an upper bound, as the input width decides the expand
+    conv and the shortcut (hence the drop path)."""
+    return 4 + (layer.get("se") is not None) + (layer.get("drop_path") is True)
+
+
 def count_ops(data: Any) -> OpCount:
     """The IR ops ``data`` (a spec mapping, templates expanded) lowers to, at most: the input,
     every layer times its repeats (scaled by ``scale.depth``), branch merges, aux heads."""
     if not isinstance(data, dict):
         return OpCount(0, None)
-    counter = _Counter(_depth(data))
+    counter = _Counter(_depth(data), _rounding(data))
     total, where, largest = 1, None, -1  # the input op
     parts: list[tuple[Any, KeyPath]] = [(data.get(key), (key,)) for key in ("stem", "blocks", "head")]
     heads = data.get("aux_heads")

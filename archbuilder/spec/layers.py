@@ -33,6 +33,7 @@ __all__ = [
     "MaxPool",
     "Separable",
     "SpecModel",
+    "SqueezeExcite",
 ]
 
 MAX_WIDTH = 1 << 20  # channels/features; larger is a typo, not a network
@@ -47,7 +48,7 @@ PaddingPair = tuple[NonNegative, NonNegative]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=64)]
 
 ActivationFunction = Literal[
-    "relu", "relu6", "leaky_relu", "gelu", "silu", "hardswish", "sigmoid", "tanh", "none"
+    "relu", "relu6", "leaky_relu", "gelu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh", "none"
 ]
 ACTIVATIONS: tuple[str, ...] = ActivationFunction.__args__  # type: ignore[attr-defined]
 Norm = Literal["batch", "layer", "none"]
@@ -345,3 +346,32 @@ class ChannelShuffle(LayerBase):
     kind: Literal["channel_shuffle"]
     groups: Width
     """Number of groups; must divide the input channels (ShuffleNetV2: 2)."""
+class SqueezeExcite(LayerBase):
+    """Squeeze-and-excitation (Hu et al. 2018; torchvision's ``SqueezeExcitation``): the input
+    times a per-channel gate computed from it — global average pool, 1×1 conv to the squeeze
+    width (with bias) → ``activation`` → 1×1 conv back (with bias) → ``gate``.
+
+    The squeeze width is ``squeeze_channels``, or the input channels divided by ``reduction``
+    (rounded down, at least 1; with ``divisor`` above 1, rounded to a multiple of it as
+    width scaling rounds). Give exactly one of the two.
+    """
+
+    kind: Literal["se"]
+    squeeze_channels: Width | None = None
+    """Channels of the squeeze (the first 1×1 conv's output)."""
+    reduction: Annotated[float, Field(ge=1, le=MAX_WIDTH)] | None = None
+    """The squeeze width is the input channels divided by this (`4`: a quarter)."""
+    divisor: Annotated[int, Field(strict=True, ge=1, le=256)] = 1
+    """With `reduction`: round the squeeze width to a multiple of this (MobileNetV3: `8`)."""
+    activation: ActivationFunction = "relu"
+    """Activation after the squeeze conv (EfficientNet: `silu`)."""
+    gate: Literal["sigmoid", "hardsigmoid"] = "sigmoid"
+    """The gate's activation (MobileNetV3: `hardsigmoid`)."""
+
+    @model_validator(mode="after")
+    def _one_width(self) -> SqueezeExcite:
+        if (self.squeeze_channels is None) == (self.reduction is None):
+            raise ValueError("give exactly one of squeeze_channels and reduction")
+        if self.divisor != 1 and self.reduction is None:
+            raise ValueError("divisor rounds the width reduction gives; squeeze_channels is exact")
+        return self

@@ -34,13 +34,20 @@ class Defaults(SpecModel):
 
 class Scale(SpecModel):
     """Compound scaling: every conv width times ``width`` (rounded to a multiple of
-    ``divisor``, never below it), every ``repeat`` above 1 times ``depth`` (rounded, at least 1).
-    Linear layers keep their widths."""
+    ``divisor``, never below it, as torchvision's and timm's ``make_divisible``), every
+    ``repeat`` above 1 — and every ``inverted_residual`` stage's, even 1 — times ``depth``
+    (rounded half up, or up with ``depth_rounding: ceil``; at least 1). Linear layers keep
+    their widths."""
 
     width: Annotated[float, Field(gt=0, le=16)] = 1.0
-    """Width multiplier for every conv's `out` and every Inception width, aux heads included (linear layers keep theirs)."""
+    """Width multiplier for every conv's `out`, every Inception width and inverted-residual
+    width (`out`, `expanded`, an SE's `squeeze_channels`), aux heads included (linear layers keep theirs)."""
     depth: Annotated[float, Field(gt=0, le=16)] = 1.0
-    """Depth multiplier for every `repeat` above 1 (rounded, at least 1)."""
+    """Depth multiplier for every `repeat` above 1, and for every `inverted_residual` stage's
+    repeat even at 1 (rounded as `depth_rounding` says, at least 1)."""
+    depth_rounding: Literal["round", "ceil"] = "round"
+    """How a scaled repeat is rounded: `round` (half up) or `ceil` (torchvision's EfficientNet:
+    `math.ceil(n · depth)`)."""
     divisor: Annotated[int, Field(strict=True, ge=1, le=256)] = 8
     """Scaled widths are multiples of this, never below it."""
 
@@ -91,6 +98,11 @@ class ArchSpec(SpecModel):
     drop_path_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Stochastic depth for the `drop_path` layers that leave `rate` unset: their rates ramp
     linearly from 0 at the first to this at the last, in network order (timm's `drop_path_rate`)."""
+    drop_path_ramp: Literal["linear", "block_index"] = "linear"
+    """How `drop_path_rate` ramps: `linear` from 0 at the first unset `drop_path` to the rate at
+    the last (timm; torchvision's ConvNeXt), or `block_index`: rate · i / N, where i is the
+    0-based index of the layer's `blocks` entry among the N `blocks` entries (torchvision's
+    EfficientNet, `stochastic_depth_prob * block_id / total_blocks`, blocks without a drop path counted too)."""
     scale: Scale | None = None
     """Width and depth multipliers applied when the spec is lowered."""
     templates: dict[Name, Template] = {}

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from archbuilder.errors import Problem, SpecError
 from archbuilder.spec.model import ArchSpec
+from archbuilder.spec.rounding import make_divisible
 from archbuilder.spec.source import Source
 from archbuilder.spec.walk import walk_layers
 
@@ -16,19 +17,18 @@ __all__ = ["apply_scale", "make_divisible"]
 _INCEPTION_WIDTHS = ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
 
 
-def make_divisible(value: float, divisor: int) -> int:
-    """Round to the nearest multiple of ``divisor`` (at least ``divisor``), as timm does;
-    round up instead where rounding down would lose more than 10%."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
 def _scaled(problem: Problem, depth: float) -> Problem:
     """A validation problem of the scaled spec, saying that scaling made it."""
     message = f"after scale: {problem.message}"
     if problem.path and problem.path[-1] == "repeat":
         message = f"scale.depth {depth:g} makes this repeat too large: {problem.message}; lower the repeat or the depth"
     return Problem(problem.path, message, problem.file, problem.line, problem.column)
+
+
+def _depth(repeat: int, depth: float, rounding: str) -> int:
+    if rounding == "ceil":  # torchvision's EfficientNet: int(math.ceil(num_layers * depth_mult))
+        return max(1, math.ceil(repeat * depth))
+    return max(1, math.floor(repeat * depth + 0.5))  # halves round up
 
 
 def apply_scale(spec: ArchSpec) -> ArchSpec:
@@ -43,10 +43,16 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
         return value if scale.width == 1 else make_divisible(value * scale.width, scale.divisor)
 
     for layer in walk_layers(data):
-        if layer.get("repeat", 1) > 1:
-            layer["repeat"] = max(1, math.floor(layer["repeat"] * scale.depth + 0.5))  # halves round up
-        if layer["kind"] in ("conv", "separable") and "out" in layer:  # a depthwise conv may have none
-            layer["out"] = width(layer["out"])
+        stage = layer["kind"] == "inverted_residual"  # a stage: its repeat scales even at 1
+        if layer.get("repeat", 1) > 1 or stage:
+            layer["repeat"] = _depth(layer.get("repeat", 1), scale.depth, scale.depth_rounding)
+        if layer["kind"] in ("conv", "separable", "inverted_residual") and "out" in layer:
+            layer["out"] = width(layer["out"])  # a depthwise conv may have none
+        if stage and "expanded" in layer:
+            layer["expanded"] = width(layer["expanded"])
+        squeeze = layer.get("se") if stage else layer if layer["kind"] == "se" else None
+        if isinstance(squeeze, dict) and "squeeze_channels" in squeeze:
+            squeeze["squeeze_channels"] = width(squeeze["squeeze_channels"])
         for branch in layer.get("branches", []) if layer.get("split") else ():
             if isinstance(branch.get("channels"), int):  # a count; ratios and rest follow the input
                 branch["channels"] = width(branch["channels"])

@@ -1,0 +1,22 @@
+"""Channel rounding shared by width scaling, expansion ratios and squeeze widths."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["make_divisible", "squeeze_width"]
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """Round to the nearest multiple of ``divisor`` (at least ``divisor``), as timm and
+    torchvision (``_make_divisible``) do; round up instead where rounding down would lose
+    more than 10%."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def squeeze_width(channels: int, reduction: float, divisor: int = 1) -> int:
+    """``channels / reduction`` rounded down (at least 1), then to a multiple of ``divisor``
+    when it is above 1 (torchvision's MobileNetV3: ``_make_divisible(channels // 4, 8)``)."""
+    width = max(1, math.floor(channels / reduction))
+    return width if divisor == 1 else make_divisible(width, divisor)
