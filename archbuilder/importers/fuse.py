@@ -2,7 +2,8 @@
 after it becomes one ``conv`` layer with ``norm``/``activation``; a depthwise conv followed by
 a 1×1 conv becomes a ``separable``; an activation after an add merge becomes the merge's.
 
-A tensor read by more than one op (or tapped as an output) is never folded away.
+A tensor read by more than one op (or tapped as an output) is never folded away, nor a batch
+norm the source names as a layer apart from the conv (see :func:`_named_apart`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class _Fuser:
         if node.op == "bn":
             layer = {"kind": "batchnorm", "eps": node.attrs["eps"], "momentum": node.attrs["momentum"]}
             return self.layer(node, layer, dict(node.weights))
+        if node.op == "layernorm":
+            layer = {"kind": "layernorm", "eps": node.attrs["eps"]}
+            return self.layer(node, layer, dict(node.weights))
+        if node.op == "layer_scale":
+            return self.layer(node, {"kind": "layer_scale"}, dict(node.weights))
         if node.op == "act":
             return self.layer(node, {"kind": "activation", "function": node.attrs["function"]}, {})
         if node.op == "add":
@@ -77,7 +83,7 @@ class _Fuser:
             return node
         if node.op in _SIMPLE:
             return self.layer(node, {"kind": _SIMPLE[node.op], **node.attrs}, {})
-        return node  # concat, add, scale: structure, not layers
+        return node  # concat, add, scale, slice: structure, not layers
 
     def layer(self, node: Node, layer: dict[str, Any], weights: dict[str, Any]) -> Node:
         return Node(
@@ -125,6 +131,8 @@ class _Fuser:
         layer.update(norm="none", activation="none", bn_eps=1e-5, bn_momentum=0.1)
         tail = last
         bn = self.sole(tail.output, "bn")
+        if bn is not None and _named_apart(last, bn):
+            bn = None
         if bn is not None:
             layer.update(norm="batch", bn_eps=bn.attrs["eps"], bn_momentum=bn.attrs["momentum"])
             weights.update({f"bn.{key}": bn.weights[key] for key in _BN_KEYS if key in bn.weights})
@@ -138,6 +146,14 @@ class _Fuser:
         if last is not node:
             self.alias[last.output] = node.output
         return fused
+
+
+def _named_apart(conv: Node, bn: Node) -> bool:
+    """Whether the source names the batch norm a layer of its own: the conv's weight is a part
+    of a layer (``P.conv.weight``, as archbuilder and torchvision write a conv layer) and the
+    batch norm's is not that layer's (``P.bn.weight``)."""
+    path, norm = conv.attrs.get("path", ""), bn.attrs.get("path", "")
+    return path.endswith(".conv") and norm != f"{path[: -len('.conv')]}.bn"
 
 
 def fuse(graph: Graph) -> Graph:

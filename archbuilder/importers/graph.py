@@ -2,7 +2,8 @@
 
 A node is one source op already translated to a neutral op (``conv``, ``bn``, ``act``,
 ``maxpool``, ``avgpool``, ``global_avgpool``, ``adaptive_avgpool``, ``lrn``, ``dropout``,
-``flatten``, ``linear``, ``concat``, ``add``, ``scale``) with spec-style attributes and its
+``flatten``, ``linear``, ``concat``, ``add``, ``scale``, ``slice`` (channels ``start`` … ``start +
+channels - 1``), ``layer_scale``, ``layernorm``) with spec-style attributes and its
 weights (numpy arrays, or none for a prototxt). Tensors are names; every node writes one.
 """
 
@@ -117,7 +118,9 @@ def output_shape(node: Node, shapes: list[Shape]) -> Shape:
         return (a["out"],)
     if op == "concat":
         return (sum(shape[0] for shape in shapes), *first[1:])
-    return first  # bn, act, lrn, dropout, add, scale
+    if op == "slice":
+        return (a["channels"], *first[1:])
+    return first  # bn, act, lrn, dropout, add, scale, layer_scale, layernorm
 
 
 def infer_shapes(graph: Graph) -> dict[str, Shape]:
