@@ -38,10 +38,14 @@ class ChannelOps:
         else:  # opset < 10: attributes
             starts, ends = a["starts"], a["ends"]
             axes, steps = a.get("axes", range(len(starts))), [1] * len(starts)
-        starts, ends, axes, steps = ([int(v) for v in getattr(x, "flat", x)] for x in (starts, ends, axes, steps))
+        starts, ends, axes, steps = (
+            [int(v) for v in getattr(x, "flat", x)] for x in (starts, ends, axes, steps)
+        )
         rank, _ = self.channels(inputs[0])
         if len(starts) != 1 or axes[0] % rank != 1 or steps[0] != 1:
-            raise Unconvertible(f"only a slice of the channels (axis 1, step 1), not axes {axes} steps {steps}")
+            raise Unconvertible(
+                f"only a slice of the channels (axis 1, step 1), not axes {axes} steps {steps}"
+            )
         self._slice(node, inputs[0], starts[0], ends[0])
 
     def _Split(self, node, inputs, a):
