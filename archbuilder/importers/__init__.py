@@ -39,12 +39,15 @@ def import_model(
     input_shape: tuple[int, int, int] | None = None,
     phase: str = "TRAIN",
     name: str | None = None,
+    caffemodel: str | Path | None = None,
 ) -> ImportResult:
     """Import a Caffe ``.prototxt`` or an ``.onnx`` file as a spec.
 
     ``partial`` imports up to the first unsupported op instead of failing; ``input_shape``
     (C, H, W) replaces the file's (required where it writes none); ``phase`` picks the Caffe
-    layers whose ``include``/``exclude`` rules name it; ``name`` replaces the model name.
+    layers whose ``include``/``exclude`` rules name it; ``name`` replaces the model name;
+    ``caffemodel`` (with a prototxt) is Caffe's binary weights file, read into the result's
+    weights.
     """
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
@@ -62,8 +65,12 @@ def import_model(
             str(path), [Unsupported("(file)", "-", f"larger than {MAX_PROTOTXT_BYTES >> 20} MiB")]
         )
     digest = hashlib.sha256(raw).hexdigest()
+    if caffemodel is not None and kind != "caffe":
+        raise ImportFailure(str(caffemodel), [Unsupported("(file)", "-", "weights for a .prototxt only")])
     if kind == "caffe":
         graph, default_name = _caffe(path, raw, phase, input_shape, partial)
+        if caffemodel is not None:
+            _caffe_weights(graph, Path(caffemodel))
     else:
         from archbuilder.importers.onnx_graph import onnx_graph
 
@@ -90,6 +97,29 @@ def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
         ) from None
     names = net.get("name") or [None]
     return caffe_graph(net, phase=phase, input_shape=input_shape, partial=partial), names[0]
+
+
+def _caffe_weights(graph, path: Path) -> None:
+    """Read ``path`` (a .caffemodel) into ``graph``'s nodes; ImportFailure naming what differs."""
+    from archbuilder.importers.caffe_weights import attach_caffe_weights
+    from archbuilder.importers.caffemodel import MAX_CAFFEMODEL_BYTES, CaffemodelError, read_caffemodel
+
+    try:
+        if path.stat().st_size > MAX_CAFFEMODEL_BYTES:
+            raise ImportFailure(
+                str(path), [Unsupported("(file)", "-", f"larger than {MAX_CAFFEMODEL_BYTES >> 30} GiB")]
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"cannot read: {exc.strerror}")]) from None
+    try:
+        blobs = read_caffemodel(raw)
+    except CaffemodelError as exc:
+        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"not a Caffe model: {exc}")]) from None
+    problems = attach_caffe_weights(graph, blobs)
+    if problems:
+        raise ImportFailure(str(path), problems, weights=True)
+    graph.notes.append(f'weights: "{path.name}", sha256 {hashlib.sha256(raw).hexdigest()}')
 
 
 def import_module(

@@ -33,13 +33,18 @@ class Unsupported:
 class ImportFailure(ValueError):
     """The model cannot be imported; ``problems`` lists every unsupported op at once."""
 
-    def __init__(self, source: str, problems: list[Unsupported]):
+    def __init__(self, source: str, problems: list[Unsupported], *, weights: bool = False):
         self.source, self.problems = source, tuple(problems)
         if all(problem.node == "(file)" for problem in problems):  # unreadable: no ops to list
             super().__init__("\n".join(f"{source}: {problem.reason}" for problem in problems))
             return
         count = len(problems)
         plural = "s" if count > 1 else ""
+        if weights:  # ``weights``: the problems are layers whose weights do not fit
+            lines = [f"{source}: {count} layer{plural} whose weights do not fit:"]
+            lines += [f"  {problem}" for problem in problems]
+            super().__init__("\n".join(lines))
+            return
         lines = [f"{source}: {count} unsupported op{plural} or attribute{plural}:"]
         lines += [f"  {problem}" for problem in problems]
         lines.append("  (--partial imports the network up to the first of them)")
