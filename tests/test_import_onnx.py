@@ -310,7 +310,17 @@ def test_the_optimized_deploy_export_folds_batch_norms_into_conv_biases(tmp_path
     assert (conv.attrs["norm"], conv.attrs["bias"]) == ("none", True)
 
 
-SHIPPED = sorted(path.stem for path in SPECS.glob("*.yaml"))  # every shipped spec
+# Specs whose constructs the ONNX importer does not read back yet: a strict xfail, so the test
+# says so when it starts to pass.
+NOT_YET: dict[str, str] = {
+    # "spec name": "the construct the importer does not read back yet",
+}
+SHIPPED = [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[name]))
+    if name in NOT_YET
+    else name
+    for name in sorted(path.stem for path in SPECS.glob("*.yaml"))  # every shipped spec
+]
 
 
 @pytest.mark.slow
