@@ -512,3 +512,45 @@ def test_folding_is_bounded_in_size(tmp_path):
     inits = [_init("w", 4, 3, 3, 3), _const("zero_f", 0.0, np.float32), _const("huge", [2**40])]
     with pytest.raises(ImportFailure, match=r"c \(Conv\): its bias \(bias\) is computed, not a constant"):
         import_model(_model(tmp_path, nodes, inits))
+
+
+def _split_blocks(items):
+    found = 0
+    for item in items:
+        if item.kind == "branches":
+            found += bool(item.split) + _split_blocks([layer for b in item.branches for layer in b.layers])
+    return found
+
+
+@pytest.mark.slow
+def test_timm_inception_next_exported_by_torch_onnx(tmp_path):
+    """timm's InceptionNeXt-T (not archbuilder's), written by torch.onnx.export without the
+    optimizer (torch.split as SplitToSequence): 28,055,680 parameters as timm counts them."""
+    timm = pytest.importorskip("timm")
+    model = _randomized(timm.create_model("inception_next_tiny", pretrained=False))
+    x = torch.randn(1, 3, 224, 224)
+    path = tmp_path / "inception_next_tiny.onnx"
+    torch.onnx.export(model, (x,), path, dynamo=True, optimize=False, verbose=False)
+    result = import_model(path)
+    assert (
+        archbuilder.lower(result.spec).total()[0] == sum(p.numel() for p in model.parameters()) == 28_055_680
+    )
+    assert _split_blocks(result.spec.blocks) == 18  # one token mixer per MetaNeXt block: 3 + 3 + 9 + 3
+    rebuilt = archbuilder.build(result.spec).eval()
+    rebuilt.load_state_dict(result.state_dict())
+    with torch.no_grad():
+        expected, got = model(x), rebuilt(x)
+    assert ((got - expected).abs().max() / expected.abs().max()).item() <= 1e-5
+
+
+def test_split_to_sequence_is_a_channel_split(tmp_path):
+    nodes = [
+        helper.make_node("SplitToSequence", ["x", "sizes"], ["seq"], name="split", axis=1),
+        *[helper.make_node("SequenceAt", ["seq", f"i{i}"], [f"part{i}"], name=f"at{i}") for i in range(2)],
+        _conv("m.c.conv", "part1", "m.c.conv.weight", "m.c.conv.bias", kernel_shape=[1, 1]),
+        helper.make_node("Concat", ["part0", "m.c.conv"], ["cat"], name="cat", axis=1),
+    ]
+    inits = [_const("sizes", [3, 1]), _const("i0", 0), _const("i1", 1)]
+    inits += [_init("m.c.conv.weight", 2, 1, 1, 1), _init("m.c.conv.bias", 2)]
+    spec = _compare(_model(tmp_path, nodes, inits, shape=(4, 5, 5)), shape=(4, 5, 5))
+    assert [b.channels for b in spec.blocks[0].branches] == [3, 1]

@@ -64,6 +64,25 @@ class ChannelOps:
             self._slice(node, inputs[0], start, start + size, output=output)
             start += size
 
+    def _SplitToSequence(self, node, inputs, a):
+        """torch.split in an unoptimized export: a sequence that SequenceAt nodes index."""
+        rank, total = self.channels(inputs[0])
+        if int(a.get("axis", 0)) % rank != 1 or len(inputs) < 2 or not inputs[1]:
+            raise Unconvertible("only a split of the channels (axis 1) with its sizes given")
+        sizes = [int(s) for s in self.const(inputs[1], "split").reshape(-1)]
+        if len(sizes) == 1:  # one size: chunks of it, the last one smaller
+            sizes = [min(sizes[0], total - start) for start in range(0, total, max(sizes[0], 1))]
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.sequences[node.output[0]] = (inputs[0], list(zip(starts, sizes)))
+        self.data.add(node.output[0])
+
+    def _SequenceAt(self, node, inputs, a):
+        if inputs[0] not in self.sequences:
+            raise Unconvertible("indexes a sequence that is not a split of the channels")
+        x, parts = self.sequences[inputs[0]]
+        start, size = parts[int(self.const(inputs[1], "position").reshape(-1)[0])]
+        self._slice(node, x, start, start + size)
+
     def per_channel(self, node, x: str, factor: Any) -> bool:
         """Add ``x · factor`` as a layer scale when ``factor`` has one value per channel."""
         rank, total = self.channels(x)

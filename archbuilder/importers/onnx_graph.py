@@ -32,6 +32,7 @@ class _Converter(OnnxOps, ChannelOps):
         self.graph = model.graph
         self.opsets = list(model.opset_import)
         self.folded: set[str] = set()  # constants the importer computed (not initializers)
+        self.sequences: dict[str, tuple[str, list[tuple[int, int]]]] = {}  # SplitToSequence: input, slices
         self.consts: dict[str, Any] = {i.name: self.to_array(i) for i in self.graph.initializer}
         self.shapes = _value_shapes(model)
         self.nodes: list[Node] = []
