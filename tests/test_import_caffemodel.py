@@ -32,6 +32,7 @@ layer { name: "conv1/scale" type: "Scale" bottom: "conv1" top: "conv1" scale_par
 layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
 layer { name: "conv2" type: "Convolution" bottom: "conv1" top: "conv2"
   convolution_param { num_output: 6 kernel_size: 3 stride: 2 group: 2 } }
+layer { name: "conv2/bn" type: "BatchNorm" bottom: "conv2" top: "conv2" }
 layer { name: "fc" type: "InnerProduct" bottom: "conv2" top: "fc" inner_product_param { num_output: 5 } }
 """
 
@@ -43,6 +44,7 @@ def _small_blobs():
         "conv1/bn": [r(4), RNG.uniform(0.5, 2, 4).astype(np.float32), np.array([2.5], np.float32)],
         "conv1/scale": [r(4), r(4)],
         "conv2": [r(6, 2, 3, 3), r(6)],
+        "conv2/bn": [r(6), RNG.uniform(0.5, 2, 6).astype(np.float32), np.array([0.5], np.float32)],
         "fc": [r(5, 6 * 3 * 3), r(5)],
         "unused": [r(3)],  # a layer the prototxt does not have: ignored
     }
@@ -56,6 +58,8 @@ def _small_by_hand(blobs, x):
     y = (y - (mean / factor).view(-1, 1, 1)) / torch.sqrt((var / factor).view(-1, 1, 1) + 1e-3)
     y = F.relu(y * t["conv1/scale"][0].view(-1, 1, 1) + t["conv1/scale"][1].view(-1, 1, 1))
     y = F.conv2d(y, t["conv2"][0], t["conv2"][1], stride=2, groups=2)
+    mean, var, factor = t["conv2/bn"]  # no Scale after it: weight 1, bias 0; Caffe's eps 1e-5
+    y = (y - (mean / factor).view(-1, 1, 1)) / torch.sqrt((var / factor).view(-1, 1, 1) + 1e-5)
     return y.flatten(1) @ t["fc"][0].T + t["fc"][1]
 
 

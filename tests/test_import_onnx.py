@@ -554,3 +554,20 @@ def test_split_to_sequence_is_a_channel_split(tmp_path):
     inits += [_init("m.c.conv.weight", 2, 1, 1, 1), _init("m.c.conv.bias", 2)]
     spec = _compare(_model(tmp_path, nodes, inits, shape=(4, 5, 5)), shape=(4, 5, 5))
     assert [b.channels for b in spec.blocks[0].branches] == [3, 1]
+
+
+def test_folding_stops_at_the_import_s_total(tmp_path, monkeypatch):
+    """Each value within the per-node bound, but the import's total spent: not evaluated."""
+    from archbuilder.importers import onnx_graph
+
+    nodes = [
+        helper.make_node("Mul", ["half", "two"], ["b"], name="twice"),
+        _conv("c", "x", "w", "b", kernel_shape=[3, 3]),
+    ]
+    inits = [_init("w", 4, 3, 3, 3), _init("half", 4), _const("two", 2.0, np.float32)]
+    path = _model(tmp_path, nodes, inits)
+    monkeypatch.setattr(onnx_graph, "MAX_FOLDED_TOTAL", 3)
+    with pytest.raises(ImportFailure, match=r"c \(Conv\): its bias \(b\) is computed, not a constant"):
+        import_model(path)
+    monkeypatch.setattr(onnx_graph, "MAX_FOLDED_TOTAL", 4)
+    _compare(path)

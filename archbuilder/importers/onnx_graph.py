@@ -15,7 +15,7 @@ from typing import Any
 
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
 from archbuilder.importers.onnx_channels import ChannelOps
-from archbuilder.importers.onnx_fold import fold_node
+from archbuilder.importers.onnx_fold import MAX_FOLDED_TOTAL, fold_node
 from archbuilder.importers.onnx_ops import OnnxOps, Unconvertible
 
 __all__ = ["onnx_graph"]
@@ -32,6 +32,7 @@ class _Converter(OnnxOps, ChannelOps):
         self.graph = model.graph
         self.opsets = list(model.opset_import)
         self.folded: set[str] = set()  # constants the importer computed (not initializers)
+        self.fold_budget = MAX_FOLDED_TOTAL  # elements it may still compute
         self.sequences: dict[str, tuple[str, list[tuple[int, int]]]] = {}  # SplitToSequence: input, slices
         self.consts: dict[str, Any] = {i.name: self.to_array(i) for i in self.graph.initializer}
         self.shapes = _value_shapes(model)
@@ -132,9 +133,10 @@ class _Converter(OnnxOps, ChannelOps):
                 values.append(np.empty(0, np.float32))  # the networks imported compute in float32
             else:
                 return False
-        outputs = fold_node(node, values, self.opsets)
+        outputs = fold_node(node, values, self.opsets, self.fold_budget)
         if outputs is None:
             return False
+        self.fold_budget -= sum(np.size(value) for value in outputs)
         for name, value in zip(node.output, outputs):
             self.consts[name] = np.asarray(value)
             self.folded.add(name)
