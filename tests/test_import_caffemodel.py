@@ -11,7 +11,7 @@ from archbuilder.cli.main import main
 from archbuilder.importers import ImportFailure, import_model
 from archbuilder.importers.caffemodel import CaffemodelError, read_caffemodel
 
-from .test_import_caffe import DEPLOY, needs_deploy
+from .test_import_caffe import DEPLOY, TRAIN_VAL, needs_deploy
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("google.protobuf")
@@ -116,6 +116,12 @@ def test_bvlc_googlenet_weights_through_archbuild_import(tmp_path):
     with torch.no_grad():
         expected, got = reference(x)["loss3"], model(x)
     assert ((got - expected).abs().max() / expected.abs().max()).item() <= 1e-5
+    # the training definition: the loss branches' layers take their weights too
+    train = import_model(TRAIN_VAL, caffemodel=model_file)
+    state = train.state_dict()
+    assert sum(v.numel() for v in state.values()) == 13_378_280
+    aux = [v for k, v in state.items() if k.startswith("loss1.")]
+    assert [torch.equal(a, b) for a, b in zip(aux, reference.layer("loss1/conv").parameters())] == [True] * 2
 
 
 def test_weights_that_do_not_fit_the_layers_are_all_reported(tmp_path):
