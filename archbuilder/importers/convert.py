@@ -180,13 +180,7 @@ class _Emitter:
             else None
         )
         if found is not None:
-            fields, roles = found
-            for branch, branch_name, role_names in zip(branches, _INCEPTION_BRANCHES, roles):
-                for node, role in zip(branch, role_names):
-                    for key, value in node.weights.items():
-                        self.weights[f"{op_id}.{branch_name}.{role}.{key}"] = value
-            settings = self.settings(fields.pop("conv"))
-            return {**fields, **({"conv": settings} if settings else {})}
+            return self.inception(branches, *found, op_id)
         written = []
         branch_scopes = [_common(_named(branch)) if _named(branch) else scope for branch in branches]
         names = names_for(branch_scopes, scope, ["branch"] * len(branches))
@@ -212,6 +206,15 @@ class _Emitter:
         if block.merge.attrs.get("activation"):
             out["activation"] = block.merge.attrs["activation"]
         return out
+
+    def inception(self, branches, fields: dict[str, Any], roles, op_id: str) -> dict[str, Any]:
+        """An ``inception`` block's fields, its weights keyed by the role names."""
+        for branch, branch_name, role_names in zip(branches, _INCEPTION_BRANCHES, roles):
+            for node, role in zip(branch, role_names):
+                for key, value in node.weights.items():
+                    self.weights[f"{op_id}.{branch_name}.{role}.{key}"] = value
+        settings = self.settings(fields.pop("conv"))
+        return {**fields, **({"conv": settings} if settings else {})}
 
     def scaled(self, block: Block) -> tuple[list[list[Item]], list[float]]:
         """The branches without their trailing ``scale`` ops, and the scales they carried."""
