@@ -571,3 +571,33 @@ def test_folding_stops_at_the_import_s_total(tmp_path, monkeypatch):
         import_model(path)
     monkeypatch.setattr(onnx_graph, "MAX_FOLDED_TOTAL", 4)
     _compare(path)
+
+
+def test_dense_concats_of_the_input_and_new_features(tmp_path):
+    """DenseNet's pattern: each layer's output is concatenated to its input (an identity branch)."""
+    nodes = [
+        _conv("d1.conv", "x", "d1.conv.weight", kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Concat", ["x", "d1.conv"], ["d1"], name="d1.cat", axis=1),
+        _conv("d2.conv", "d1", "d2.conv.weight", kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Concat", ["d1", "d2.conv"], ["d2"], name="d2.cat", axis=1),
+    ]
+    inits = [_init("d1.conv.weight", 2, 3, 3, 3), _init("d2.conv.weight", 2, 5, 3, 3)]
+    spec = _compare(_model(tmp_path, nodes, inits))
+    assert [(b.kind, [len(branch.layers) for branch in b.branches]) for b in spec.blocks] == [
+        ("branches", [0, 1]),
+        ("branches", [0, 1]),
+    ]
+    assert archbuilder.lower(spec).total()[0] == 2 * 27 + 2 * 45  # hand count
+
+
+def test_a_squeeze_excitation_gate_is_reported_by_name(tmp_path):
+    """x · sigmoid(fc(pool(x))) has no archbuilder layer here: reported, not a traceback."""
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["se.pool"], name="se.pool"),
+        _conv("se.fc", "se.pool", "se.fc.weight", "se.fc.bias", kernel_shape=[1, 1]),
+        helper.make_node("Sigmoid", ["se.fc"], ["se.gate"], name="se.gate"),
+        helper.make_node("Mul", ["x", "se.gate"], ["y"], name="se.scale"),
+    ]
+    path = _model(tmp_path, nodes, [_init("se.fc.weight", 3, 3, 1, 1), _init("se.fc.bias", 3)])
+    with pytest.raises(ImportFailure, match=r"se\.scale \(Mul\): multiplies two tensors"):
+        import_model(path)
