@@ -130,7 +130,8 @@ class _Emitter:
         kind = a["kind"]
         out: dict[str, Any] = {"kind": kind}
         if kind in ("conv", "separable"):
-            out["out"] = a["out"]
+            if not a.get("same_width"):  # a depthwise conv's out defaults to its input's channels
+                out["out"] = a["out"]
             out["kernel"] = clean(a["kernel"])
             for key, default in (("stride", (1, 1)), ("padding", (0, 0)), ("dilation", (1, 1))):
                 if a[key] != default:

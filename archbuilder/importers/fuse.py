@@ -109,6 +109,8 @@ class _Fuser:
             "kind": "conv",
             **{key: a[key] for key in ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")},
         }
+        if a["groups"] == channels > 1:  # a spec says this one as groups: depthwise
+            layer.update(groups="depthwise", same_width=a["out"] == channels)
         weights = {f"conv.{key}": value for key, value in node.weights.items()}
         return self.normed(node, node, layer, weights)
 
