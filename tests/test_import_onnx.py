@@ -601,3 +601,23 @@ def test_a_squeeze_excitation_gate_is_reported_by_name(tmp_path):
     path = _model(tmp_path, nodes, [_init("se.fc.weight", 3, 3, 1, 1), _init("se.fc.bias", 3)])
     with pytest.raises(ImportFailure, match=r"se\.scale \(Mul\): multiplies two tensors"):
         import_model(path)
+
+
+@pytest.mark.skipif(
+    "order" not in archbuilder.spec.layers.Conv.model_fields, reason="the spec language has no order: pre"
+)
+def test_a_batch_norm_and_relu_named_as_a_conv_s_parts_are_a_pre_activation_conv(tmp_path):
+    """DenseNet's BN → ReLU → conv, named P.bn / P.conv as archbuilder writes one layer."""
+    bn, inits = _bn("p.bn", "x", 3)
+    bn.input[1:] = [f"p.bn.{k}" for k in ("weight", "bias", "running_mean", "running_var")]
+    for init, key in zip(inits, ("weight", "bias", "running_mean", "running_var")):
+        init.name = f"p.bn.{key}"
+    nodes = [
+        bn,
+        helper.make_node("Relu", ["p.bn"], ["r"], name="r"),
+        _conv("p.conv", "r", "p.conv.weight", kernel_shape=[3, 3], pads=[1] * 4),
+    ]
+    spec = _compare(_model(tmp_path, nodes, [*inits, _init("p.conv.weight", 4, 3, 3, 3)]))
+    [conv] = spec.blocks
+    assert (conv.kind, conv.order) == ("conv", "pre")
+    assert archbuilder.lower(spec).total()[0] == 4 * 27 + 2 * 3  # hand count: the norm is over the 3 inputs

@@ -156,12 +156,14 @@ class _Emitter:
         return out
 
     def settings(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The conv settings of ``attrs`` that differ from the defaults."""
+        """The conv settings of ``attrs`` that differ from the defaults (``order: pre`` always)."""
         diff = {
             key: clean(attrs[key])
             for key in ("norm", "activation", "bias")
             if attrs[key] != self.defaults[key]
         }
+        if attrs.get("order") == "pre":
+            diff["order"] = "pre"
         if attrs["norm"] == "batch":
             for key in ("bn_eps", "bn_momentum"):
                 if clean(attrs[key]) != self.defaults.get(key, BUILTIN[key]):
@@ -174,7 +176,11 @@ class _Emitter:
         widths = split_widths(block, branches)
         if widths is not None:
             branches = [branch[1:] for branch in branches]
-        plain = widths is None and all(isinstance(i, Node) for branch in branches for i in branch)
+        plain = (
+            widths is None
+            and not _has_pre(branches)
+            and all(isinstance(i, Node) for branch in branches for i in branch)
+        )
         found = (
             as_inception([[i.attrs for i in b] for b in branches])
             if plain and block.merge.op == "concat"
@@ -227,6 +233,10 @@ class _Emitter:
                 branch = branch[:-1]
             branches.append(branch)
         return branches, given
+
+
+def _has_pre(branches: list[list[Item]]) -> bool:
+    return any(isinstance(i, Node) and i.attrs.get("order") == "pre" for branch in branches for i in branch)
 
 
 def split_widths(block: Block, branches: list[list[Item]]) -> list[int] | None:

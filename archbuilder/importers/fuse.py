@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from archbuilder.importers.graph import Graph, Node, infer_shapes
+from archbuilder.spec.layers import Conv
 
 __all__ = ["fuse"]
 
@@ -24,6 +25,8 @@ _SIMPLE = {
     "flatten": "flatten",
 }
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+_CONV_KEYS = ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")
+_PRE = "order" in Conv.model_fields  # pre-activation convs, where the spec language has them
 
 
 class _Fuser:
@@ -66,6 +69,9 @@ class _Fuser:
             layer = {"kind": "linear", "out": node.attrs["out"], "bias": node.attrs["bias"]}
             return self.layer(node, layer, dict(node.weights))
         if node.op == "bn":
+            pre = self.preactivated(node)
+            if pre is not None:
+                return pre
             layer = {"kind": "batchnorm", "eps": node.attrs["eps"], "momentum": node.attrs["momentum"]}
             return self.layer(node, layer, dict(node.weights))
         if node.op == "layernorm":
@@ -84,6 +90,32 @@ class _Fuser:
         if node.op in _SIMPLE:
             return self.layer(node, {"kind": _SIMPLE[node.op], **node.attrs}, {})
         return node  # concat, add, scale, slice: structure, not layers
+
+    def preactivated(self, bn: Node) -> Node | None:
+        """A batch norm (and activation) before a conv that the source names as one layer's
+        parts (``P.bn``, ``P.conv``): one ``order: pre`` conv (DenseNet's BN → ReLU → conv)."""
+        act = self.sole(bn.output, "act")
+        conv = self.sole(act.output if act is not None else bn.output, "conv")
+        path = bn.attrs.get("path", "")
+        if (
+            not _PRE
+            or conv is None
+            or not path.endswith(".bn")
+            or conv.attrs.get("path") != f"{path[:-3]}.conv"
+        ):
+            return None
+        a = conv.attrs
+        layer = {"kind": "conv", **{key: a[key] for key in _CONV_KEYS}, "order": "pre", "norm": "batch"}
+        layer.update(activation=act.attrs["function"] if act is not None else "none")
+        layer.update(bn_eps=bn.attrs["eps"], bn_momentum=bn.attrs["momentum"])
+        weights = {f"conv.{key}": value for key, value in conv.weights.items()}
+        weights.update({f"bn.{key}": bn.weights[key] for key in _BN_KEYS if key in bn.weights})
+        for part in (act, conv):
+            if part is not None:
+                self.absorb(part, bn)
+        return Node(
+            conv.name, "layer", list(bn.inputs), bn.output, layer, weights, conv.scope, conv.source_op
+        )
 
     def layer(self, node: Node, layer: dict[str, Any], weights: dict[str, Any]) -> Node:
         return Node(
@@ -107,7 +139,7 @@ class _Fuser:
             return self.separable(node, pointwise, a["out"] // channels)
         layer = {
             "kind": "conv",
-            **{key: a[key] for key in ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")},
+            **{key: a[key] for key in _CONV_KEYS},
         }
         if a["groups"] == channels > 1:  # a spec says this one as groups: depthwise
             layer.update(groups="depthwise", same_width=a["out"] == channels)
