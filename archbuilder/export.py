@@ -65,6 +65,7 @@ def export_model(
     max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
     dtype: str = "fp32",
     calibration: Sequence[torch.Tensor] | None = None,
+    optimize: bool = True,
 ) -> Path:
     """Write the eval-mode model to ``path`` as ONNX (``.onnx``) or a torch.export program (``.pt2``).
 
@@ -74,7 +75,7 @@ def export_model(
     more than ``max_activation_bytes`` of activations is refused with a SpecError first.
     ``dtype`` "bf16" (``.pt2`` only) or "int8" (QDQ, calibrated on ``calibration`` batches,
     default uniform noise) exports the reduced-precision model
-    (:mod:`archbuilder.builder.precision_export`).
+    (:mod:`archbuilder.builder.precision_export`). ``optimize`` (ONNX only): see :func:`export_onnx`.
     """
     limit = max_activation_bytes
     if format_for(path) == "onnx":
@@ -86,6 +87,7 @@ def export_model(
             max_activation_bytes=limit,
             dtype=dtype,
             calibration=calibration,
+            optimize=optimize,
         )
     return export_pt2(
         model_or_spec,
@@ -106,10 +108,14 @@ def export_onnx(
     max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
     dtype: str = "fp32",
     calibration: Sequence[torch.Tensor] | None = None,
+    optimize: bool = True,
 ) -> Path:
     """Write the eval-mode model as an ONNX file with a dynamic batch dimension.
 
-    Needs the ``onnx`` and ``onnxscript`` packages (``pip install 'archbuilder[onnx]'``);
+    ``optimize`` runs onnxscript's optimizer (torch.onnx's default), which folds each batch
+    norm into its conv and drops all-zero biases: the file for deployment. ``optimize=False``
+    writes the graph as traced, every parameter an initializer and every batch norm kept, so
+    that ``archbuilder.import_model`` gives back the same spec, parameters included. Needs the ``onnx`` and ``onnxscript`` packages (``pip install 'archbuilder[onnx]'``);
     raises ExportError naming what is missing.
     """
     if opset not in OPSETS:
@@ -136,6 +142,7 @@ def export_onnx(
             output_names=[OUTPUT_NAME],
             opset_version=opset,
             external_data=False,
+            optimize=optimize,
             verbose=False,
         )
     return write_atomic(path, program.model_proto.SerializeToString())

@@ -73,3 +73,40 @@ def test_unreadable_files_are_one_line(tmp_path, capsys, name, content, message)
     assert main(["import", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"{path}: ") and message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_archbuild_export_no_optimize_then_import_gives_the_same_spec(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    source = tmp_path / "bn.yaml"
+    source.write_text(
+        "name: bn\ninput: {channels: 3, height: 8, width: 8}\nnum_classes: 4\n"
+        "blocks: [{name: conv, kind: conv, out: 6, kernel: 3, bn_eps: 0.001}]\n"
+        "head: [{name: pool, kind: global_avgpool}, {name: flatten, kind: flatten}, {name: fc, kind: linear, out: num_classes}]\n"
+    )
+    onnx_path, out, weights = tmp_path / "bn.onnx", tmp_path / "back.yaml", tmp_path / "back.pt"
+    assert main(["export", str(source), "--no-optimize", "-o", str(onnx_path)]) == 0
+    assert main(["import", str(onnx_path), "-o", str(out), "--weights", str(weights)]) == 0
+    original, back = archbuilder.load_spec(source), archbuilder.load_spec(out)
+    # parameters: conv 6·3·3·3 + batch norm 2·6 + linear 4·6 + 4; MACs: 6·6 positions · 6 · 27 + 24
+    assert archbuilder.lower(back).total() == archbuilder.lower(original).total() == (202, 5856)
+    ops = lambda spec: [(op.kind, op.shape, op.attrs) for op in archbuilder.lower(spec).ops()]  # noqa: E731
+    assert ops(back) == ops(original)  # bn_eps 0.001 included (written in defaults now)
+    model = archbuilder.build(out).eval()
+    model.load_state_dict(torch.load(weights))
+    ort = pytest.importorskip("onnxruntime")
+    x = torch.randn(2, 3, 8, 8)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    [expected] = session.run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        assert torch.allclose(model(x), torch.from_numpy(expected), atol=1e-5)
+
+
+def test_no_optimize_is_for_onnx_only(tmp_path, capsys):
+    source = tmp_path / "t.yaml"
+    source.write_text(
+        "name: t\ninput: {channels: 3, height: 8, width: 8}\nblocks: [{name: c, kind: conv, out: 2, kernel: 1}]\n"
+    )
+    assert main(["export", str(source), "--no-optimize", "-o", str(tmp_path / "t.pt2")]) == 2
+    assert "--no-optimize applies to ONNX" in capsys.readouterr().err

@@ -61,6 +61,13 @@ def register(command: Command) -> None:
         help="fp32 (default); bf16 (.pt2 only); int8: static quantization, ONNX as QDQ",
     )
     export.add_argument(
+        "--no-optimize",
+        dest="optimize",
+        action="store_false",
+        help="ONNX: write the graph as traced (batch norms kept, every parameter an initializer) "
+        "instead of optimized (batch norms folded into convs); what archbuild import reads back exactly",
+    )
+    export.add_argument(
         "--calibration",
         metavar="FILE.npy",
         help="int8: calibration images, an N×C×H×W float array (default: 64 uniform-noise images)",
@@ -88,6 +95,8 @@ def _export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _refuse_bf16_onnx(args, kind)
+    if not args.optimize and kind != "onnx":
+        raise UsageError("--no-optimize applies to ONNX (.onnx) exports")
     if not output.absolute().parent.is_dir():  # found now rather than after a slow export
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), str(output))
     spec = _write(args, output)
@@ -114,6 +123,7 @@ def _write(args: argparse.Namespace, output: Path):
         max_activation_bytes=int(args.max_activation_gib * 2**30),
         dtype=args.dtype,
         calibration=_calibration(args.calibration),
+        optimize=args.optimize,
     )
     if args.checkpoint is not None:
         model = _load_checkpoint_model(args.checkpoint)

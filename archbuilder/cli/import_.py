@@ -17,7 +17,14 @@ def register(command: Command) -> None:
     )
     sub.add_argument("file", metavar="FILE", help="a .prototxt (Caffe's text format) or an .onnx file")
     sub.add_argument("-o", "--output", help="the spec to write (default: standard output)")
-    sub.add_argument("--weights", metavar="OUT.pt", help="also write the weights as a state_dict (ONNX only)")
+    sub.add_argument(
+        "--weights",
+        metavar="OUT.pt",
+        help="also write the weights as a state_dict (from an .onnx, or a .prototxt's --caffemodel)",
+    )
+    sub.add_argument(
+        "--caffemodel", metavar="FILE", help="Caffe's binary weights for the .prototxt (read without Caffe)"
+    )
     sub.add_argument("--partial", action="store_true", help="import up to the first unsupported op")
     sub.add_argument("--input", metavar="C,H,W", type=_shape, help="input shape, where the file writes none")
     sub.add_argument(
@@ -41,17 +48,27 @@ def _import(args: argparse.Namespace) -> int:
 
     if args.set:
         raise UsageError("--set applies to specs; edit the imported spec instead")
+    prototxt = Path(args.file).suffix.lower() == ".prototxt"
     for output in (args.output, args.weights):
         if output is not None:
             refuse_overwriting_input(args.file, output)
-    if args.weights is not None and Path(args.file).suffix.lower() == ".prototxt":
+            if args.caffemodel is not None:
+                refuse_overwriting_input(args.caffemodel, output)
+    if args.caffemodel is not None and not prototxt:
+        raise UsageError("--caffemodel goes with a .prototxt (an .onnx file holds its own weights)")
+    if args.weights is not None and prototxt and args.caffemodel is None:
         raise UsageError(
-            "a .prototxt holds no weights (Caffe keeps them in a .caffemodel, which archbuild does not read); "
-            "drop --weights"
+            "a .prototxt holds no weights (Caffe keeps them in a .caffemodel); "
+            "give it with --caffemodel FILE, or drop --weights"
         )
     try:
         result = import_model(
-            args.file, partial=args.partial, input_shape=args.input, phase=args.phase, name=args.name
+            args.file,
+            partial=args.partial,
+            input_shape=args.input,
+            phase=args.phase,
+            name=args.name,
+            caffemodel=args.caffemodel,
         )
     except ImportFailure as exc:
         if args.debug:

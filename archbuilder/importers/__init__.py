@@ -39,12 +39,15 @@ def import_model(
     input_shape: tuple[int, int, int] | None = None,
     phase: str = "TRAIN",
     name: str | None = None,
+    caffemodel: str | Path | None = None,
 ) -> ImportResult:
     """Import a Caffe ``.prototxt`` or an ``.onnx`` file as a spec.
 
     ``partial`` imports up to the first unsupported op instead of failing; ``input_shape``
     (C, H, W) replaces the file's (required where it writes none); ``phase`` picks the Caffe
-    layers whose ``include``/``exclude`` rules name it; ``name`` replaces the model name.
+    layers whose ``include``/``exclude`` rules name it; ``name`` replaces the model name;
+    ``caffemodel`` (with a prototxt) is Caffe's binary weights file, read into the result's
+    weights.
     """
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
@@ -53,25 +56,32 @@ def import_model(
             str(path),
             [Unsupported("(file)", path.suffix or "-", f"unknown format; give one of {', '.join(FORMATS)}")],
         )
-    try:
-        raw = path.read_bytes() if kind == "onnx" or path.stat().st_size <= MAX_PROTOTXT_BYTES else None
-    except OSError as exc:
-        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"cannot read: {exc.strerror}")]) from None
-    if raw is None:
-        raise ImportFailure(
-            str(path), [Unsupported("(file)", "-", f"larger than {MAX_PROTOTXT_BYTES >> 20} MiB")]
-        )
-    digest = hashlib.sha256(raw).hexdigest()
+    raw = _read(path, None if kind == "onnx" else MAX_PROTOTXT_BYTES)
     if kind == "caffe":
         graph, default_name = _caffe(path, raw, phase, input_shape, partial)
+        if caffemodel is not None:
+            _caffe_weights(graph, Path(caffemodel))
+    elif caffemodel is not None:
+        raise ImportFailure(str(caffemodel), [Unsupported("(file)", "-", "weights for a .prototxt only")])
     else:
         from archbuilder.importers.onnx_graph import onnx_graph
 
         graph, default_name = onnx_graph(raw, str(path), input_shape=input_shape, partial=partial)
-    default_name = default_name or path.stem
-    return finish(
-        graph, source=str(path), sha256=digest, format=kind, name=name or default_name, partial=partial
-    )
+    digest = hashlib.sha256(raw).hexdigest()
+    name = name or default_name or path.stem
+    return finish(graph, source=str(path), sha256=digest, format=kind, name=name, partial=partial)
+
+
+def _read(path: Path, limit: int | None) -> bytes:
+    """The file's bytes; ImportFailure where it cannot be read or is over ``limit`` bytes."""
+    try:
+        size = path.stat().st_size
+        if limit is not None and size > limit:
+            what = f"{limit >> 30} GiB" if limit >= 1 << 30 else f"{limit >> 20} MiB"
+            raise ImportFailure(str(path), [Unsupported("(file)", "-", f"larger than {what}")])
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"cannot read: {exc.strerror}")]) from None
 
 
 def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
@@ -90,6 +100,22 @@ def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
         ) from None
     names = net.get("name") or [None]
     return caffe_graph(net, phase=phase, input_shape=input_shape, partial=partial), names[0]
+
+
+def _caffe_weights(graph, path: Path) -> None:
+    """Read ``path`` (a .caffemodel) into ``graph``'s nodes; ImportFailure naming what differs."""
+    from archbuilder.importers.caffe_weights import attach_caffe_weights
+    from archbuilder.importers.caffemodel import MAX_CAFFEMODEL_BYTES, CaffemodelError, read_caffemodel
+
+    raw = _read(path, MAX_CAFFEMODEL_BYTES)
+    try:
+        blobs = read_caffemodel(raw)
+    except CaffemodelError as exc:
+        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"not a Caffe model: {exc}")]) from None
+    problems = attach_caffe_weights(graph, blobs)
+    if problems:
+        raise ImportFailure(str(path), problems, weights=True)
+    graph.notes.append(f'weights: "{path.name}", sha256 {hashlib.sha256(raw).hexdigest()}')
 
 
 def import_module(

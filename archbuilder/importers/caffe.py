@@ -3,7 +3,7 @@
 Layers are read in file order; in-place layers (``top`` equal to ``bottom``) get a fresh
 tensor name, so the graph stays acyclic. ``include``/``exclude`` phase rules are honoured
 (the training phase by default). A prototxt holds no weights: Caffe keeps them in a
-``.caffemodel``, which this importer does not read.
+``.caffemodel`` (:mod:`archbuilder.importers.caffemodel` reads it).
 """
 
 from __future__ import annotations
@@ -366,6 +366,7 @@ class _Converter:
             self.fail(layer, "a Scale is supported only right after a BatchNorm, with bias_term: true")
             return None
         producer.attrs["affine"] = True  # BatchNorm + Scale is one batch norm with weight and bias
+        producer.attrs["scale_layer"] = str(_one(layer, "name", ""))  # where its weights are
         for top in layer.get("top", []):
             self.current[str(top)] = inputs[0]
         return None

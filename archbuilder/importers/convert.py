@@ -13,9 +13,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from archbuilder.importers.graph import Node, Shape
+from archbuilder.importers.graph import Node, Shape, Unsupported
 from archbuilder.importers.inception import CONV_SETTINGS, as_inception
-from archbuilder.importers.structure import Block, Item, Structure
+from archbuilder.importers.structure import Block, Item, Structure, StructureError
 from archbuilder.ir.names import RESERVED_NAMES
 
 __all__ = ["spec_data"]
@@ -24,6 +24,12 @@ BUILTIN = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum":
 _HEAD_KINDS = ("global_avgpool", "adaptive_avgpool", "flatten", "linear")
 _INCEPTION_BRANCHES = ("branch1x1", "branch3x3", "branch5x5", "branch_pool")
 _INVALID = re.compile(r"[^A-Za-z0-9_-]+")
+_STRAY = {  # structure ops outside the place a spec can say them
+    "slice": "a slice of the channels that is not the start of a branch of a channel-split block",
+    "scale": "a multiplication by a number that is not the end of a branch before a merge",
+    "concat": "a concatenation the importer could not place",
+    "add": "an addition the importer could not place",
+}
 
 
 def clean(value: Any) -> Any:
@@ -48,8 +54,13 @@ def _scope(item: Item) -> tuple[str, ...]:
 
 
 def _named(items: list[Item]) -> list[tuple[str, ...]]:
-    """The scopes of ``items``, leaving out ops the importer added (a flatten before a classifier)."""
-    return [_scope(i) for i in items if not (isinstance(i, Node) and i.source_op.startswith("("))]
+    """The scopes of ``items``, leaving out ops the importer added (a flatten before a classifier)
+    and a split block's channel slices."""
+    return [
+        _scope(i)
+        for i in items
+        if not (isinstance(i, Node) and (i.source_op.startswith("(") or i.op == "slice"))
+    ]
 
 
 def _common(scopes: list[tuple[str, ...]]) -> tuple[str, ...]:
@@ -108,6 +119,8 @@ class _Emitter:
         op_id = f"{prefix}.{name}" if prefix else name
         if isinstance(item, Block):
             return {"name": name, **self.block(item, op_id, parent)}
+        if item.op != "layer":
+            raise StructureError(Unsupported(item.name, item.source_op or item.op, _STRAY[item.op]))
         for key, value in item.weights.items():
             self.weights[f"{op_id}.{key}"] = value
         return {"name": name, **self.layer(item)}
@@ -117,7 +130,8 @@ class _Emitter:
         kind = a["kind"]
         out: dict[str, Any] = {"kind": kind}
         if kind in ("conv", "separable"):
-            out["out"] = a["out"]
+            if not a.get("same_width"):  # a depthwise conv's out defaults to its input's channels
+                out["out"] = a["out"]
             out["kernel"] = clean(a["kernel"])
             for key, default in (("stride", (1, 1)), ("padding", (0, 0)), ("dilation", (1, 1))):
                 if a[key] != default:
@@ -142,12 +156,14 @@ class _Emitter:
         return out
 
     def settings(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The conv settings of ``attrs`` that differ from the defaults."""
+        """The conv settings of ``attrs`` that differ from the defaults (``order: pre`` always)."""
         diff = {
             key: clean(attrs[key])
             for key in ("norm", "activation", "bias")
             if attrs[key] != self.defaults[key]
         }
+        if attrs.get("order") == "pre":
+            diff["order"] = "pre"
         if attrs["norm"] == "batch":
             for key in ("bn_eps", "bn_momentum"):
                 if clean(attrs[key]) != self.defaults.get(key, BUILTIN[key]):
@@ -157,20 +173,21 @@ class _Emitter:
     def block(self, block: Block, op_id: str, parent: tuple[str, ...]) -> dict[str, Any]:
         scope = _scope(block)
         branches, scales = self.scaled(block)
-        plain = all(isinstance(i, Node) for branch in branches for i in branch)
+        widths = split_widths(block, branches)
+        if widths is not None:
+            branches = [branch[1:] for branch in branches]
+        plain = (
+            widths is None
+            and not _has_pre(branches)
+            and all(isinstance(i, Node) for branch in branches for i in branch)
+        )
         found = (
             as_inception([[i.attrs for i in b] for b in branches])
             if plain and block.merge.op == "concat"
             else None
         )
         if found is not None:
-            fields, roles = found
-            for branch, branch_name, role_names in zip(branches, _INCEPTION_BRANCHES, roles):
-                for node, role in zip(branch, role_names):
-                    for key, value in node.weights.items():
-                        self.weights[f"{op_id}.{branch_name}.{role}.{key}"] = value
-            settings = self.settings(fields.pop("conv"))
-            return {**fields, **({"conv": settings} if settings else {})}
+            return self.inception(branches, *found, op_id)
         written = []
         branch_scopes = [_common(_named(branch)) if _named(branch) else scope for branch in branches]
         names = names_for(branch_scopes, scope, ["branch"] * len(branches))
@@ -180,17 +197,31 @@ class _Emitter:
             if name.startswith("branch") and name[6:].isdigit():
                 name = f"branch{index + 1}"  # the spec's own default, so that readers see it
             inner = (*scope, branch_scope[len(scope)]) if len(branch_scope) > len(scope) else scope
-            entry: dict[str, Any] = {"name": name, "layers": self.items(branch, inner, f"{op_id}.{name}")}
+            entry: dict[str, Any] = {"name": name}
+            if widths is not None:
+                entry["channels"] = widths[index]
+            entry["layers"] = self.items(branch, inner, f"{op_id}.{name}")
             if scale != 1:
                 entry["scale"] = clean(scale)
             written.append(entry)
         out: dict[str, Any] = {"kind": "branches"}
         if block.merge.op == "add":
             out["merge"] = "add"
+        if widths is not None:
+            out["split"] = True
         out["branches"] = written
         if block.merge.attrs.get("activation"):
             out["activation"] = block.merge.attrs["activation"]
         return out
+
+    def inception(self, branches, fields: dict[str, Any], roles, op_id: str) -> dict[str, Any]:
+        """An ``inception`` block's fields, its weights keyed by the role names."""
+        for branch, branch_name, role_names in zip(branches, _INCEPTION_BRANCHES, roles):
+            for node, role in zip(branch, role_names):
+                for key, value in node.weights.items():
+                    self.weights[f"{op_id}.{branch_name}.{role}.{key}"] = value
+        settings = self.settings(fields.pop("conv"))
+        return {**fields, **({"conv": settings} if settings else {})}
 
     def scaled(self, block: Block) -> tuple[list[list[Item]], list[float]]:
         """The branches without their trailing ``scale`` ops, and the scales they carried."""
@@ -202,6 +233,33 @@ class _Emitter:
                 branch = branch[:-1]
             branches.append(branch)
         return branches, given
+
+
+def _has_pre(branches: list[list[Item]]) -> bool:
+    return any(isinstance(i, Node) and i.attrs.get("order") == "pre" for branch in branches for i in branch)
+
+
+def split_widths(block: Block, branches: list[list[Item]]) -> list[int] | None:
+    """The channel counts of a split block (every branch starts with a slice, the slices in
+    branch order and covering the channels), None when no branch starts with one."""
+    firsts = [b[0] if b and isinstance(b[0], Node) and b[0].op == "slice" else None for b in branches]
+    if not any(firsts):
+        return None
+    merge = block.merge
+
+    def fail(reason: str) -> StructureError:
+        return StructureError(Unsupported(merge.name, merge.source_op or merge.op, reason))
+
+    if not all(firsts):
+        raise fail("some of its branches read a slice of the channels, others all of them")
+    start = 0
+    for first in firsts:
+        if first.attrs["start"] != start:
+            raise fail("its branches read channel slices out of order (a split block takes them in order)")
+        start += first.attrs["channels"]
+    if start != firsts[0].attrs["of"]:
+        raise fail(f"its branches read {start} of {firsts[0].attrs['of']} channels")
+    return [first.attrs["channels"] for first in firsts]
 
 
 def _conv_nodes(items: list[Item]) -> list[Node]:

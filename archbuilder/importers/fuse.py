@@ -2,7 +2,8 @@
 after it becomes one ``conv`` layer with ``norm``/``activation``; a depthwise conv followed by
 a 1×1 conv becomes a ``separable``; an activation after an add merge becomes the merge's.
 
-A tensor read by more than one op (or tapped as an output) is never folded away.
+A tensor read by more than one op (or tapped as an output) is never folded away, nor a batch
+norm the source names as a layer apart from the conv (see :func:`_named_apart`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from archbuilder.importers.graph import Graph, Node, infer_shapes
+from archbuilder.spec.layers import Conv
 
 __all__ = ["fuse"]
 
@@ -23,6 +25,8 @@ _SIMPLE = {
     "flatten": "flatten",
 }
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+_CONV_KEYS = ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")
+_PRE = "order" in Conv.model_fields  # pre-activation convs, where the spec language has them
 
 
 class _Fuser:
@@ -65,8 +69,16 @@ class _Fuser:
             layer = {"kind": "linear", "out": node.attrs["out"], "bias": node.attrs["bias"]}
             return self.layer(node, layer, dict(node.weights))
         if node.op == "bn":
+            pre = self.preactivated(node)
+            if pre is not None:
+                return pre
             layer = {"kind": "batchnorm", "eps": node.attrs["eps"], "momentum": node.attrs["momentum"]}
             return self.layer(node, layer, dict(node.weights))
+        if node.op == "layernorm":
+            layer = {"kind": "layernorm", "eps": node.attrs["eps"]}
+            return self.layer(node, layer, dict(node.weights))
+        if node.op == "layer_scale":
+            return self.layer(node, {"kind": "layer_scale"}, dict(node.weights))
         if node.op == "act":
             return self.layer(node, {"kind": "activation", "function": node.attrs["function"]}, {})
         if node.op == "add":
@@ -77,7 +89,33 @@ class _Fuser:
             return node
         if node.op in _SIMPLE:
             return self.layer(node, {"kind": _SIMPLE[node.op], **node.attrs}, {})
-        return node  # concat, add, scale: structure, not layers
+        return node  # concat, add, scale, slice: structure, not layers
+
+    def preactivated(self, bn: Node) -> Node | None:
+        """A batch norm (and activation) before a conv that the source names as one layer's
+        parts (``P.bn``, ``P.conv``): one ``order: pre`` conv (DenseNet's BN → ReLU → conv)."""
+        act = self.sole(bn.output, "act")
+        conv = self.sole(act.output if act is not None else bn.output, "conv")
+        path = bn.attrs.get("path", "")
+        if (
+            not _PRE
+            or conv is None
+            or not path.endswith(".bn")
+            or conv.attrs.get("path") != f"{path[:-3]}.conv"
+        ):
+            return None
+        a = conv.attrs
+        layer = {"kind": "conv", **{key: a[key] for key in _CONV_KEYS}, "order": "pre", "norm": "batch"}
+        layer.update(activation=act.attrs["function"] if act is not None else "none")
+        layer.update(bn_eps=bn.attrs["eps"], bn_momentum=bn.attrs["momentum"])
+        weights = {f"conv.{key}": value for key, value in conv.weights.items()}
+        weights.update({f"bn.{key}": bn.weights[key] for key in _BN_KEYS if key in bn.weights})
+        for part in (act, conv):
+            if part is not None:
+                self.absorb(part, bn)
+        return Node(
+            conv.name, "layer", list(bn.inputs), bn.output, layer, weights, conv.scope, conv.source_op
+        )
 
     def layer(self, node: Node, layer: dict[str, Any], weights: dict[str, Any]) -> Node:
         return Node(
@@ -101,8 +139,10 @@ class _Fuser:
             return self.separable(node, pointwise, a["out"] // channels)
         layer = {
             "kind": "conv",
-            **{key: a[key] for key in ("out", "kernel", "stride", "padding", "dilation", "groups", "bias")},
+            **{key: a[key] for key in _CONV_KEYS},
         }
+        if a["groups"] == channels > 1:  # a spec says this one as groups: depthwise
+            layer.update(groups="depthwise", same_width=a["out"] == channels)
         weights = {f"conv.{key}": value for key, value in node.weights.items()}
         return self.normed(node, node, layer, weights)
 
@@ -125,6 +165,8 @@ class _Fuser:
         layer.update(norm="none", activation="none", bn_eps=1e-5, bn_momentum=0.1)
         tail = last
         bn = self.sole(tail.output, "bn")
+        if bn is not None and _named_apart(last, bn):
+            bn = None
         if bn is not None:
             layer.update(norm="batch", bn_eps=bn.attrs["eps"], bn_momentum=bn.attrs["momentum"])
             weights.update({f"bn.{key}": bn.weights[key] for key in _BN_KEYS if key in bn.weights})
@@ -138,6 +180,14 @@ class _Fuser:
         if last is not node:
             self.alias[last.output] = node.output
         return fused
+
+
+def _named_apart(conv: Node, bn: Node) -> bool:
+    """Whether the source names the batch norm a layer of its own: the conv's weight is a part
+    of a layer (``P.conv.weight``, as archbuilder and torchvision write a conv layer) and the
+    batch norm's is not that layer's (``P.bn.weight``)."""
+    path, norm = conv.attrs.get("path", ""), bn.attrs.get("path", "")
+    return path.endswith(".conv") and norm != f"{path[: -len('.conv')]}.bn"
 
 
 def fuse(graph: Graph) -> Graph:

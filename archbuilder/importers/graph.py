@@ -2,7 +2,8 @@
 
 A node is one source op already translated to a neutral op (``conv``, ``bn``, ``act``,
 ``maxpool``, ``avgpool``, ``global_avgpool``, ``adaptive_avgpool``, ``lrn``, ``dropout``,
-``flatten``, ``linear``, ``concat``, ``add``, ``scale``) with spec-style attributes and its
+``flatten``, ``linear``, ``concat``, ``add``, ``scale``, ``slice`` (channels ``start`` … ``start +
+channels - 1``), ``layer_scale``, ``layernorm``) with spec-style attributes and its
 weights (numpy arrays, or none for a prototxt). Tensors are names; every node writes one.
 """
 
@@ -32,13 +33,18 @@ class Unsupported:
 class ImportFailure(ValueError):
     """The model cannot be imported; ``problems`` lists every unsupported op at once."""
 
-    def __init__(self, source: str, problems: list[Unsupported]):
+    def __init__(self, source: str, problems: list[Unsupported], *, weights: bool = False):
         self.source, self.problems = source, tuple(problems)
         if all(problem.node == "(file)" for problem in problems):  # unreadable: no ops to list
             super().__init__("\n".join(f"{source}: {problem.reason}" for problem in problems))
             return
         count = len(problems)
         plural = "s" if count > 1 else ""
+        if weights:  # ``weights``: the problems are layers whose weights do not fit
+            lines = [f"{source}: {count} layer{plural} whose weights do not fit:"]
+            lines += [f"  {problem}" for problem in problems]
+            super().__init__("\n".join(lines))
+            return
         lines = [f"{source}: {count} unsupported op{plural} or attribute{plural}:"]
         lines += [f"  {problem}" for problem in problems]
         lines.append("  (--partial imports the network up to the first of them)")
@@ -117,7 +123,9 @@ def output_shape(node: Node, shapes: list[Shape]) -> Shape:
         return (a["out"],)
     if op == "concat":
         return (sum(shape[0] for shape in shapes), *first[1:])
-    return first  # bn, act, lrn, dropout, add, scale
+    if op == "slice":
+        return (a["channels"], *first[1:])
+    return first  # bn, act, lrn, dropout, add, scale, layer_scale, layernorm
 
 
 def infer_shapes(graph: Graph) -> dict[str, Shape]:

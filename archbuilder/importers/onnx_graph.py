@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
+from archbuilder.importers.onnx_channels import ChannelOps
+from archbuilder.importers.onnx_fold import MAX_FOLDED_TOTAL, fold_node
 from archbuilder.importers.onnx_ops import OnnxOps, Unconvertible
 
 __all__ = ["onnx_graph"]
@@ -22,12 +24,16 @@ _PART_NAMES = {"conv", "bn", "act", "relu"}  # module parts under a layer's name
 _NOT_DATA = {"Shape", "Size"}
 
 
-class _Converter(OnnxOps):
+class _Converter(OnnxOps, ChannelOps):
     def __init__(self, model: Any, input_shape: tuple[int, int, int] | None, aux_loss_weight: float):
         from onnx import numpy_helper
 
         self.to_array = numpy_helper.to_array
         self.graph = model.graph
+        self.opsets = list(model.opset_import)
+        self.folded: set[str] = set()  # constants the importer computed (not initializers)
+        self.fold_budget = MAX_FOLDED_TOTAL  # elements it may still compute
+        self.sequences: dict[str, tuple[str, list[tuple[int, int]]]] = {}  # SplitToSequence: input, slices
         self.consts: dict[str, Any] = {i.name: self.to_array(i) for i in self.graph.initializer}
         self.shapes = _value_shapes(model)
         self.nodes: list[Node] = []
@@ -57,7 +63,7 @@ class _Converter(OnnxOps):
         if shape is None or not all(isinstance(d, int) for d in shape):
             raise Unconvertible(f"input {name} is not N×C×H×W with known C, H, W; pass input_shape")
         self.data.add(name)
-        outputs = [self.alias_of(o.name) for o in self.graph.output]
+        self.prefold()
         for node in self.graph.node:
             if partial and self.problems:
                 break
@@ -76,15 +82,22 @@ class _Converter(OnnxOps):
             raise Unconvertible(f"its {what} ({tensor}) is computed, not a constant")
         return self.consts[tensor]
 
-    def convert(self, node: Any) -> None:
-        if node.op_type == "Constant":
-            import numpy as np
-            from onnx import helper
+    def prefold(self) -> None:
+        """Every value that does not depend on the input's data, before the ops are read (an
+        op's pattern may look ahead at constants written after it)."""
+        import numpy as np
+        from onnx import helper
 
-            value = helper.get_attribute_value(node.attribute[0])
-            self.consts[node.output[0]] = self.to_array(value) if hasattr(value, "dims") else np.array(value)
-            return
-        if id(node) in self.skip:
+        for node in self.graph.node:
+            if node.op_type == "Constant" and len(node.attribute) == 1:
+                value = helper.get_attribute_value(node.attribute[0])
+                array = self.to_array(value) if hasattr(value, "dims") else np.array(value)
+                self.consts[node.output[0]] = array
+            else:
+                self.fold(node, list(node.input))
+
+    def convert(self, node: Any) -> None:
+        if id(node) in self.skip or all(t in self.consts for t in node.output):
             return
         inputs = [self.alias_of(t) for t in node.input]
         if not any(t in self.data for t in inputs) or node.op_type in _NOT_DATA:
@@ -105,6 +118,29 @@ class _Converter(OnnxOps):
                 if output and output not in self.data:
                     self.alias[output] = next(t for t in inputs if t in self.data)
                     self.data.add(output)
+
+    def fold(self, node: Any, inputs: list[str]) -> bool:
+        """Evaluate a node that reads only constants (CastLike also the type of a tensor)."""
+        import numpy as np
+
+        values = []
+        for index, tensor in enumerate(inputs):
+            if not tensor:
+                values.append(None)
+            elif tensor in self.consts:
+                values.append(self.consts[tensor])
+            elif node.op_type == "CastLike" and index == 1:
+                values.append(np.empty(0, np.float32))  # the networks imported compute in float32
+            else:
+                return False
+        outputs = fold_node(node, values, self.opsets, self.fold_budget)
+        if outputs is None:
+            return False
+        self.fold_budget -= sum(np.size(value) for value in outputs)
+        for name, value in zip(node.output, outputs):
+            self.consts[name] = np.asarray(value)
+            self.folded.add(name)
+        return True
 
     def add(
         self,

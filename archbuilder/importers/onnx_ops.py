@@ -14,7 +14,7 @@ class Unconvertible(Exception):
 
 
 class OnnxOps:
-    """Mixed into the converter, which provides ``add``, ``same``, ``const``, ``consts``,
+    """Mixed into the converter, which provides ``add``, ``same``, ``const``, ``consts``, ``folded``,
     ``data``, ``nodes``, ``shapes``, ``readers``, ``skip``, ``graph`` and ``notes``."""
 
     def _Conv(self, node, inputs, a):
@@ -22,15 +22,14 @@ class OnnxOps:
         if weight.ndim != 4:
             raise Unconvertible(f"a {weight.ndim - 2}-D convolution (archbuilder's are 2-D)")
         attrs = dict(out=int(weight.shape[0]), kernel=tuple(int(k) for k in weight.shape[2:]))
-        attrs.update(
-            _window(a, attrs["kernel"]),
-            groups=int(a.get("group", 1)),
-            bias=len(inputs) > 2 and inputs[2] != "",
-        )
+        bias = self.const(inputs[2], "bias") if len(inputs) > 2 and inputs[2] else None
+        if bias is not None and inputs[2] in self.folded and not bias.any():
+            bias = None  # torch.onnx writes a conv without bias as one adding computed zeros
+        attrs.update(_window(a, attrs["kernel"]), groups=int(a.get("group", 1)), bias=bias is not None)
         weights = {"weight": weight}
-        if attrs["bias"]:
-            weights["bias"] = self.const(inputs[2], "bias")
-        self.add(node, "conv", inputs[:1], attrs, weights)
+        if bias is not None:
+            weights["bias"] = bias
+        self.add(node, "conv", inputs[:1], {**attrs, "path": _path(inputs[1])}, weights)
 
     def _BatchNormalization(self, node, inputs, a):
         if a.get("training_mode", 0):
@@ -38,7 +37,7 @@ class OnnxOps:
         keys = ("weight", "bias", "running_mean", "running_var")
         weights = {key: self.const(t, key) for key, t in zip(keys, inputs[1:5])}
         attrs = dict(eps=float(a.get("epsilon", 1e-5)), momentum=round(1 - float(a.get("momentum", 0.9)), 6))
-        self.add(node, "bn", inputs[:1], attrs, weights)
+        self.add(node, "bn", inputs[:1], {**attrs, "path": _path(inputs[1])}, weights)
 
     def _activation(self, node, inputs, function):
         self.add(node, "act", inputs[:1], {"function": function})
@@ -167,21 +166,31 @@ class OnnxOps:
             self._swish(node, data)
             return
         factor = self.consts.get(next(t for t in inputs if t not in self.data))
+        if factor is not None and factor.size > 1 and self.per_channel(node, data[0], factor):
+            return
         if factor is None or factor.size != 1:
-            raise Unconvertible("multiplies by something other than a scalar constant (a branch scale)")
+            raise Unconvertible(
+                "multiplies by a constant that is neither one number (a branch scale) "
+                "nor one per channel (a layer scale)"
+            )
         self.add(node, "scale", data, {"factor": float(factor.reshape(-1)[0])})
 
     def _lrn_chain(self, node, x: str) -> bool:
         """torch.onnx writes LocalResponseNorm as x / (k + alpha·avg(x², size))^beta, from
         x·x through Reshape, Pad, AveragePool, Squeeze, Mul, Add, Pow to a Div; one lrn."""
         chain, tensor = [], node.output[0]
-        for op in ("Reshape", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow", "Div"):
+        for op in ("Reshape", "Pad", "AveragePool", "Squeeze", "Reshape?", "Mul", "Add", "Pow", "Div"):
             readers = self.readers.get(tensor, [])
+            if op == "Reshape?":  # unoptimized exports reshape the squeezed 4-D tensor to itself
+                if len(readers) == 1 and readers[0].op_type == "Reshape":
+                    chain.append(readers[0])
+                    tensor = readers[0].output[0]
+                continue
             if len(readers) != 1 or readers[0].op_type != op:
                 return False
             chain.append(readers[0])
             tensor = readers[0].output[0]
-        pool, mul, add, power, div = chain[2], *chain[4:]
+        pool, mul, add, power, div = chain[2], *chain[-4:]
         size = [a.ints for a in pool.attribute if a.name == "kernel_shape"]
         values = [self.consts.get(n.input[1]) for n in (mul, add, power)]
         if (
@@ -244,6 +253,11 @@ class OnnxOps:
         self.same(node, inputs[0])
 
     _LogSoftmax = _Softmax
+
+
+def _path(weight: str) -> str:
+    """The module path of a parameter named by torch (``stem.conv.weight`` → ``stem.conv``)."""
+    return weight.rsplit(".", 1)[0] if "." in weight else ""
 
 
 def _window(a: dict[str, Any], kernel: tuple[int, ...]) -> dict[str, Any]:

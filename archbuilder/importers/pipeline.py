@@ -61,9 +61,9 @@ def finish(graph: Graph, *, source: str, sha256: str, format: str, name: str, pa
     fused = fuse(graph)
     try:
         structure = recover(fused)
+        data, weights = spec_data(structure, graph.input_shape, name)
     except StructureError as exc:
         raise ImportFailure(source, [exc.problem]) from None
-    data, weights = spec_data(structure, graph.input_shape, name)
     try:
         spec = ArchSpec.model_validate(data)
         from archbuilder.ir import lower
