@@ -122,8 +122,13 @@ def latency(args) -> None:
         start = time.perf_counter()
         with torch.inference_mode():
             for batch in args.batch:
-                for run in runs.values():
-                    run(torch.randn(batch, *shape))
+                for label, run in list(runs.items()):
+                    try:
+                        run(torch.randn(batch, *shape))
+                    except Exception as error:  # e.g. inductor failing to compile it: say so, time the rest
+                        first = str(error).strip().splitlines()[-1][:200]
+                        print(f"{name}: {label} left out (its first call failed: {type(error).__name__}: {first})")
+                        del runs[label]
         print(f"{name} ({'×'.join(map(str, shape))}): first calls (compiling, packing) took "
               f"{time.perf_counter() - start:.0f} s")  # fmt: skip
         for batch in args.batch:

@@ -69,6 +69,11 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         ("--model", "inception-v3", "--ablation", "--profile", "--repeats", "15"),
         ("--model", "inception-v3", "--batch", "1", "--repeats", "2"),
     ),
+    "inference-resnet50": Benchmark(
+        "inference.py",
+        ("--model", "resnet50", "--ablation", "--profile", "--repeats", "15"),
+        ("--model", "resnet50", "--batch", "1", "--repeats", "2"),
+    ),
     "precision": Benchmark(
         "precision.py",
         ("--batch", "1", "8", "--repeats", "20", "--profile", "--accuracy"),

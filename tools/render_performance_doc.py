@@ -158,6 +158,7 @@ def cpu_inference() -> dict[str, str]:
     main = log("inference")
     f = inference_figures("gn", main, "googlenet-torchvision.yaml")
     f |= inference_figures("v3", log("inference-v3"), "inception-v3.yaml")
+    f |= inference_figures("rn", log("inference-resnet50"), "resnet50.yaml")
     f["v3_macs_ratio"] = f"{float(f['v3_gmacs']) / float(f['gn_gmacs']):.1f}×"
     f["machine"] = main.header["machine"]
     f["software"] = main.header["software"]

@@ -15,7 +15,8 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
   call;
 * **separable_pools** — stride-1 max pools (Inception's pool branches) run as separable maxima
   over strided views, without the argmax indices torch's eager pool always computes
-  (:mod:`archbuilder.builder.pooling`); exact;
+  (:mod:`archbuilder.builder.pooling`); exact. Off by default: on the 2-core machine the
+  benchmarks ran on it was slower at batch 1 and no faster at batch 8 (docs/performance.md);
 * **dtype** — ``torch.bfloat16`` converts weights and activations to bf16 except where the
   precision policy keeps float32 (:mod:`archbuilder.builder.precision` says which and why).
 
@@ -205,7 +206,7 @@ def optimize_for_inference(
     fuse_siblings: bool = True,
     channels_last: bool = True,
     fuse_activations: bool = True,
-    separable_pools: bool = True,
+    separable_pools: bool = False,
     input_shape: Sequence[int] | None = None,
     dtype: torch.dtype | str = torch.float32,
     keep_fp32: Sequence[str] | None = None,
