@@ -127,7 +127,9 @@ def latency(args) -> None:
                         run(torch.randn(batch, *shape))
                     except Exception as error:  # e.g. inductor failing to compile it: say so, time the rest
                         first = str(error).strip().splitlines()[-1][:200]
-                        print(f"{name}: {label} left out (its first call failed: {type(error).__name__}: {first})")
+                        print(
+                            f"{name}: {label} left out (its first call failed: {type(error).__name__}: {first})"
+                        )
                         del runs[label]
         print(f"{name} ({'×'.join(map(str, shape))}): first calls (compiling, packing) took "
               f"{time.perf_counter() - start:.0f} s")  # fmt: skip

@@ -109,6 +109,8 @@ class ChannelShuffle(nn.Module):
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"
+
+
 class SqueezeExcite(nn.Module):
     """``x`` times ``gate(fc2(activation(fc1(mean of x over H, W))))`` per channel: torchvision's
     ``SqueezeExcitation``, with the same ``fc1``/``fc2`` 1×1 convs (with bias)."""

@@ -346,6 +346,8 @@ class ChannelShuffle(LayerBase):
     kind: Literal["channel_shuffle"]
     groups: Width
     """Number of groups; must divide the input channels (ShuffleNetV2: 2)."""
+
+
 class SqueezeExcite(LayerBase):
     """Squeeze-and-excitation (Hu et al. 2018; torchvision's ``SqueezeExcitation``): the input
     times a per-channel gate computed from it — global average pool, 1×1 conv to the squeeze
