@@ -30,22 +30,57 @@ def merge_branches(
     scales: Sequence[float] | None = None,
     activation: Callable[[Tensor], Tensor] | None = None,
     shuffle: int | None = None,
+    block_input: Tensor | None = None,
 ) -> Tensor:
     """Branch outputs joined by channel concatenation, a (scaled) sum or a broadcasting
-    product, then activated, then channel-shuffled in ``shuffle`` groups."""
+    product, then activated, then channel-shuffled in ``shuffle`` groups.
+
+    Without autograd, an unscaled sum accumulates into a branch's own output when one owns its
+    memory (shares it with neither ``block_input`` nor another output), and a ReLU after the
+    merge runs in place on a tensor the block owns, as torchvision's ``out += identity;
+    relu(out)`` does: a residual block then allocates nothing for its sum and activation.
+    """
     if merge == "concat":
         merged = outputs[0] if len(outputs) == 1 else torch.cat(list(outputs), dim=1)
     elif merge == "mul":
         merged = outputs[0]
         for output in outputs[1:]:
             merged = merged * output
+    elif scales is None and block_input is not None and not torch.is_grad_enabled():
+        merged = _sum_in_place(outputs, block_input)
     else:
         scales = scales or (1.0,) * len(outputs)
         merged = outputs[0] if scales[0] == 1 else outputs[0] * scales[0]
         for output, scale in zip(outputs[1:], scales[1:]):
             merged = merged + (output if scale == 1 else output * scale)
-    merged = merged if activation is None else activation(merged)
+    if activation is not None:
+        in_place = _IN_PLACE.get(activation)
+        if in_place is not None and block_input is not None and not torch.is_grad_enabled():
+            # the merged tensor is the block's own unless it is (a view of) the block input
+            owned = merged.untyped_storage().data_ptr() != block_input.untyped_storage().data_ptr()
+            merged = in_place(merged) if owned else activation(merged)
+        else:
+            merged = activation(merged)
     return merged if shuffle is None else channel_shuffle(merged, shuffle)
+
+
+_IN_PLACE: dict[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]] = {F.relu: torch.relu_}
+
+
+def _sum_in_place(outputs: Sequence[Tensor], block_input: Tensor) -> Tensor:
+    storages = [output.untyped_storage().data_ptr() for output in outputs]
+    taken = block_input.untyped_storage().data_ptr()
+    owner = next((i for i, ptr in enumerate(storages) if ptr != taken and storages.count(ptr) == 1), None)
+    if owner is None:
+        merged = outputs[0]
+        for output in outputs[1:]:
+            merged = merged + output
+        return merged
+    merged = outputs[owner]
+    for index, output in enumerate(outputs):
+        if index != owner:
+            merged.add_(output)
+    return merged
 
 
 class ParallelBlock(nn.Module):
@@ -79,7 +114,7 @@ class ParallelBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         outputs = [branch(x) for branch in self.children()]
-        return merge_branches(outputs, self.merge, self.scales, self.activation, self.shuffle)
+        return merge_branches(outputs, self.merge, self.scales, self.activation, self.shuffle, x)
 
     def extra_repr(self) -> str:
         scales = f", scales={self.scales}" if self.scales else ""

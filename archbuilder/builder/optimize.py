@@ -173,7 +173,7 @@ class InferenceParallel(nn.Module):
                 if width != source.shape[1]:
                     source = source.narrow(1, start, width)
                 outputs.append(branch(source))
-        return merge_branches(outputs, self.merge, self.scales, self.activation, self.shuffle)
+        return merge_branches(outputs, self.merge, self.scales, self.activation, self.shuffle, x)
 
     def extra_repr(self) -> str:
         scales = f", scales={self.scales}" if self.scales else ""
