@@ -236,11 +236,15 @@ def _folded_params(ir) -> int:
 
 
 def _collapsed(ir):
-    """Op kinds and shapes, with an activation right after a conv counted as that conv's."""
+    """Op kinds and shapes, with an activation right after a conv counted as that conv's. A
+    concat of one tensor (the merge of a one-branch block: an inverted residual without its
+    shortcut) computes nothing and is left out: a graph has no trace of it."""
     ops = [
         op
         for op in ir.ops()
-        if op.kind not in ("input", "dropout", "drop_path") and op.item not in {h.name for h in ir.aux_heads}
+        if op.kind not in ("input", "dropout", "drop_path")
+        and op.item not in {h.name for h in ir.aux_heads}
+        and not (op.kind == "concat" and len(op.attrs["inputs"]) == 1 and not op.attrs.get("shuffle"))
     ]
     kept = []
     for op in ops:
@@ -318,10 +322,6 @@ NOT_YET: dict[str, str] = {
     "by the importer yet",
     "shufflenet-v2-x1-0": "channel shuffle (Reshape, Transpose, Reshape) is not recognized by the "
     "importer yet",
-    "mobilenet-v3-large": "the squeeze-and-excitation gate (pool → 1×1 convs → HardSigmoid → Mul by "
-    "the input) is not recognized by the importer yet",
-    "efficientnet-b0": "the squeeze-and-excitation gate (pool → 1×1 convs → Sigmoid → Mul by the "
-    "input) is not recognized by the importer yet",
 }
 SHIPPED = [
     pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[name]))

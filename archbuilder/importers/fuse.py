@@ -77,6 +77,8 @@ class _Fuser:
         if node.op == "layernorm":
             layer = {"kind": "layernorm", "eps": node.attrs["eps"]}
             return self.layer(node, layer, dict(node.weights))
+        if node.op == "se":  # attrs already a spec layer (gates.py)
+            return self.layer(node, dict(node.attrs), dict(node.weights))
         if node.op == "layer_scale":
             return self.layer(node, {"kind": "layer_scale"}, dict(node.weights))
         if node.op == "act":

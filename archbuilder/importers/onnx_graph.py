@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from archbuilder.importers.gates import fold_gates
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
 from archbuilder.importers.onnx_channels import ChannelOps
 from archbuilder.importers.onnx_fold import MAX_FOLDED_TOTAL, fold_node
@@ -69,6 +70,8 @@ class _Converter(OnnxOps, ChannelOps):
                 break
             self.convert(node)
         outputs = [self.alias_of(o.name) for o in self.graph.output]
+        self.nodes, unmatched = fold_gates(self.nodes, set(outputs), partial=partial)
+        self.problems.extend(unmatched)
         aux = [(o, self.aux_loss_weight) for o in outputs[1:]]
         return Graph(name, shape, self.nodes, outputs[0], aux, self.problems, True, self.notes)
 

@@ -1,0 +1,87 @@
+"""ONNX import of squeeze-and-excitation gates, channel shuffles and conv + layer norm units:
+hand-written graphs (``onnx.helper``), outputs against onnxruntime."""
+
+from __future__ import annotations
+
+import pytest
+
+import archbuilder
+from archbuilder.importers import ImportFailure, import_model
+
+from .test_import_onnx import _compare, _conv, _init, _model
+
+onnx = pytest.importorskip("onnx")
+from onnx import helper  # noqa: E402
+
+
+def _gate_nodes(pool: str, inner: str, gate: str, gate_first: bool) -> list:
+    """a = relu(conv(x)); a · gate(fc2(inner(fc1(pool(a))))), as torch.onnx writes an SE."""
+    nodes = [_conv("c", "x", "w", "b", kernel_shape=[3, 3], pads=[1] * 4)]
+    nodes.append(helper.make_node("Relu", ["c"], ["a"], name="relu"))
+    if pool == "GlobalAveragePool":
+        nodes.append(helper.make_node("GlobalAveragePool", ["a"], ["p"], name="se.pool"))
+    else:
+        nodes.append(helper.make_node("ReduceMean", ["a"], ["p"], name="se.pool", axes=[2, 3], keepdims=1))
+    nodes.append(_conv("f1", "p", "se.fc1.weight", "se.fc1.bias", kernel_shape=[1, 1]))
+    if inner == "silu":
+        nodes.append(helper.make_node("Sigmoid", ["f1"], ["s1"], name="se.sig"))
+        nodes.append(helper.make_node("Mul", ["f1", "s1"], ["i"], name="se.silu"))
+    else:
+        nodes.append(helper.make_node("Relu", ["f1"], ["i"], name="se.relu"))
+    nodes.append(_conv("f2", "i", "se.fc2.weight", "se.fc2.bias", kernel_shape=[1, 1]))
+    if gate == "hardsigmoid":
+        nodes.append(helper.make_node("HardSigmoid", ["f2"], ["g"], name="se.gate", alpha=1 / 6, beta=0.5))
+    else:
+        nodes.append(helper.make_node("Sigmoid", ["f2"], ["g"], name="se.gate"))
+    nodes.append(helper.make_node("Mul", ["g", "a"] if gate_first else ["a", "g"], ["y"], name="se.mul"))
+    return nodes
+
+
+def _gate_inits() -> list:
+    inits = [_init("w", 6, 3, 3, 3), _init("b", 6)]
+    inits += [_init("se.fc1.weight", 3, 6, 1, 1), _init("se.fc1.bias", 3)]
+    return [*inits, _init("se.fc2.weight", 6, 3, 1, 1), _init("se.fc2.bias", 6)]
+
+
+@pytest.mark.parametrize(
+    "pool, inner, gate, gate_first",
+    [
+        ("GlobalAveragePool", "relu", "hardsigmoid", False),  # MobileNetV3
+        ("ReduceMean", "silu", "sigmoid", True),  # EfficientNet, the product's inputs swapped
+    ],
+)
+def test_a_squeeze_and_excitation_gate_is_one_se_layer(tmp_path, pool, inner, gate, gate_first):
+    spec = _compare(_model(tmp_path, _gate_nodes(pool, inner, gate, gate_first), _gate_inits()))
+    conv, se = spec.blocks
+    ir = archbuilder.lower(spec)
+    assert (conv.kind, ir.op(conv.name).attrs["activation"]) == ("conv", "relu")
+    assert (se.kind, se.squeeze_channels, se.activation, se.gate) == ("se", 3, inner, gate)
+    # hand count: conv 6·3·3·3 + 6; SE 2·C·s + s + C with C 6, s 3
+    assert ir.total()[0] == 6 * 27 + 6 + (2 * 6 * 3 + 3 + 6)
+
+
+def test_a_product_that_is_no_gate_is_reported(tmp_path):
+    """A spatial gate (no pool) is not an SE: the product is reported, with its name."""
+    nodes = [
+        _conv("c", "x", "w", "b", kernel_shape=[3, 3], pads=[1] * 4),
+        _conv("att", "c", "wa", "ba", kernel_shape=[1, 1]),
+        helper.make_node("Sigmoid", ["att"], ["g"], name="gate"),
+        helper.make_node("Mul", ["c", "g"], ["y"], name="attend"),
+    ]
+    inits = [_init("w", 6, 3, 3, 3), _init("b", 6), _init("wa", 6, 6, 1, 1), _init("ba", 6)]
+    with pytest.raises(ImportFailure, match=r"attend \(Mul\): multiplies two tensors that are neither"):
+        import_model(_model(tmp_path, nodes, inits))
+
+
+def test_a_gate_whose_pooled_vector_is_read_elsewhere_is_reported(tmp_path):
+    nodes = _gate_nodes("GlobalAveragePool", "relu", "sigmoid", False)
+    nodes.append(helper.make_node("Add", ["y", "p"], ["z"], name="also_pooled"))
+    with pytest.raises(ImportFailure, match=r"se\.mul \(Mul\): multiplies two tensors"):
+        import_model(_model(tmp_path, nodes, _gate_inits()))
+
+
+def test_hard_sigmoid_with_other_constants_is_reported(tmp_path):
+    nodes = _gate_nodes("GlobalAveragePool", "relu", "hardsigmoid", False)
+    nodes[-2] = helper.make_node("HardSigmoid", ["f2"], ["g"], name="se.gate")  # ONNX's default α 0.2
+    with pytest.raises(ImportFailure, match=r"se\.gate \(HardSigmoid\): alpha 0\.2"):
+        import_model(_model(tmp_path, nodes, _gate_inits()))
