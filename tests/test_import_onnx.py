@@ -320,8 +320,6 @@ NOT_YET: dict[str, str] = {
     # "spec name": "the construct the importer does not read back yet",
     "convnext-tiny": "layer norm over channels inside a conv unit (norm: layer) is not recognized "
     "by the importer yet",
-    "shufflenet-v2-x1-0": "channel shuffle (Reshape, Transpose, Reshape) is not recognized by the "
-    "importer yet",
 }
 SHIPPED = [
     pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[name]))

@@ -3,6 +3,7 @@ hand-written graphs (``onnx.helper``), outputs against onnxruntime."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import archbuilder
@@ -11,7 +12,7 @@ from archbuilder.importers import ImportFailure, import_model
 from .test_import_onnx import _compare, _conv, _init, _model
 
 onnx = pytest.importorskip("onnx")
-from onnx import helper  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
 
 
 def _gate_nodes(pool: str, inner: str, gate: str, gate_first: bool) -> list:
@@ -85,3 +86,61 @@ def test_hard_sigmoid_with_other_constants_is_reported(tmp_path):
     nodes[-2] = helper.make_node("HardSigmoid", ["f2"], ["g"], name="se.gate")  # ONNX's default α 0.2
     with pytest.raises(ImportFailure, match=r"se\.gate \(HardSigmoid\): alpha 0\.2"):
         import_model(_model(tmp_path, nodes, _gate_inits()))
+
+
+def _const(name, values):
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+def _shuffle_nodes(x: str, groups: int, channels: int, *, clone: bool, perm=(0, 2, 1, 3, 4)) -> list:
+    """torchvision's channel_shuffle as torch.onnx writes it (``clone``: the Identity of
+    ``.contiguous()`` before the Reshape back)."""
+    nodes = [
+        helper.make_node("Reshape", [x, "split_shape"], ["v"], name="view"),
+        helper.make_node("Transpose", ["v"], ["t"], name="transpose", perm=list(perm)),
+    ]
+    if clone:
+        nodes.append(helper.make_node("Identity", ["t"], ["t2"], name="clone"))
+    nodes.append(helper.make_node("Reshape", ["t2" if clone else "t", "back_shape"], ["y"], name="back"))
+    return nodes
+
+
+def _shuffle_inits(groups: int, channels: int) -> list:
+    return [
+        _const("split_shape", [-1, groups, channels // groups, 8, 8]),
+        _const("back_shape", [-1, channels, 8, 8]),
+    ]
+
+
+@pytest.mark.parametrize("groups, clone", [(2, True), (4, False)])
+def test_a_channel_shuffle_after_a_layer_is_a_channel_shuffle_layer(tmp_path, groups, clone):
+    nodes = [_conv("c", "x", "w", "b", kernel_shape=[3, 3], pads=[1] * 4)]
+    nodes += _shuffle_nodes("c", groups, 8, clone=clone)
+    inits = [_init("w", 8, 3, 3, 3), _init("b", 8), *_shuffle_inits(groups, 8)]
+    spec = _compare(_model(tmp_path, nodes, inits))
+    assert [(layer.kind, getattr(layer, "groups", None)) for layer in spec.blocks] == [
+        ("conv", 1),
+        ("channel_shuffle", groups),
+    ]
+
+
+def test_a_channel_shuffle_of_a_concat_is_the_blocks_shuffle(tmp_path):
+    """ShuffleNetV2's stride-2 unit: two branches, concatenated, shuffled in 2 groups."""
+    nodes = [
+        _conv("a", "x", "wa", kernel_shape=[3, 3], pads=[1] * 4),
+        _conv("b", "x", "wb", kernel_shape=[1, 1]),
+        helper.make_node("Concat", ["a", "b"], ["cat"], name="cat", axis=1),
+        *_shuffle_nodes("cat", 2, 8, clone=True),
+    ]
+    inits = [_init("wa", 4, 3, 3, 3), _init("wb", 4, 3, 1, 1), *_shuffle_inits(2, 8)]
+    spec = _compare(_model(tmp_path, nodes, inits))
+    [block] = spec.blocks
+    assert (block.kind, block.merge, block.shuffle, len(block.branches)) == ("branches", "concat", 2, 2)
+
+
+def test_a_transpose_of_other_axes_is_reported(tmp_path):
+    nodes = [_conv("c", "x", "w", "b", kernel_shape=[3, 3], pads=[1] * 4)]
+    nodes += _shuffle_nodes("c", 2, 8, clone=False, perm=(0, 1, 2, 4, 3))
+    inits = [_init("w", 8, 3, 3, 3), _init("b", 8), *_shuffle_inits(2, 8)]
+    with pytest.raises(ImportFailure, match=r"view \(Reshape\): only a reshape to N×features"):
+        import_model(_model(tmp_path, nodes, inits))

@@ -89,6 +89,14 @@ class _Fuser:
                 node.attrs["activation"] = act.attrs["function"]
                 self.absorb(act, node)
             return node
+        if node.op == "concat":
+            shuffle = self.sole(node.output, "channel_shuffle")
+            if shuffle is not None:  # the block's own shuffle: `shuffle: g`
+                node.attrs["shuffle"] = shuffle.attrs["groups"]
+                self.absorb(shuffle, node)
+            return node
+        if node.op == "channel_shuffle":
+            return self.layer(node, {"kind": "channel_shuffle", "groups": node.attrs["groups"]}, {})
         if node.op in _SIMPLE:
             return self.layer(node, {"kind": _SIMPLE[node.op], **node.attrs}, {})
         return node  # concat, add, scale, slice: structure, not layers

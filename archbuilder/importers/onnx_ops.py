@@ -129,7 +129,11 @@ class OnnxOps:
             else:
                 self.add(node, "flatten", inputs[:1], {})
             return
-        raise Unconvertible(f"only a reshape to N×features (a flatten); {before} → {after}")
+        if self.shuffle(node, inputs[0]):
+            return
+        raise Unconvertible(
+            f"only a reshape to N×features (a flatten) or a channel shuffle; {before} → {after}"
+        )
 
     _Squeeze = _Reshape
 
