@@ -144,3 +144,39 @@ def test_a_transpose_of_other_axes_is_reported(tmp_path):
     inits = [_init("w", 8, 3, 3, 3), _init("b", 8), *_shuffle_inits(2, 8)]
     with pytest.raises(ImportFailure, match=r"view \(Reshape\): only a reshape to N×features"):
         import_model(_model(tmp_path, nodes, inits))
+
+
+def _conv_layer_norm(weight: str, norm: str, epsilon: float) -> tuple[list, list]:
+    """A 3×3 conv, then torch's LayerNorm2d: Transpose → LayerNormalization → Transpose, GELU."""
+    nodes = [
+        _conv("c", "x", weight, "b", kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Transpose", ["c"], ["nhwc"], name="to_last", perm=[0, 2, 3, 1]),
+        helper.make_node(
+            "LayerNormalization", ["nhwc", f"{norm}.weight", f"{norm}.bias"], ["ln"], axis=-1, epsilon=epsilon
+        ),
+        helper.make_node("Transpose", ["ln"], ["n"], name="to_first", perm=[0, 3, 1, 2]),
+        helper.make_node("Gelu", ["n"], ["y"], name="act", domain=""),
+    ]
+    inits = [_init(weight, 6, 3, 3, 3), _init("b", 6), _init(f"{norm}.weight", 6), _init(f"{norm}.bias", 6)]
+    return nodes, inits
+
+
+@pytest.mark.parametrize("weight, norm", [("u.conv.weight", "u.norm"), ("w", "ln")])
+def test_a_layer_norm_over_a_convs_channels_is_its_norm_layer(tmp_path, weight, norm):
+    """ConvNeXt's conv unit: one conv with ``norm: layer`` (eps 1e-6) and its activation."""
+    nodes, inits = _conv_layer_norm(weight, norm, 1e-6)
+    spec = _compare(_model(tmp_path, nodes, inits, opset=20))
+    [conv] = spec.blocks
+    op = archbuilder.lower(spec).op(conv.name)
+    assert (op.kind, op.attrs["norm"], op.attrs["activation"]) == ("conv", "layer", "gelu")
+    assert op.params == 6 * 27 + 6 + 2 * 6  # hand count: weight, bias, the norm's weight and bias
+
+
+@pytest.mark.parametrize(
+    "weight, norm, epsilon",
+    [("u.conv.weight", "u_norm", 1e-6), ("w", "ln", 1e-5)],  # named apart; another epsilon
+)
+def test_a_layer_norm_that_is_not_the_units_stays_a_layer(tmp_path, weight, norm, epsilon):
+    nodes, inits = _conv_layer_norm(weight, norm, epsilon)
+    spec = _compare(_model(tmp_path, nodes, inits, opset=20))
+    assert [layer.kind for layer in spec.blocks] == ["conv", "layernorm", "activation"]

@@ -102,7 +102,8 @@ class ChannelOps:
         weights = {"weight": self.const(inputs[1], "scale"), "bias": self.const(inputs[2], "bias")}
         if weights["weight"].ndim != 1:
             raise Unconvertible("a layer norm over more than the last axis")
-        self.add(node, "layernorm", [x], {"eps": float(a.get("epsilon", 1e-5))}, weights, output=output)
+        attrs = {"eps": float(a.get("epsilon", 1e-5)), "path": inputs[1].rsplit(".", 1)[0]}
+        self.add(node, "layernorm", [x], attrs, weights, output=output)
 
     def _LayerNormalization(self, node, inputs, a):
         rank, _ = self.channels(inputs[0])

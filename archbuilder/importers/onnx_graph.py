@@ -18,6 +18,7 @@ from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
 from archbuilder.importers.onnx_channels import ChannelOps
 from archbuilder.importers.onnx_fold import MAX_FOLDED_TOTAL, fold_node
 from archbuilder.importers.onnx_ops import OnnxOps, Unconvertible
+from archbuilder.importers.onnx_strided import StridedOps
 
 __all__ = ["onnx_graph"]
 
@@ -25,7 +26,7 @@ _PART_NAMES = {"conv", "bn", "act", "relu"}  # module parts under a layer's name
 _NOT_DATA = {"Shape", "Size"}
 
 
-class _Converter(OnnxOps, ChannelOps):
+class _Converter(OnnxOps, ChannelOps, StridedOps):
     def __init__(self, model: Any, input_shape: tuple[int, int, int] | None, aux_loss_weight: float):
         from onnx import numpy_helper
 

@@ -129,7 +129,7 @@ class OnnxOps:
             else:
                 self.add(node, "flatten", inputs[:1], {})
             return
-        if self.shuffle(node, inputs[0]):
+        if self.shuffle(node, inputs[0]) or self.restrided(node, inputs[0]):
             return
         raise Unconvertible(
             f"only a reshape to N×features (a flatten) or a channel shuffle; {before} → {after}"
