@@ -180,3 +180,35 @@ def test_a_layer_norm_that_is_not_the_units_stays_a_layer(tmp_path, weight, norm
     nodes, inits = _conv_layer_norm(weight, norm, epsilon)
     spec = _compare(_model(tmp_path, nodes, inits, opset=20))
     assert [layer.kind for layer in spec.blocks] == ["conv", "layernorm", "activation"]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_regather_of_every_element_in_place_is_no_op(tmp_path, reverse):
+    """torch.onnx's as_strided of a pooled map: Reshape to one axis, then a Gather of positions
+    computed from the batch size. In place it is nothing; reversed it is reported."""
+    positions = ["zero", "limit", "one"] if not reverse else ["last", "minus_one", "minus_one"]
+    nodes = [
+        _conv("c", "x", "w", "b", kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("GlobalAveragePool", ["c"], ["p"], name="pool"),
+        helper.make_node("Shape", ["x"], ["xs"], name="shape"),
+        helper.make_node("Gather", ["xs", "zero"], ["n"], name="batch", axis=0),
+        helper.make_node("Mul", ["n", "channels"], ["limit"], name="count"),
+        helper.make_node("Sub", ["limit", "one"], ["last"], name="last"),
+        helper.make_node("Range", positions, ["r"], name="range"),
+        helper.make_node("Unsqueeze", ["n", "axis0"], ["n1"], name="n1"),
+        helper.make_node("Concat", ["n1", "tail"], ["shape4"], name="shape4", axis=0),
+        helper.make_node("Reshape", ["r", "shape4"], ["at"], name="at"),
+        helper.make_node("Reshape", ["p", "flat"], ["pf"], name="flatten_all"),
+        helper.make_node("Gather", ["pf", "at"], ["y"], name="as_strided", axis=0),
+    ]
+    scalars = {"zero": 0, "one": 1, "minus_one": -1, "channels": 6}
+    inits = [_init("w", 6, 3, 3, 3), _init("b", 6)]
+    inits += [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in scalars.items()]
+    inits += [_const("axis0", [0]), _const("tail", [6, 1, 1]), _const("flat", [-1])]
+    path = _model(tmp_path, nodes, inits)
+    if reverse:
+        with pytest.raises(ImportFailure, match=r"flatten_all \(Reshape\): only a reshape"):
+            import_model(path)
+        return
+    spec = _compare(path)
+    assert [layer.kind for layer in spec.blocks + spec.head] == ["conv", "global_avgpool"]
