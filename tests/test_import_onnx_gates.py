@@ -212,3 +212,31 @@ def test_a_regather_of_every_element_in_place_is_no_op(tmp_path, reverse):
         return
     spec = _compare(path)
     assert [layer.kind for layer in spec.blocks + spec.head] == ["conv", "global_avgpool"]
+
+
+def test_a_written_out_layer_norm_after_a_conv_is_its_norm_layer(tmp_path):
+    """Opset 13 has no LayerNormalization: (x − mean) / sqrt(mean((x − mean)²) + ε) · w + b."""
+    nodes = [
+        _conv("c", "x", "u.conv.weight", "b", kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Transpose", ["c"], ["t"], name="to_last", perm=[0, 2, 3, 1]),
+        helper.make_node("ReduceMean", ["t"], ["m"], name="mean", axes=[-1]),
+        helper.make_node("Sub", ["t", "m"], ["d"], name="sub"),
+        helper.make_node("Pow", ["d", "two"], ["d2"], name="pow"),
+        helper.make_node("ReduceMean", ["d2"], ["v"], name="var", axes=[-1]),
+        helper.make_node("Add", ["v", "eps"], ["ve"], name="add_eps"),
+        helper.make_node("Sqrt", ["ve"], ["s"], name="sqrt"),
+        helper.make_node("Div", ["d", "s"], ["n"], name="div"),
+        helper.make_node("Mul", ["n", "u.norm.weight"], ["nw"], name="scale"),
+        helper.make_node("Add", ["nw", "u.norm.bias"], ["nb"], name="shift"),
+        helper.make_node("Transpose", ["nb"], ["y"], name="to_first", perm=[0, 3, 1, 2]),
+    ]
+    inits = [
+        _init("u.conv.weight", 6, 3, 3, 3),
+        _init("b", 6),
+        _init("u.norm.weight", 6),
+        _init("u.norm.bias", 6),
+    ]
+    inits += [numpy_helper.from_array(np.array(v, np.float32), k) for k, v in (("two", 2.0), ("eps", 1e-6))]
+    spec = _compare(_model(tmp_path, nodes, inits, opset=13))
+    [conv] = spec.blocks
+    assert archbuilder.lower(spec).op(conv.name).attrs["norm"] == "layer"

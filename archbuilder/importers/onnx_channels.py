@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archbuilder.importers.onnx_layernorm import written_out_layer_norm
 from archbuilder.importers.onnx_ops import Unconvertible
 
 __all__ = ["ChannelOps"]
@@ -124,7 +125,22 @@ class ChannelOps:
                 self.skip.update((id(norm), id(back)))
                 self._layernorm(norm, inputs[0], epsilon, output=back.output[0])
                 return
+            if norm is None and self.written_out(node, inputs[0]):
+                return
         raise Unconvertible("only the transposes around a layer norm over channels")
+
+    def written_out(self, node, x: str) -> bool:
+        """A layer norm written out (opset < 17) between the transposes: one ``layernorm``."""
+        found = written_out_layer_norm(node.output[0], self.readers, self.consts)
+        back = self._sole_reader(found.output, "Transpose") if found is not None else None
+        perm = [list(a.ints) for a in back.attribute if a.name == "perm"] if back is not None else []
+        if perm != [_TO_FIRST]:
+            return False
+        self.skip.update(id(n) for n in (*found.nodes, back))
+        attrs = {"eps": found.eps, "path": found.weight_name.rsplit(".", 1)[0]}
+        weights = {"weight": found.weight, "bias": found.bias}
+        self.add(found.nodes[-1], "layernorm", [x], attrs, weights, output=back.output[0])
+        return True
 
     def shuffle(self, node, x: str) -> bool:
         """Add a channel shuffle where ``node`` (a Reshape of ``x``) opens one; torch.onnx may
