@@ -240,3 +240,36 @@ def test_a_written_out_layer_norm_after_a_conv_is_its_norm_layer(tmp_path):
     spec = _compare(_model(tmp_path, nodes, inits, opset=13))
     [conv] = spec.blocks
     assert archbuilder.lower(spec).op(conv.name).attrs["norm"] == "layer"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "factory, params, gates, shuffles",
+    [  # torchvision's published parameter counts; SE gates and shuffles by hand from its code
+        ("mobilenet_v3_large", 5_483_032, 8, 0),
+        ("efficientnet_b0", 5_288_548, 16, 0),
+        ("shufflenet_v2_x1_0", 2_278_604, 0, 16),
+    ],
+)
+def test_torchvision_models_with_gates_and_shuffles(tmp_path, factory, params, gates, shuffles):
+    """torchvision's own models (not archbuilder's), written by torch.onnx.export without the
+    optimizer: their parameter counts, gates and shuffles, and outputs within 1e-5."""
+    import torch
+    import torchvision
+
+    from .test_import_onnx import _randomized
+
+    model = _randomized(getattr(torchvision.models, factory)(weights=None))
+    x = torch.randn(1, 3, 224, 224)
+    path = tmp_path / f"{factory}.onnx"
+    torch.onnx.export(model, (x,), path, dynamo=True, optimize=False, verbose=False)
+    result = import_model(path)
+    ir = archbuilder.lower(result.spec)
+    assert ir.total()[0] == sum(p.numel() for p in model.parameters()) == params
+    assert len([op for op in ir.ops() if op.kind == "se"]) == gates
+    assert len([op for op in ir.ops() if op.attrs.get("shuffle")]) == shuffles
+    rebuilt = archbuilder.build(result.spec).eval()
+    rebuilt.load_state_dict(result.state_dict())
+    with torch.no_grad():
+        expected, got = model(x), rebuilt(x)
+    assert ((got - expected).abs().max() / expected.abs().max()).item() <= 1e-5
