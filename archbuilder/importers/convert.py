@@ -212,6 +212,8 @@ class _Emitter:
         out["branches"] = written
         if block.merge.attrs.get("activation"):
             out["activation"] = block.merge.attrs["activation"]
+        if block.merge.attrs.get("shuffle"):
+            out["shuffle"] = block.merge.attrs["shuffle"]
         return out
 
     def inception(self, branches, fields: dict[str, Any], roles, op_id: str) -> dict[str, Any]:

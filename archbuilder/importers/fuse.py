@@ -8,10 +8,11 @@ norm the source names as a layer apart from the conv (see :func:`_named_apart`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from archbuilder.importers.graph import Graph, Node, infer_shapes
-from archbuilder.spec.layers import Conv
+from archbuilder.spec.layers import LAYER_NORM_EPS, Conv
 
 __all__ = ["fuse"]
 
@@ -77,6 +78,8 @@ class _Fuser:
         if node.op == "layernorm":
             layer = {"kind": "layernorm", "eps": node.attrs["eps"]}
             return self.layer(node, layer, dict(node.weights))
+        if node.op == "se":  # attrs already a spec layer (gates.py)
+            return self.layer(node, dict(node.attrs), dict(node.weights))
         if node.op == "layer_scale":
             return self.layer(node, {"kind": "layer_scale"}, dict(node.weights))
         if node.op == "act":
@@ -87,6 +90,14 @@ class _Fuser:
                 node.attrs["activation"] = act.attrs["function"]
                 self.absorb(act, node)
             return node
+        if node.op == "concat":
+            shuffle = self.sole(node.output, "channel_shuffle")
+            if shuffle is not None:  # the block's own shuffle: `shuffle: g`
+                node.attrs["shuffle"] = shuffle.attrs["groups"]
+                self.absorb(shuffle, node)
+            return node
+        if node.op == "channel_shuffle":
+            return self.layer(node, {"kind": "channel_shuffle", "groups": node.attrs["groups"]}, {})
         if node.op in _SIMPLE:
             return self.layer(node, {"kind": _SIMPLE[node.op], **node.attrs}, {})
         return node  # concat, add, scale, slice: structure, not layers
@@ -116,6 +127,19 @@ class _Fuser:
         return Node(
             conv.name, "layer", list(bn.inputs), bn.output, layer, weights, conv.scope, conv.source_op
         )
+
+    def unit_layer_norm(self, conv: Node) -> Node | None:
+        """The layer norm over channels that is ``conv``'s unit's ``norm: layer``: the only
+        reader of its output, with that norm's epsilon, not named a layer apart (``P.norm``)."""
+        ln = self.sole(conv.output, "layernorm")
+        if (
+            ln is None
+            or len(self.shapes[conv.output]) != 3
+            or not math.isclose(ln.attrs["eps"], LAYER_NORM_EPS, rel_tol=1e-5)
+            or _named_apart(conv, ln, "norm")
+        ):
+            return None
+        return ln
 
     def layer(self, node: Node, layer: dict[str, Any], weights: dict[str, Any]) -> Node:
         return Node(
@@ -172,6 +196,11 @@ class _Fuser:
             weights.update({f"bn.{key}": bn.weights[key] for key in _BN_KEYS if key in bn.weights})
             self.absorb(bn, node)
             tail = bn
+        elif (ln := self.unit_layer_norm(last)) is not None and layer["kind"] == "conv":
+            layer["norm"] = "layer"
+            weights.update({f"norm.{key}": value for key, value in ln.weights.items()})
+            self.absorb(ln, node)
+            tail = ln
         act = self.sole(tail.output, "act")
         if act is not None:
             layer["activation"] = act.attrs["function"]
@@ -182,12 +211,12 @@ class _Fuser:
         return fused
 
 
-def _named_apart(conv: Node, bn: Node) -> bool:
+def _named_apart(conv: Node, bn: Node, part: str = "bn") -> bool:
     """Whether the source names the batch norm a layer of its own: the conv's weight is a part
     of a layer (``P.conv.weight``, as archbuilder and torchvision write a conv layer) and the
     batch norm's is not that layer's (``P.bn.weight``)."""
     path, norm = conv.attrs.get("path", ""), bn.attrs.get("path", "")
-    return path.endswith(".conv") and norm != f"{path[: -len('.conv')]}.bn"
+    return path.endswith(".conv") and norm != f"{path[: -len('.conv')]}.{part}"
 
 
 def fuse(graph: Graph) -> Graph:

@@ -3,7 +3,7 @@
 A node is one source op already translated to a neutral op (``conv``, ``bn``, ``act``,
 ``maxpool``, ``avgpool``, ``global_avgpool``, ``adaptive_avgpool``, ``lrn``, ``dropout``,
 ``flatten``, ``linear``, ``concat``, ``add``, ``scale``, ``slice`` (channels ``start`` … ``start +
-channels - 1``), ``layer_scale``, ``layernorm``) with spec-style attributes and its
+channels - 1``), ``layer_scale``, ``layernorm``, ``mul`` (a product of two tensors), ``se``, ``channel_shuffle``) with spec-style attributes and its
 weights (numpy arrays, or none for a prototxt). Tensors are names; every node writes one.
 """
 

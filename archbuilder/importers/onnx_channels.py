@@ -1,11 +1,13 @@
 """ONNX op handlers for channel-wise ops: slices and splits of the channels (a ``split: true``
-block's branches), a per-channel multiplier (layer scale) and layer norm, over features or,
-between the two transposes torch writes around it, over the channels of a feature map."""
+block's branches), a per-channel multiplier (layer scale), layer norm, over features or,
+between the two transposes torch writes around it, over the channels of a feature map, and
+the channel shuffle (Reshape to N×g×C/g×H×W, Transpose of the two channel axes, Reshape back)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from archbuilder.importers.onnx_layernorm import written_out_layer_norm
 from archbuilder.importers.onnx_ops import Unconvertible
 
 __all__ = ["ChannelOps"]
@@ -101,7 +103,8 @@ class ChannelOps:
         weights = {"weight": self.const(inputs[1], "scale"), "bias": self.const(inputs[2], "bias")}
         if weights["weight"].ndim != 1:
             raise Unconvertible("a layer norm over more than the last axis")
-        self.add(node, "layernorm", [x], {"eps": float(a.get("epsilon", 1e-5))}, weights, output=output)
+        attrs = {"eps": float(a.get("epsilon", 1e-5)), "path": inputs[1].rsplit(".", 1)[0]}
+        self.add(node, "layernorm", [x], attrs, weights, output=output)
 
     def _LayerNormalization(self, node, inputs, a):
         rank, _ = self.channels(inputs[0])
@@ -122,7 +125,46 @@ class ChannelOps:
                 self.skip.update((id(norm), id(back)))
                 self._layernorm(norm, inputs[0], epsilon, output=back.output[0])
                 return
+            if norm is None and self.written_out(node, inputs[0]):
+                return
         raise Unconvertible("only the transposes around a layer norm over channels")
+
+    def written_out(self, node, x: str) -> bool:
+        """A layer norm written out (opset < 17) between the transposes: one ``layernorm``."""
+        found = written_out_layer_norm(node.output[0], self.readers, self.consts)
+        back = self._sole_reader(found.output, "Transpose") if found is not None else None
+        perm = [list(a.ints) for a in back.attribute if a.name == "perm"] if back is not None else []
+        if perm != [_TO_FIRST]:
+            return False
+        self.skip.update(id(n) for n in (*found.nodes, back))
+        attrs = {"eps": found.eps, "path": found.weight_name.rsplit(".", 1)[0]}
+        weights = {"weight": found.weight, "bias": found.bias}
+        self.add(found.nodes[-1], "layernorm", [x], attrs, weights, output=back.output[0])
+        return True
+
+    def shuffle(self, node, x: str) -> bool:
+        """Add a channel shuffle where ``node`` (a Reshape of ``x``) opens one; torch.onnx may
+        put an Identity (a ``.contiguous()`` clone) before the Reshape back."""
+        before, split = self.shapes.get(x), self.shapes.get(node.output[0])
+        if not before or not split or len(before) != 4 or len(split) != 5:
+            return False
+        groups, width = split[1], split[2]
+        if not all(isinstance(d, int) for d in (*before[1:], groups, width, *split[3:])):
+            return False
+        swap = self._sole_reader(node.output[0], "Transpose")
+        perm = [list(a.ints) for a in swap.attribute if a.name == "perm"] if swap is not None else []
+        if perm != [[0, 2, 1, 3, 4]] or groups * width != before[1] or tuple(split[3:]) != before[2:]:
+            return False
+        chain, tensor = [swap], swap.output[0]
+        while (copy := self._sole_reader(tensor, "Identity")) is not None:
+            chain.append(copy)
+            tensor = copy.output[0]
+        back = self._sole_reader(tensor, "Reshape")
+        if back is None or tuple(self.shapes.get(back.output[0], ())[1:]) != tuple(before[1:]):
+            return False
+        self.skip.update(id(n) for n in (*chain, back))
+        self.add(node, "channel_shuffle", [x], {"groups": int(groups)}, output=back.output[0])
+        return True
 
     def _sole_reader(self, tensor: str, op: str) -> Any:
         readers = self.readers.get(tensor, [])

@@ -13,10 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from archbuilder.importers.gates import fold_gates
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
 from archbuilder.importers.onnx_channels import ChannelOps
 from archbuilder.importers.onnx_fold import MAX_FOLDED_TOTAL, fold_node
 from archbuilder.importers.onnx_ops import OnnxOps, Unconvertible
+from archbuilder.importers.onnx_strided import StridedOps
 
 __all__ = ["onnx_graph"]
 
@@ -24,7 +26,7 @@ _PART_NAMES = {"conv", "bn", "act", "relu"}  # module parts under a layer's name
 _NOT_DATA = {"Shape", "Size"}
 
 
-class _Converter(OnnxOps, ChannelOps):
+class _Converter(OnnxOps, ChannelOps, StridedOps):
     def __init__(self, model: Any, input_shape: tuple[int, int, int] | None, aux_loss_weight: float):
         from onnx import numpy_helper
 
@@ -69,6 +71,8 @@ class _Converter(OnnxOps, ChannelOps):
                 break
             self.convert(node)
         outputs = [self.alias_of(o.name) for o in self.graph.output]
+        self.nodes, unmatched = fold_gates(self.nodes, set(outputs), partial=partial)
+        self.problems.extend(unmatched)
         aux = [(o, self.aux_loss_weight) for o in outputs[1:]]
         return Graph(name, shape, self.nodes, outputs[0], aux, self.problems, True, self.notes)
 

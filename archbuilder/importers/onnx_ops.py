@@ -54,6 +54,12 @@ class OnnxOps:
     def _HardSwish(self, node, inputs, a):
         self._activation(node, inputs, "hardswish")
 
+    def _HardSigmoid(self, node, inputs, a):
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and math.isclose(beta, 0.5, rel_tol=1e-6)):
+            raise Unconvertible(f"alpha {alpha}, beta {beta} (archbuilder's hardsigmoid is relu6(x + 3) / 6)")
+        self._activation(node, inputs, "hardsigmoid")
+
     def _Gelu(self, node, inputs, a):
         if a.get("approximate", "none") != "none":
             raise Unconvertible("approximate: tanh (archbuilder's gelu is exact)")
@@ -123,7 +129,11 @@ class OnnxOps:
             else:
                 self.add(node, "flatten", inputs[:1], {})
             return
-        raise Unconvertible(f"only a reshape to N×features (a flatten); {before} → {after}")
+        if self.shuffle(node, inputs[0]) or self.restrided(node, inputs[0]):
+            return
+        raise Unconvertible(
+            f"only a reshape to N×features (a flatten) or a channel shuffle; {before} → {after}"
+        )
 
     _Squeeze = _Reshape
 
@@ -206,7 +216,8 @@ class OnnxOps:
         return True
 
     def _swish(self, node, inputs):
-        """x · sigmoid(x) is silu; x · x opens torch.onnx's local response norm."""
+        """x · sigmoid(x) is silu; x · x opens torch.onnx's local response norm; any other
+        product of two tensors is a ``mul`` node, which closes a squeeze-and-excitation gate."""
         if inputs[0] == inputs[1] and self._lrn_chain(node, inputs[0]):
             return
         for x, gate in (inputs, inputs[::-1]):
@@ -219,7 +230,7 @@ class OnnxOps:
                 producer.attrs["function"] = "silu"
                 self.same(node, gate)
                 return
-        raise Unconvertible("multiplies two tensors (only x · sigmoid(x), silu)")
+        self.add(node, "mul", list(inputs), {})  # a gate's product, or reported (see gates.py)
 
     def _Concat(self, node, inputs, a):
         if int(a.get("axis", 1)) != 1 or any(t not in self.data for t in inputs):
