@@ -46,7 +46,7 @@ def merge_branches(
         merged = outputs[0]
         for output in outputs[1:]:
             merged = merged * output
-    elif scales is None and block_input is not None and not torch.is_grad_enabled():
+    elif scales is None and block_input is not None and _eager_inference():
         merged = _sum_in_place(outputs, block_input)
     else:
         scales = scales or (1.0,) * len(outputs)
@@ -55,13 +55,18 @@ def merge_branches(
             merged = merged + (output if scale == 1 else output * scale)
     if activation is not None:
         in_place = _IN_PLACE.get(activation)
-        if in_place is not None and block_input is not None and not torch.is_grad_enabled():
+        if in_place is not None and block_input is not None and _eager_inference():
             # the merged tensor is the block's own unless it is (a view of) the block input
             owned = merged.untyped_storage().data_ptr() != block_input.untyped_storage().data_ptr()
             merged = in_place(merged) if owned else activation(merged)
         else:
             merged = activation(merged)
     return merged if shuffle is None else channel_shuffle(merged, shuffle)
+
+
+def _eager_inference() -> bool:
+    """No autograd and no tracer (torch.compile / torch.export see fake tensors without storage)."""
+    return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 
 _IN_PLACE: dict[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]] = {F.relu: torch.relu_}
