@@ -28,6 +28,21 @@ def run_with_hooks(model: nn.Module, x: torch.Tensor, hooks: Iterable[tuple[nn.M
             handle.remove()
 
 
+def outputs_of(
+    model: nn.Module, names: list[str], x: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The outputs of the submodules ``names`` (by forward hooks, copied: a later in-place op
+    may reuse a block's output) and the model's own, for ``x``."""
+    caught: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        return lambda _m, _i, out: caught.__setitem__(name, out.clone())
+
+    run_with_hooks(model, x, [(model.get_submodule(name), hook(name)) for name in names])
+    with torch.no_grad():
+        return caught, model(x)
+
+
 def observed_shapes(model: ArchModel, ir: IR, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
     """Per-sample output shape of every IR op, recorded by forward hooks during one pass."""
     seen: dict[str, tuple[int, ...]] = {}

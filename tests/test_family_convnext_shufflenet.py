@@ -23,7 +23,7 @@ from archbuilder.builder.layers import DropPath, LayerScale  # noqa: E402
 from archbuilder.interop import InteropError, load_weights  # noqa: E402
 
 from .conftest import SPECS  # noqa: E402
-from .shape_check import run_with_hooks  # noqa: E402
+from .shape_check import outputs_of  # noqa: E402
 
 CONVNEXT, SHUFFLENET = SPECS / "convnext-tiny.yaml", SPECS / "shufflenet-v2-x1-0.yaml"
 # torchvision's top-level stages and the last of our top-level entries each corresponds to
@@ -70,17 +70,6 @@ def _pair(reference: nn.Module, spec) -> tuple[nn.Module, nn.Module]:
     return ours, reference
 
 
-def _outputs(model: nn.Module, names: list[str], x: torch.Tensor) -> tuple[dict, torch.Tensor]:
-    caught: dict[str, torch.Tensor] = {}
-
-    def hook(name):
-        return lambda _m, _i, out: caught.__setitem__(name, out)
-
-    run_with_hooks(model, x, [(model.get_submodule(name), hook(name)) for name in names])
-    with torch.no_grad():
-        return caught, model(x)
-
-
 def _relative(mine: torch.Tensor, theirs: torch.Tensor) -> float:
     return ((mine - theirs).abs().max() / theirs.abs().max()).item()
 
@@ -88,8 +77,8 @@ def _relative(mine: torch.Tensor, theirs: torch.Tensor) -> float:
 def _check_equal(ours, reference, stages: dict[str, str], size: int) -> None:
     torch.manual_seed(1)
     x = torch.randn(2, 3, size, size)
-    theirs, their_logits = _outputs(reference, list(stages), x)
-    mine, my_logits = _outputs(ours, list(stages.values()), x)
+    theirs, their_logits = outputs_of(reference, list(stages), x)
+    mine, my_logits = outputs_of(ours, list(stages.values()), x)
     for tv_name, name in stages.items():
         assert mine[name].shape == theirs[tv_name].shape, name
         assert _relative(mine[name], theirs[tv_name]) < 1e-5, name
@@ -120,8 +109,8 @@ def test_every_stage_shape_at_224_equals_torchvisions(spec, stages, builder):
     ours = build_from_ir(archbuilder.lower(archbuilder.load_spec(spec)))
     reference = getattr(torchvision.models, builder)().eval()
     x = torch.zeros(1, 3, 224, 224)
-    theirs, _ = _outputs(reference, list(stages), x)
-    mine, _ = _outputs(ours.eval(), list(stages.values()), x)
+    theirs, _ = outputs_of(reference, list(stages), x)
+    mine, _ = outputs_of(ours.eval(), list(stages.values()), x)
     assert [tuple(mine[n].shape) for n in stages.values()] == [tuple(theirs[n].shape) for n in stages]
 
 

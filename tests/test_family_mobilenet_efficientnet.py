@@ -17,7 +17,7 @@ from archbuilder.errors import SpecError  # noqa: E402
 from archbuilder.interop import load_weights  # noqa: E402
 
 from .conftest import SPECS  # noqa: E402
-from .shape_check import run_with_hooks  # noqa: E402
+from .shape_check import outputs_of  # noqa: E402
 
 FAMILIES = {  # spec → (torchvision builder, parameters from the issue's table)
     "mobilenet-v3-large": ("mobilenet_v3_large", 5_483_032),
@@ -79,17 +79,6 @@ def test_macs_round_to_torchvisions_gflops(spec):
     assert meta["num_params"] == FAMILIES[spec][1]
 
 
-def _outputs(model: nn.Module, names: list[str], x: torch.Tensor) -> tuple[dict, torch.Tensor]:
-    caught: dict[str, torch.Tensor] = {}
-
-    def hook(name):
-        return lambda _m, _i, out: caught.__setitem__(name, out.clone())
-
-    run_with_hooks(model, x, [(model.get_submodule(name), hook(name)) for name in names])
-    with torch.no_grad():
-        return caught, model(x)
-
-
 @pytest.mark.slow
 def test_every_state_dict_tensor_loads_and_every_stage_output_equals_torchvisions(pair):
     spec, ours, reference = pair
@@ -97,8 +86,8 @@ def test_every_state_dict_tensor_loads_and_every_stage_output_equals_torchvision
     stages = _stages(spec)
     torch.manual_seed(1)
     x = torch.randn(2, 3, 224, 224)
-    theirs, their_logits = _outputs(reference, list(stages), x)
-    mine, my_logits = _outputs(ours, list(stages.values()), x)
+    theirs, their_logits = outputs_of(reference, list(stages), x)
+    mine, my_logits = outputs_of(ours, list(stages.values()), x)
     for tv_name, name in stages.items():
         assert mine[name].shape == theirs[tv_name].shape, name
         error = (mine[name] - theirs[tv_name]).abs().max() / theirs[tv_name].abs().max()
@@ -267,7 +256,7 @@ def test_hardsigmoid_is_an_activation():
     assert torch.equal(archbuilder.build(text)(x), nn.functional.hardsigmoid(x))
 
 
-def test_se_and_sibling_fusion_optimize_to_the_same_outputs():
+def test_se_and_sibling_fusion_optimize_to_the_sameoutputs_of():
     """Two sibling 1×1 convs fused into one, an SE gate after one of them, BN folded."""
     text = """
 name: fusion

@@ -13,7 +13,7 @@ from archbuilder.builder.build import build_from_ir  # noqa: E402
 from archbuilder.interop import load_weights  # noqa: E402
 
 from .conftest import ROOT, SPECS  # noqa: E402
-from .shape_check import run_with_hooks  # noqa: E402
+from .shape_check import outputs_of  # noqa: E402
 
 SPEC = SPECS / "inception-next-tiny.yaml"
 DEPTHS, DIMS, RATIOS = (3, 3, 9, 3), (96, 192, 384, 768), (4, 4, 4, 3)
@@ -76,17 +76,6 @@ def test_block_macs_equal_a_hand_count():
     assert rows["stem_conv"].macs == 4 * 4 * 3 * 96 * 56 * 56
 
 
-def _outputs(model: torch.nn.Module, names: list[str], x: torch.Tensor) -> tuple[dict, torch.Tensor]:
-    caught: dict[str, torch.Tensor] = {}
-
-    def hook(name):
-        return lambda _m, _i, out: caught.__setitem__(name, out)
-
-    run_with_hooks(model, x, [(model.get_submodule(name), hook(name)) for name in names])
-    with torch.no_grad():
-        return caught, model(x)
-
-
 # Each of timm's top-level blocks and the last of our entries it corresponds to.
 TIMM_BLOCKS = {"stem": "stem_norm"}
 for _stage, _depth in enumerate(DEPTHS):
@@ -101,8 +90,8 @@ def test_every_block_output_and_the_logits_equal_timms(pair):
     ours, reference = pair
     torch.manual_seed(1)
     x = torch.randn(2, 3, 224, 224)
-    theirs, their_logits = _outputs(reference, list(TIMM_BLOCKS), x)
-    mine, my_logits = _outputs(ours, list(TIMM_BLOCKS.values()), x)
+    theirs, their_logits = outputs_of(reference, list(TIMM_BLOCKS), x)
+    mine, my_logits = outputs_of(ours, list(TIMM_BLOCKS.values()), x)
     for timm_name, name in TIMM_BLOCKS.items():
         assert mine[name].shape == theirs[timm_name].shape, name
         error = (mine[name] - theirs[timm_name]).abs().max() / theirs[timm_name].abs().max()
