@@ -45,9 +45,10 @@ def test_page_carries_the_yaml_lines_with_their_numbers(tmp_path):
     data = json.loads(re.search(r'id="arch-data">(.*?)</script>', page, re.S).group(1))
     lines = GOOGLENET.read_text().splitlines()
     number = next(i for i, line in enumerate(lines) if "{name: 4a," in line) + 1
-    assert data["lines"][str(GOOGLENET)][str(number)] == lines[number - 1]
+    assert data["files"] == [str(GOOGLENET)]
+    assert data["lines"]["0"][str(number)] == lines[number - 1]
     four_a = next(node for node in data["body"] if node["id"] == "4a")
-    assert four_a["src"] == [{"file": str(GOOGLENET), "first": number, "last": number}]
+    assert four_a["src"] == [{"file": 0, "first": number, "last": number}]
 
 
 def test_jupyter_shows_the_page_in_an_iframe():
@@ -225,12 +226,12 @@ def test_yaml_lines_name_the_file_of_an_extends_chain_that_wrote_them(tmp_path):
     page = render_diagram(child, tmp_path / "child.html").read_text()
     data = json.loads(re.search(r'id="arch-data">(.*?)</script>', page, re.S).group(1))
     three_a = next(node for node in data["body"] if node["id"] == "3a")
-    files = {snippet["file"]: (snippet["first"], snippet["last"]) for snippet in three_a["src"]}
+    files = {data["files"][s["file"]]: (s["first"], s["last"]) for s in three_a["src"]}
     base_line = (
         next(i for i, line in enumerate(GOOGLENET.read_text().splitlines()) if "{name: 3a," in line) + 1
     )
     assert files == {str(GOOGLENET): (base_line, base_line), str(child): (4, 4)}
-    assert data["lines"][str(child)]["4"] == "  3a: {ch1x1: 32}"
+    assert data["lines"][str(data["files"].index(str(child)))]["4"] == "  3a: {ch1x1: 32}"
 
 
 @pytest.mark.slow  # three archbuild subprocesses

@@ -36,8 +36,9 @@ class _Model:
         self.ir = ir
         self.source = source
         self.marks = marks
-        self.lines: dict[str, dict[int, str]] = {}  # file -> line number -> text, only lines shown
-        self.files: dict[str, list[str] | None] = {}
+        self.file_ids: dict[str, int] = {}  # spec file -> its index in the page's "files"
+        self.lines: dict[int, dict[int, str]] = {}  # file index -> line number -> text, only lines shown
+        self.texts: dict[str, list[str] | None] = {}
         self.families: dict[str, dict[str, str]] = {}
 
     def build(self, spec: ArchSpec | None) -> dict[str, Any]:
@@ -56,8 +57,10 @@ class _Model:
             "without_aux": {"params": inference[0], "macs": inference[1]},
             "body": body,
             "aux": aux,
+            # Each file is named once; a node's snippets refer to it by index.
+            "files": list(self.file_ids),
             "lines": {
-                file: {str(k): v for k, v in sorted(lines.items())} for file, lines in self.lines.items()
+                str(index): {str(k): v for k, v in sorted(lines.items())} for index, lines in self.lines.items()
             },
             "families": self.families,
             "removed": self.marks.get("removed", []),
@@ -199,7 +202,7 @@ class _Model:
 
     # -- spec lines --------------------------------------------------------------
     def snippets(self, paths: Iterable[KeyPath]) -> list[dict[str, Any]]:
-        """Where ``paths`` were written: per file, runs of nearby lines, their text kept."""
+        """Where ``paths`` were written: per file (its index), runs of nearby lines, their text kept."""
         prefix = _common_prefix([path for path in paths if path and path != ("input",)])
         if not prefix:
             return []
@@ -210,22 +213,23 @@ class _Model:
         result = []
         for file, numbers in found.items():
             text = self.file_lines(file)
+            index = self.file_ids.setdefault(file, len(self.file_ids))
             for first, last in _runs(sorted(numbers)):
                 last = min(last, first + MAX_SNIPPET - 1)
                 if text is not None:
-                    shown = self.lines.setdefault(file, {})
+                    shown = self.lines.setdefault(index, {})
                     for number in range(first, min(last, len(text)) + 1):
                         shown[number] = text[number - 1]
-                result.append({"file": file, "first": first, "last": last})
+                result.append({"file": index, "first": first, "last": last})
         return result
 
     def file_lines(self, file: str) -> list[str] | None:
-        if file not in self.files:
+        if file not in self.texts:
             try:
-                self.files[file] = Path(file).read_text(encoding="utf-8").splitlines()
+                self.texts[file] = Path(file).read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError):
-                self.files[file] = None  # `--set`, inline text: the location alone is shown
-        return self.files[file]
+                self.texts[file] = None  # `--set`, inline text: the location alone is shown
+        return self.texts[file]
 
 
 def _runs(numbers: list[int]) -> list[tuple[int, int]]:

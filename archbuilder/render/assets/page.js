@@ -273,7 +273,8 @@
     (n.src || []).forEach((s) => {
       const cap = document.createElement("div"), pre = document.createElement("pre");
       cap.className = "where";
-      cap.textContent = s.last > s.first ? `${s.file}:${s.first}–${s.last}` : `${s.file}:${s.first}`;
+      const file = M.files[s.file];
+      cap.textContent = s.last > s.first ? `${file}:${s.first}–${s.last}` : `${file}:${s.first}`;
       const lines = M.lines[s.file] || {};
       for (let i = s.first; i <= s.last; i++) if (lines[i] !== undefined) {
         const ln = document.createElement("span");
