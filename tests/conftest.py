@@ -1,9 +1,15 @@
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2` on two cores: one thread per worker (and its subprocesses), not two each
+    # contending; set before torch is imported, which reads it once.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -19,7 +25,12 @@ def load_tool(name: str) -> ModuleType:
     """A script from tools/ (not a package) imported as a module."""
     if str(ROOT / "tools") not in sys.path:
         sys.path.insert(0, str(ROOT / "tools"))  # where the scripts find their shared docgen
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    return load_module(ROOT / "tools" / f"{name}.py")
+
+
+def load_module(path: Path) -> ModuleType:
+    """A Python file (a script, not a package member) imported as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -36,3 +47,41 @@ def shipped_spec_params(fast_macs: float = 6e9) -> list:
         marks = [pytest.mark.slow] if macs > fast_macs else []
         params.append(pytest.param(path, marks=marks, id=path.name))
     return params
+
+
+@pytest.fixture(scope="session")
+def digits_default_run(tmp_path_factory) -> tuple[dict, Path]:
+    """examples/train_digits.py with its default settings, run once for every test that needs
+    a trained model: its metrics (as written by ``--metrics``) and its checkpoint. Under
+    `pytest -n`, the first worker to ask trains and the others wait for its files (the
+    session's temporary folder is shared by its workers, and a lock orders them)."""
+    import json
+
+    import torch
+    from filelock import FileLock  # a dependency of torch's
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # pytest-N/, above each worker's popen-gwK/
+    folder = shared / "digits-default-run"
+    metrics, checkpoint = folder / "metrics.json", folder / "digits.pt"
+    with FileLock(f"{folder}.lock"):
+        if not metrics.exists():  # written last, after the final checkpoint
+            folder.mkdir(exist_ok=True)
+            train_digits = load_module(ROOT / "examples" / "train_digits.py")
+            threads = torch.get_num_threads()
+            # one thread: a busy machine slows it less; the count changes only float rounding
+            argv = [
+                "--no-progress",
+                "--threads",
+                "1",
+                "--metrics",
+                str(metrics),
+                "--checkpoint",
+                str(checkpoint),
+            ]
+            try:
+                assert train_digits.main(argv) == 0
+            finally:
+                torch.set_num_threads(threads)  # main() sets its own
+    return json.loads(metrics.read_text()), checkpoint

@@ -310,20 +310,16 @@ def test_shufflenet_x0_5_by_its_halves_loads_torchvisions_and_computes_its_logit
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", [CONVNEXT, SHUFFLENET], ids=["convnext-tiny", "shufflenet-v2-x1-0"])
-def test_onnx_and_torch_export_compute_the_shipped_models(tmp_path, spec):
-    ort = pytest.importorskip("onnxruntime")
-    from archbuilder.export import export_onnx, export_program
+def test_torch_export_computes_the_shipped_models(spec):
+    """The exported program gives torchvision's logits. ONNX, checked in onnxruntime, is every
+    shipped spec's round trip in tests/test_import_onnx.py."""
+    from archbuilder.export import export_program
 
     builder = "convnext_tiny" if spec == CONVNEXT else "shufflenet_v2_x1_0"
     ours, reference = _pair(getattr(torchvision.models, builder)(), spec)
-    session = ort.InferenceSession(
-        str(export_onnx(ours, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"]
-    )
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         expected = reference(x)
-        (actual,) = session.run(None, {"input": x.numpy()})
-        assert _relative(torch.from_numpy(actual), expected) < 1e-5
         assert _relative(export_program(ours).module()(x), expected) < 1e-5
 
 

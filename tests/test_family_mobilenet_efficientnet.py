@@ -401,21 +401,16 @@ def test_a_mul_merge_that_cannot_broadcast_is_a_located_error():
     assert "identity 16×6×6, gate 8×1×1" in problem.message
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("spec", list(FAMILIES))
-def test_onnx_and_torch_export_give_the_models_logits(spec, tmp_path):
-    """The SE gates and single-branch blocks export: onnxruntime and the exported program
-    agree with the eval-mode model (a smaller input keeps it quick; every op is size-agnostic)."""
-    ort = pytest.importorskip("onnxruntime")
+def test_torch_export_gives_the_models_logits(spec):
+    """The SE gates and single-branch blocks export: the exported program agrees with the
+    eval-mode model (a smaller input keeps it quick; every op is size-agnostic). ONNX, checked
+    in onnxruntime, is every shipped spec's round trip in tests/test_import_onnx.py."""
     small = archbuilder.load_spec(SPECS / f"{spec}.yaml", overrides=["input.height=96", "input.width=96"])
     model = archbuilder.build(small).eval()
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         expected = model(x)
-    path = archbuilder.export_model(model, tmp_path / "m.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (actual,) = session.run(None, {"input": x.numpy()})
-    assert ((torch.from_numpy(actual) - expected).abs().max() / expected.abs().max()).item() < 1e-4
     program = archbuilder.export.export_program(model)
     exported = program.module()(x)
     assert ((exported - expected).abs().max() / expected.abs().max()).item() < 1e-5

@@ -12,7 +12,7 @@ import torch
 import archbuilder
 from archbuilder.builder.quantize import quantize
 from archbuilder.cli.main import main as archbuild
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_module
 from tests.test_precision import SMALL, small
 
 needs_torchao = pytest.mark.skipif(
@@ -127,17 +127,10 @@ def test_bench_prints_a_row_per_contender(tmp_path, capsys):
 
 # -- a trained model: the accuracy cost, measured --------------------------------------------
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(digits_default_run):
     """The digits model trained by examples/train_digits.py (default settings, ≥ 97%), and its data."""
-    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
-    train_digits = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_digits)
-    checkpoint = tmp_path_factory.mktemp("digits") / "digits.pt"
-    threads = torch.get_num_threads()
-    argv = ["--no-progress", "--threads", "1", "--checkpoint", str(checkpoint)]
-    assert train_digits.main(argv) == 0
-    torch.set_num_threads(threads)
-    train, test = train_digits.digits()
+    _, checkpoint = digits_default_run
+    train, test = load_module(ROOT / "examples" / "train_digits.py").digits()
     return archbuilder.load_checkpoint(checkpoint).model.eval(), train, test
 
 
