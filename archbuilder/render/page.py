@@ -60,7 +60,8 @@ class _Model:
             # Each file is named once; a node's snippets refer to it by index.
             "files": list(self.file_ids),
             "lines": {
-                str(index): {str(k): v for k, v in sorted(lines.items())} for index, lines in self.lines.items()
+                str(index): {str(k): v for k, v in sorted(lines.items())}
+                for index, lines in self.lines.items()
             },
             "families": self.families,
             "removed": self.marks.get("removed", []),
