@@ -6,6 +6,13 @@ from types import ModuleType
 
 import pytest
 
+# Where the environment asks Python not to cache bytecode (PYTHONDONTWRITEBYTECODE), every
+# `python -m archbuilder` the tests start would compile the package again, and every worker
+# would rewrite every test module's asserts again: cache it, for this run and its subprocesses
+# (into __pycache__ folders, which git ignores).
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `pytest -n 2` on two cores: one thread per worker (and its subprocesses), not two each
     # contending; set before torch is imported, which reads it once.

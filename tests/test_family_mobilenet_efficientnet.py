@@ -401,6 +401,7 @@ def test_a_mul_merge_that_cannot_broadcast_is_a_located_error():
     assert "identity 16×6×6, gate 8×1×1" in problem.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", list(FAMILIES))
 def test_torch_export_gives_the_models_logits(spec):
     """The SE gates and single-branch blocks export: the exported program agrees with the
