@@ -337,25 +337,29 @@ SHIPPED = [
 
 
 MAX_REPEAT = 2
+WIDTH = "scale.width=0.25"
 
 
 def _shallow(path):
-    """The spec with each ``repeat: n`` over two cut to two: every construct, its repeated
-    naming and its stage strides kept, at a fraction of the ops (the export traces each op,
-    so its time grows with depth, and a third copy of a block adds nothing new to read back)."""
+    """The spec at a quarter of its widths, each ``repeat: n`` over two cut to two: every
+    construct, its repeated naming and its stage strides kept, at a fraction of the cost (the
+    export traces each op and copies each weight, and a third copy of a block, or a wider
+    one, adds nothing new to read back)."""
     text = re.sub(
         r"\brepeat: (\d+)",
         lambda m: f"repeat: {min(int(m[1]), MAX_REPEAT)}",
         path.read_text(encoding="utf-8"),
     )
-    return archbuilder.load_spec(text)
+    return archbuilder.load_spec(text, overrides=[WIDTH])
 
 
 def test_shallow_specs_keep_every_kind_of_block():
     for path in SPECS.glob("*.yaml"):
         full, shallow = archbuilder.lower(archbuilder.load_spec(path)), archbuilder.lower(_shallow(path))
         assert {op.kind for op in shallow.ops()} == {op.kind for op in full.ops()}, path.name
+        assert [op.shape[1:] for op in shallow.ops()][:2] == [op.shape[1:] for op in full.ops()][:2]
         assert shallow.op(shallow.output).shape == full.op(full.output).shape, path.name
+        assert shallow.total()[1] < full.total()[1] / 4, path.name  # MACs
 
 
 @pytest.mark.slow
