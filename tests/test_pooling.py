@@ -1,4 +1,5 @@
-"""The separable max pool of optimize_for_inference: bit for bit torch's ``F.max_pool2d``."""
+"""The separable max pool of optimize_for_inference (bit for bit torch's ``F.max_pool2d``), and
+the edge-padded ceil-mode pool of quantize."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import archbuilder
-from archbuilder.builder.pooling import InferenceMaxPool2d, separable_max_pool2d
+from archbuilder.builder.pooling import EdgePaddedMaxPool2d, InferenceMaxPool2d, separable_max_pool2d
 from tests.conftest import SPECS
 from tests.test_optimize import trained_looking
 
@@ -92,3 +93,19 @@ def test_under_torch_export_it_is_torchs_pool():
     targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
     assert any("max_pool2d" in target for target in targets), targets
     assert torch.equal(program.module()(x), F.max_pool2d(x, 3, 1, 1))
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (3, 1, 1), (3, 3, 0)])
+def test_edge_padding_gives_ceil_modes_maxima(kernel, stride, padding):
+    """Against torch's ceil-mode pool, on sizes with and without a remainder (the extra
+    windows), and with ties: the same shapes and values."""
+    torch.manual_seed(0)
+    for height, width in [(5, 6), (7, 8), (13, 14), (55, 56), (112, 113)]:
+        x = torch.randn(2, 4, height, width)
+        x[:, :, -1] = x[:, :, -2]  # ties along the edge that ceil mode's windows read
+        pool = nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
+        edge_padded = EdgePaddedMaxPool2d.replacing(pool)
+        assert isinstance(edge_padded, EdgePaddedMaxPool2d)
+        assert torch.equal(edge_padded(x), pool(x)), (height, width)
+    floor = EdgePaddedMaxPool2d.replacing(nn.MaxPool2d(kernel, stride, padding))
+    assert type(floor) is nn.MaxPool2d and not floor.ceil_mode

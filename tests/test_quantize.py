@@ -13,6 +13,7 @@ import archbuilder
 from archbuilder.builder.quantize import quantize
 from archbuilder.cli.main import main as archbuild
 from tests.conftest import ROOT, load_module
+from tests.test_optimize import trained_looking
 from tests.test_precision import SMALL, small
 
 needs_torchao = pytest.mark.skipif(
@@ -168,3 +169,37 @@ def test_cpp_wrapper_runs_the_same_int8_kernels():
         python_wrapper = quantize(model, batches)(x)
         cpp_wrapper = quantize(model, batches, cpp_wrapper=True)(x)
     assert torch.equal(cpp_wrapper, python_wrapper)  # same kernels, called from C++
+
+
+CEIL_POOL = """
+name: ceil-pool
+input: {channels: 3, height: 16, width: 16}
+num_classes: 5
+defaults: {conv: {norm: batch, activation: relu, bias: false}}
+stem:
+  - {name: conv1, kind: conv, out: 16, kernel: 3, padding: 1}
+  - {name: pool1, kind: maxpool, kernel: 3, stride: 2, ceil_mode: true}  # 16 → 8 (floor mode: 7)
+blocks:
+  - {name: 3a, kind: inception, ch1x1: 8, ch3x3red: 8, ch3x3: 16, ch5x5red: 4, ch5x5: 8, pool_proj: 8}
+  - {name: pool2, kind: maxpool, kernel: 3, stride: 2, ceil_mode: true}  # 8 → 4 (floor mode: 3)
+head:
+  - {name: flatten, kind: flatten}
+  - {name: fc, kind: linear, out: num_classes}
+"""
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_compiled_int8_pools_in_ceil_mode_as_the_reference_graph_does():
+    """Inductor's int8 max pool drops ceil mode (torch 2.14.1); the quantized graph pools by
+    edge padding instead, and the compiled model computes what the reference graph does."""
+    torch.manual_seed(0)
+    model = trained_looking(archbuilder.build(archbuilder.load_spec(CEIL_POOL))).eval()
+    batches = calibration()
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        compiled, reference = quantize(model, batches)(x), quantize(model, batches, compile=False)(x)
+        expected = model(x)
+    assert compiled.shape == reference.shape == (2, 5)
+    assert (compiled - reference).abs().max() <= 0.02 * reference.abs().max()
+    assert (reference - expected).abs().max() <= 0.1 * expected.abs().max()  # int8 against float

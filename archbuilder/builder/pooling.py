@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["InferenceMaxPool2d", "separable_max_pool2d"]
+__all__ = ["EdgePaddedMaxPool2d", "InferenceMaxPool2d", "separable_max_pool2d"]
 
 _compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 
@@ -141,3 +141,37 @@ class InferenceMaxPool2d(nn.MaxPool2d):
                 pool.ceil_mode,
             )
         return cls(pool.kernel_size, pool.stride, pool.padding, ceil_mode=pool.ceil_mode)
+
+
+class EdgePaddedMaxPool2d(nn.MaxPool2d):
+    """A ceil-mode max pool computed as a floor-mode one over the input extended by copies of
+    its last rows and columns: the same values, since each window ceil mode adds at the end
+    holds the last real row (or column), and a copy of it never changes a maximum.
+
+    For int8 graphs: inductor (torch 2.14.1) lowers a quantized max pool in ceil mode as if
+    in floor mode, so 112×112 pools to 55×55 instead of 56×56, silently where every branch
+    reads the same pool, and as a compile error where a concat meets a conv's output. A
+    replicate pad and a floor-mode pool are lowered right.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        kernel, stride, padding = _pair(self.kernel_size), _pair(self.stride), _pair(self.padding)
+        extra = [
+            max(0, (_output_size(x.shape[d + 2], kernel[d], stride[d], padding[d], True) - 1) * stride[d]
+                + kernel[d] - x.shape[d + 2] - 2 * padding[d])
+            for d in (0, 1)
+        ]  # fmt: skip
+        if any(extra):
+            x = F.pad(x, (0, extra[1], 0, extra[0]), mode="replicate")
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    @classmethod
+    def replacing(cls, pool: nn.MaxPool2d) -> nn.MaxPool2d:
+        """``pool`` as an EdgePaddedMaxPool2d when it is in ceil mode (without dilation or
+        indices), else a floor-mode copy of it."""
+        if pool.return_indices or _pair(pool.dilation) != (1, 1):
+            raise ValueError("an edge-padded max pool has no dilation and returns no indices")
+        stride = pool.stride if pool.stride is not None else pool.kernel_size
+        if not pool.ceil_mode:
+            return nn.MaxPool2d(pool.kernel_size, stride, pool.padding)
+        return cls(pool.kernel_size, stride, pool.padding)

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.optimize import FusedConv, InferenceParallel, _concat_convs, _Rewriter
-from archbuilder.builder.pooling import InferenceMaxPool2d
+from archbuilder.builder.pooling import EdgePaddedMaxPool2d
 from archbuilder.builder.precision import compile_frozen, kept_in_fp32
 from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
@@ -184,11 +184,13 @@ def _slice_conv(conv: FusedConv, start: int, width: int) -> FusedConv:
 
 
 def _plain(module: nn.Module) -> nn.Module:
-    """``module`` with each FusedConv replaced by an ``nn.Conv2d`` (and its activation)."""
+    """``module`` with each FusedConv replaced by an ``nn.Conv2d`` (and its activation), and
+    each ceil-mode max pool by an :class:`EdgePaddedMaxPool2d` (inductor's int8 pool drops
+    ceil mode)."""
     if isinstance(module, InferenceParallel) and module.heads:
         module = _bare_siblings_apart(module)
-    if isinstance(module, InferenceMaxPool2d):  # the quantizer knows torch's pool
-        return nn.MaxPool2d(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode)
+    if isinstance(module, nn.MaxPool2d):  # InferenceMaxPool2d too: the quantizer knows torch's pool
+        return EdgePaddedMaxPool2d.replacing(module)
     if isinstance(module, FusedConv):
         out_channels, in_per_group, kh, kw = module.weight.shape
         conv = nn.Conv2d(
