@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 import torch
@@ -96,3 +97,15 @@ def assert_ir_matches_torch(model: ArchModel, ir: IR, batch: int = 2) -> None:
         assert sum(p.numel() for p in module.parameters()) == op.params, op.id
     assert sum(p.numel() for p in model.parameters()) == ir.total()[0]
     assert counted_macs(model, x) == ir.total()[1]
+
+
+def assert_holds_every_tensor(theirs: dict[str, torch.Tensor], ours: dict[str, torch.Tensor]) -> None:
+    """``ours`` (a state dict) has the tensor shapes of ``theirs``, and each of their tensors
+    by value: names differ between implementations, and randomized statistics make the
+    values tell tensors apart."""
+    assert Counter(tuple(t.shape) for t in theirs.values()) == Counter(tuple(t.shape) for t in ours.values())
+    by_shape: dict[tuple, list[torch.Tensor]] = {}
+    for tensor in ours.values():
+        by_shape.setdefault(tuple(tensor.shape), []).append(tensor)
+    for name, tensor in theirs.items():
+        assert any(torch.equal(tensor, mine) for mine in by_shape[tuple(tensor.shape)]), name

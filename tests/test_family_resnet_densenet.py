@@ -11,8 +11,6 @@ batch-norm statistics. Pre-activation convs are checked against hand-written tor
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 import torch
 import torchvision
@@ -25,7 +23,7 @@ from archbuilder.errors import SpecError
 from archbuilder.interop import load_weights
 
 from .conftest import SPECS
-from .shape_check import counted_macs
+from .shape_check import assert_holds_every_tensor, counted_macs
 from .test_inception_lineage import our_shapes, reference_shapes
 from .test_interop import TOLERANCE, randomized, relative_error
 
@@ -175,15 +173,7 @@ def test_parameters_and_state_dict_tensors_equal_torchvisions(pair):
     name, reference, ours, _ = pair
     assert sum(p.numel() for p in reference.parameters()) == TABLE[name]
     assert sum(p.numel() for p in ours.parameters()) == TABLE[name]
-    theirs_state, our_state = reference.state_dict(), ours.state_dict()
-    assert Counter(tuple(t.shape) for t in theirs_state.values()) == Counter(
-        tuple(t.shape) for t in our_state.values()
-    )
-    by_shape: dict[tuple, list[torch.Tensor]] = {}
-    for tensor in our_state.values():
-        by_shape.setdefault(tuple(tensor.shape), []).append(tensor)
-    for key, tensor in theirs_state.items():  # loaded by value: the statistics are randomized
-        assert any(torch.equal(tensor, mine) for mine in by_shape[tuple(tensor.shape)]), key
+    assert_holds_every_tensor(reference.state_dict(), ours.state_dict())  # loaded by value
 
 
 def test_eval_outputs_equal_torchvisions_after_load_weights(pair):

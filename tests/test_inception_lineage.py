@@ -10,7 +10,6 @@ state-dict tensors, the output shape of every top-level block (forward hooks), t
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -21,7 +20,7 @@ import archbuilder
 from archbuilder.interop import load_weights
 
 from .conftest import SPECS
-from .shape_check import counted_macs, run_with_hooks
+from .shape_check import assert_holds_every_tensor, counted_macs, run_with_hooks
 from .test_interop import TOLERANCE, randomized, relative_error
 
 timm = pytest.importorskip("timm")
@@ -204,16 +203,8 @@ def test_parameters_and_state_dict_tensors_equal_the_reference(pair):
         sum(p.numel() for p in archbuilder.build(SPECS / f"{spec}.yaml", aux=False).parameters())
         == PUBLISHED[spec]
     )
-    theirs_state, our_state = reference.state_dict(), ours.state_dict()
-    assert Counter(tuple(t.shape) for t in theirs_state.values()) == Counter(
-        tuple(t.shape) for t in our_state.values()
-    )
     # every reference tensor is in the loaded model (by value: the statistics are randomized)
-    by_shape: dict[tuple, list[torch.Tensor]] = {}
-    for tensor in our_state.values():
-        by_shape.setdefault(tuple(tensor.shape), []).append(tensor)
-    for name, tensor in theirs_state.items():
-        assert any(torch.equal(tensor, mine) for mine in by_shape[tuple(tensor.shape)]), name
+    assert_holds_every_tensor(reference.state_dict(), ours.state_dict())
 
 
 def test_every_top_level_block_has_the_reference_shape(pair):
