@@ -203,3 +203,30 @@ def test_compiled_int8_pools_in_ceil_mode_as_the_reference_graph_does():
     assert compiled.shape == reference.shape == (2, 5)
     assert (compiled - reference).abs().max() <= 0.02 * reference.abs().max()
     assert (reference - expected).abs().max() <= 0.1 * expected.abs().max()  # int8 against float
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_edge_padded_pools_stay_int8_and_export_to_onnx(tmp_path):
+    """The edge pad before each ceil-mode pool copies uint8 values (no float round trip), the
+    pools read int8, and onnxruntime runs the exported graph as the reference graph does."""
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = trained_looking(archbuilder.build(archbuilder.load_spec(CEIL_POOL))).eval()
+    batches = calibration()
+    graph = quantize(model, batches, compile=False).program.graph
+    pads = [n for n in graph.nodes if n.target == torch.ops.aten.pad.default]
+    pools = [n for n in graph.nodes if n.target == torch.ops.aten.max_pool2d.default]
+    quantized = "quantized_decomposed.quantize_per_tensor.default"
+    assert len(pads) == 2 and [str(n.args[0].target) for n in pads] == [quantized] * 2
+    assert len(pools) == 3  # pool1, 3a's pool branch, pool2: each reads an int8 tensor
+    assert all(str(n.args[0].target).startswith("quantized_decomposed.dequantize") for n in pools)
+    path = tmp_path / "ceil-int8.onnx"
+    archbuilder.export_model(model, path, dtype="int8", calibration=batches)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    with torch.inference_mode():
+        reference = quantize(model, batches, compile=False)(x).numpy()
+    assert got.shape == (2, 5)
+    assert np.abs(got - reference).max() <= 0.02 * np.abs(reference).max()

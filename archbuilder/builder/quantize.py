@@ -14,7 +14,8 @@ What the spec contributes, by the same rewrite as ``optimize_for_inference``:
   conv keeps it apart, so that no slice feeds a concat;
 * so **concatenations and max pools stay int8**: the quantizer gives a concat's inputs shared
   scales (``X86InductorQuantizer``'s int8-in, int8-out ops) when every input is a conv, and a
-  pool reading an int8 concat stays int8;
+  pool reading an int8 concat stays int8; a **ceil-mode pool** is an edge pad and a floor-mode
+  pool (inductor's int8 pool drops ceil mode), and the pad copies uint8 values too;
 * the **precision policy** (``precision.keep_fp32`` or ``keep_fp32``; default: the classifier)
   names top-level layers the quantizer leaves in float32.
 
@@ -119,6 +120,7 @@ def quantize_module(
         for batch in batches:
             prepared(batch)
         converted = convert_pt2e(prepared)
+    _edge_pads_in_int8(converted)
     allow_train_eval(converted)  # an exported graph refuses .eval() otherwise (exporters call it)
     converted.training = False
     return converted
@@ -132,11 +134,102 @@ def _pt2e(keep: frozenset[str]):
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
     except ImportError as exc:
         raise ImportError(TORCHAO_HINT) from exc
-    quantizer = x86.X86InductorQuantizer()
+    quantizer = _edge_pad_aware(x86)()
     quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
     for name in sorted(keep):
         quantizer.set_module_name_qconfig(name, None)
     return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, quantizer
+
+
+def _edge_pad_aware(x86):
+    """``X86InductorQuantizer`` that also passes int8 through the edge pad of an
+    :class:`EdgePaddedMaxPool2d`, as it does through a max pool (shared scale, in and out).
+
+    Without this the quantizer leaves the pad, and so the pool, in float: the conv before it
+    writes fp32, the pad and pool run in float and quantize again (GoogLeNet's pool1, pool2
+    and pool3, and the pool branches reading them). Copying edge values is exact in int8.
+    The hooks are the quantizer's own (private, torchao 0.18); where they are missing, the
+    plain quantizer is used, which is correct, only slower.
+    """
+    base = x86.X86InductorQuantizer
+    hooks = ("_annotate_propagation_quantizable_pattern", "_annotate_output_for_int8_in_int8_out_pattern")
+    needed = (
+        "_is_any_annotated",
+        "_is_quantized_op_pt2e",
+        "_annotate_nodes_not_quantize",
+        "get_input_act_qspec",
+        "QUANT_ANNOTATION_KEY",
+    )
+    if not all(hasattr(base, hook) for hook in hooks) or not all(hasattr(x86, name) for name in needed):
+        return base
+
+    def is_edge_pad(node: torch.fx.Node) -> bool:
+        return (
+            node.op == "call_function"
+            and node.target is torch.ops.aten.pad.default
+            and len(node.args) > 2
+            and node.args[2:3] == ("replicate",)
+            and bool(node.users)
+            and all(user.target is torch.ops.aten.max_pool2d.default for user in node.users)
+        )
+
+    class EdgePadAwareQuantizer(base):
+        def _annotate_propagation_quantizable_pattern(self, node, quantization_config, filter_fn):
+            if not is_edge_pad(node):
+                return super()._annotate_propagation_quantizable_pattern(node, quantization_config, filter_fn)
+            source, pools = node.all_input_nodes[0], list(node.users)
+            # The filters know quantizable ops, which a pad is not: it goes where its pool goes.
+            if x86._is_any_annotated([node]) or not (filter_fn and filter_fn(pools)):
+                return None
+            if quantization_config is None:
+                return x86._annotate_nodes_not_quantize(node)
+            if not x86._is_quantized_op_pt2e(source):
+                return None
+            node.meta[x86.QUANT_ANNOTATION_KEY] = x86._X86InductorQuantizationAnnotation(
+                input_qspec_map={source: x86.get_input_act_qspec(quantization_config)},
+                _annotated=True,
+                _is_output_of_quantized_pattern=True,
+            )
+            return None
+
+        def _annotate_output_for_int8_in_int8_out_pattern(self, node):
+            if is_edge_pad(node) and x86._is_any_annotated([node]):
+                return self._annotate_output_share_observer_as_input(node.all_input_nodes[0], node)
+            return super()._annotate_output_for_int8_in_int8_out_pattern(node)
+
+    return EdgePadAwareQuantizer
+
+
+def _edge_pads_in_int8(program: torch.fx.GraphModule) -> None:
+    """Each ``quantize(pad(dequantize(x)))`` with one scale throughout as ``pad(x)``: the
+    replicate pad of the uint8 tensor itself, the same values without a float round trip
+    (inductor otherwise spends a pass converting each element there and back)."""
+    decomposed = torch.ops.quantized_decomposed
+    for pad in list(program.graph.nodes):
+        if pad.op != "call_function" or pad.target is not torch.ops.aten.pad.default:
+            continue
+        source, users = pad.args[0], list(pad.users)
+        if not (
+            isinstance(source, torch.fx.Node)
+            and source.target is decomposed.dequantize_per_tensor.default
+            and len(users) == 1
+            and users[0].target is decomposed.quantize_per_tensor.default
+            and tuple(users[0].args[1:6]) == tuple(source.args[1:6])
+        ):
+            continue
+        requantize = users[0]
+        with program.graph.inserting_before(pad):
+            int8_pad = program.graph.call_function(
+                torch.ops.aten.pad.default, (source.args[0], *pad.args[1:])
+            )
+        int8_pad.meta = dict(requantize.meta)
+        requantize.replace_all_uses_with(int8_pad)
+        program.graph.erase_node(requantize)
+        program.graph.erase_node(pad)
+        if not source.users:
+            program.graph.erase_node(source)
+    program.graph.lint()
+    program.recompile()
 
 
 def _float_body(model: ArchModel, fuse_siblings: bool) -> nn.Module:
