@@ -17,24 +17,23 @@ Speed (one process, contenders taking turns call by call after warm-up, medians)
 Each row also gives its fraction of the bf16 matmul floor: the model's MACs at the bf16 GFLOP/s
 of a 4096² matmul measured here first.
 
-Accuracy (``--accuracy``): the digits model trained by examples/train_digits.py (or the
-checkpoint given), its 360 test images: top-1 agreement with fp32, accuracy drop, max and mean
-relative logit error; and 64 fixed 224² inputs through GoogLeNet with batch-norm statistics
-taken from data (so activations keep their scale, as in a trained net).
+Accuracy (``--accuracy``, bench/precision_accuracy.py): the digits model trained by
+examples/train_digits.py (or the checkpoint given), and GoogLeNet at 224² trained here on the
+digits scaled up: top-1 agreement with fp32, accuracy change, max and mean relative logit error.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import tempfile
 import time
 from pathlib import Path
 
 import torch
-from benchlib import ROOT, machine, median, table, time_interleaved
+import torch._inductor.config
+from benchlib import machine, median, table, time_interleaved
 from inference import PAIRS, _print_profile, _torchvision_model
-from precision_specs import SPECS, latency
+from precision_accuracy import accuracy
+from precision_specs import SPECS, calibrate_batch_norm, latency
 
 import archbuilder
 from archbuilder.builder.precision import compile_frozen
@@ -129,6 +128,8 @@ def speed(args) -> None:
     ceiling = floor[torch.int8] / floor[torch.bfloat16]
     print(f"int8 matmul (4096², torch._int_mm): {floor[torch.int8]:.0f} GOP/s, {ceiling:.2f}× bf16's")
     print(f"{args.model}: {macs / 1e9:.2f} GMAC per image\n")
+    if args.profile:  # the compiled models' generated kernels by name in the profile (not only as one call)
+        torch._inductor.config.cpp.enable_kernel_profile = True
     runs = contenders(pair, spec_model, reference, args.batch, args)
     for batch in args.batch:
         x = torch.randn(batch, 3, pair.size, pair.size)
@@ -141,7 +142,13 @@ def speed(args) -> None:
         print()
     if args.profile:
         x = torch.randn(max(args.batch), 3, pair.size, pair.size)
-        _print_profile(runs["optimize_for_inference bf16"], x)
+        for name in (
+            "optimize_for_inference bf16",
+            "optimize_for_inference bf16, compile_frozen",
+            "quantize int8",
+        ):
+            if name in runs:
+                _print_profile(runs[name], x, name)
 
 
 def rows(times: dict[str, list[float]], batch: int, macs: int, bf16_gflops: float):
@@ -175,116 +182,6 @@ def rows(times: dict[str, list[float]], batch: int, macs: int, bf16_gflops: floa
     return headers, body
 
 
-# -- accuracy ---------------------------------------------------------------------------------
-def logit_errors(actual: torch.Tensor, expected: torch.Tensor) -> tuple[float, float, float]:
-    """Top-1 agreement, and the max and mean over images of max |Δlogit| / max |logit|."""
-    agreement = (actual.argmax(1) == expected.argmax(1)).float().mean().item()
-    per_image = (actual - expected).abs().amax(1) / expected.abs().amax(1)
-    return agreement, per_image.max().item(), per_image.mean().item()
-
-
-def train_digits_model(checkpoint: Path | None) -> tuple[archbuilder.ArchModel, object]:
-    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
-    train_digits = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_digits)
-    if checkpoint is None:
-        checkpoint = Path(tempfile.mkdtemp()) / "digits.pt"
-        threads = torch.get_num_threads()
-        train_digits.main(["--no-progress", "--threads", "1", "--checkpoint", str(checkpoint)])
-        torch.set_num_threads(threads)
-    model = archbuilder.load_checkpoint(checkpoint).model.eval()
-    return model, train_digits.digits()[1]
-
-
-def accuracy(args) -> None:
-    model, test = train_digits_model(args.digits_checkpoint)
-    images, labels = test.tensors
-    rows_ = []
-    with torch.inference_mode():
-        expected = model(images)
-        candidates = {
-            "bf16": archbuilder.optimize_for_inference(model, dtype="bf16", input_shape=tuple(images.shape)),
-            "int8": quantize(model, list(train_digits_images().split(64))),
-        }
-        base_accuracy = (expected.argmax(1) == labels).float().mean().item()
-        rows_.append(["fp32", f"{base_accuracy * 100:.2f}", "", "", "", ""])
-        for name, candidate in candidates.items():
-            logits = candidate(images).float()
-            agreement, worst, mean = logit_errors(logits, expected)
-            acc = (logits.argmax(1) == labels).float().mean().item()
-            rows_.append(
-                [name, f"{acc * 100:.2f}", f"{(acc - base_accuracy) * 100:+.2f}", f"{agreement * 100:.2f}%",
-                 f"{worst:.1e}", f"{mean:.1e}"]
-            )  # fmt: skip
-    print(f"digits ({len(labels)} test images, model trained by examples/train_digits.py):")
-    headers = [
-        "precision",
-        "test accuracy %",
-        "change (points)",
-        "top-1 agreement",
-        "max rel. err",
-        "mean rel. err",
-    ]
-    print(table(headers, rows_))
-    print()
-    googlenet_agreement()
-
-
-def train_digits_images() -> torch.Tensor:
-    """Calibration data: the digits *training* images (never the test set)."""
-    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.digits()[0].tensors[0]
-
-
-def googlenet_agreement(count: int = 64, int8: bool = True) -> None:
-    torch.manual_seed(0)
-    model = archbuilder.build(ROOT / "specs" / "googlenet-torchvision.yaml", aux=False)
-    generator = torch.Generator().manual_seed(1)
-    images = torch.randn(count, 3, 224, 224, generator=generator)
-    calibrate_batch_norm(model, images[:32])
-    rows_ = []
-    with torch.inference_mode():
-        expected = model(images)
-        candidates = {
-            "bf16": archbuilder.optimize_for_inference(model, dtype="bf16"),
-            "bf16 autocast (yardstick)": autocast_bf16(model),
-        }
-        if int8:
-            candidates["int8"] = quantize(model, list(images[:32].split(8)))
-        for name, candidate in candidates.items():
-            agreement, worst, mean = logit_errors(
-                torch.cat([candidate(b) for b in images.split(8)]), expected
-            )
-            rows_.append([name, f"{agreement * 100:.1f}%", f"{worst:.1e}", f"{mean:.1e}"])
-    print(f"GoogLeNet 224², {count} fixed inputs (batch-norm statistics from 32 of them):")
-    print(table(["precision", "top-1 agreement", "max rel. err", "mean rel. err"], rows_))
-
-
-def autocast_bf16(model: torch.nn.Module):
-    """The fp32 model under torch.autocast's bf16: what any user gets, a yardstick for our error."""
-
-    def run(x):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return model(x).float()
-
-    return run
-
-
-def calibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor) -> None:
-    """Batch-norm running statistics from ``images`` (cumulative average), as training leaves them."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None
-    model.train()
-    with torch.no_grad():
-        for batch in images.split(8):
-            model(batch)
-    model.eval()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -307,9 +204,12 @@ def main() -> None:
     )
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument("--accuracy", action="store_true", help="measure the accuracy cost too")
-    parser.add_argument("--profile", action="store_true", help="where the bf16 path's time goes")
+    parser.add_argument("--profile", action="store_true", help="where each of our paths' time goes")
     parser.add_argument(
         "--digits-checkpoint", type=Path, help="a train_digits.py checkpoint (else train one)"
+    )
+    parser.add_argument(
+        "--googlenet-epochs", type=int, default=3, help="epochs of the 224² GoogLeNet's training (default 3)"
     )
     args = parser.parse_args()
     args.batch = args.batch or ([1] if args.spec else [1, 8])
@@ -321,7 +221,7 @@ def main() -> None:
     if not args.no_speed:
         speed(args)
     if args.accuracy:
-        accuracy(args)
+        accuracy(args.digits_checkpoint, args.googlenet_epochs)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
     ),
     "precision": Benchmark(
         "precision.py",
-        ("--batch", "1", "8", "--repeats", "20", "--profile", "--accuracy"),
+        ("--batch", "1", "8", "--repeats", "20", "--cpp-wrapper", "--profile", "--accuracy"),
         ("--batch", "1", "--repeats", "2", "--no-compile", "--no-int8"),
     ),
     "precision-lineage": Benchmark(
