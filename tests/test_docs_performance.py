@@ -175,11 +175,15 @@ def test_prose_figures_match_their_logs(logs, doc, pattern, measured):
 
 
 def times_and_ratios(logs, paths) -> tuple[set[str], set[str]]:
-    """Every cell of the logs' tables, and every ratio of two "ms / batch" times of one table
-    (any two rows, either way round), to two decimals."""
+    """Every cell of the logs' tables and every figure on their other lines, and every ratio of
+    two "ms / batch" times of one table (any two rows, either way round), to two decimals."""
     cells, ratios = set(), set()
     for path in paths:
-        for table in logs.read_log(path).tables:
+        log = logs.read_log(path)
+        # figures the script printed on a line of its own (the matmul probes), outside tables
+        lines = "\n".join(line for line in log.body.splitlines() if not line.startswith("|"))
+        cells |= set(re.findall(r"\d+\.\d+", lines))
+        for table in log.tables:
             cells |= {cell.replace("×", "").replace("%", "").strip() for row in table.rows for cell in row}
             if "ms / batch" not in table.headers:
                 continue

@@ -69,3 +69,17 @@ def lineage_table(log: Log, markdown: Markdown) -> str:
              int8.get("ms / batch", "—"), int8.get("vs our bf16", "—")]
         )  # fmt: skip
     return markdown(headers, rows, set(range(2, len(headers))))
+
+
+def accuracy_table(log: Log, caption: str, markdown: Markdown) -> str:
+    """bench/precision_accuracy.py's table under ``caption``, as printed (exponents as e-2)."""
+    table = log.table(caption)
+    rows = [[re.sub(r"e-0(\d)", r"e-\1", cell) for cell in cells] for cells in table.rows]
+    return markdown(list(table.headers), rows, set(range(1, len(table.headers))))
+
+
+def precision_profile_table(log: Log, name: str, markdown: Markdown, count: int = 6) -> str:
+    """The first ``count`` operators of the profile of ``name`` (bench/precision.py --profile)."""
+    table = log.table(f"Where {name}'s time goes")
+    rows = [[f"`{cells[0]}`", *cells[1:]] for cells in table.rows[:count]]
+    return markdown(list(table.headers), rows, {1, 2, 3})

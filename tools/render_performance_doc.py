@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchlogs import RESULTS, Log, Table, number, read_log
 from docgen import ROOT, write_or_check
-from precision_figures import lineage_table, speed_table
+from precision_figures import accuracy_table, lineage_table, precision_profile_table, speed_table
 
 import archbuilder
 
@@ -322,7 +322,22 @@ def digits() -> dict[str, str]:
 @figures
 def precision() -> dict[str, str]:
     speed = log("precision")
-    return {"precision_table": speed_table(speed, markdown), "precision_source": source_line(speed)}
+    figures_ = {"precision_table": speed_table(speed, markdown), "precision_source": source_line(speed)}
+    figures_["precision_digits_table"] = accuracy_table(speed, "digits (", markdown)
+    figures_["precision_googlenet_table"] = accuracy_table(speed, "GoogLeNet 224², trained", markdown)
+    for key, name in (
+        ("eager", "optimize_for_inference bf16"),
+        ("frozen", "optimize_for_inference bf16, compile_frozen"),
+        ("int8", "quantize int8"),
+    ):
+        figures_[f"precision_profile_{key}"] = precision_profile_table(speed, name, markdown)
+    floors = speed.search(r"^matmul floor \(4096²\): fp32 (\d+), bf16 (\d+) GFLOP/s$")
+    int8 = speed.search(r"^int8 matmul \(4096², torch._int_mm\): (\d+) GOP/s, ([\d.]+)× bf16's$")
+    figures_["precision_probe"] = (
+        f"{int(floors[2]):,} GFLOP/s in bf16 and {int(floors[1]):,} GFLOP/s in fp32; the int8 GEMM "
+        f"probe (`torch._int_mm`) gave {int(int8[1]):,} GOP/s, {int8[2]}× bf16's"
+    )
+    return figures_
 
 
 @figures
