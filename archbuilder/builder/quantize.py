@@ -159,6 +159,7 @@ def _edge_pad_aware(x86):
         "_annotate_nodes_not_quantize",
         "get_input_act_qspec",
         "QUANT_ANNOTATION_KEY",
+        "_X86InductorQuantizationAnnotation",
     )
     if not all(hasattr(base, hook) for hook in hooks) or not all(hasattr(x86, name) for name in needed):
         return base
@@ -167,7 +168,6 @@ def _edge_pad_aware(x86):
         return (
             node.op == "call_function"
             and node.target is torch.ops.aten.pad.default
-            and len(node.args) > 2
             and node.args[2:3] == ("replicate",)
             and bool(node.users)
             and all(user.target is torch.ops.aten.max_pool2d.default for user in node.users)
@@ -207,6 +207,8 @@ def _edge_pads_in_int8(program: torch.fx.GraphModule) -> None:
     decomposed = torch.ops.quantized_decomposed
     for pad in list(program.graph.nodes):
         if pad.op != "call_function" or pad.target is not torch.ops.aten.pad.default:
+            continue
+        if pad.args[2:3] != ("replicate",):  # a constant pad's value is a float, not a code
             continue
         source, users = pad.args[0], list(pad.users)
         if not (
