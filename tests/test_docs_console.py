@@ -5,10 +5,11 @@ holding a copy of specs/ and schema/ (and the BVLC deploy fixture), in page orde
 output (stdout, then stderr) must be the lines under it, where a line ``...`` (or ``…``)
 stands for any number of lines, and a ``…`` inside a line for any text; ``| head -N`` keeps the first N lines. ``$ echo $?``
 checks the exit status of the command before it; ``$ head -N FILE`` shows a file written
-by an earlier command. A block
-that needs what the test machine lacks or has (no Graphviz, no onnxscript, a downloaded
-file, a file written by a yaml block) is listed in NOT_RUN with the reason, so
-every other block of these pages is checked.
+by an earlier command. The yaml files the blocks read are the pages' own: a yaml block
+under a line that names it ("`base.yaml`:") is written as that file, and the few files
+spec.md describes in prose are written as it describes them (DESCRIBED). A block that needs
+what the test machine lacks or has (no Graphviz, no onnxscript, a downloaded file) is
+listed in NOT_RUN with the reason, so every other block of these pages is checked.
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ from .conftest import ROOT
 from .test_docs import DOCS, Fence, fences
 from .test_import_caffe import DEPLOY
 
-PAGES = ("cli.md", "diagrams.md", "variants.md", "import.md")
+PAGES = ("cli.md", "diagrams.md", "variants.md", "import.md", "spec.md")
 
 # (page, the block's first command) -> why the test does not run it
 NOT_RUN = {
-    ("cli.md", "archbuild validate shapes.yaml"): "reads shapes.yaml, a yaml block above",
-    ("cli.md", "archbuild --debug summary shapes.yaml"): "reads shapes.yaml, a yaml block above",
     ("cli.md", "archbuild render specs/googlenet.yaml -o googlenet.png --engine system"): "shows no dot",
     ("cli.md", "archbuild export specs/googlenet.yaml"): "shows a machine without onnxscript",
     ("cli.md", "archbuild export specs/googlenet.yaml --num-classes 10"): "three exports: test_export",
@@ -43,6 +42,51 @@ NOT_RUN = {
     ),
     ("import.md", "archbuild export specs/googlenet-v1-original.yaml -o v1.onnx"): "test_import_onnx",
 }
+
+
+# The files spec.md's blocks read. A yaml block is written under the name the line before it
+# gives ("... `base.yaml`:"). The rest the page describes in prose, written here as it says:
+# file -> (the `name:` of the page's yaml block it is, and an edit) or its whole text.
+DESCRIBED: dict[str, tuple[str, tuple[str, str] | None] | str] = {
+    # "With `paddin: 1` for `padding: 1` in the 3×3 conv above"
+    "templated.yaml": ("templated", ("padding: 1}", "paddin: 1}")),
+    "deep.yaml": ("deep", None),
+    "unclosed.yaml": ("unclosed", None),
+    "mini.yaml": ("mini-inception", None),
+    # "`tiny.yaml` as `extends: base.yaml` and `input: {height: 1, width: 1}`"
+    "tiny.yaml": "extends: base.yaml\ninput: {height: 1, width: 1}\n",
+    # "A missing file, and a cycle (`a.yaml` extends `b.yaml`, which extends `a.yaml`)"
+    "m.yaml": "extends: models/base.yaml\n",
+    "a.yaml": "extends: b.yaml\n",
+    "b.yaml": "extends: a.yaml\n",
+}
+LABEL = re.compile(r"`([\w.-]+\.yaml)`\)?:$")
+
+
+def page_files(page: str) -> dict[str, str]:
+    """The yaml files a page's console blocks read, by name: its labelled yaml blocks, and
+    (on spec.md) the files its prose describes."""
+    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
+    files, by_spec_name = {}, {}
+    for block in fences(DOCS / page):
+        if block.lang != "yaml":
+            continue
+        before = next((line for line in reversed(lines[: block.line - 1]) if line.strip()), "")
+        if label := LABEL.search(before):
+            files[label[1]] = block.text
+        if spec_name := re.search(r"^name: (\S+)$", block.text, re.MULTILINE):
+            by_spec_name[spec_name[1]] = block.text
+    if page == "spec.md":
+        for name, source in DESCRIBED.items():
+            if isinstance(source, str):
+                files[name] = source
+            else:
+                text = by_spec_name[source[0]]
+                if source[1]:
+                    assert source[1][0] in text, f"{name}: the block no longer has {source[1][0]!r}"
+                    text = text.replace(*source[1], 1)
+                files[name] = text
+    return files
 
 
 def blocks() -> list[Fence]:
@@ -84,13 +128,16 @@ def same_line(got: str, want: str) -> bool:
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
     """One folder per page, shared by its blocks in page order (a block may read what an
-    earlier one wrote), holding specs/, schema/, an empty diagrams/ and the BVLC fixture."""
+    earlier one wrote), holding specs/, schema/, an empty diagrams/, the BVLC fixture and
+    the yaml files of :func:`page_files` (spec.md's, which other pages cite, and its own)."""
     made: dict[str, Path] = {}
     for page in PAGES:
         folder = made[page] = tmp_path_factory.mktemp(page.removesuffix(".md"))
         for name in ("specs", "schema"):
             shutil.copytree(ROOT / name, folder / name)
         (folder / "diagrams").mkdir()  # cli.md renders into diagrams/
+        for name, text in (page_files("spec.md") | page_files(page)).items():  # spec.md's are for all
+            (folder / name).write_text(text, encoding="utf-8")
         if DEPLOY.exists():
             shutil.copy(DEPLOY, folder)
     return made
