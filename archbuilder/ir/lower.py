@@ -12,10 +12,11 @@ import networkx as nx
 
 from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.gcpause import gc_paused
-from archbuilder.ir.broadcast import broadcast
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
+from archbuilder.ir.merge import merge_attrs, merged_shape
 from archbuilder.ir.names import RESERVED_NAMES, assign_names
-from archbuilder.ir.ops import Context, ShapeError, check_shuffle, rule_for, scope_conv
+from archbuilder.ir.ops import Context, ShapeError, rule_for, scope_conv
+from archbuilder.ir.repeat import expand_repeats
 from archbuilder.ir.split import channel_slices
 from archbuilder.ir.stages import declared_stages
 from archbuilder.ir.stochastic import ramp_drop_paths
@@ -85,7 +86,10 @@ class _Lowering:
         entries = []
         for section in ("stem", "blocks", "head"):
             layers = getattr(spec, section)
-            layers, paths = self.expand(layers, [(section, index) for index in range(len(layers))], top=True)
+            layers, paths, last_copies = expand_repeats(
+                layers, [(section, index) for index in range(len(layers))]
+            )
+            self.groups.update(last_copies)  # only top-level names can be tapped
             entries += [(section, layer, path) for layer, path in zip(layers, paths)]
         written = [layer.name for _, layer, _ in entries] + [head.name for head in spec.aux_heads]
         kinds = [layer.kind for _, layer, _ in entries] + ["aux"] * len(spec.aux_heads)
@@ -190,7 +194,7 @@ class _Lowering:
         paths: Seq[KeyPath] | None = None,
     ) -> tuple[Sequence, str, Shape]:
         """Lower ``layers`` one after another; returns the sequence, its output op and shape."""
-        layers, paths = self.expand(layers, paths or [(*path, index) for index in range(len(layers))])
+        layers, paths, _ = expand_repeats(layers, paths or [(*path, index) for index in range(len(layers))])
         written = [layer.name for layer in layers]
         names = assign_names(written, [layer.kind for layer in layers])
         self.check_names(names, written, paths)
@@ -282,10 +286,15 @@ class _Lowering:
             ends.append((end, end_shape))
         if broken:
             raise _Stop
-        merged = self.merged_shape(block_id, merge, names, [s for _, s in ends], path)
+        merged, problem = merged_shape(block_id, merge, names, [s for _, s in ends])
+        if problem:
+            self.fail(path, problem)
         merge_id = f"{block_id}.{merge}"
         inputs = tuple(end for end, _ in ends)
-        self.add(Op(merge_id, merge, self.merge_attrs(block, inputs, path), merged, 0, 0, item, path), inputs)
+        attrs, problems = merge_attrs(block, inputs, [end_shape[0] for _, end_shape in ends])
+        for where, message in problems:
+            self.fail((*path, *where), message)
+        self.add(Op(merge_id, merge, attrs, merged, 0, 0, item, path), inputs)
         return Parallel(block_id, kind or block.kind, tuple(lowered), merge_id), merge_id, merged
 
     def branch(
@@ -350,71 +359,6 @@ class _Lowering:
         attrs = {"start": start, "channels": count}
         self.add(Op(op_id, "slice", attrs, sliced, 0, 0, item, (*branch_path, "channels")), [source])
         return op_id, sliced
-
-    def merge_attrs(self, block: Inception | Branches, inputs: tuple[str, ...], path: KeyPath) -> dict:
-        """The merge op's inputs, with the branch scales and the activation after it when set."""
-        attrs: dict = {"inputs": inputs}
-        if isinstance(block, Inception):
-            return attrs
-        scales = tuple(branch.scale for branch in block.branches)
-        if any(scale != 1 for scale in scales):
-            if block.merge != "add":
-                for index, scale in enumerate(scales):
-                    if scale != 1:
-                        where = (*path, "branches", index, "scale")
-                        self.fail(
-                            where, "scale multiplies a branch before an add merge; this block concatenates"
-                        )
-            attrs["scales"] = scales
-        if block.activation not in (None, "none"):
-            attrs["activation"] = block.activation
-        if block.shuffle is not None:  # a channel shuffle of the merged output, last
-            attrs["shuffle"] = block.shuffle
-            widths = [self.op(source).shape[0] for source in inputs]
-            problem = check_shuffle(block.shuffle, sum(widths) if block.merge == "concat" else widths[0])
-            if problem:
-                self.fail((*path, "shuffle"), problem)
-        return attrs
-
-    def merged_shape(
-        self, block_id: str, merge: str, names: list[str], shapes: list[Shape], path: KeyPath
-    ) -> Shape:
-        listing = ", ".join(f"{name} {'×'.join(map(str, s))}" for name, s in zip(names, shapes))
-        if merge == "add":
-            if len(set(shapes)) > 1:
-                self.fail(path, f"{block_id}: add-merge needs equal branch shapes, got {listing}")
-            return shapes[0]
-        if merge == "mul":
-            merged = broadcast(shapes)
-            if merged is None:
-                message = "mul-merge needs equal channels and spatial sizes equal or 1 (broadcast)"
-                self.fail(path, f"{block_id}: {message}, got {listing}")
-            return merged or shapes[0]
-        if len({s[1:] for s in shapes}) > 1:
-            self.fail(path, f"{block_id}: concat needs equal spatial sizes in every branch, got {listing}")
-        return (sum(s[0] for s in shapes), *shapes[0][1:])
-
-    def expand(
-        self, layers: Seq[Layer], paths: Seq[KeyPath], *, top: bool = False
-    ) -> tuple[list[Layer], list[KeyPath]]:
-        """Layers with ``repeat: n`` become n copies named ``{name}_1`` … ``{name}_n``."""
-        expanded: list[Layer] = []
-        expanded_paths: list[KeyPath] = []
-        for layer, path in zip(layers, paths):
-            if layer.repeat == 1:
-                expanded.append(layer)
-                expanded_paths.append(path)
-                continue
-            for copy in range(1, layer.repeat + 1):
-                name = f"{layer.name}_{copy}" if layer.name else None
-                update = {"name": name, "repeat": 1}
-                if copy > 1 and isinstance(layer, InvertedResidual):  # a stage: only its first copy strides
-                    update["stride"] = 1
-                expanded.append(layer.model_copy(update=update))
-                expanded_paths.append(path)
-            if layer.name and top:  # only top-level names can be tapped
-                self.groups[layer.name] = f"{layer.name}_{layer.repeat}"
-        return expanded, expanded_paths
 
     # -- graph -------------------------------------------------------------------
     def add(self, op: Op, inputs: Seq[str]) -> None:
