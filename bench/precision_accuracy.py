@@ -17,6 +17,7 @@ mean over images of max |Δlogit| / max |logit|.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import tempfile
 import time
@@ -41,6 +42,7 @@ HEADERS = [
 ]
 
 
+@functools.cache  # loaded once, for both models
 def train_digits_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
     module = importlib.util.module_from_spec(spec)

@@ -26,6 +26,7 @@ observed on the calibration batches (histogram observer).
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -141,6 +142,7 @@ def _pt2e(keep: frozenset[str]):
     return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, quantizer
 
 
+@functools.cache  # one class per torchao module, not one per quantize call
 def _edge_pad_aware(x86):
     """``X86InductorQuantizer`` that also passes int8 through the edge pad of an
     :class:`EdgePaddedMaxPool2d`, as it does through a max pool (shared scale, in and out).
