@@ -1,6 +1,6 @@
 """BVLC Caffe GoogLeNet written out by hand in torch: an independent reference for the v1 variant.
 
-Transcribed from Caffe's deploy definition (/work/shared/fixtures/bvlc_googlenet_deploy.prototxt,
+Transcribed from Caffe's deploy definition (tests/data/import/bvlc_googlenet_deploy.prototxt,
 BVLC/caffe ``models/bvlc_googlenet/deploy.prototxt``) layer by layer, with Caffe's layer names.
 Caffe's semantics are written out rather than borrowed from torch layers that archbuilder
 also uses: pooling sizes follow Caffe's rule (round up, then drop a last window that would

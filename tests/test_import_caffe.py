@@ -13,12 +13,21 @@ from archbuilder.importers.prototxt import PrototxtError, parse_prototxt
 
 from .conftest import ROOT, SPECS
 
-DEPLOY = Path("/work/shared/fixtures/bvlc_googlenet_deploy.prototxt")
-if not DEPLOY.exists():  # the shared fixtures beside the checkout
-    DEPLOY = ROOT.parent / "shared" / "fixtures" / "bvlc_googlenet_deploy.prototxt"
-TRAIN_VAL = ROOT / "tests" / "data" / "import" / "bvlc_googlenet_train_val.prototxt"
+# BVLC/caffe's models/bvlc_googlenet/deploy.prototxt, unchanged, and a training definition
+# written from it: their provenance and Caffe's license are in tests/data/import/NOTICE.
+DATA = ROOT / "tests" / "data" / "import"
+DEPLOY = DATA / "bvlc_googlenet_deploy.prototxt"
+TRAIN_VAL = DATA / "bvlc_googlenet_train_val.prototxt"
 V1 = SPECS / "googlenet-v1-original.yaml"
-needs_deploy = pytest.mark.skipif(not DEPLOY.exists(), reason="BVLC deploy prototxt not present")
+
+
+def test_the_fixtures_are_in_the_checkout_with_their_notice():
+    """A clone runs every test: BVLC's deploy definition ships in tests/data/import, unchanged
+    (the digest NOTICE and docs/import.md give), with Caffe's BSD 2-Clause notice."""
+    notice = (DATA / "NOTICE").read_text(encoding="utf-8")
+    assert hashlib.sha256(DEPLOY.read_bytes()).hexdigest() in notice
+    assert "Redistribution and use in source and binary forms" in notice
+    assert "NOTICE" in TRAIN_VAL.read_text(encoding="utf-8").split("\nname:", 1)[0]
 
 
 def _ops(ir, *, aux: bool):
@@ -35,7 +44,6 @@ def _strip_inputs(ops):
     return [(k, {key: v for key, v in a.items() if key != "inputs"}, s, p, m) for k, a, s, p, m in ops]
 
 
-@needs_deploy
 def test_bvlc_deploy_is_the_shipped_v1_spec_without_aux_heads():
     result = import_model(DEPLOY)
     imported, shipped = archbuilder.lower(result.spec), archbuilder.lower(archbuilder.load_spec(V1))
@@ -45,7 +53,6 @@ def test_bvlc_deploy_is_the_shipped_v1_spec_without_aux_heads():
     assert result.weights is None
 
 
-@needs_deploy
 def test_bvlc_deploy_recognizes_nine_inception_modules_by_role():
     spec = import_model(DEPLOY).spec
     inception = [layer for layer in spec.blocks if layer.kind == "inception"]
@@ -60,7 +67,6 @@ def test_bvlc_deploy_recognizes_nine_inception_modules_by_role():
 
 
 @pytest.mark.slow
-@needs_deploy
 def test_bvlc_deploy_weights_transfer_by_module_order():
     torch = pytest.importorskip("torch")
     ours = archbuilder.build(import_model(DEPLOY).spec).eval()
@@ -222,7 +228,6 @@ def _branch_of(name: str) -> int:
     return order.get(leaf, 4)
 
 
-@needs_deploy
 def test_layers_written_in_another_order_import_the_same(tmp_path):
     """Each Inception module written pool branch first, 1×1 branch last: the concat order
     (not the file order) decides, so the spec is the same."""

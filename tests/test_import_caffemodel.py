@@ -11,7 +11,7 @@ from archbuilder.cli.main import main
 from archbuilder.importers import ImportFailure, import_model
 from archbuilder.importers.caffemodel import CaffemodelError, read_caffemodel
 
-from .test_import_caffe import DEPLOY, TRAIN_VAL, needs_deploy
+from .test_import_caffe import DEPLOY, TRAIN_VAL
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("google.protobuf")
@@ -84,7 +84,6 @@ def test_weights_of_a_small_net_match_caffe_s_computation(tmp_path, form):
 
 
 @pytest.mark.slow
-@needs_deploy
 def test_bvlc_googlenet_weights_through_archbuild_import(tmp_path):
     from .caffe_googlenet import CaffeGoogLeNet
 

@@ -9,10 +9,9 @@ import pytest
 import archbuilder
 from archbuilder.cli.main import main
 
-from .test_import_caffe import DEPLOY, TRAIN_VAL, needs_deploy
+from .test_import_caffe import DEPLOY, TRAIN_VAL
 
 
-@needs_deploy
 def test_import_writes_a_spec_that_loads(tmp_path, capsys):
     out = tmp_path / "googlenet.yaml"
     assert main(["import", str(DEPLOY), "-o", str(out)]) == 0

@@ -7,7 +7,7 @@ import pytest
 from archbuilder.importers import import_model
 
 from .conftest import ROOT
-from .test_import_caffe import DEPLOY, needs_deploy
+from .test_import_caffe import DEPLOY
 
 PAGE = (ROOT / "docs" / "import.md").read_text()
 
@@ -17,7 +17,6 @@ def _blocks(lang: str) -> list[str]:
     return [part[len(lang) + 1 :] for part in parts[1::2] if part.startswith(f"{lang}\n")]
 
 
-@needs_deploy
 def test_the_worked_example_is_the_real_import():
     text = import_model(DEPLOY).to_yaml().replace(str(DEPLOY), DEPLOY.name)
     [excerpt] = [block for block in _blocks("yaml") if "3a" in block]

@@ -38,7 +38,7 @@ def totals(spec):
     return summary.params, summary.inference_params
 
 
-PROTOTXT = ROOT / "tests" / "data" / "bvlc_googlenet_deploy.prototxt"  # BVLC/caffe, unchanged
+PROTOTXT = ROOT / "tests" / "data" / "import" / "bvlc_googlenet_deploy.prototxt"  # BVLC/caffe, unchanged
 
 
 def numel(modules) -> int:
