@@ -19,6 +19,7 @@ from typing import Any
 from archbuilder.errors import KeyPath
 from archbuilder.ir import IR, lower
 from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec.shipped import shipped_name
 from archbuilder.spec.source import Source
 
 __all__ = ["EntryDiff", "FieldChange", "SpecDiff", "diff"]
@@ -338,9 +339,23 @@ def _report(result: SpecDiff) -> str:
     return "\n".join(lines)
 
 
+def _where(*ats: str | None) -> str:
+    """The ``file:line`` of each side, as short as the reader wrote it: a shipped spec by its
+    name (``googlenet:15``, not the installed file's absolute path), any other file as given."""
+    return " · ".join(_shown(at) for at in ats if at)
+
+
+def _shown(at: str) -> str:
+    file, colon, line = at.rpartition(":")
+    if not (colon and line.isdigit()):
+        file, line = at, ""
+    name = shipped_name(file) if file else None
+    return at if name is None else f"{name}:{line}" if line else name
+
+
 def _entry_lines(entry: EntryDiff) -> list[str]:
     name = f"{entry.old_name} → {entry.name}" if entry.old_name else entry.name
-    where = " · ".join(at for at in (entry.old_at, entry.new_at) if at)
+    where = _where(entry.old_at, entry.new_at)
     head = f"{_MARKS[entry.status]} {name} ({entry.kind}, {entry.section}) {entry.status}"
     lines = [f"{head}   {where}"]
     lines += [_field_line(field) for field in entry.fields]
@@ -353,5 +368,5 @@ def _entry_lines(entry: EntryDiff) -> list[str]:
 
 
 def _field_line(field: FieldChange) -> str:
-    where = " · ".join(at for at in (field.old_at, field.new_at) if at)
+    where = _where(field.old_at, field.new_at)
     return f"    {field.path}: {_value(field.old)} → {_value(field.new)}   {where}"

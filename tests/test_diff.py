@@ -4,14 +4,17 @@ and against `archbuild summary --json` of each side."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 import archbuilder
 from archbuilder.diff import diff
+from archbuilder.spec.shipped import SHIPPED_SPECS
 
 from .conftest import GOOGLENET, ROOT, SPECS
 
@@ -128,3 +131,53 @@ def test_cli_diff_set_applies_to_b():
     assert first["name"] == "3a" and first["fields"][0]["new_at"] == "--set blocks.3a.ch1x1"
     # 32 fewer 1×1 filters over 192 channels, each with a bias and a batch-norm scale and shift
     assert first["params"]["delta"] == -(192 * 32 + 32 + 2 * 32)
+
+
+def absolute_paths(text: str) -> list[str]:
+    """Words of ``text`` that are (or start with) an absolute path, ``file:line`` included."""
+    words = [word.rsplit(":", 1)[0] if word.rsplit(":", 1)[-1].isdigit() else word for word in text.split()]
+    return [word for word in words if len(word) > 1 and (Path(word).is_absolute() or word.startswith(os.sep))]
+
+
+def test_cli_diff_shows_shipped_specs_by_name(tmp_path):
+    """Issue 25: `diff googlenet googlenet-v1-original` printed two absolute paths (the
+    installed package's) on every line; a shipped spec given by name is shown by its name."""
+    result = subprocess.run(
+        [sys.executable, "-m", "archbuilder", "diff", "googlenet", "googlenet-v1-original"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert absolute_paths(result.stdout) == [] and "site-packages" not in result.stdout
+    pool1 = (
+        f"googlenet:{line_of(GOOGLENET, 'name: pool1')} · googlenet-v1-original:{line_of(V1, 'name: pool1')}"
+    )
+    assert f"~ pool1 (maxpool, stem) changed   {pool1}" in result.stdout.splitlines()
+    assert f"    padding: 1 → 0   {pool1}" in result.stdout.splitlines()
+
+
+def test_cli_diff_shows_files_as_given_and_inherited_keys_by_shipped_name(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "base.yaml").write_text("extends: googlenet\nnum_classes: 10\n")
+    (models / "mine.yaml").write_text("extends: base.yaml\nblocks: {3a: {ch1x1: 32}}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "archbuilder", "diff", "googlenet", os.path.join("models", "mine.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert absolute_paths(result.stdout) == [] and str(tmp_path) not in result.stdout
+    lines = result.stdout.splitlines()
+    base, mine = os.path.join("models", "base.yaml"), os.path.join("models", "mine.yaml")
+    three_a = line_of(GOOGLENET, "name: 3a")
+    assert f"    num_classes: 1000 → 10   googlenet:{line_of(GOOGLENET, 'num_classes')} · {base}:2" in lines
+    # the block is written in googlenet (on both sides); its changed field in mine.yaml
+    assert f"~ 3a (inception, blocks) changed   googlenet:{three_a} · googlenet:{three_a}" in lines
+    assert f"    ch1x1: 64 → 32   googlenet:{three_a} · {mine}:2" in lines
+    # the Python API and --json keep the files as loaded
+    assert diff("googlenet", models / "mine.yaml").spec_fields[-1].old_at.startswith(str(SHIPPED_SPECS))

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from archbuilder.errors import Problem, SpecError, did_you_mean
 
-__all__ = ["SHIPPED_SPECS", "missing_message", "resolve_spec_path", "shipped_names", "shipped_path"]
+__all__ = [
+    "SHIPPED_SPECS",
+    "missing_message",
+    "resolve_spec_path",
+    "shipped_name",
+    "shipped_names",
+    "shipped_path",
+]
 
 SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 _SUFFIX = ".yaml"
@@ -35,6 +42,14 @@ def shipped_path(name: str) -> Path:
     if bare is not None and bare in shipped_names():
         return SHIPPED_SPECS / f"{bare}{_SUFFIX}"
     raise SpecError([Problem((), missing_message(name), name)])
+
+
+def shipped_name(file: str | Path) -> str | None:
+    """The name of the shipped spec that ``file`` is, as :func:`resolve_spec_path` gives it
+    for a name (``SHIPPED_SPECS/googlenet.yaml`` → ``googlenet``); None for any other path,
+    a shipped spec's file typed as a path included (it is shown as typed)."""
+    path = Path(file)
+    return path.stem if path.suffix == _SUFFIX and path.parent == SHIPPED_SPECS else None
 
 
 def missing_message(reference: str) -> str:
