@@ -7,10 +7,12 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import archbuilder
+from archbuilder.cli.render import default_output
 from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
 
 from .conftest import GOOGLENET, ROOT
@@ -243,6 +245,25 @@ def test_render_command_writes_a_shipped_specs_diagram_in_the_working_folder(tmp
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "googlenet-layers.svg").read_text().count("<svg") == 1
+
+
+def test_render_compare_names_its_default_output_after_both_specs(tmp_path):
+    """Issue 25: `render A --compare B` wrote A.svg, silently replacing A's own drawing."""
+    spec = tmp_path / "googlenet.yaml"
+    shutil.copy(GOOGLENET, spec)
+    factorized = tmp_path / "googlenet-factorized.yaml"
+    shutil.copy(ROOT / "specs" / "googlenet-factorized.yaml", factorized)
+    assert archbuild("render", "googlenet.yaml", cwd=tmp_path).returncode == 0
+    plain = (tmp_path / "googlenet.svg").read_bytes()
+    result = archbuild("render", "googlenet.yaml", "--compare", "googlenet-factorized.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "wrote googlenet-vs-googlenet-factorized.svg (branches detail)\n"
+    compared = (tmp_path / "googlenet-vs-googlenet-factorized.svg").read_text()
+    assert compared.count("<svg") == 1 and compared.encode() != plain
+    assert (tmp_path / "googlenet.svg").read_bytes() == plain  # A's own drawing untouched
+    # shipped names: in the working folder, named after both
+    assert default_output("googlenet", "branches", "inception-v3") == Path("googlenet-vs-inception-v3.svg")
+    assert default_output(str(spec), "layers", "v1") == tmp_path / "googlenet-vs-v1-layers.svg"
 
 
 def test_render_command_usage_errors(tmp_path):

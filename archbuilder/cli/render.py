@@ -27,8 +27,8 @@ def register(command: Command) -> None:
         "-o",
         "--output",
         help="output file; its extension picks the format (default: SPEC.svg beside the spec file, or in "
-        "the working folder for a shipped spec; SPEC-DETAIL.svg when --detail is not branches; -: SVG to "
-        "standard output)",
+        "the working folder for a shipped spec; SPEC-DETAIL.svg when --detail is not branches; "
+        "SPEC-vs-B.svg with --compare B; -: SVG to standard output)",
     )
     render.add_argument(
         "--detail", choices=DETAILS, default=_DEFAULT_DETAIL, help="level of detail (default branches)"
@@ -69,19 +69,25 @@ def _add_view_options(render: argparse.ArgumentParser) -> None:
     )
 
 
-def default_output(spec: str, detail: str) -> Path:
+def default_output(spec: str, detail: str, compare: str | None = None) -> Path:
     """Where ``render`` writes without ``-o``: ``googlenet.svg``, ``googlenet-layers.svg``,
-    beside a spec file, or in the working folder for a shipped spec's name."""
+    beside a spec file, or in the working folder for a shipped spec's name. With ``--compare
+    B`` it is named after both (``googlenet-vs-googlenet-factorized.svg``), so it never
+    overwrites the plain drawing of either."""
     path = Path(spec)
     folder = path.parent if path.is_file() else Path()
-    stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    stem = _stem(path) if compare is None else f"{_stem(path)}-vs-{_stem(Path(compare))}"
     suffix = "" if detail == _DEFAULT_DETAIL else f"-{detail}"
     return folder / f"{stem}{suffix}.svg"
 
 
+def _stem(path: Path) -> str:
+    return path.stem if path.suffix in (".yaml", ".yml") else path.name
+
+
 def _render(args: argparse.Namespace) -> int:
     to_standard_output = args.output == STDOUT  # SVG on standard output
-    output = Path(args.output) if args.output else default_output(args.spec, args.detail)
+    output = Path(args.output) if args.output else default_output(args.spec, args.detail, args.compare)
     if not to_standard_output:
         for source in (args.spec, args.compare):
             if source:
