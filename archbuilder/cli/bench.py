@@ -1,10 +1,17 @@
-"""``bench``: the spec's inference throughput in fp32, bf16 or int8, next to its torchvision twin."""
+"""``bench``: the spec's inference throughput in fp32, bf16 or int8, next to its torchvision twin
+(or, where torchvision has none, its nearest reference, labelled as such)."""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
+from typing import TYPE_CHECKING
 
 from archbuilder.cli.common import Command, load, positive
+
+if TYPE_CHECKING:
+    from archbuilder.builder.bench_reference import Reference
+    from archbuilder.spec import ArchSpec
 
 __all__ = ["register"]
 
@@ -17,27 +24,61 @@ def register(command: Command) -> None:
     bench.add_argument("--batch", type=positive, default=8, help="images per batch (default 8)")
     bench.add_argument("--dtype", choices=["fp32", "bf16", "int8"], default="fp32", help="default fp32")
     bench.add_argument("--repeats", type=positive, default=10, help="timed calls each (default 10)")
-    bench.add_argument("--no-twin", action="store_true", help="leave out the torchvision twin")
+    bench.add_argument(
+        "--no-twin", action="store_true", help="leave out the torchvision twin (or nearest reference)"
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
     import torch
 
-    from archbuilder.builder.precision_bench import TWINS, benchmark
+    from archbuilder.builder.bench_reference import NEAREST, NEAREST_SUFFIX, compare
+    from archbuilder.builder.precision_bench import TWINS
 
     spec = load(args, args.spec)
-    timings = benchmark(spec, batch=args.batch, dtype=args.dtype, repeats=args.repeats, twin=not args.no_twin)
+    result = compare(spec, batch=args.batch, dtype=args.dtype, repeats=args.repeats, twin=not args.no_twin)
+    timings = result.timings
     print(
         f"{spec.name}, batch {args.batch}, {args.dtype}: median of {args.repeats} interleaved calls, "
         f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}"
     )
-    base = next((t.seconds for t in timings if t.name == "torchvision fp32"), None)
+    fp32 = ("torchvision fp32", f"torchvision fp32{NEAREST_SUFFIX}")
+    base = next((t.seconds for t in timings if t.name in fp32), None)
     width = max(len(t.name) for t in timings)
     header = f"{'model':<{width}}  {'ms / batch':>10}  {'images / s':>10}"
     print(header + ("  vs torchvision fp32" if base else ""))
     for timing in timings:
         line = f"{timing.name:<{width}}  {timing.seconds * 1e3:>10.1f}  {timing.images_per_second:>10.1f}"
         print(line + (f"  {base / timing.seconds:>19.2f}×" if base else ""))
-    if spec.name not in TWINS and not args.no_twin:
-        print(f"(no torchvision twin for {spec.name}; twins: {', '.join(TWINS)})")
+    reference = result.reference
+    if reference is not None and not reference.exact and result.params:
+        print(_nearest_note(spec, reference, *result.params))
+    elif reference is None and not args.no_twin:
+        print(
+            f"(no torchvision twin for {spec.name}; twins: {', '.join(TWINS)}; "
+            f"nearest references: {', '.join(NEAREST)})"
+        )
     return 0
+
+
+def _nearest_note(spec: ArchSpec, reference: Reference, params: int, reference_params: int) -> str:
+    """What the "(nearest)" rows are: not a twin, their parameters and MACs, how they differ."""
+    from archbuilder import summarize
+    from archbuilder.builder.bench_reference import NEAREST_SUFFIX
+    from archbuilder.spec.shipped import shipped_path
+
+    macs = summarize(spec).inference_macs / 1e9
+    text = (
+        f'The "{NEAREST_SUFFIX.strip()}" rows: torchvision has no twin of {spec.name}; they time its nearest '
+        f"reference, torchvision's {reference.builder} with random weights of its own: {reference_params:,} "
+        f"parameters"
+    )
+    if reference.twin_spec:
+        reference_macs = summarize(shipped_path(reference.twin_spec)).inference_macs / 1e9
+        text += f" and {reference_macs:.2f} G MACs to the spec's {params:,} and {macs:.2f} G"
+    else:
+        text += f" to the spec's {params:,}"
+    text += f". It differs in: {reference.differences}."
+    if reference.twin_spec:
+        text += f" `archbuild bench {reference.twin_spec}` times the spec of its layout against it, weights copied."
+    return textwrap.fill(text, width=100, subsequent_indent="  ", break_on_hyphens=False)
