@@ -13,6 +13,7 @@ from archbuilder.catalog import ShippedSpec, list_specs
 from archbuilder.diff import SpecDiff, diff
 from archbuilder.errors import Problem, SpecError
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
+from archbuilder.extras import MissingExtra
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
 from archbuilder.importers import ImportFailure, ImportResult, import_model, import_module
 from archbuilder.ir import IR, lower
@@ -52,6 +53,7 @@ __all__ = [
     "ImportFailure",
     "ImportResult",
     "InferenceModel",
+    "MissingExtra",
     "ModelOutputs",
     "Problem",
     "RenderError",

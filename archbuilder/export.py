@@ -10,11 +10,14 @@ torch is imported on first use, so this module (and its ``ExportError``) is chea
 from __future__ import annotations
 
 import io
+import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archbuilder.extras import MissingExtra, check
 from archbuilder.files import write_atomic
 from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES
 from archbuilder.spec import ArchSpec, load_spec
@@ -27,6 +30,8 @@ __all__ = [
     "FORMATS",
     "OPSETS",
     "ExportError",
+    "NoiseCalibrationWarning",
+    "check_packages",
     "export_model",
     "export_onnx",
     "export_program",
@@ -47,6 +52,20 @@ class ExportError(Exception):
     """An export that cannot be done here: a missing package or a model too large for the format."""
 
 
+class NoiseCalibrationWarning(UserWarning):
+    """An int8 export calibrated on uniform noise, for want of calibration images."""
+
+
+class _MissingPackage(MissingExtra, ExportError):
+    """A package the format needs is not installed: a MissingExtra that is also an ExportError."""
+
+
+NOISE_CALIBRATION = (
+    "int8 export without calibration: activation ranges are calibrated on 64 uniform-noise images, "
+    "not on real inputs; pass batches of real images as calibration=[...]"
+)
+
+
 def format_for(path: str | Path) -> str:
     """``"onnx"`` or ``"pt2"``, from the file's extension (any case); ValueError for others."""
     suffix = Path(path).suffix.lower()
@@ -54,6 +73,16 @@ def format_for(path: str | Path) -> str:
         known = ", ".join(FORMATS)
         raise ValueError(f"{path}: unsupported extension {suffix or '(none)'!r}; use {known}")
     return FORMATS[suffix]
+
+
+def check_packages(format: str, dtype: str = "fp32") -> None:
+    """ExportError (also a :class:`~archbuilder.extras.MissingExtra`) naming what an export to
+    ``format`` ("onnx", "pt2") in ``dtype`` needs and is not installed: onnx and onnxscript for
+    ONNX, torchao for int8. The command line asks first, before the spec is loaded and built."""
+    onnx, int8 = format == "onnx", dtype == "int8"
+    packages = (ONNX_PACKAGES if onnx else ()) + (("torchao",) if int8 else ())
+    what = " ".join(word for word, used in (("int8", int8), ("ONNX", onnx)) if used)
+    _require(*packages, needed_for=f"{what} export")
 
 
 def export_model(
@@ -73,9 +102,10 @@ def export_model(
     spec file or YAML text (built fresh, without aux heads; ``num_classes`` replaces the
     spec's). ``opset`` applies to ONNX only. A model whose trace (a batch of 2) would need
     more than ``max_activation_bytes`` of activations is refused with a SpecError first.
-    ``dtype`` "bf16" (``.pt2`` only) or "int8" (QDQ, calibrated on ``calibration`` batches,
-    default uniform noise) exports the reduced-precision model
-    (:mod:`archbuilder.builder.precision_export`). ``optimize`` (ONNX only): see :func:`export_onnx`.
+    ``dtype`` "bf16" (``.pt2`` only) or "int8" (QDQ, calibrated on ``calibration`` batches;
+    without them on uniform noise, with a :class:`NoiseCalibrationWarning`) exports the
+    reduced-precision model (:mod:`archbuilder.builder.precision_export`). ``optimize`` (ONNX
+    only): see :func:`export_onnx`.
     """
     limit = max_activation_bytes
     if format_for(path) == "onnx":
@@ -115,12 +145,13 @@ def export_onnx(
     ``optimize`` runs onnxscript's optimizer (torch.onnx's default), which folds each batch
     norm into its conv and drops all-zero biases: the file for deployment. ``optimize=False``
     writes the graph as traced, every parameter an initializer and every batch norm kept, so
-    that ``archbuilder.import_model`` gives back the same spec, parameters included. Needs the ``onnx`` and ``onnxscript`` packages (``pip install 'archbuilder[onnx]'``);
-    raises ExportError naming what is missing.
+    that ``archbuilder.import_model`` gives back the same spec, parameters included. Needs the
+    ``onnx`` and ``onnxscript`` packages (``pip install 'archbuilder[onnx]'``); raises
+    ExportError (also a :class:`~archbuilder.extras.MissingExtra`) naming what is missing.
     """
     if opset not in OPSETS:
         raise ValueError(f"opset must be {OPSETS.start} to {OPSETS.stop - 1}, not {opset!r}")
-    _require(ONNX_PACKAGES, "ONNX export")
+    _require(*ONNX_PACKAGES, needed_for="ONNX export")  # torch.onnx's exporter raises its own ImportError
     if dtype == "bf16":
         from archbuilder.builder.precision_export import BF16_ONNX_REASON
 
@@ -188,24 +219,20 @@ def export_pt2(
     return write_atomic(path, buffer.getvalue())
 
 
-def _require(packages: tuple[str, ...], purpose: str) -> None:
-    missing = []
-    for name in packages:
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        raise ExportError(
-            f"{purpose} needs the {' and '.join(packages)} packages ({', '.join(missing)} not installed); "
-            "install them with: pip install 'archbuilder[onnx]'"
-        )
+def _require(*packages: str, needed_for: str) -> None:
+    """ExportError (a MissingExtra too) naming the packages not installed, before any work."""
+    try:
+        check(*packages, needed_for=needed_for)
+    except MissingExtra as exc:
+        raise _MissingPackage(exc.modules, needed_for=exc.needed_for, reason=exc.reason) from exc
 
 
 def _prepared(
     model_or_spec, num_classes: int | None, max_activation_bytes: int, dtype: str = "fp32", calibration=None
 ) -> tuple[torch.nn.Module, torch.Tensor]:
     """The model to export (in ``dtype``) and a float example input for its spec's input shape."""
+    if dtype == "int8":
+        _require("torchao", needed_for="int8 export")  # before the model is built
     import torch
 
     if isinstance(model_or_spec, torch.nn.Module):
@@ -227,6 +254,8 @@ def _prepared(
 
     # The trace runs the example batch: refuse it before torch asks for the memory.
     check_activations(lower(spec), batch=EXAMPLE_BATCH, max_bytes=max_activation_bytes)
+    if dtype == "int8" and calibration is None:
+        warnings.warn(NOISE_CALIBRATION, NoiseCalibrationWarning, stacklevel=_caller_level())
     if dtype != "fp32":
         from archbuilder.builder.precision_export import for_export
 
@@ -238,6 +267,15 @@ def _prepared(
     if first is None:
         return model, torch.randn(shape)
     return model, torch.randn(shape, dtype=first.dtype, device=first.device)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning raised by this function's caller at the first
+    frame outside this module: the user's call of an exporter."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _batch_dim():

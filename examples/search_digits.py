@@ -29,15 +29,19 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import torch
 
 import archbuilder
+from archbuilder.extras import check, exit_if_missing
 from archbuilder.files import write_atomic
 from archbuilder.space.output import sample_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_digits  # the training code this search shares (examples/ is on the path)
+
+PROGRAM, NEEDED_FOR = "search_digits.py", "the digits search"  # a missing optional package's message
+with exit_if_missing(PROGRAM, needed_for=NEEDED_FOR):  # as when run: one line naming the extra, exit 2
+    import optuna
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE = ROOT / "specs" / "spaces" / "inception-digits.yaml"
@@ -220,6 +224,9 @@ def _plot(done: list[optuna.trial.FrozenTrial], front: list[optuna.trial.FrozenT
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # What the trials and the report import, checked before the first trial rather than after the last.
+    needed = ([] if args.report else ["sklearn"]) + ([] if args.no_report else ["matplotlib"])
+    check(*needed, needed_for=NEEDED_FOR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = archbuilder.load_space(args.space, overrides=args.set)
     study = open_study(args, space)
@@ -237,4 +244,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_if_missing(PROGRAM, needed_for=NEEDED_FOR):  # a missing package: one line, exit 2
+        sys.exit(main())

@@ -32,9 +32,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 import archbuilder
+from archbuilder.extras import check, exit_if_missing, require
 from archbuilder.files import write_atomic
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "specs" / "inception-digits.yaml"
+NEEDED_FOR = "training on the digits"  # what a missing optional package's message says needs it
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -118,11 +120,11 @@ class Run:
 
 def digits() -> tuple[TensorDataset, TensorDataset]:
     """scikit-learn's 8×8 digits scaled to [0, 1], split 80/20 with the classes balanced."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    datasets = require("sklearn.datasets", needed_for=NEEDED_FOR)
+    model_selection = require("sklearn.model_selection", needed_for=NEEDED_FOR)
 
-    images, labels = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
+    images, labels = datasets.load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = model_selection.train_test_split(
         images, labels, test_size=0.2, stratify=labels, random_state=0
     )
 
@@ -176,9 +178,8 @@ def state_digest(model: nn.Module) -> str:
 def progress(batches: DataLoader, run: Run, args: argparse.Namespace, epoch: int):
     if args.no_progress or not run.main:
         return batches
-    from tqdm import tqdm
-
-    return tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, unit="batch")
+    tqdm = require("tqdm", needed_for=NEEDED_FOR)
+    return tqdm.tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, unit="batch")
 
 
 def train_epoch(
@@ -260,6 +261,8 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # The examples extra's packages, checked before anything is built or trained.
+    check("sklearn", *([] if args.no_progress else ["tqdm"]), needed_for=NEEDED_FOR)
     run = Run(args.device, args.threads)
     torch.manual_seed(args.seed)  # the same initial weights on every rank
     start = time.perf_counter()
@@ -326,4 +329,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_if_missing("train_digits.py", needed_for=NEEDED_FOR):  # a missing package: one line, exit 2
+        sys.exit(main())

@@ -6,6 +6,9 @@ import argparse
 import errno
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from archbuilder.cli.common import (
@@ -19,11 +22,16 @@ from archbuilder.cli.common import (
     refuse_overwriting_input,
     to_stdout,
 )
-from archbuilder.export import DEFAULT_OPSET, OPSETS, ExportError
+from archbuilder.export import DEFAULT_OPSET, OPSETS, ExportError, NoiseCalibrationWarning, check_packages
 from archbuilder.export import format_for as export_format_for
 from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES
 
 __all__ = ["register"]
+
+NOISE_WARNING = (
+    "archbuild export: warning: no --calibration, so int8 activation ranges are calibrated on 64 "
+    "uniform-noise images, not on real inputs; pass real images with --calibration FILE.npy"
+)
 
 
 def register(command: Command) -> None:
@@ -70,7 +78,7 @@ def register(command: Command) -> None:
     export.add_argument(
         "--calibration",
         metavar="FILE.npy",
-        help="int8: calibration images, an N×C×H×W float array (default: 64 uniform-noise images)",
+        help="int8: calibration images, an N×C×H×W float array (default: 64 uniform-noise images, with a warning)",
     )
 
 
@@ -84,6 +92,7 @@ def _export(args: argparse.Namespace) -> int:
     source = args.spec if args.spec is not None else args.checkpoint
     if args.output == STDOUT:  # ONNX on standard output
         _refuse_bf16_onnx(args, "onnx")
+        check_packages("onnx", args.dtype)  # before the spec is loaded and built
         specs = []
         to_stdout(lambda path: specs.append(_write(args, path)), ".onnx")
         print(f"wrote ONNX opset {args.opset} to standard output ({_shape(specs[0])})", file=sys.stderr)
@@ -99,6 +108,7 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError("--no-optimize applies to ONNX (.onnx) exports")
     if not output.absolute().parent.is_dir():  # found now rather than after a slow export
         raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), str(output))
+    check_packages(kind, args.dtype)  # so is a package the format or the dtype needs
     spec = _write(args, output)
     what = f"ONNX opset {args.opset}" if kind == "onnx" else "torch.export program"
     what += "" if args.dtype == "fp32" else f", {args.dtype}"
@@ -125,13 +135,32 @@ def _write(args: argparse.Namespace, output: Path):
         calibration=_calibration(args.calibration),
         optimize=args.optimize,
     )
-    if args.checkpoint is not None:
-        model = _load_checkpoint_model(args.checkpoint)
-        export_model(model, output, **options)
-        return model.spec
-    spec = load(args, args.spec)
-    export_model(spec, output, num_classes=args.num_classes, **options)
-    return spec
+    with _noise_calibration_said():
+        if args.checkpoint is not None:
+            model = _load_checkpoint_model(args.checkpoint)
+            export_model(model, output, **options)
+            return model.spec
+        spec = load(args, args.spec)
+        export_model(spec, output, num_classes=args.num_classes, **options)
+        return spec
+
+
+@contextmanager
+def _noise_calibration_said() -> Iterator[None]:
+    """The exporter's NoiseCalibrationWarning as one line in the command's words, when it is
+    raised (the packages checked and the model built, before calibrating); other warnings as usual."""
+    show = warnings.showwarning
+
+    def said(message, category, *args, **kwargs):
+        if issubclass(category, NoiseCalibrationWarning):
+            print(NOISE_WARNING, file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", NoiseCalibrationWarning)
+        warnings.showwarning = said
+        yield
 
 
 def _shape(spec) -> str:

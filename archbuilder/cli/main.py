@@ -14,6 +14,7 @@ from archbuilder.cli import bench, build, catalog, check, diff, emit, export, im
 from archbuilder.cli.common import TorchUnavailable, UsageError, positive
 from archbuilder.errors import SpecError, escape
 from archbuilder.export import ExportError
+from archbuilder.extras import MissingExtra, missing_extra
 from archbuilder.files import interrupted
 from archbuilder.render import RenderError, UnsupportedFormat
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
@@ -91,11 +92,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        missing = _missing_extra(exc, args.command)
+        if missing is not None:  # an optional package not installed: what to install, exit 2
+            print(escape(f"archbuild: error: {missing}")[:2000], file=sys.stderr)
+            return 2
         print(_message(exc), file=sys.stderr)
         return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+def _missing_extra(exc: Exception, command: str) -> MissingExtra | None:
+    """The MissingExtra ``exc`` is, or stands for: an ImportError (or an error raised from one)
+    of a module an extra installs, such as quantize's ImportError when torchao is missing."""
+    if isinstance(exc, MissingExtra):
+        return exc
+    if isinstance(exc, (SpecError, RenderError, OSError, ValueError, TypeError, MemoryError)):
+        return None  # what they say is the error, whatever they were raised from
+    return missing_extra(exc, needed_for=f"archbuild {command}")
 
 
 def _message(exc: Exception) -> str:

@@ -1,8 +1,8 @@
 """ONNX models (``.onnx``) → the importer graph, weights from the initializers.
 
-Needs the ``onnx`` package (imported here only). Shape computations (``Shape``, ``Gather``
-… feeding a ``Reshape``) are not data and are skipped; a ``Reshape`` or ``Flatten`` to
-N×features is a flatten. Names come from the weights' names (``3a.branch1x1.conv.weight``)
+Needs the ``onnx`` package (imported here only; without it, MissingExtra naming the ``onnx``
+extra). Shape computations (``Shape``, ``Gather`` … feeding a ``Reshape``) are not data and
+are skipped; a ``Reshape`` or ``Flatten`` to N×features is a flatten. Names come from the weights' names (``3a.branch1x1.conv.weight``)
 or torch.onnx's name scopes, else the node names.
 """
 
@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from archbuilder.extras import require
 from archbuilder.importers.gates import fold_gates
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
 from archbuilder.importers.onnx_channels import ChannelOps
@@ -213,12 +214,7 @@ def onnx_graph(
     raw: bytes, source: str, *, input_shape=None, partial: bool = False, aux_loss_weight: float = 0.3
 ) -> tuple[Graph, str | None]:
     """The importer graph of an ONNX file's bytes, and the graph's name."""
-    try:
-        import onnx
-    except ImportError:
-        raise ImportFailure(
-            source, [Unsupported("(file)", "-", "reading ONNX needs the onnx package: pip install onnx")]
-        ) from None
+    onnx = require("onnx", needed_for="reading ONNX files")  # MissingExtra: pip install 'archbuilder[onnx]'
     try:
         model = onnx.load_from_string(raw)
         if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):

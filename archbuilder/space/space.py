@@ -101,7 +101,8 @@ class SearchSpace:
 
     def suggest(self, trial: Any) -> ArchSpec:
         """The spec an Optuna trial picks (``suggest_categorical`` / ``suggest_int`` /
-        ``suggest_float`` per active decision); ``optuna.TrialPruned`` when it is invalid."""
+        ``suggest_float`` per active decision); ``optuna.TrialPruned`` when it is invalid.
+        Needs optuna (``pip install 'archbuilder[search]'``; else MissingExtra)."""
         return suggest(self._tree, self._judge, trial)
 
     def assert_not_empty(self) -> None:

@@ -4,7 +4,8 @@ A choice is ``trial.suggest_categorical`` (its options, or their labels when the
 layers), an integer range ``trial.suggest_int``, a float range ``trial.suggest_float``;
 the decisions inside an option are asked only when the option is taken. A candidate that
 is invalid or over a budget raises ``optuna.TrialPruned`` before anything is built.
-Optuna is imported only here, and only when a trial is asked.
+Optuna is imported only here, and only when a trial is asked; without it, :func:`suggest`
+raises MissingExtra naming the ``search`` extra.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from archbuilder.extras import require
 from archbuilder.space.decisions import Decision
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.resolve import Picks
@@ -38,7 +40,9 @@ def ask(trial: Any, decision: Decision) -> Any:
 def suggest(tree: DecisionTree, judge: Callable[[Picks], Candidate], trial: Any) -> ArchSpec:
     """The spec of the candidate ``trial`` picks; its ``params``, ``macs`` (and
     ``activation_bytes``) become user attributes. Raises ``optuna.TrialPruned`` when the
-    candidate is invalid, with the reason also kept as the user attribute ``rejected``."""
+    candidate is invalid, with the reason also kept as the user attribute ``rejected``.
+    MissingExtra (an ImportError) where optuna is not installed."""
+    optuna = require("optuna", needed_for="SearchSpace.suggest")  # before the trial is asked anything
     picks: Picks = {}
     stack = list(reversed(tree.roots))
     while stack:
@@ -51,8 +55,6 @@ def suggest(tree: DecisionTree, judge: Callable[[Picks], Candidate], trial: Any)
         if getattr(candidate, key) is not None:
             trial.set_user_attr(key, getattr(candidate, key))
     if not candidate.valid:
-        import optuna
-
         trial.set_user_attr("rejected", candidate.reason)
         raise optuna.TrialPruned(f"invalid candidate ({candidate.stage}): {candidate.reason}")
     return candidate.spec
