@@ -34,6 +34,13 @@ head:
 """
 
 
+# bf16 keeps 8 significant bits: each rounding moves a value by at most u = 2^-9 of itself.
+# SMALL rounds 13 times on its deepest path (the input; conv1's weights and output; the cast
+# after the LRN; 2 convs deep in each Inception block, weights and output; the average pool),
+# and relative errors add at worst: 13u ≈ 2.5% of the largest logit.
+BF16_TOLERANCE = 13 * 2**-9
+
+
 def small(extra: str = "") -> archbuilder.ArchModel:
     torch.manual_seed(0)
     return trained_looking(archbuilder.build(archbuilder.load_spec(SMALL + extra)))
@@ -60,8 +67,7 @@ def test_bf16_convs_run_in_onednn_and_the_classifier_stays_fp32():
         logits = optimized(x)
         expected = model(x)
     assert logits.dtype == torch.float32
-    # bf16 keeps 8 significant bits (relative rounding 2^-9 ≈ 0.2%); a few layers add up
-    assert 1e-4 < relative_error(logits, expected) <= 3e-2  # above 1e-4: bf16 really ran
+    assert 1e-4 < relative_error(logits, expected) <= BF16_TOLERANCE  # above 1e-4: bf16 really ran
 
 
 def test_keep_fp32_in_the_spec_and_as_an_argument():
@@ -107,7 +113,7 @@ def test_an_lrn_inside_a_block_runs_in_float32():
     assert isinstance(wrapped.module, nn.LocalResponseNorm)
     x = torch.randn(2, 3, 16, 16)
     with torch.inference_mode():
-        assert relative_error(optimized(x), model(x)) <= 3e-2
+        assert relative_error(optimized(x), model(x)) <= BF16_TOLERANCE
 
 
 def test_fp32_is_unchanged_by_the_precision_step():
@@ -130,81 +136,174 @@ def test_bf16_model_compiles_and_exports():
         eager = optimized(x)
         compiled = torch.compile(optimized)(x)
     assert compiled.dtype == torch.float32
-    assert relative_error(compiled, eager) <= 2e-2  # inductor's bf16 kernels round differently
+    # inductor rounds to bf16 in other places (fewer: it fuses), each path within the bound
+    assert relative_error(compiled, eager) <= BF16_TOLERANCE
     program = torch.export.export(optimized, (x,))
     dtypes = {getattr(n.meta.get("val"), "dtype", None) for n in program.graph.nodes}
     assert torch.bfloat16 in dtypes
     with torch.inference_mode():
-        assert relative_error(program.module()(x), eager) <= 2e-2
+        assert relative_error(program.module()(x), eager) <= BF16_TOLERANCE
+
+
+AVX2 = {"avx", "avx2", "fma"}  # AMD Zen 2/3, Intel Haswell to Comet Lake
+AVX512 = AVX2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq"}  # Skylake-SP
+
+
+def support(flags: set[str], *, onednn_bf16: bool, capability: str = "AVX2") -> precision_cpu.CpuSupport:
+    return precision_cpu.CpuSupport(frozenset(flags), capability, None, onednn_bf16)
 
 
 class TestCpuFeatures:
+    """Each machine through archbuilder's one seam, :func:`precision_cpu.cpu_support`: the
+    decisions follow it and the fallbacks run their real kernels on whatever CPU runs the
+    test (the ISA-capped CI step runs them under oneDNN's AVX2 kernels too)."""
+
     @pytest.fixture(autouse=True)
     def fresh(self, monkeypatch):
         monkeypatch.setattr(precision_cpu, "_warned", set())
 
-    def machine(self, monkeypatch, capability: str, flags: set[str]) -> None:
-        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-        monkeypatch.setattr(precision_cpu, "cpu_flags", lambda: frozenset(flags))
+    def machine(self, monkeypatch, found: precision_cpu.CpuSupport) -> None:
+        monkeypatch.setattr(precision_cpu, "cpu_support", lambda: found)
 
-    def test_an_avx2_machine_is_warned_once_per_kind(self, monkeypatch):
-        self.machine(monkeypatch, "AVX2", {"avx2", "fma"})
-        with pytest.warns(
-            precision_cpu.NotAcceleratedWarning, match="bf16 inference works .* not accelerated"
-        ):
+    def test_an_avx2_machine_is_warned_once_per_kind_with_what_runs_instead(self, monkeypatch):
+        self.machine(monkeypatch, support(AVX2, onednn_bf16=False))
+        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="computes in float32 from the bf16"):
             precision_cpu.warn_if_not_accelerated("bf16")
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             precision_cpu.warn_if_not_accelerated("bf16")  # once only
-        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="avx512_vnni"):
+        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="7 bits"):
             precision_cpu.warn_if_not_accelerated("int8")
 
+    def test_bf16_without_onednn_bf16_computes_each_conv_in_float32_and_never_packs_bf16(self, monkeypatch):
+        """The AVX2 crash: torch refuses oneDNN's bf16 weight packing there. The fallback packs
+        float32 copies of the bf16 weights and rounds each conv's output to bf16."""
+        self.machine(monkeypatch, support(AVX2, onednn_bf16=False))
+        packed_dtypes = []
+        reorder = torch.ops.mkldnn._reorder_convolution_weight
+
+        def recording(weight, *args):
+            packed_dtypes.append(weight.dtype)
+            return reorder(weight, *args)
+
+        monkeypatch.setattr(torch.ops.mkldnn, "_reorder_convolution_weight", recording)
+        model = small()
+        with pytest.warns(precision_cpu.NotAcceleratedWarning):
+            optimized = archbuilder.optimize_for_inference(model, dtype="bf16", input_shape=(2, 3, 16, 16))
+        assert all(
+            conv.weight.dtype == torch.bfloat16 and conv.computes_in_float32 for conv in convs(optimized)
+        )
+        assert set(packed_dtypes) <= {torch.float32}
+        x = torch.randn(4, 3, 16, 16)
+        with torch.inference_mode():
+            logits = optimized(x)
+            expected = model(x)
+            # every conv's output is bf16: the rounding is real, not skipped
+            outputs = [
+                conv(torch.randn(1, conv.weight.shape[1], 8, 8).bfloat16()) for conv in convs(optimized)[:2]
+            ]
+        assert {out.dtype for out in outputs} == {torch.bfloat16}
+        assert 1e-4 < relative_error(logits, expected) <= BF16_TOLERANCE
+
+    def test_the_fallback_computes_what_onednn_bf16_computes(self, monkeypatch):
+        """bf16 products are exact in float32 and the sums are float32 in both paths: the
+        outputs differ only where the sums' order moves a bf16 rounding (one bf16 step)."""
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            pytest.skip("no oneDNN bf16 convs on this CPU to compare with")
+        model = small()
+        native = archbuilder.optimize_for_inference(model, dtype="bf16", input_shape=(2, 3, 16, 16))
+        self.machine(monkeypatch, support(AVX2, onednn_bf16=False))
+        with pytest.warns(precision_cpu.NotAcceleratedWarning):
+            fallback = archbuilder.optimize_for_inference(model, dtype="bf16", input_shape=(2, 3, 16, 16))
+        x = torch.randn(4, 3, 16, 16)
+        with torch.inference_mode():
+            assert relative_error(fallback(x), native(x)) <= BF16_TOLERANCE / 2
+
     def test_avx512_without_bf16_is_warned_for_bf16_but_not_for_vnni_int8(self, monkeypatch):
-        self.machine(monkeypatch, "AVX512", {"avx512f", "avx512_vnni"})  # Cascade Lake
+        found = support(AVX512 | {"avx512_vnni"}, onednn_bf16=True, capability="AVX512")  # Cascade Lake
+        self.machine(monkeypatch, found)
         assert not precision_cpu.accelerated("bf16") and precision_cpu.accelerated("int8")
-        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="amx_bf16 or avx512_bf16"):
-            archbuilder.optimize_for_inference(small(), dtype="bf16", input_shape=(1, 3, 16, 16))
+        assert not found.int8_reduce_range
+        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="amx_bf16 and avx512_bf16"):
+            precision_cpu.warn_if_not_accelerated("bf16")
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():  # oneDNN's bf16 convs run here: run them
+            optimized = archbuilder.optimize_for_inference(small(), dtype="bf16", input_shape=(1, 3, 16, 16))
+            assert not any(conv.computes_in_float32 for conv in convs(optimized))
 
     def test_avx_vnni_on_an_avx2_machine_accelerates_int8(self, monkeypatch):
-        self.machine(monkeypatch, "AVX2", {"avx2", "avx_vnni"})  # Alder Lake
+        found = support(AVX2 | {"avx_vnni"}, onednn_bf16=False)  # Alder Lake
+        self.machine(monkeypatch, found)
         assert precision_cpu.accelerated("int8") and not precision_cpu.accelerated("bf16")
+        assert not found.int8_reduce_range
 
     def test_a_machine_with_avx512_bf16_is_not_warned(self, monkeypatch):
-        self.machine(monkeypatch, "AVX512", {"avx512f", "avx512_bf16", "avx512_vnni"})
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            pytest.skip("this CPU has no oneDNN bf16 convs to run what such a machine runs")
+        self.machine(monkeypatch, support(AVX512 | {"avx512_bf16", "avx512_vnni"}, onednn_bf16=True))
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            archbuilder.optimize_for_inference(small(), dtype="bf16", input_shape=(1, 3, 16, 16))
+            optimized = archbuilder.optimize_for_inference(small(), dtype="bf16", input_shape=(1, 3, 16, 16))
+        assert not any(conv.computes_in_float32 for conv in convs(optimized))
 
-    def test_no_vector_unit_is_never_accelerated(self, monkeypatch):
-        self.machine(monkeypatch, "DEFAULT", {"avx512_bf16", "amx_int8"})  # ATEN_CPU_CAPABILITY=default
-        assert not precision_cpu.accelerated("bf16") and not precision_cpu.accelerated("int8")
+    def test_unvectorized_aten_is_never_accelerated(self):
+        found = support({"avx512_bf16", "amx_int8"}, onednn_bf16=True, capability="DEFAULT")
+        assert not found.accelerated("bf16") and not found.accelerated("int8")
+
+    def test_onednns_isa_cap_hides_the_flags_above_it(self, monkeypatch):
+        monkeypatch.setattr(
+            precision_cpu, "cpu_flags", lambda: frozenset(AVX512 | {"avx512_bf16", "avx512_vnni"})
+        )
+        for cap, bf16, int8 in (
+            ("AVX2", False, False),
+            ("AVX512_CORE_VNNI", False, True),
+            ("ALL", True, True),
+        ):
+            monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+            precision_cpu.cpu_support.cache_clear()
+            found = precision_cpu.cpu_support()
+            assert (bool(found.flags & {"avx512_bf16"}), found.accelerated("int8")) == (bf16, int8), cap
+        precision_cpu.cpu_support.cache_clear()
 
     def test_without_cpu_flags_pytorchs_probes_decide(self, monkeypatch):
-        self.machine(monkeypatch, "AVX512", set())  # no /proc/cpuinfo (or no flags line)
+        monkeypatch.setattr(precision_cpu, "cpu_flags", frozenset)  # no /proc/cpuinfo (or no flags line)
         for name, value in (("_is_avx512_bf16_supported", False), ("_is_amx_tile_supported", False),
                             ("_is_vnni_supported", True)):  # fmt: skip
             monkeypatch.setattr(torch.cpu, name, lambda value=value: value, raising=False)
-        assert not precision_cpu.accelerated("bf16") and precision_cpu.accelerated("int8")
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+        precision_cpu.cpu_support.cache_clear()
+        try:
+            found = precision_cpu.cpu_support()
+        finally:
+            precision_cpu.cpu_support.cache_clear()
+        assert not found.flags & precision_cpu.ACCELERATING_FLAGS["bf16"] and not found.int8_reduce_range
 
     @pytest.mark.slow
-    def test_int8_on_a_machine_without_vnni_warns_once_and_still_quantizes(self, monkeypatch):
+    def test_int8_on_a_machine_without_vnni_warns_once_and_reduces_the_range(self, monkeypatch):
         pytest.importorskip("torchao")
         from archbuilder.builder.quantize import quantize
 
-        self.machine(monkeypatch, "AVX2", {"avx2", "fma"})  # Haswell: no VNNI of any kind
+        self.machine(monkeypatch, support(AVX2, onednn_bf16=False))  # Haswell: no VNNI of any kind
         batches = [torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))]
         model = small()
-        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="int8 inference works"):
+        with pytest.warns(precision_cpu.NotAcceleratedWarning, match="int8 is not accelerated"):
             quantized = quantize(model, batches, compile=False)
         with warnings.catch_warnings():
             warnings.simplefilter("error", precision_cpu.NotAcceleratedWarning)
             quantize(model, batches, compile=False)  # once per process
+        ranges = {
+            tuple(n.args[3:5])
+            for n in quantized.program.graph.nodes
+            if "quantize_per_tensor" in str(n.target)
+        }
+        assert ranges == {(0, 127)}  # 7-bit activations: no 16-bit pair sum can saturate
         with torch.inference_mode():
             assert quantized(batches[0]).shape == (2, 5)
 
-    def test_this_machine_agrees_with_pytorchs_own_probes(self):
+    def test_this_machine_agrees_with_pytorchs_own_checks(self):
+        found = precision_cpu.cpu_support()
+        assert found.onednn_bf16 == torch.ops.mkldnn._is_mkldnn_bf16_supported()
         probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-        if probe is None or not precision_cpu.cpu_flags():
-            pytest.skip("no /proc/cpuinfo or no PyTorch probe here")
+        if probe is None or not precision_cpu.cpu_flags() or found.onednn_max_isa:
+            pytest.skip("no /proc/cpuinfo or no PyTorch probe here, or oneDNN's ISA is capped")
         assert precision_cpu.accelerated("bf16") == (probe() or torch.cpu._is_amx_tile_supported())
         assert precision_cpu.accelerated("int8") == torch.cpu._is_vnni_supported()

@@ -188,20 +188,41 @@ head:
 """
 
 
+def classifier_code_tolerance(
+    program: torch.fx.GraphModule, classifier: torch.nn.Linear, codes: int
+) -> float:
+    """How far two runs of one int8 program may put a logit apart when ``codes`` of the (float)
+    classifier's inputs land one quantization step apart: a requantization can round a tie
+    to the neighbouring code when two kernels multiply the scales in another order. Worst
+    case: those inputs meet the largest weight."""
+    (linear,) = [n for n in program.graph.nodes if n.target == torch.ops.aten.linear.default]
+    source = linear.args[0]
+    while "dequantize_per_tensor" not in str(source.target):  # through flatten / view
+        source = source.args[0]
+    step = source.args[1]  # the scale of the classifier's uint8 input
+    return codes * step * classifier.weight.abs().max().item()
+
+
 @pytest.mark.slow
 @needs_torchao
 def test_compiled_int8_pools_in_ceil_mode_as_the_reference_graph_does():
     """Inductor's int8 max pool drops ceil mode (torch 2.14.1); the quantized graph pools by
-    edge padding instead, and the compiled model computes what the reference graph does."""
+    edge padding instead, and the compiled model computes what the reference graph does:
+    the same integer arithmetic, so at most a few rounding ties apart. On a CPU without VNNI
+    that holds only with 7-bit activations: with 8 bits oneDNN's 16-bit pair sums saturate
+    and the logits move by 2–3% of the largest (ONEDNN_MAX_CPU_ISA=AVX2), 2–4× this bound."""
     torch.manual_seed(0)
     model = trained_looking(archbuilder.build(archbuilder.load_spec(CEIL_POOL))).eval()
     batches = calibration()
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    reference_model = quantize(model, batches, compile=False)
     with torch.inference_mode():
-        compiled, reference = quantize(model, batches)(x), quantize(model, batches, compile=False)(x)
+        compiled, reference = quantize(model, batches)(x), reference_model(x)
         expected = model(x)
     assert compiled.shape == reference.shape == (2, 5)
-    assert (compiled - reference).abs().max() <= 0.02 * reference.abs().max()
+    tolerance = classifier_code_tolerance(reference_model.program, model.fc, codes=4)
+    assert tolerance < 0.015 * reference.abs().max()  # tight enough to see a saturated sum
+    assert (compiled - reference).abs().max() <= tolerance
     assert (reference - expected).abs().max() <= 0.1 * expected.abs().max()  # int8 against float
 
 

@@ -19,6 +19,9 @@ multi-branch blocks whose branches all read the block's input. The rewrite uses 
   benchmarks ran on it was slower at batch 1 and no faster at batch 8 (docs/performance.md);
 * **dtype** — ``torch.bfloat16`` converts weights and activations to bf16 except where the
   precision policy keeps float32 (:mod:`archbuilder.builder.precision` says which and why).
+  On a CPU whose oneDNN has no bf16 convs (AVX2 without AVX-512), each conv computes in
+  float32 from the bf16 values and rounds its output to bf16
+  (:mod:`archbuilder.builder.precision_cpu`).
 
 Dropout, drop path and the aux heads, which do nothing in eval mode, are left out. Each step
 can be switched off, to measure what it contributes (``bench/inference.py --ablation``).
@@ -33,11 +36,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from archbuilder.builder import precision_cpu
 from archbuilder.builder.layers import DropPath, LayerScale
 from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
 from archbuilder.builder.pooling import InferenceMaxPool2d
 from archbuilder.builder.precision import apply_precision, check_dtype, kept_in_fp32
-from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
 __all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
 
@@ -69,7 +72,9 @@ class FusedConv(nn.Module):
     With oneDNN enabled, on the CPU in float32 or bfloat16, it runs as one fused oneDNN call on a weight
     packed into oneDNN's layout for the input's shape (packed on the first call with that
     shape, and kept for the last few shapes); otherwise, and while ``torch.compile`` traces
-    it (inductor does its own packing), as ``F.conv2d`` followed by the activation.
+    it (inductor does its own packing), as ``F.conv2d`` followed by the activation. After
+    :meth:`compute_in_float32`, a bf16 conv computes in float32 from its bf16 values and
+    returns bf16 (for CPUs whose oneDNN has no bf16 convs).
     """
 
     def __init__(self, weight: Tensor, bias: Tensor, conv: nn.Conv2d | FusedConv, act: nn.Module | None):
@@ -82,6 +87,8 @@ class FusedConv(nn.Module):
         self._onednn_activation = _onednn_activation(act)
         self._onednn = False
         self._packed: dict[tuple[int, ...], Tensor] = {}
+        self.register_buffer("_weight_fp32", None, persistent=False)
+        self.register_buffer("_bias_fp32", None, persistent=False)
 
     @property
     def onednn(self) -> bool:
@@ -97,41 +104,69 @@ class FusedConv(nn.Module):
         act = None if self.act is None else (type(self.act), repr(self.act))
         return (tuple(self.weight.shape[1:]), self.stride, self.padding, self.dilation, self.groups, act)
 
+    @property
+    def computes_in_float32(self) -> bool:
+        """Whether a bf16 conv computes in float32 (:meth:`compute_in_float32`)."""
+        return self._weight_fp32 is not None
+
+    def compute_in_float32(self) -> None:
+        """Compute in float32 from the bf16 weight's values and return bf16: the products of
+        bf16 values are exact in float32 and the sums are float32, as in oneDNN's bf16 convs,
+        for CPUs where torch has no oneDNN bf16 convs and its own is several times slower."""
+        self.register_buffer("_weight_fp32", self.weight.float(), persistent=False)
+        self.register_buffer("_bias_fp32", self.bias.float(), persistent=False)
+        self._packed.clear()
+
     def enable_onednn(self) -> bool:
         """Run as one oneDNN call where it can (CPU, float32 or bf16, an activation oneDNN fuses)."""
         self._onednn = (
-            _onednn_usable(self.weight)
+            _onednn_usable(self._computed()[0])
             and self._onednn_activation is not None
             and not isinstance(self.padding, str)
         )
         return self._onednn
 
-    def _packed_for(self, shape: tuple[int, ...]) -> Tensor:
+    def _computed(self) -> tuple[Tensor, Tensor]:
+        """The weight and bias the conv computes with."""
+        if self._weight_fp32 is not None:
+            return self._weight_fp32, self._bias_fp32
+        return self.weight, self.bias
+
+    def _packed_for(self, weight: Tensor, shape: tuple[int, ...]) -> Tensor:
         packed = self._packed.get(shape)
         if packed is None:
             if len(self._packed) >= _PACKED_SHAPES:
                 del self._packed[next(iter(self._packed))]  # the oldest
             packed = torch.ops.mkldnn._reorder_convolution_weight(
-                self.weight, list(self.padding), list(self.stride), list(self.dilation), self.groups,
-                list(shape),
+                weight, list(self.padding), list(self.stride), list(self.dilation), self.groups, list(shape),
             )  # fmt: skip
             self._packed[shape] = packed
         return packed
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._onednn and x.device.type == "cpu" and x.dtype == self.weight.dtype and not _compiling():
+        if self._weight_fp32 is not None:
+            return self._conv(x.float()).to(x.dtype)
+        return self._conv(x)
+
+    def _conv(self, x: Tensor) -> Tensor:
+        weight, bias = self._computed()
+        if self._onednn and x.device.type == "cpu" and x.dtype == weight.dtype and not _compiling():
             attr, scalars, algorithm = self._onednn_activation
             return torch.ops.mkldnn._convolution_pointwise(
-                x, self._packed_for(tuple(x.shape)), self.bias, list(self.padding), list(self.stride),
+                x, self._packed_for(weight, tuple(x.shape)), bias, list(self.padding), list(self.stride),
                 list(self.dilation), self.groups, attr, scalars, algorithm,
             )  # fmt: skip
-        x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x = F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
         return x if self.act is None else self.act(x)
 
     def extra_repr(self) -> str:
         o, i, kh, kw = self.weight.shape
         fused = f", onednn={self._onednn_activation[0]}" if self._onednn else ""
-        return f"{i * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}{fused}"
+        fp32 = ", computes in float32" if self.computes_in_float32 else ""
+        return (
+            f"{i * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, "
+            f"padding={self.padding}{fused}{fp32}"
+        )
 
 
 class InferenceParallel(nn.Module):
@@ -233,7 +268,7 @@ def optimize_for_inference(
         if fold_bn:
             layers = _fold_neighbours(layers)
         if dtype != torch.float32:
-            warn_if_not_accelerated("bf16", next(model.parameters()).device)
+            precision_cpu.warn_if_not_accelerated("bf16", next(model.parameters()).device)
         body = _without_identities(nn.Sequential(*apply_precision(layers, dtype, keep, output_dtype)))
         steps = {
             "fold_bn": fold_bn,
@@ -244,6 +279,10 @@ def optimize_for_inference(
             "bf16": dtype == torch.bfloat16,
         }
         optimized = InferenceModel(body, steps).eval()
+        if dtype == torch.bfloat16 and not precision_cpu.cpu_support().onednn_bf16:
+            for conv in optimized.modules():
+                if isinstance(conv, FusedConv) and conv.weight.dtype == torch.bfloat16:
+                    conv.compute_in_float32()
         if channels_last:
             optimized = optimized.to(memory_format=torch.channels_last)
         if fuse_activations:

@@ -26,7 +26,9 @@ observed on the calibration batches (histogram observer).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import inspect
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -34,11 +36,11 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from archbuilder.builder import precision_cpu
 from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.optimize import FusedConv, InferenceParallel, _concat_convs, _Rewriter
 from archbuilder.builder.pooling import EdgePaddedMaxPool2d
 from archbuilder.builder.precision import compile_frozen, kept_in_fp32
-from archbuilder.builder.precision_cpu import warn_if_not_accelerated
 
 __all__ = ["QuantizedModel", "calibration_batches", "quantize", "quantize_module"]
 
@@ -109,7 +111,7 @@ def quantize_module(
     batches = [batch.float().contiguous(memory_format=torch.channels_last) for batch in calibration]
     if not batches:
         raise ValueError("quantize needs at least one calibration batch")
-    warn_if_not_accelerated("int8", batches[0].device)
+    precision_cpu.warn_if_not_accelerated("int8", batches[0].device)
     example = batches[0].expand(max(2, len(batches[0])), *batches[0].shape[1:])  # batch 1 specializes
     example = example.contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), warnings.catch_warnings():
@@ -136,7 +138,8 @@ def _pt2e(keep: frozenset[str]):
     except ImportError as exc:
         raise ImportError(TORCHAO_HINT) from exc
     quantizer = _edge_pad_aware(x86)()
-    quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+    reduce_range = precision_cpu.cpu_support().int8_reduce_range
+    quantizer.set_global(x86.get_default_x86_inductor_quantization_config(reduce_range=reduce_range))
     for name in sorted(keep):
         quantizer.set_module_name_qconfig(name, None)
     return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, quantizer
@@ -150,20 +153,12 @@ def _edge_pad_aware(x86):
     Without this the quantizer leaves the pad, and so the pool, in float: the conv before it
     writes fp32, the pad and pool run in float and quantize again (GoogLeNet's pool1, pool2
     and pool3, and the pool branches reading them). Copying edge values is exact in int8.
-    The hooks are the quantizer's own (private, torchao 0.18); where they are missing, the
-    plain quantizer is used, which is correct, only slower.
+    The hooks are the quantizer's own (private, torchao 0.18): :func:`_private_api_matches`
+    checks every one used, with the arguments passed; where one differs, the plain quantizer
+    is used, which is correct, only slower.
     """
     base = x86.X86InductorQuantizer
-    hooks = ("_annotate_propagation_quantizable_pattern", "_annotate_output_for_int8_in_int8_out_pattern")
-    needed = (
-        "_is_any_annotated",
-        "_is_quantized_op_pt2e",
-        "_annotate_nodes_not_quantize",
-        "get_input_act_qspec",
-        "QUANT_ANNOTATION_KEY",
-        "_X86InductorQuantizationAnnotation",
-    )
-    if not all(hasattr(base, hook) for hook in hooks) or not all(hasattr(x86, name) for name in needed):
+    if not _private_api_matches(x86):
         return base
 
     def is_edge_pad(node: torch.fx.Node) -> bool:
@@ -200,6 +195,41 @@ def _edge_pad_aware(x86):
             return super()._annotate_output_for_int8_in_int8_out_pattern(node)
 
     return EdgePadAwareQuantizer
+
+
+# What _edge_pad_aware uses of torchao's x86 quantizer module, privates included: the
+# quantizer's methods (with the parameters they are called with), the module's functions,
+# and the annotation's fields.
+_QUANTIZER_METHODS = {
+    "_annotate_propagation_quantizable_pattern": ("node", "quantization_config", "filter_fn"),
+    "_annotate_output_for_int8_in_int8_out_pattern": ("node",),
+    "_annotate_output_share_observer_as_input": ("input_node", "source_node"),
+}
+_MODULE_FUNCTIONS = (
+    "_is_any_annotated",
+    "_is_quantized_op_pt2e",
+    "_annotate_nodes_not_quantize",
+    "get_input_act_qspec",
+)
+_ANNOTATION_FIELDS = ("input_qspec_map", "_annotated", "_is_output_of_quantized_pattern")
+
+
+def _private_api_matches(x86) -> bool:
+    """Whether torchao's x86 quantizer module still has every private name and parameter that
+    :func:`_edge_pad_aware` uses."""
+    base = getattr(x86, "X86InductorQuantizer", None)
+    annotation = getattr(x86, "_X86InductorQuantizationAnnotation", None)
+    if base is None or not hasattr(x86, "QUANT_ANNOTATION_KEY") or not dataclasses.is_dataclass(annotation):
+        return False
+    if not all(callable(getattr(x86, name, None)) for name in _MODULE_FUNCTIONS):
+        return False
+    if not set(_ANNOTATION_FIELDS) <= {field.name for field in dataclasses.fields(annotation)}:
+        return False
+    for name, parameters in _QUANTIZER_METHODS.items():
+        method = getattr(base, name, None)
+        if method is None or tuple(inspect.signature(method).parameters)[1:] != parameters:
+            return False
+    return True
 
 
 def _edge_pads_in_int8(program: torch.fx.GraphModule) -> None:
