@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from archbuilder.catalog import ShippedSpec, list_specs
 from archbuilder.diff import SpecDiff, diff
-from archbuilder.errors import Problem, SpecError
+from archbuilder.errors import Problem, SpecError, UnsupportedOnThisCPU
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
 from archbuilder.extras import MissingExtra
 from archbuilder.features import FeatureInfo, FeatureMap, feature_info
@@ -63,6 +63,7 @@ __all__ = [
     "SpecError",
     "Summary",
     "UnsupportedFormat",
+    "UnsupportedOnThisCPU",
     "build",
     "diagram",
     "diff",

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Problem", "SpecError", "did_you_mean", "escape", "format_path"]
+__all__ = ["Problem", "SpecError", "UnsupportedOnThisCPU", "did_you_mean", "escape", "format_path"]
 
 KeyPath = tuple[str | int, ...]
 
@@ -54,6 +54,11 @@ class Problem:
         if self.line is not None:
             where += f":{self.line}:{self.column}"
         return escape(f"{where}: {format_path(self.path)}: {self.message}")
+
+
+class UnsupportedOnThisCPU(RuntimeError):
+    """What was asked cannot run on this machine; the message names what is missing and what
+    to use instead (``archbuild`` prints it and exits with status 2)."""
 
 
 class SpecError(ValueError):

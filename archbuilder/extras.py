@@ -32,6 +32,7 @@ EXTRAS: dict[str, str] = {
     "onnxscript": "onnx",  # torch.onnx's exporter
     "onnxruntime": "onnx",  # runs the exported file
     "torchao": "int8",  # quantize: PyTorch's PT2E flow
+    "torchvision": "bench",  # archbuild bench's torchvision twin or nearest reference
 }
 
 

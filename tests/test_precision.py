@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -307,3 +310,30 @@ class TestCpuFeatures:
             pytest.skip("no /proc/cpuinfo or no PyTorch probe here, or oneDNN's ISA is capped")
         assert precision_cpu.accelerated("bf16") == (probe() or torch.cpu._is_amx_tile_supported())
         assert precision_cpu.accelerated("int8") == torch.cpu._is_vnni_supported()
+
+
+@pytest.mark.slow
+def test_bf16_runs_where_torch_refuses_onednns_bf16_convs(tmp_path):
+    """Under ONEDNN_MAX_CPU_ISA=AVX2 torch's own check refuses oneDNN's bf16 weight packing,
+    as on an AMD Zen 3, whatever CPU runs this: the crash this guards against, on real kernels."""
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    code = f"""
+import warnings, torch, archbuilder
+from archbuilder.builder.precision_cpu import cpu_support
+model = archbuilder.build(archbuilder.load_spec({str(spec)!r})).eval()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    optimized = archbuilder.optimize_for_inference(model, dtype="bf16", input_shape=(2, 3, 16, 16))
+x = torch.randn(2, 3, 16, 16)
+with torch.inference_mode():
+    error = ((optimized(x) - model(x)).abs().max() / model(x).abs().max()).item()
+print(cpu_support().onednn_bf16, len(caught), error)
+"""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    onednn_bf16, warned, error = result.stdout.split()
+    assert onednn_bf16 == "False" and warned == "1" and float(error) <= BF16_TOLERANCE

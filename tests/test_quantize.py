@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from collections import Counter
 
@@ -251,3 +252,59 @@ def test_edge_padded_pools_stay_int8_and_export_to_onnx(tmp_path):
         reference = quantize(model, batches, compile=False)(x).numpy()
     assert got.shape == (2, 5)
     assert np.abs(got - reference).max() <= 0.02 * np.abs(reference).max()
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_without_torchaos_private_hooks_the_plain_quantizer_is_used_and_is_correct(monkeypatch):
+    """The edge-pad-aware quantizer leans on torchao's private hooks; if any differs (a name, a
+    parameter, an annotation field), the plain X86InductorQuantizer runs: pads and the pools
+    after them in float, the same function."""
+    import types
+
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+
+    flow = importlib.import_module("archbuilder.builder.quantize")  # the package re-exports the function
+
+    assert flow._private_api_matches(x86)
+    for missing in ("_is_any_annotated", "QUANT_ANNOTATION_KEY", "X86InductorQuantizer"):
+        stripped = types.SimpleNamespace(**{k: v for k, v in vars(x86).items() if k != missing})
+        assert not flow._private_api_matches(stripped), missing
+
+    class Renamed(x86.X86InductorQuantizer):  # a parameter renamed upstream
+        def _annotate_output_share_observer_as_input(self, node, source):
+            return None
+
+    renamed = types.SimpleNamespace(**{**vars(x86), "X86InductorQuantizer": Renamed})
+    assert not flow._private_api_matches(renamed)
+    assert flow._edge_pad_aware.__wrapped__(renamed) is Renamed
+
+    monkeypatch.setattr(flow, "_private_api_matches", lambda module: False)
+    flow._edge_pad_aware.cache_clear()
+    try:
+        torch.manual_seed(0)
+        model = trained_looking(archbuilder.build(archbuilder.load_spec(CEIL_POOL))).eval()
+        reference = quantize(model, calibration(), compile=False)
+        pads = [n for n in reference.program.graph.nodes if n.target == torch.ops.aten.pad.default]
+        quantized = "quantized_decomposed.quantize_per_tensor.default"
+        assert pads and not any(str(n.args[0].target) == quantized for n in pads)  # float pads
+        x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+        with torch.inference_mode():
+            compiled, expected = quantize(model, calibration())(x), reference(x)
+        tolerance = classifier_code_tolerance(reference.program, model.fc, codes=4)
+        assert (compiled - expected).abs().max() <= tolerance
+    finally:
+        flow._edge_pad_aware.cache_clear()
+
+
+def test_int8_without_onednn_is_refused_with_what_to_use_instead(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)  # a torch built without it
+    with pytest.raises(archbuilder.UnsupportedOnThisCPU, match=r"compile=False"):
+        quantize(small(), calibration())
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    if importlib.util.find_spec("torchao") is None:
+        pytest.skip("the command line asks for torchao first")
+    assert archbuild(["bench", str(spec), "--dtype", "int8", "--batch", "1", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("archbuild: error: int8 kernels need oneDNN") and "Traceback" not in err

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from archbuilder.errors import UnsupportedOnThisCPU
+
 __all__ = [
     "ACCELERATING_FLAGS",
     "CpuSupport",
@@ -76,11 +78,6 @@ _warned: set[str] = set()
 
 class NotAcceleratedWarning(UserWarning):
     """A reduced-precision path runs on a CPU without the instructions that make it fast."""
-
-
-class UnsupportedOnThisCPU(RuntimeError):
-    """What was asked cannot run on this machine; the message names what is missing and what to
-    use instead."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,10 +41,9 @@ from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.optimize import FusedConv, InferenceParallel, _concat_convs, _Rewriter
 from archbuilder.builder.pooling import EdgePaddedMaxPool2d
 from archbuilder.builder.precision import compile_frozen, kept_in_fp32
+from archbuilder.extras import importing
 
 __all__ = ["QuantizedModel", "calibration_batches", "quantize", "quantize_module"]
-
-TORCHAO_HINT = "int8 quantization needs torchao (PyTorch's PT2E flow): pip install 'archbuilder[int8]'"
 
 
 class QuantizedModel(nn.Module):
@@ -96,6 +95,12 @@ def quantize(
     ``cpp_wrapper`` is :func:`compile_frozen`'s."""
     if not isinstance(model, ArchModel):
         raise TypeError(f"quantize takes a model made by archbuilder.build, not {type(model).__name__}")
+    if compile and not torch.backends.mkldnn.is_available():
+        raise precision_cpu.UnsupportedOnThisCPU(
+            "int8 kernels need oneDNN, which this torch build lacks (torch.backends.mkldnn.is_available() "
+            "is False): quantize(..., compile=False) keeps the reference graph (slow; what the exporters "
+            "take), or run in float32"
+        )
     keep = kept_in_fp32(model, keep_fp32)
     program = quantize_module(_float_body(model, fuse_siblings), calibration, keep_fp32=keep)
     return QuantizedModel(program, getattr(model, "spec", None), compile, cpp_wrapper)
@@ -131,12 +136,10 @@ def quantize_module(
 
 def _pt2e(keep: frozenset[str]):
     """torchao's PT2E entry points and an X86 quantizer leaving ``keep`` in float32."""
-    try:
+    with importing("int8 quantization (PyTorch's PT2E flow)"):
         from torchao.quantization.pt2e import allow_exported_model_train_eval
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
-    except ImportError as exc:
-        raise ImportError(TORCHAO_HINT) from exc
     quantizer = _edge_pad_aware(x86)()
     reduce_range = precision_cpu.cpu_support().int8_reduce_range
     quantizer.set_global(x86.get_default_x86_inductor_quantization_config(reduce_range=reduce_range))

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from archbuilder import __version__
 from archbuilder.cli import bench, build, catalog, check, diff, emit, export, import_, render, search
 from archbuilder.cli.common import TorchUnavailable, UsageError, positive
-from archbuilder.errors import SpecError, escape
+from archbuilder.errors import SpecError, UnsupportedOnThisCPU, escape
 from archbuilder.export import ExportError
 from archbuilder.extras import MissingExtra, missing_extra
 from archbuilder.files import interrupted
@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = _missing_extra(exc, args.command)
         if missing is not None:  # an optional package not installed: what to install, exit 2
             print(escape(f"archbuild: error: {missing}")[:2000], file=sys.stderr)
+            return 2
+        if isinstance(exc, UnsupportedOnThisCPU):  # the machine can't: what to use instead, exit 2
+            print(escape(f"archbuild: error: {exc}")[:2000], file=sys.stderr)
             return 2
         print(_message(exc), file=sys.stderr)
         return 1
