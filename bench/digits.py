@@ -3,7 +3,9 @@
     python bench/digits.py [--runs default threads-1 ...] [--epochs 10]
 
 Each run is the unchanged example in a fresh process (``torchrun`` for the two-process run),
-with ``--no-checkpoint --no-progress --metrics``. Reported per run: the final test accuracy,
+with ``--no-checkpoint --no-progress --metrics``. The ``loaded-*`` runs share the machine with
+one busy process per core (what a laptop or a shared server does to a training run), to show
+how each thread count holds up under contention. Reported per run: the final test accuracy,
 the accuracy after epoch 8, the training time the script reports and the whole process's
 wall time (imports and data loading included); then every run's per-epoch log.
 """
@@ -11,11 +13,14 @@ wall time (imports and data loading included); then every run's per-epoch log.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchlib import ROOT, machine, table
@@ -24,16 +29,33 @@ EXAMPLE = str(ROOT / "examples" / "train_digits.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 RUNS = {  # name: (how it is started, the example's extra arguments)
     "default": ([sys.executable], []),
-    "threads-1": ([sys.executable], ["--threads", "1"]),
+    "threads-2": ([sys.executable], ["--threads", "2"]),
     "processes-2": (TORCHRUN, []),
-    "threads-1-seed-1": ([sys.executable], ["--threads", "1", "--seed", "1"]),
-    "threads-1-seed-2": ([sys.executable], ["--threads", "1", "--seed", "2"]),
+    "seed-1": ([sys.executable], ["--seed", "1"]),
+    "seed-2": ([sys.executable], ["--seed", "2"]),
+    "loaded-default": ([sys.executable], []),
+    "loaded-threads-2": ([sys.executable], ["--threads", "2"]),
 }
+BUSY = "while True: pass"
+
+
+@contextlib.contextmanager
+def load(busy: bool) -> Iterator[None]:
+    """One busy-looping process per core while the block runs (when ``busy``)."""
+    burners = (
+        [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(os.cpu_count() or 1)] if busy else []
+    )
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 def run(name: str, epochs: int) -> dict:
     launcher, extra = RUNS[name]
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, load(name.startswith("loaded")):
         metrics = Path(folder) / "metrics.json"
         command = [*launcher, EXAMPLE, "--no-checkpoint", "--no-progress", "--epochs", str(epochs)]
         command += ["--metrics", str(metrics), *extra]

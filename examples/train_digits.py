@@ -62,7 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--metrics", type=Path, help="write losses, accuracies and weight digests as JSON")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--threads", type=int, help="CPU threads per process (default: cores / processes)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads per process (1: a model this small gains little "
+        "from more and collapses when another program holds a core; 0: cores / processes)"
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.resume and (args.spec or args.set):
@@ -86,7 +89,7 @@ class Run:
         self.device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
         if use_cuda:
             torch.cuda.set_device(self.device)
-        else:  # share the cores between the processes of this machine
+        else:
             torch.set_num_threads(threads or max(1, len(os.sched_getaffinity(0)) // local_world))
         if self.distributed:
             dist.init_process_group("nccl" if use_cuda else "gloo")

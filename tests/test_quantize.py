@@ -127,6 +127,23 @@ def test_bench_prints_a_row_per_contender(tmp_path, capsys):
     assert "small, batch 2, bf16" in out and "archbuilder bf16" in out and "no torchvision twin" in out
 
 
+def test_bench_takes_a_thread_count_and_says_when_the_machine_was_busy(tmp_path, capsys, monkeypatch):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    threads = torch.get_num_threads()
+    command = ["bench", str(spec), "--batch", "1", "--repeats", "1", "--no-twin", "--threads", "1"]
+    try:
+        monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
+        assert archbuild(command) == 0
+        out = capsys.readouterr().out
+        assert "small, batch 1, fp32: median of 1 interleaved calls, 1 thread," in out and "busy" not in out
+        monkeypatch.setattr("os.getloadavg", lambda: (64.0, 64.0, 64.0))
+        assert archbuild(command) == 0
+        assert "the machine was busy: load average 64.0" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(threads)
+
+
 # -- a trained model: the accuracy cost, measured --------------------------------------------
 @pytest.fixture(scope="module")
 def trained(digits_default_run):

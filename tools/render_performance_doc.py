@@ -313,6 +313,9 @@ def digits() -> dict[str, str]:
     f["digits_torchrun_output"] = "\n".join([*torchrun[:2], "...", *torchrun[-3:]])
     accuracies = [number(cells[1]) for cells in table.rows]
     after_8 = [number(cells[2]) for cells in table.rows]
+    epoch_s = {cells[0]: number(dict(zip(table.headers, cells))["s / epoch"]) for cells in table.rows}
+    f["digits_idle_threads_2_speedup"] = f"{epoch_s['default'] / epoch_s['threads-2']:.1f}×"
+    f["digits_loaded_threads_2_slowdown"] = f"{epoch_s['loaded-threads-2'] / epoch_s['loaded-default']:.1f}×"
     f["digits_runs"] = str(len(table.rows))
     f["digits_min_acc"] = f"{min(accuracies):.2f}%"
     f["digits_min_acc_8"] = f"{min(after_8):.2f}%"

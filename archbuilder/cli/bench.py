@@ -27,6 +27,7 @@ def register(command: Command) -> None:
     bench.add_argument(
         "--no-twin", action="store_true", help="leave out the torchvision twin (or nearest reference)"
     )
+    bench.add_argument("--threads", type=positive, help="torch CPU threads (default: torch's, one per core)")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -36,11 +37,14 @@ def _bench(args: argparse.Namespace) -> int:
     from archbuilder.builder.precision_bench import TWINS
 
     spec = load(args, args.spec)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    busy = _busy_warning(torch.get_num_threads())
     result = compare(spec, batch=args.batch, dtype=args.dtype, repeats=args.repeats, twin=not args.no_twin)
     timings = result.timings
     print(
         f"{spec.name}, batch {args.batch}, {args.dtype}: median of {args.repeats} interleaved calls, "
-        f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}"
+        f"{_plural(torch.get_num_threads(), 'thread')}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
     )
     fp32 = ("torchvision fp32", f"torchvision fp32{NEAREST_SUFFIX}")
     base = next((t.seconds for t in timings if t.name in fp32), None)
@@ -50,6 +54,8 @@ def _bench(args: argparse.Namespace) -> int:
     for timing in timings:
         line = f"{timing.name:<{width}}  {timing.seconds * 1e3:>10.1f}  {timing.images_per_second:>10.1f}"
         print(line + (f"  {base / timing.seconds:>19.2f}×" if base else ""))
+    if busy:
+        print(busy)
     reference = result.reference
     if reference is not None and not reference.exact and result.params:
         print(_nearest_note(spec, reference, *result.params))
@@ -59,6 +65,29 @@ def _bench(args: argparse.Namespace) -> int:
             f"nearest references: {', '.join(NEAREST)})"
         )
     return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _busy_warning(threads: int) -> str | None:
+    """A note when other work holds the cores before the run: the medians are then a shared
+    machine's, and with several threads each op waits for the slowest of them."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if load < 0.5 * cores:
+        return None
+    return (
+        f"(the machine was busy: load average {load:.1f} on {cores} cores before the run, so these are a "
+        f"shared machine's times; with {threads} threads each op waits for the slowest, and --threads 1 "
+        "holds up better under contention)"
+    )
 
 
 def _nearest_note(spec: ArchSpec, reference: Reference, params: int, reference_params: int) -> str:
