@@ -39,10 +39,42 @@ class Benchmark(NamedTuple):
     # run in a new empty folder: for a script that writes its files (a study's database, a
     # report) in the current one, so that a rerun starts afresh and leaves the checkout alone
     in_temp: bool = False
+    # environment variables set for this run only, as (name, value) pairs; the log's command
+    # starts with them and its header repeats them (ISA_CAPS among them: "emulated")
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def path(self) -> Path:
         return Path(self.script) if "/" in self.script else Path("bench") / self.script
+
+    def command(self, *, quick: bool = False) -> str:
+        """The command line a log's header gives, its environment variables first."""
+        settings = [f"{name}={value}" for name, value in self.env]
+        return " ".join([*settings, "python", str(self.path), *(self.quick if quick else self.args)])
+
+
+# Variables that cap the instruction sets kernels are chosen by: oneDNN's (convs, int8, and
+# torch's oneDNN-bf16 check), ATen's (pools, elementwise, concat; inductor's code) and MKL's
+# (its GEMM; honoured on Intel CPUs only). Set below the CPU's own, they emulate an older CPU's
+# kernels on this one's cores: not that CPU's speed.
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+AVX2_EMULATED = (
+    ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+    ("ATEN_CPU_CAPABILITY", "avx2"),
+    ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
+)
+ISA_ARGS = ("--profile", "--variants")
+ISA_QUICK = (
+    "--batch",
+    "1",
+    "--repeats",
+    "2",
+    "--no-compile",
+    "--no-int8",
+    "--no-digits",
+    "--profile",
+    "--variants",
+)
 
 
 LINEAGE = (
@@ -96,6 +128,10 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         ("--trials", "2", "--epochs", "1", "--seed", "0"),
         in_temp=True,
     ),
+    # GoogLeNet's paths against the fp32 floor on this CPU's instruction set, then under oneDNN's,
+    # ATen's and MKL's AVX2 caps (issue 25: CPUs without AVX-512)
+    "isa": Benchmark("isa.py", ISA_ARGS, ISA_QUICK),
+    "isa-avx2-emulated": Benchmark("isa.py", ISA_ARGS, ISA_QUICK, env=AVX2_EMULATED),
     "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
 }
 
@@ -139,7 +175,21 @@ def commit() -> str:
     return sha + (" (with uncommitted changes to archbuilder/, bench/, examples/ or specs/)" if dirty else "")
 
 
-def header(command: str, seconds: float, load: str) -> str:
+def environment(env: tuple[tuple[str, str], ...]) -> str:
+    """The header's line for a run's own environment variables ("" for none)."""
+    if not env:
+        return ""
+    line = "environment: " + " ".join(f"{name}={value}" for name, value in env)
+    caps = [name for name, _ in env if name in ISA_CAPS]
+    if caps:
+        line += (
+            f" (emulated: {', '.join(caps)} cap the instruction sets that kernels are chosen by below "
+            "this CPU's own; an older CPU's kernels on this one's cores, not that CPU's speed)"
+        )
+    return line + "\n"
+
+
+def header(command: str, seconds: float, load: str, env: tuple[tuple[str, str], ...] = ()) -> str:
     import torch
 
     try:
@@ -157,6 +207,7 @@ def header(command: str, seconds: float, load: str) -> str:
         f"flags: {' '.join(cpu_flags()) or 'none of ' + 'avx2/avx512/vnni/amx'}\n"
         f"software: Python {platform.python_version()}, torch {torch.__version__}, "
         f"oneDNN {onednn_version()}{vision}\n"
+        f"{environment(env)}"
         f"load average before: {load}\n"
         f"took: {seconds:.1f} s\n"
         "----\n"
@@ -165,7 +216,7 @@ def header(command: str, seconds: float, load: str) -> str:
 
 def run(name: str, benchmark: Benchmark, *, quick: bool, out: Path, machine: str) -> bool:
     args = benchmark.quick if quick else benchmark.args
-    command = " ".join(["python", str(benchmark.path), *args])
+    command = benchmark.command(quick=quick)
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"{name}: {command}", flush=True)
     with tempfile.TemporaryDirectory(prefix=f"archbuilder-{name}-") as folder:
@@ -173,11 +224,12 @@ def run(name: str, benchmark: Benchmark, *, quick: bool, out: Path, machine: str
         result = subprocess.run(
             [sys.executable, str(ROOT / benchmark.path), *args],
             cwd=folder if benchmark.in_temp else ROOT,
+            env={**os.environ, **dict(benchmark.env)},
             capture_output=True,
             text=True,
         )
         seconds = time.perf_counter() - start
-    text = header(command, seconds, load) + result.stdout
+    text = header(command, seconds, load, benchmark.env) + result.stdout
     if result.returncode != 0 or result.stderr.strip():
         text += f"\n---- stderr (exit status {result.returncode}) ----\n{result.stderr}"
     path = out / f"{machine}-{name}.txt"
@@ -209,7 +261,7 @@ def main() -> int:
     if args.list:
         for name in chosen:
             b = BENCHMARKS[name]
-            print(f"{name:<15} python {b.path} {' '.join(b.args)}")
+            print(f"{name:<18} {b.command()}")
         return 0
     out = args.out or (
         Path(tempfile.mkdtemp(prefix="archbuilder-bench-")) if args.quick else ROOT / "bench" / "results"
