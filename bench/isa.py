@@ -152,35 +152,29 @@ def googlenet_pair() -> tuple[nn.Module, archbuilder.ArchModel]:
     return reference.eval(), model.eval()
 
 
+def first_calls(run: Callable, batches: list[int]) -> Callable:
+    """``run`` after one call at every batch size (compiling, packing), so that none is timed."""
+    with torch.inference_mode():
+        for batch in batches:
+            run(torch.randn(batch, 3, SIZE, SIZE))
+    return run
+
+
 def contenders(reference: nn.Module, model: archbuilder.ArchModel, args) -> dict[str, Callable]:
-    """Every contender, each called once at every batch size as soon as it is made (compiling,
-    packing), before the next is made: torchao's x86 quantizer, once ``quantize`` imports it,
-    leaves its ``QuantLiftUp`` pass in ``torch._inductor.config.pre_grad_custom_pass``, and a
-    later compile of an ``optimize_for_inference`` model for a new shape then corrupts the heap
-    (torch 2.14.1, torchao 0.18). So int8 comes last."""
-    start = time.perf_counter()
-    runs: dict[str, Callable] = {}
-
-    def add(name: str, run: Callable) -> None:
-        with torch.inference_mode():
-            for batch in args.batch:
-                run(torch.randn(batch, 3, SIZE, SIZE))
-        runs[name] = run
-
-    add(REFERENCE, reference)
-    add(PLAIN, model)
-    add(OFI, archbuilder.optimize_for_inference(model))
+    """Every contender but int8, each called at every batch size as soon as it is made."""
+    batches = args.batch
+    runs = {REFERENCE: first_calls(reference, batches), PLAIN: first_calls(model, batches)}
+    runs[OFI] = first_calls(archbuilder.optimize_for_inference(model), batches)
     if args.variants:
         for name, steps in VARIANTS.items():
-            add(name, archbuilder.optimize_for_inference(model, **steps))
+            runs[name] = first_calls(archbuilder.optimize_for_inference(model, **steps), batches)
     if not args.no_compile:
-        add(COMPILED, torch.compile(archbuilder.optimize_for_inference(model), dynamic=False))
+        compiled = torch.compile(archbuilder.optimize_for_inference(model), dynamic=False)
+        runs[COMPILED] = first_calls(compiled, batches)
         if args.variants:  # inductor's own weight packing, pools and concats (fuse_activations is its job)
-            add(FROZEN, compile_frozen(archbuilder.optimize_for_inference(model, fuse_activations=False)))
-    add(BF16, archbuilder.optimize_for_inference(model, dtype="bf16"))
-    if not args.no_int8:
-        add(INT8, archbuilder.quantize(model, calibration_batches(model, count=4, batch=8)))
-    print(f"first calls (compiling, packing) took {time.perf_counter() - start:.0f} s\n")
+            frozen = compile_frozen(archbuilder.optimize_for_inference(model, fuse_activations=False))
+            runs[FROZEN] = first_calls(frozen, batches)
+    runs[BF16] = first_calls(archbuilder.optimize_for_inference(model, dtype="bf16"), batches)
     return runs
 
 
@@ -254,6 +248,10 @@ def block_profile(model: archbuilder.ArchModel, optimized: nn.Module, batch: int
 def speed(
     args, floor_gflops: float, onednn_gflops: float
 ) -> tuple[dict[str, Callable], archbuilder.ArchModel]:
+    """The speed tables. int8 is timed in a second round, after every other contender's last
+    call, beside the reference and ``optimize_for_inference`` fp32: on this Zen 4 (torch 2.14.1,
+    torchao 0.18), a ``torch.compile``-d fp32 model called at batch 1 after the int8 program has
+    run corrupts the heap (glibc aborts), so no compiled fp32 model runs after it."""
     reference, model = googlenet_pair()
     macs = archbuilder.summarize(model.spec).inference_macs
     reference_macs = archbuilder.summarize(archbuilder.load_spec(REFERENCE_SPEC)).inference_macs
@@ -261,7 +259,19 @@ def speed(
         f"googlenet.yaml: {macs / 1e9:.2f} GMAC per image ({2 * macs * 8 / 1e9:.1f} GFLOP per batch of 8); "
         f"torchvision's googlenet: {reference_macs / 1e9:.2f} GMAC per image"
     )
+    start = time.perf_counter()
     runs = contenders(reference, model, args)
+    print(f"first calls (compiling, packing) took {time.perf_counter() - start:.0f} s")
+    rounds = {batch: [timed(runs, batch, args.repeats)] for batch in args.batch}
+    if not args.no_int8:
+        start = time.perf_counter()
+        int8 = archbuilder.quantize(model, calibration_batches(model, count=4, batch=8))
+        runs[INT8] = first_calls(int8, args.batch)
+        print(f"int8: quantize and first calls took {time.perf_counter() - start:.0f} s")
+        second = {name: runs[name] for name in (REFERENCE, OFI, INT8)}
+        for batch in args.batch:
+            rounds[batch].append(timed(second, batch, args.repeats))
+    print()
     print("oneDNN kernels per call (batch 8; primitive, implementation × calls):")
     for name in (OFI, *(VARIANTS if args.variants else ()), BF16, INT8):
         if name in runs:
@@ -269,36 +279,48 @@ def speed(
             listed = ", ".join(f"{p} {impl} ×{n}" for (p, impl), n in kernels.most_common()) or "none"
             print(f"- {name}: {listed}")
     print()
+    headers = ["model", "ms / batch", "images / s", "vs reference", "of fp32 floor", "of oneDNN rate"]
     for batch in args.batch:
-        x = torch.randn(batch, 3, SIZE, SIZE)
-        with torch.inference_mode():
-            times = time_interleaved(
-                {name: (lambda r=run, x=x: r(x)) for name, run in runs.items()}, repeats=args.repeats
-            )
-        base = median(times[REFERENCE])
         rows = []
-        for name, values in times.items():
-            seconds = median(values)
-            flop = 2 * (reference_macs if name == REFERENCE else macs) * batch
-            rows.append(
-                [
-                    name,
-                    f"{seconds * 1e3:.1f}",
-                    f"{batch / seconds:.1f}",
-                    f"{base / seconds:.2f}×",
-                    f"{flop / (floor_gflops * 1e9) / seconds * 100:.0f}%",
-                    f"{flop / (onednn_gflops * 1e9) / seconds * 100:.0f}%",
-                ]
-            )
-        print(f"Batch {batch} (median of {args.repeats} interleaved calls after warm-up):")
-        print(
-            table(
-                ["model", "ms / batch", "images / s", "vs reference", "of fp32 floor", "of oneDNN rate"], rows
-            )
+        for index, times in enumerate(rounds[batch]):
+            base = median(times[REFERENCE])
+            for name, values in times.items():
+                if index and name != INT8:
+                    continue  # the second round's reference and fp32: below, in its own table
+                seconds = median(values)
+                flop = 2 * (reference_macs if name == REFERENCE else macs) * batch
+                rows.append(
+                    [name, f"{seconds * 1e3:.1f}", f"{batch / seconds:.1f}", f"{base / seconds:.2f}×",
+                     f"{flop / (floor_gflops * 1e9) / seconds * 100:.0f}%",
+                     f"{flop / (onednn_gflops * 1e9) / seconds * 100:.0f}%"]
+                )  # fmt: skip
+        note = (
+            "; int8 in a second round, its ratio to that round's reference" if len(rounds[batch]) > 1 else ""
         )
-        print_repeats(times)
+        print(f"Batch {batch} (median of {args.repeats} interleaved calls after warm-up{note}):")
+        print(table(headers, rows))
+        print_repeats(rounds[batch][0])
+        if len(rounds[batch]) > 1:
+            second = rounds[batch][1]
+            print(
+                f"\nSecond round, batch {batch} (int8 after the rest, median of {args.repeats} interleaved calls):"
+            )
+            print(
+                table(
+                    ["model", "ms / batch"], [[name, f"{median(v) * 1e3:.1f}"] for name, v in second.items()]
+                )
+            )
+            print_repeats(second)
         print()
     return runs, model
+
+
+def timed(runs: dict[str, Callable], batch: int, repeats: int) -> dict[str, list[float]]:
+    x = torch.randn(batch, 3, SIZE, SIZE)
+    with torch.inference_mode():
+        return time_interleaved(
+            {name: (lambda r=run, x=x: r(x)) for name, run in runs.items()}, repeats=repeats
+        )
 
 
 def main() -> None:
