@@ -63,7 +63,7 @@ AVX2_EMULATED = (
     ("ATEN_CPU_CAPABILITY", "avx2"),
     ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
 )
-ISA_ARGS = ("--profile", "--variants")
+ISA_ARGS = ("--profile", "--variants", "--repeats", "15")
 ISA_QUICK = (
     "--batch",
     "1",
