@@ -73,14 +73,14 @@ FROZEN = "optimize_for_inference fp32 + compile_frozen"
 SIZE = 224
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 7) -> tuple[float, list[float]]:
+def matmul_gflops(size: int = 2048, repeats: int = 21) -> tuple[float, list[float]]:
     """GFLOP/s of a size² fp32 ``torch.matmul`` (MKL's SGEMM), median of ``repeats``, and the repeats."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     return _rate(lambda: a @ b, 2 * size**3, repeats)
 
 
 def onednn_conv_gflops(
-    channels: int = 2048, pixels: int = 2048, repeats: int = 7
+    channels: int = 2048, pixels: int = 2048, repeats: int = 21
 ) -> tuple[float, list[float]]:
     """GFLOP/s of oneDNN's fp32 1×1 conv (channels → channels over ``pixels`` pixels, channels-last),
     its weight packed once, as ``optimize_for_inference`` runs its convs: oneDNN's GEMM rate under
@@ -97,8 +97,9 @@ def onednn_conv_gflops(
     return _rate(run, 2 * channels * channels * pixels, repeats)
 
 
-def _rate(run: Callable[[], object], flop: int, repeats: int) -> tuple[float, list[float]]:
-    run()
+def _rate(run: Callable[[], object], flop: int, repeats: int, warmup: int = 3) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        run()
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -193,7 +194,7 @@ def block_names(model: archbuilder.ArchModel, body: nn.Sequential) -> list[str]:
     )
 
 
-def block_profile(model: archbuilder.ArchModel, optimized: nn.Module, batch: int, calls: int = 5) -> None:
+def block_profile(model: archbuilder.ArchModel, optimized: nn.Module, batch: int, calls: int = 10) -> None:
     """Time per top-level block of ``optimized`` (forward hooks around each, median of ``calls``), with
     each block's share, its multiply-adds and the rate it reaches."""
     body = optimized.body
@@ -346,11 +347,11 @@ def main() -> None:
     print(f"Environment: {' '.join(set_) if set_ else 'none of ' + ', '.join(ENVIRONMENT)}")
     rate, rates = matmul_gflops()
     print(
-        f"fp32 floor: 2048² matmul (MKL) {rate:.1f} GFLOP/s (median of 7: {' '.join(f'{r:.1f}' for r in rates)})"
+        f"fp32 floor: 2048² matmul (MKL) {rate:.1f} GFLOP/s (median of {len(rates)}: {' '.join(f'{r:.1f}' for r in rates)})"
     )
     conv, convs = onednn_conv_gflops()
     print(f"oneDNN fp32 1×1 conv (2048 → 2048 channels, 2048 pixels, packed): {conv:.1f} GFLOP/s "
-          f"(median of 7: {' '.join(f'{r:.1f}' for r in convs)})")  # fmt: skip
+          f"(median of {len(convs)}: {' '.join(f'{r:.1f}' for r in convs)})")  # fmt: skip
     print()
     runs, model = speed(args, rate, conv)
     if args.profile:
