@@ -261,3 +261,23 @@ def test_the_lineage_table_is_read_from_the_scripts_output(tool, logs, tmp_path)
     assert row == (
         "| xception (1) | timm legacy_xception | 80.0 | 40.0 | 20.0 | 2.00× | 16.0 | 2.50× | 10.0 | 2.00× |"
     )
+
+
+def test_the_emulated_isa_run_says_so(logs):
+    """The AVX2 rows come from an AVX-512 machine under oneDNN's and ATen's AVX2 caps: its log's
+    header says so and which variables, the kernels it ran are AVX2's, and the page labels it."""
+    log = logs.read_log(RESULTS / "epyc2-isa-avx2-emulated.txt")
+    environment = log.header["environment"]
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in environment and "ATEN_CPU_CAPABILITY=avx2" in environment
+    assert "emulated" in environment and "not that CPU's speed" in environment
+    assert re.search(r"^archbuilder sees: avx2; ATen AVX2; oneDNN capped at AVX2", log.body, re.MULTILINE)
+    kernels = re.findall(
+        r"^- (?:optimize_for_inference|quantize) [^:]*: convolution .*$", log.body, re.MULTILINE
+    )
+    assert kernels and all(":avx2" in line and "avx512" not in line for line in kernels)
+    native = logs.read_log(RESULTS / "epyc2-isa.txt")
+    assert "environment" not in native.header and "avx512_core" in native.body
+    page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    section = page.split("## On CPUs without AVX-512", 1)[1].split("\n## ", 1)[0]
+    assert "kernels of AVX2, not an AVX2 CPU's speed" in section
+    assert "reported in the issue, not measured here" in section

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import isa_figures
 from benchlogs import RESULTS, Log, Table, number, read_log
 from docgen import ROOT, write_or_check
 from precision_figures import accuracy_table, lineage_table, precision_profile_table, speed_table
@@ -26,6 +27,8 @@ import archbuilder
 
 TEMPLATES = ROOT / "tools" / "templates"
 CPU = "xeon2"  # the machine whose logs the docs quote
+# benchmarks (bench/run_all.py's names) whose logs the docs quote from another machine
+MACHINE_OF = {isa_figures.NATIVE: isa_figures.MACHINE, isa_figures.EMULATED: isa_figures.MACHINE}
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -296,7 +299,7 @@ def gpu() -> dict[str, str]:
 
 @figures
 def digits() -> dict[str, str]:
-    digits_log = log("digits")
+    digits_log = log("digits", "epyc2")  # measured on the AMD EPYC after the one-thread default
     table = digits_log.tables[0]
     f = {"digits_source": source_line(digits_log)}
     for cells in table.rows:
@@ -347,6 +350,12 @@ def precision() -> dict[str, str]:
 def precision_lineage() -> dict[str, str]:
     lineage = log("precision-lineage")
     return {"lineage_table": lineage_table(lineage, markdown), "lineage_source": source_line(lineage)}
+
+
+@figures
+def isa() -> dict[str, str]:
+    native, emulated = (log(name, MACHINE_OF[name]) for name in (isa_figures.NATIVE, isa_figures.EMULATED))
+    return isa_figures.figures(native, emulated, markdown, source_line)
 
 
 MISSING = "_missing"  # the key under which all_figures lists the logs it did not find
