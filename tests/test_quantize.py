@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -325,3 +327,26 @@ def test_int8_without_onednn_is_refused_with_what_to_use_instead(monkeypatch, tm
     assert archbuild(["bench", str(spec), "--dtype", "int8", "--batch", "1", "--repeats", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("archbuild: error: int8 kernels need oneDNN") and "Traceback" not in err
+
+
+@pytest.mark.slow
+@needs_torchao
+def test_quantize_leaves_inductors_passes_as_it_found_them():
+    """Importing torchao's x86 quantizer installs its int8 pass in inductor for the whole
+    process; left there, a float model compiled later in the same process corrupted the heap
+    (GoogLeNet, batch 8 then 1, torch 2.14.1). quantize puts it back and its int8 programs
+    compile with it. A fresh interpreter, so that no other test's import of torchao counts."""
+    code = f"""
+import torch, archbuilder
+from archbuilder.builder.quantize import quantize
+spec = archbuilder.load_spec({SMALL!r})
+model = archbuilder.build(spec).eval()
+before = torch._inductor.config.pre_grad_custom_pass
+int8 = quantize(model, [torch.rand(2, 3, 16, 16)])
+with torch.inference_mode():
+    int8(torch.rand(2, 3, 16, 16))
+print(before is None, torch._inductor.config.pre_grad_custom_pass is before)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "True"]

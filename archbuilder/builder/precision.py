@@ -58,19 +58,23 @@ class Float32(nn.Module):
         return self.module(x.float()).to(x.dtype)
 
 
-def compile_frozen(module: nn.Module, *, cpp_wrapper: bool = False) -> Callable[[Tensor], Tensor]:
+def compile_frozen(
+    module: nn.Module, *, cpp_wrapper: bool = False, inductor: dict[str, object] | None = None
+) -> Callable[[Tensor], Tensor]:
     """``torch.compile(module)`` with inductor's weight freezing, for inference.
 
     Frozen weights are constants, which inductor folds and prepacks for oneDNN (bf16 convs,
     int8 convs) and around which it generates its own pool and concat loops. Freezing is read
     when dynamo traces, at the first call for each input shape, so each call sets it.
     ``cpp_wrapper=True`` has inductor call its kernels from generated C++ instead of Python
-    (less overhead per kernel, a longer first compile).
+    (less overhead per kernel, a longer first compile). ``inductor`` adds other inductor
+    settings for this model's compiles only.
     """
     compiled = torch.compile(module, dynamic=False)
+    settings = {"freezing": True, "cpp_wrapper": cpp_wrapper, **(inductor or {})}
 
     def run(x: Tensor) -> Tensor:
-        with torch._inductor.config.patch(freezing=True, cpp_wrapper=cpp_wrapper), torch.no_grad():
+        with torch._inductor.config.patch(settings), torch.no_grad():
             return compiled(x)
 
     return run

@@ -58,7 +58,8 @@ class QuantizedModel(nn.Module):
         self.program = program
         self.spec = spec
         # Frozen, the int8 weights are constants that inductor prepacks for oneDNN's int8 convs.
-        self._run = compile_frozen(program, cpp_wrapper=cpp_wrapper) if compiled else program
+        passes = {"pre_grad_custom_pass": _torchao().lift_up}  # torchao's int8 pass, for this model only
+        self._run = compile_frozen(program, cpp_wrapper=cpp_wrapper, inductor=passes) if compiled else program
         self.training = False
 
     def forward(self, x: Tensor) -> Tensor:
@@ -134,12 +135,39 @@ def quantize_module(
     return converted
 
 
+@dataclasses.dataclass(frozen=True)
+class _Torchao:
+    prepare_pt2e: object
+    convert_pt2e: object
+    allow_train_eval: object
+    x86: object  # the x86 quantizer's module
+    lift_up: object  # the inductor pass its import installs
+
+
+@functools.cache
+def _torchao() -> _Torchao:
+    """torchao's PT2E entry points, imported once. Importing the x86 quantizer sets inductor's
+    ``pre_grad_custom_pass`` for the whole process (its int8 pass); it is put back, and the
+    int8 programs' compiles set it for themselves. Left set, a float model compiled in the
+    same process crashed (heap corruption, torch 2.14.1, torchao 0.18)."""
+    config = torch._inductor.config
+    before = config.pre_grad_custom_pass
+    try:
+        with importing("int8 quantization (PyTorch's PT2E flow)"):
+            from torchao.quantization.pt2e import allow_exported_model_train_eval
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+            from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+        lift_up = config.pre_grad_custom_pass
+    finally:
+        config.pre_grad_custom_pass = before
+    return _Torchao(prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, x86, lift_up)
+
+
 def _pt2e(keep: frozenset[str]):
     """torchao's PT2E entry points and an X86 quantizer leaving ``keep`` in float32."""
-    with importing("int8 quantization (PyTorch's PT2E flow)"):
-        from torchao.quantization.pt2e import allow_exported_model_train_eval
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+    torchao = _torchao()
+    prepare_pt2e, convert_pt2e, x86 = torchao.prepare_pt2e, torchao.convert_pt2e, torchao.x86
+    allow_exported_model_train_eval = torchao.allow_train_eval
     quantizer = _edge_pad_aware(x86)()
     reduce_range = precision_cpu.cpu_support().int8_reduce_range
     quantizer.set_global(x86.get_default_x86_inductor_quantization_config(reduce_range=reduce_range))
