@@ -54,8 +54,6 @@ def _bench(args: argparse.Namespace) -> int:
     for timing in timings:
         line = f"{timing.name:<{width}}  {timing.seconds * 1e3:>10.1f}  {timing.images_per_second:>10.1f}"
         print(line + (f"  {base / timing.seconds:>19.2f}×" if base else ""))
-    if busy:
-        print(busy)
     reference = result.reference
     if reference is not None and not reference.exact and result.params:
         print(_nearest_note(spec, reference, *result.params))
@@ -64,6 +62,8 @@ def _bench(args: argparse.Namespace) -> int:
             f"(no torchvision twin for {spec.name}; twins: {', '.join(TWINS)}; "
             f"nearest references: {', '.join(NEAREST)})"
         )
+    if busy:
+        print(busy)
     return 0
 
 
