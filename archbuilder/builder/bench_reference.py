@@ -11,7 +11,6 @@ models differ, so the ratio is not read as a like-for-like comparison.
 
 from __future__ import annotations
 
-import statistics
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from archbuilder.builder.precision_bench import TWINS, Timing, _interleaved, _ours, benchmark
+from archbuilder.builder.precision_bench import TWINS, Timing, autocast_channels_last, benchmark
 from archbuilder.spec import ArchSpec
 
 __all__ = ["NEAREST", "NEAREST_SUFFIX", "Comparison", "Reference", "compare", "reference_for"]
@@ -92,32 +91,20 @@ def compare(
     if reference is None or reference.exact:
         timings = benchmark(spec, batch=batch, dtype=dtype, repeats=repeats, twin=twin)
         return Comparison(timings, reference)
-    from archbuilder.builder.build import build
+    from archbuilder.summary import summarize
 
-    torch.manual_seed(0)  # as benchmark() builds the spec's model
-    model = build(spec, aux=False, max_param_bytes=1 << 40).eval()
-    x = torch.randn(batch, spec.input.channels, spec.input.height, spec.input.width)
     nearest = reference.make()
-    contenders = {f"archbuilder {dtype}": _ours(model, dtype, x), **_nearest(reference, nearest, dtype)}
-    with torch.inference_mode():
-        times = _interleaved(contenders, x, repeats)
-    timings = [Timing(name, statistics.median(seconds), batch) for name, seconds in times.items()]
-    return Comparison(timings, reference, (_count(model), _count(nearest)))
 
+    def peers(model: nn.Module) -> dict[str, Callable[[Tensor], Tensor]]:
+        contenders: dict[str, Callable[[Tensor], Tensor]] = {f"torchvision fp32{NEAREST_SUFFIX}": nearest}
+        if dtype == "bf16":  # as benchmark() times a twin; the same seeded weights
+            contenders[f"torchvision channels-last bf16 autocast{NEAREST_SUFFIX}"] = autocast_channels_last(
+                reference.make()
+            )
+        return contenders
 
-def _nearest(reference: Reference, eager: nn.Module, dtype: str) -> dict[str, Callable[[Tensor], Tensor]]:
-    """The reference's rows, as benchmark() times a twin: fp32 eager, and for bf16 also
-    channels-last under ``torch.autocast("cpu", torch.bfloat16)``."""
-    contenders: dict[str, Callable[[Tensor], Tensor]] = {f"torchvision fp32{NEAREST_SUFFIX}": eager}
-    if dtype == "bf16":
-        channels_last = reference.make().to(memory_format=torch.channels_last)  # the same seeded weights
-
-        def amp(x: Tensor) -> Tensor:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return channels_last(x.contiguous(memory_format=torch.channels_last))
-
-        contenders[f"torchvision channels-last bf16 autocast{NEAREST_SUFFIX}"] = amp
-    return contenders
+    timings = benchmark(spec, batch=batch, dtype=dtype, repeats=repeats, peers=peers)
+    return Comparison(timings, reference, (summarize(spec).inference_params, _count(nearest)))
 
 
 def _count(model: nn.Module) -> int:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from archbuilder.spec import ArchSpec
 
-__all__ = ["TWINS", "Timing", "benchmark"]
+__all__ = ["TWINS", "Peers", "Timing", "autocast_channels_last", "benchmark"]
 
 # Spec name → (torchvision builder, archbuilder.interop loader copying the weights across).
 TWINS = {
@@ -42,18 +42,31 @@ class Timing:
         return self.batch / self.seconds
 
 
+Peers = Callable[[nn.Module], dict[str, Callable[[Tensor], Tensor]]]
+
+
 def benchmark(
-    spec: ArchSpec, *, batch: int = 8, dtype: str = "fp32", repeats: int = 10, twin: bool = True
+    spec: ArchSpec,
+    *,
+    batch: int = 8,
+    dtype: str = "fp32",
+    repeats: int = 10,
+    twin: bool = True,
+    peers: Peers | None = None,
 ) -> list[Timing]:
     """Median time per batch of the spec's optimized model in ``dtype`` ("fp32", "bf16",
-    "int8"), and of its torchvision twin where it has one (``twin=False`` skips it)."""
+    "int8"), and of its torchvision twin where it has one (``twin=False`` skips it), or of
+    ``peers(model)``'s contenders (named callables) instead, in the same interleaved rounds."""
     from archbuilder.builder.build import build
 
     torch.manual_seed(0)
     model = build(spec, aux=False, max_param_bytes=1 << 40).eval()
     x = torch.randn(batch, spec.input.channels, spec.input.height, spec.input.width)
-    peers = _torchvision(model, spec.name, dtype == "bf16") if twin and spec.name in TWINS else {}
-    contenders = {f"archbuilder {dtype}": _ours(model, dtype, x), **peers}
+    if peers is None:
+        peers = lambda model: (  # noqa: E731
+            _torchvision(model, spec.name, dtype == "bf16") if twin and spec.name in TWINS else {}
+        )
+    contenders = {f"archbuilder {dtype}": _ours(model, dtype, x), **peers(model)}
     with torch.inference_mode():
         times = _interleaved(contenders, x, repeats)
     return [Timing(name, statistics.median(seconds), batch) for name, seconds in times.items()]
@@ -90,14 +103,20 @@ def _torchvision(model: nn.Module, name: str, autocast: bool) -> dict[str, Calla
     if autocast:
         channels_last = make()
         channels_last.load_state_dict(twin.state_dict())
-        channels_last = channels_last.to(memory_format=torch.channels_last)
-
-        def amp(x: Tensor) -> Tensor:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return channels_last(x.contiguous(memory_format=torch.channels_last))
-
-        contenders["torchvision channels-last bf16 autocast"] = amp
+        contenders["torchvision channels-last bf16 autocast"] = autocast_channels_last(channels_last)
     return contenders
+
+
+def autocast_channels_last(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``model`` channels-last under ``torch.autocast("cpu", torch.bfloat16)``: the best bf16 a
+    user gets from a torchvision model eagerly."""
+    model = model.to(memory_format=torch.channels_last)
+
+    def amp(x: Tensor) -> Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(x.contiguous(memory_format=torch.channels_last))
+
+    return amp
 
 
 def _interleaved(contenders: dict[str, Callable], x: Tensor, repeats: int) -> dict[str, list[float]]:
