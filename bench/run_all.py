@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import getpass
 import os
 import platform
 import subprocess
@@ -214,6 +215,17 @@ def header(command: str, seconds: float, load: str, env: tuple[tuple[str, str], 
     )
 
 
+def process_environment(caps: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """This process's environment with ``caps`` set. Inductor keys its caches without ATen's
+    cap (torch 2.14.1): code compiled under one and loaded by a run under another corrupts the
+    heap, so a capped run compiles into a cache of its own."""
+    env = {**os.environ, **dict(caps)}
+    if "ATEN_CPU_CAPABILITY" in dict(caps):
+        cache = f"torchinductor-{getpass.getuser()}-{env['ATEN_CPU_CAPABILITY']}"
+        env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), cache)
+    return env
+
+
 def run(name: str, benchmark: Benchmark, *, quick: bool, out: Path, machine: str) -> bool:
     args = benchmark.quick if quick else benchmark.args
     command = benchmark.command(quick=quick)
@@ -224,7 +236,7 @@ def run(name: str, benchmark: Benchmark, *, quick: bool, out: Path, machine: str
         result = subprocess.run(
             [sys.executable, str(ROOT / benchmark.path), *args],
             cwd=folder if benchmark.in_temp else ROOT,
-            env={**os.environ, **dict(benchmark.env)},
+            env=process_environment(benchmark.env),
             capture_output=True,
             text=True,
         )

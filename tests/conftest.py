@@ -1,6 +1,8 @@
+import getpass
 import importlib.util
 import os
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -18,9 +20,30 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # contending; set before torch is imported, which reads it once.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+if os.environ.get("ATEN_CPU_CAPABILITY") and not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+    # Inductor keys its caches without ATen's cap (torch 2.14.1): code compiled under the cap and
+    # loaded by a later native run (or the reverse) corrupts the heap. A cache for the cap alone.
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"torchinductor-{getpass.getuser()}-{os.environ['ATEN_CPU_CAPABILITY']}"
+    )
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GOOGLENET = SPECS / "googlenet.yaml"
+
+
+@pytest.fixture(autouse=True)
+def inductor_passes_left_as_found():
+    """A test that leaves an inductor graph pass installed fails. Importing torchao's x86
+    quantizer installs one for the whole process; quantize puts it back, a test that imports
+    the module itself must too: later compiles of float models in the worker ran it."""
+    config = sys.modules.get("torch._inductor.config")
+    before = config.pre_grad_custom_pass if config else None
+    yield
+    config = sys.modules.get("torch._inductor.config")
+    if config is not None and config.pre_grad_custom_pass is not before:
+        leaked, config.pre_grad_custom_pass = config.pre_grad_custom_pass, before
+        pytest.fail(f"the test left inductor's pre_grad_custom_pass set to {leaked!r}")
 
 
 @pytest.fixture(scope="session")

@@ -128,6 +128,20 @@ def test_every_cpu_log_is_the_full_run_of_its_benchmark(logs):
                 assert logs.read_log(path).header["command"] == command, name
 
 
+def test_a_run_under_atens_cap_compiles_into_an_inductor_cache_of_its_own(monkeypatch):
+    """Inductor's cache keys leave out ATen's cap (torch 2.14.1): a native run loading what the
+    AVX2-emulated run compiled aborted with heap corruption (CI, issue 25's stop)."""
+    run_all = run_all_module()
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    native = run_all.process_environment(run_all.BENCHMARKS["isa"].env)
+    emulated = run_all.process_environment(run_all.BENCHMARKS["isa-avx2-emulated"].env)
+    assert "TORCHINDUCTOR_CACHE_DIR" not in native  # torch's own default
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    assert emulated["TORCHINDUCTOR_CACHE_DIR"] != default_cache_dir()
+    assert emulated["ATEN_CPU_CAPABILITY"] == "avx2"
+
+
 def test_run_all_quick_commands_are_tiny_versions_of_the_full_ones():
     """--quick runs the same script with smaller settings: the precision ones at batch 1 without
     compiling, so they finish in a minute."""

@@ -15,6 +15,9 @@ case "$isa" in
   *) echo "ISA must be AVX2 or SSE41, not $isa" >&2; exit 2 ;;
 esac
 export ONEDNN_MAX_CPU_ISA=$isa ATEN_CPU_CAPABILITY=$aten
+# Inductor keys its caches without ATen's cap (torch 2.14.1): kernels compiled here and loaded by
+# a native run later (or the reverse) corrupt the heap. This ISA's compiles get a cache of their own.
+export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/torchinductor-$(id -un)-$aten"
 python -c "from archbuilder.builder.precision_cpu import cpu_support; print('emulating:', cpu_support().describe())"
 if [ $# -eq 0 ]; then set -- -q -n auto; fi
 python -m pytest "$@" tests/test_optimize.py tests/test_precision.py tests/test_quantize.py tests/test_pooling.py
