@@ -1,4 +1,5 @@
 import getpass
+import hashlib
 import importlib.util
 import os
 import sys
@@ -20,12 +21,23 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # contending; set before torch is imported, which reads it once.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-if os.environ.get("ATEN_CPU_CAPABILITY") and not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
-    # Inductor keys its caches without ATen's cap (torch 2.14.1): code compiled under the cap and
-    # loaded by a later native run (or the reverse) corrupts the heap. A cache for the cap alone.
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
-        tempfile.gettempdir(), f"torchinductor-{getpass.getuser()}-{os.environ['ATEN_CPU_CAPABILITY']}"
-    )
+
+def inductor_cache_for_this_cpu() -> str:
+    """A compile cache for this CPU's flags and the ISA caps set. Inductor keys its caches
+    without ATen's cap (torch 2.14.1): kernels compiled under ATEN_CPU_CAPABILITY=avx2 and loaded
+    by a later native run corrupted the heap (CI). Torch's default folder, shared with every
+    other run on the machine, is never read by the tests."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    caps = [os.environ.get(name, "") for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")]
+    key = hashlib.sha256("|".join([flags, *caps]).encode()).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), f"torchinductor-{getpass.getuser()}-tests-{key}")
+
+
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", inductor_cache_for_this_cpu())
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
