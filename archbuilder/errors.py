@@ -6,17 +6,11 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from archbuilder.escaping import for_terminal as escape  # one rule for text shown in a terminal
+
 __all__ = ["Problem", "SpecError", "UnsupportedOnThisCPU", "did_you_mean", "escape", "format_path"]
 
 KeyPath = tuple[str | int, ...]
-
-
-def escape(text: str) -> str:
-    """``text`` with every non-printable character (newlines, ANSI escapes, bidi controls)
-    written as Python writes it in a repr (``\\n``, ``\\x1b``), so no message can forge a line."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode() for char in text)
 
 
 def format_path(path: KeyPath) -> str:
