@@ -1,0 +1,78 @@
+"""Fuzzers for the importers: hostile models of each format, in bulk.
+
+    python bench/fuzz_importers.py --onnx N [--seed S]
+
+``--onnx`` runs N hypothesis cases of tests/onnx_graphs.py (small ONNX graphs of
+Conv/Relu/MaxPool/Concat/Identity/Constant/Gemm/Flatten with random attributes, dims and
+wiring) under a 6 GiB address-space limit: each must import as a spec or fail with an
+ImportFailure naming the file, within 10 s. Prints the counts: cases, imported, refused,
+failures (each kind of failure with its count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TIME_LIMIT_S = 10
+ADDRESS_SPACE = 6 << 30  # torch is imported
+
+
+def onnx_run(count: int, seed: int) -> int:
+    """Run ``count`` ONNX cases; print the counts; the exit status (1 when any failed)."""
+    import resource
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    from tests.onnx_graphs import check_onnx, onnx_models
+
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    outcomes: Counter = Counter()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+
+        @hypothesis_seed(seed)
+        @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(onnx_models(), st.booleans())
+        def one(model: bytes, partial: bool) -> None:
+            try:
+                outcome = check_onnx(model, Path(folder), partial=partial, time_limit=TIME_LIMIT_S)
+            except MemoryError:
+                outcome = "over budget: MemoryError"
+            outcomes[outcome] += 1
+
+        one()
+    seconds = time.perf_counter() - start
+    failures = sum(n for k, n in outcomes.items() if k not in ("imported", "refused"))
+    print(f"onnx: {sum(outcomes.values())} cases in {seconds:.1f} s (seed {seed})")
+    print(f"  imported {outcomes['imported']:>6}")
+    print(f"  refused  {outcomes['refused']:>6}")
+    print(f"  failures {failures:>6}")
+    for outcome, n in outcomes.most_common():
+        if outcome not in ("imported", "refused"):
+            print(f"    {outcome[:120]:<60} {n:>6}")
+    return 1 if failures else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--onnx", type=int, default=0, metavar="N", help="run N ONNX graph cases")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    status = 0
+    if args.onnx:
+        status |= onnx_run(args.onnx, args.seed)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
