@@ -3,20 +3,32 @@
 Inputs are opened without blocking and read only when they are regular files, with the size
 cap enforced while reading (``/dev/zero`` says its size is 0). Outputs go to a temporary
 file that is renamed into place, and only over a regular file: never over a device, a FIFO,
-a socket or a folder, and never into the system's folders of special files.
+a socket or a folder, and never into the system's folders of special files. A file the user
+named (:func:`write_atomic`) may be a symbolic link to the file to replace; files written into
+a folder (:func:`write_into`) never replace a link, which could lead out of the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import secrets
 import stat
-import tempfile
 import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["UnreadableFile", "interrupted", "open_regular", "output_target", "read_regular", "write_atomic"]
+__all__ = [
+    "UnreadableFile",
+    "interrupted",
+    "open_regular",
+    "output_target",
+    "read_regular",
+    "write_atomic",
+    "write_into",
+]
 
 # Set by the CLI's SIGINT handler: a write not yet renamed into place is abandoned.
 interrupted = threading.Event()
@@ -98,16 +110,7 @@ def _size(count: int) -> str:
 
 def output_target(path: str | os.PathLike[str]) -> Path:
     """The file a write to ``path`` replaces: symbolic links resolved; OSError when it may not be written."""
-    try:
-        name = _name(path)
-    except UnreadableFile as exc:
-        raise OSError(errno.EINVAL, exc.reason, exc.path) from None
-    try:
-        target = Path(name).resolve()
-    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop
-        raise OSError(errno.ELOOP, "a symbolic link loop", name) from None
-    if any(target == root or root in target.parents for root in _SPECIAL_ROOTS):
-        raise OSError(errno.EPERM, "a system folder of special files; choose another -o", name)
+    name, target = _resolved(path, "choose another -o")
     try:
         mode = os.stat(target).st_mode
     except FileNotFoundError:
@@ -129,31 +132,124 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     not a regular file is refused with an OSError. Returns ``path`` as a Path.
     """
     target = output_target(path)
-    try:
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:  # report the file asked for, not the temporary name
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, _mode_for(target))  # mkstemp makes it private; give it a normal file's mode
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        os.replace(temporary, target)
-    except IsADirectoryError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise OSError(exc.errno, "is a directory", str(path)) from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with _folder(target.parent, shown=str(path)) as folder:
+        _replace(folder, target.name, data, shown=str(path))
     return Path(path)
 
 
-def _mode_for(path: Path) -> int:
-    """The existing file's permissions, or those a newly created file gets under the umask."""
+def write_into(folder: str | os.PathLike[str], files: Mapping[str, bytes]) -> list[Path]:
+    """Write ``files`` (file name → bytes) into ``folder``, each all at once; their paths.
+
+    The folder is made when missing; OSError when it is not a folder. Inside it a name is
+    never followed anywhere: a symbolic link (it could lead out of the folder), a folder or a
+    special file in the way is refused, naming it, before anything is written; only regular
+    files are replaced.
+    """
+    shown, _ = _resolved(folder, "choose another folder")
     try:
-        return path.stat().st_mode & 0o777
+        os.makedirs(shown, exist_ok=True)
+    except FileExistsError:
+        raise OSError(errno.ENOTDIR, "is a file, not a folder; give a folder", shown) from None
+    with _folder(Path(shown), shown=shown) as fd:
+        for name in files:
+            _check_replaceable(fd, name, os.path.join(shown, name))
+        for name, data in files.items():
+            _replace(fd, name, data, shown=os.path.join(shown, name))
+    return [Path(shown, name) for name in files]
+
+
+def _resolved(path: str | os.PathLike[str], advice: str) -> tuple[str, Path]:
+    """``path`` as given and with symbolic links resolved; OSError for a loop or a path in a
+    system folder of special files."""
+    try:
+        name = _name(path)
+    except UnreadableFile as exc:
+        raise OSError(errno.EINVAL, exc.reason, exc.path) from None
+    try:
+        target = Path(name).resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop
+        raise OSError(errno.ELOOP, "a symbolic link loop", name) from None
+    if any(target == root or root in target.parents for root in _SPECIAL_ROOTS):
+        raise OSError(errno.EPERM, f"a system folder of special files; {advice}", name)
+    return name, target
+
+
+@contextlib.contextmanager
+def _folder(path: Path, *, shown: str) -> Iterator[int]:
+    """The folder ``path`` opened, for calls relative to it (a later rename of the path
+    cannot redirect them); OSError naming ``shown`` when it cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, shown) from None
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _check_replaceable(folder: int, name: str, shown: str) -> None:
+    """OSError unless ``name`` is a plain file name in ``folder`` that is absent or a regular file."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise OSError(errno.EINVAL, "not a plain file name", shown)
+    try:
+        mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return
+    if stat.S_ISLNK(mode):
+        message = (
+            "is a symbolic link, and a file written into a folder never replaces one (it could "
+            "lead out of the folder); remove it or choose another folder"
+        )
+        raise OSError(errno.ELOOP, message, shown)
+    if stat.S_ISDIR(mode):
+        raise OSError(errno.EISDIR, "is a directory", shown)
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, f"is {_kind(mode)}; only a regular file is replaced", shown)
+
+
+def _replace(folder: int, name: str, data: bytes, *, shown: str) -> None:
+    """Write ``data`` to a new file in ``folder`` and rename it over ``name``.
+
+    The new file gets the permissions of the file it replaces, or what the process's umask
+    gives a new file: the kernel applies the umask when the file is made, so the process's
+    umask is never read or changed (``os.umask`` can only read it by setting it, which
+    races with other threads).
+    """
+    temporary, handle = _temporary(folder, name, shown)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            with contextlib.suppress(FileNotFoundError):
+                existing = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                if stat.S_ISREG(existing.st_mode):
+                    os.fchmod(file.fileno(), existing.st_mode & 0o777)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except IsADirectoryError as exc:
+        _discard(folder, temporary)
+        raise OSError(exc.errno, "is a directory", shown) from None
+    except BaseException:
+        _discard(folder, temporary)
+        raise
+
+
+def _temporary(folder: int, name: str, shown: str) -> tuple[str, int]:
+    """A new, empty file ``.{name}.XXXXXXXX.tmp`` in ``folder`` (made with mode 0o666 less
+    the umask, as any new file) and its open descriptor."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        temporary = f".{name[:200]}.{secrets.token_hex(4)}.tmp"
+        try:
+            return temporary, os.open(temporary, flags, 0o666, dir_fd=folder)
+        except FileExistsError:
+            continue
+        except OSError as exc:  # report the file asked for, not the temporary name
+            raise OSError(exc.errno, exc.strerror, shown) from None
+    raise OSError(errno.EEXIST, "no free temporary file name next to it", shown)
+
+
+def _discard(folder: int, name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=folder)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from archbuilder.files import write_atomic
+from archbuilder.files import write_into
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.sampling import Sample
 
@@ -82,18 +82,18 @@ def write_sample(
     overrides: list[str] | None = None,
 ) -> list[Path]:
     """One spec file per candidate (``{stem}-001.yaml`` ...) and ``samples.json`` listing them
-    with their decisions and counts; every file written atomically."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    with their decisions and counts, written with :func:`archbuilder.files.write_into`: each
+    file atomically, and none over a symbolic link, a folder or a special file in ``folder``."""
     width = max(3, len(str(len(sample))))
-    written, listing = [], []
+    files: dict[str, bytes] = {}
+    listing = []
     for index, candidate in enumerate(sample, start=1):
-        path = folder / f"{stem}-{index:0{width}d}.yaml"
+        name = f"{stem}-{index:0{width}d}.yaml"
         text = sample_text(candidate, space=space, sha256=sha256, seed=seed, index=index, overrides=overrides)
-        written.append(write_atomic(path, text.encode()))
+        files[name] = text.encode()
         listing.append(
             {
-                "file": path.name,
+                "file": name,
                 "params": candidate.params,
                 "macs": candidate.macs,
                 "decisions": candidate.choices,
@@ -106,5 +106,5 @@ def write_sample(
         "seed": seed,
         "candidates": listing,
     }
-    write_atomic(folder / "samples.json", (json.dumps(manifest, indent=2, ensure_ascii=True) + "\n").encode())
-    return written
+    files["samples.json"] = (json.dumps(manifest, indent=2, ensure_ascii=True) + "\n").encode()
+    return write_into(folder, files)[:-1]
