@@ -87,10 +87,22 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
 def read_regular(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
     """The bytes of regular file ``path``, refused once more than ``max_bytes`` have been read."""
     with open_regular(path) as file:
-        data = file.read(max_bytes + 1)
+        data = _read_capped(file, max_bytes)
     if len(data) > max_bytes:
         raise UnreadableFile(os.fspath(path), f"is larger than {_size(max_bytes)}")
     return data
+
+
+def _read_capped(file: BinaryIO, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of ``file``, in one read of its stated size where that
+    is all there is (a read of the whole cap would allocate the cap, however small the file)."""
+    stated = os.fstat(file.fileno()).st_size
+    chunks = [file.read(min(stated, max_bytes) + 1)]
+    count = len(chunks[0])
+    while count <= max_bytes and (chunk := file.read(min(max_bytes + 1 - count, 1 << 24))):
+        chunks.append(chunk)  # more than stated: a file that grew, or one of /proc's
+        count += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _reason(exc: OSError) -> str:
