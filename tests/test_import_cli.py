@@ -59,7 +59,7 @@ def test_onnx_weights_load_into_the_built_spec(tmp_path):
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("missing.prototxt", None, "cannot read: No such file or directory"),
+        ("missing.prototxt", None, "no such file"),
         ("bad.prototxt", "layer {\n  name: 'x'\n", "not protobuf text format: line 2, column 9: missing '}'"),
         ("bad.onnx", "not a model", "not an ONNX model"),
         ("net.caffemodel", "", "unknown format; give one of .prototxt, .onnx"),

@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archbuilder.files import UnreadableFile, read_regular
 from archbuilder.importers.graph import ImportFailure, Unsupported
 from archbuilder.importers.pipeline import finish
 from archbuilder.importers.result import IMPORTER_VERSION, ImportResult
@@ -29,7 +30,8 @@ __all__ = [
 ]
 
 FORMATS = {".prototxt": "caffe", ".onnx": "onnx"}
-MAX_PROTOTXT_BYTES = 16 << 20
+MAX_PROTOTXT_BYTES = 16 << 20  # text; BVLC GoogLeNet's train_val is 43 KiB
+MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit on one serialized message
 
 
 def import_model(
@@ -56,7 +58,7 @@ def import_model(
             str(path),
             [Unsupported("(file)", path.suffix or "-", f"unknown format; give one of {', '.join(FORMATS)}")],
         )
-    raw = _read(path, None if kind == "onnx" else MAX_PROTOTXT_BYTES)
+    raw = _read(path, MAX_ONNX_BYTES if kind == "onnx" else MAX_PROTOTXT_BYTES)
     if kind == "caffe":
         graph, default_name = _caffe(path, raw, phase, input_shape, partial)
         if caffemodel is not None:
@@ -72,16 +74,13 @@ def import_model(
     return finish(graph, source=str(path), sha256=digest, format=kind, name=name, partial=partial)
 
 
-def _read(path: Path, limit: int | None) -> bytes:
-    """The file's bytes; ImportFailure where it cannot be read or is over ``limit`` bytes."""
+def _read(path: Path, limit: int) -> bytes:
+    """The bytes of regular file ``path``; ImportFailure where it cannot be read (a FIFO, a
+    device, a folder, missing) or holds more than ``limit`` bytes (counted while reading)."""
     try:
-        size = path.stat().st_size
-        if limit is not None and size > limit:
-            what = f"{limit >> 30} GiB" if limit >= 1 << 30 else f"{limit >> 20} MiB"
-            raise ImportFailure(str(path), [Unsupported("(file)", "-", f"larger than {what}")])
-        return path.read_bytes()
-    except OSError as exc:
-        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"cannot read: {exc.strerror}")]) from None
+        return read_regular(path, max_bytes=limit)
+    except UnreadableFile as exc:
+        raise ImportFailure(str(path), [Unsupported("(file)", "-", exc.reason)]) from None
 
 
 def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
