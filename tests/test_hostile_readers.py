@@ -3,10 +3,16 @@ under them. Only regular files, never blocking, capped while reading and before 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import pytest
+
+from archbuilder.cli.main import main
+
 from .conftest import ROOT
+from .test_hostile_files import finishes
 
 
 def test_a_small_file_read_under_a_large_cap_allocates_only_its_size(tmp_path):
@@ -23,3 +29,70 @@ def test_a_small_file_read_under_a_large_cap_allocates_only_its_size(tmp_path):
         cwd=ROOT,
     )
     assert done.returncode == 0 and done.stdout == "b'hi\\n'\n", done.stderr
+
+
+# -- calibration arrays (archbuild export --calibration) ----------------------------------------
+np = pytest.importorskip("numpy")
+torch = pytest.importorskip("torch")
+npy = np.lib.format
+SPEC = ROOT / "tests" / "data" / "bases" / "small.yaml"
+
+
+def _header_only(path, shape, descr="<f4", data: bytes = b"\0" * 64):
+    """A .npy file whose header declares ``shape`` and whose data is ``data``."""
+    with path.open("wb") as file:
+        npy.write_array_header_1_0(file, {"descr": descr, "fortran_order": False, "shape": shape})
+        file.write(data)
+    return path
+
+
+def _export_error(tmp_path, capsys, calibration) -> str:
+    """archbuild export --dtype int8 --calibration FILE: exit 1 within seconds, one line."""
+    argv = ["export", str(SPEC), "--dtype", "int8", "--calibration", str(calibration)]
+    code = finishes(lambda: main([*argv, "-o", str(tmp_path / "out.onnx")]))
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("archbuild")]  # not torchao's import warning
+    assert code == 1 and len(said) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "out.onnx").exists()
+    return said[0]
+
+
+def test_a_fifo_or_a_device_as_calibration_is_refused_without_blocking(tmp_path, capsys):
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+    (tmp_path / "zero.npy").symlink_to("/dev/zero")
+    assert "pipe.npy: cannot read calibration images: is a FIFO" in _export_error(tmp_path, capsys, fifo)
+    assert "is a character device" in _export_error(tmp_path, capsys, tmp_path / "zero.npy")
+
+
+def test_a_huge_declared_shape_is_refused_before_allocating(tmp_path, capsys):
+    """11 TiB declared by a 200-byte file: refused from the header, in a process that could not
+    allocate it (the issue's case ran out of memory in numpy.load)."""
+    huge = _header_only(tmp_path / "huge.npy", (1_000_000, 3, 1024, 1024))
+    err = _export_error(tmp_path, capsys, huge)
+    assert "(1000000, 3, 1024, 1024) of float32 is 11.4 TiB, over the limit of 2.0 GiB" in err
+
+
+@pytest.mark.parametrize(
+    ("shape", "descr", "words"),
+    [
+        ((4, 3, 16, 16), "<f4", "the header declares 12,288 bytes of images; the file holds 64"),
+        ((4, 3, 16), "<f4", "must be an N×C×H×W float array, not a <f4 array of shape (4, 3, 16)"),
+        ((4, 3, 16, 16), "<i4", "not a <i4 array"),
+        ((0, 3, 16, 16), "<f4", "not a <f4 array of shape (0, 3, 16, 16)"),
+        ((2, 1, 1, 1), "|O", "not a |O array"),
+    ],
+)
+def test_a_calibration_header_is_checked_before_its_data(tmp_path, capsys, shape, descr, words):
+    assert words in _export_error(tmp_path, capsys, _header_only(tmp_path / "bad.npy", shape, descr))
+
+
+def test_calibration_images_in_either_order_and_byte_order_read_as_written(tmp_path):
+    from archbuilder.cli.export import _calibration
+
+    images = np.random.default_rng(0).standard_normal((10, 3, 4, 5))
+    for index, array in enumerate([images.astype("<f4"), np.asfortranarray(images).astype(">f8")]):
+        np.save(tmp_path / f"{index}.npy", array)
+        batches = _calibration(str(tmp_path / f"{index}.npy"))
+        assert [len(batch) for batch in batches] == [8, 2]
+        np.testing.assert_allclose(torch.cat(batches).numpy(), images, rtol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import sys
 import warnings
@@ -22,9 +23,10 @@ from archbuilder.cli.common import (
     refuse_overwriting_input,
     to_stdout,
 )
+from archbuilder.errors import escape
 from archbuilder.export import DEFAULT_OPSET, OPSETS, ExportError, NoiseCalibrationWarning, check_packages
 from archbuilder.export import format_for as export_format_for
-from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES
+from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES, format_bytes
 
 __all__ = ["register"]
 
@@ -167,20 +169,62 @@ def _shape(spec) -> str:
     return f"input batch×{spec.input.channels}×{spec.input.height}×{spec.input.width}"
 
 
+MAX_CALIBRATION_BYTES = 2 << 30  # 3,500 float32 images of 3×224×224; calibration needs hundreds
+
+
 def _calibration(path: str | None):
     """Batches of 8 from a .npy array of images, or None (the exporter's noise)."""
     if path is None:
         return None
-    import numpy
     import torch
 
-    try:
-        images = numpy.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{path}: cannot read calibration images: {exc}") from None
-    if images.ndim != 4 or images.dtype.kind != "f" or len(images) == 0:
-        raise ExportError(f"{path}: calibration images must be an N×C×H×W float array, not {images.shape}")
+    images = _read_images(path, MAX_CALIBRATION_BYTES)
     return list(torch.from_numpy(images.astype("float32")).split(8))
+
+
+def _read_images(path: str, max_bytes: int):
+    """The N×C×H×W float array of the regular .npy file ``path``: its header read and checked
+    (dtype, rank, declared size against ``max_bytes`` and against the file) before any data is;
+    never a pickle. ExportError saying what is wrong."""
+    import numpy
+    from numpy.lib import format as npy
+
+    from archbuilder.files import UnreadableFile, open_regular
+
+    try:
+        with open_regular(path) as file:
+            headers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+            version = npy.read_magic(file)
+            if version not in headers:
+                raise ExportError(f"{path}: .npy format version {version}; give a version 1 or 2 file")
+            shape, fortran, dtype = headers[version](file)
+            _check_images(path, shape, dtype, max_bytes, os.fstat(file.fileno()).st_size - file.tell())
+            count = math.prod(shape)
+            images = numpy.fromfile(file, dtype=dtype, count=count)
+    except UnreadableFile as exc:
+        raise ExportError(f"{exc.path}: cannot read calibration images: {exc.reason}") from None
+    except (OSError, ValueError) as exc:  # numpy's words for a header that is not one
+        raise ExportError(f"{path}: cannot read calibration images: {escape(str(exc))[:200]}") from None
+    if images.size != count:
+        raise ExportError(f"{path}: the calibration array ends after {images.size:,} of its {count:,} values")
+    return images.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_images(path: str, shape: tuple[int, ...], dtype, max_bytes: int, left: int) -> None:
+    """What the .npy header declares, checked before anything is allocated."""
+    if len(shape) != 4 or dtype.kind != "f" or min(shape) < 1:
+        shown = f"a {dtype.str if dtype.kind != 'V' else 'structured'} array of shape {shape}"
+        raise ExportError(f"{path}: calibration images must be an N×C×H×W float array, not {escape(shown)}")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > max_bytes:
+        raise ExportError(
+            f"{path}: {shape} of {dtype.name} is {format_bytes(declared)}, over the limit of "
+            f"{format_bytes(max_bytes)} for calibration images; pass fewer images"
+        )
+    if declared > left:
+        raise ExportError(
+            f"{path}: the header declares {declared:,} bytes of images; the file holds {left:,}"
+        )
 
 
 def _load_checkpoint_model(path: str):
