@@ -11,6 +11,7 @@ change but whose numbers did (an inherited default, a wider input) is reported a
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,25 +214,37 @@ def _dump(spec: ArchSpec, key: str) -> Any:
 
 
 def _match(old: list[_Entry], new: list[_Entry]) -> dict[int, int]:
-    """Old entry index → new entry index: by name, renamed by content, then by position."""
+    """Old entry index → new entry index: by name, renamed by content, then by position.
+
+    Each pass pairs an unpaired old entry with the first unpaired new entry that has the same
+    key, looked up in a table: linear in the entries, however few of them match."""
     pairs: dict[int, int] = {}
     by_name = {entry.name: j for j, entry in enumerate(new)}
     for i, entry in enumerate(old):
         if entry.name in by_name:
             pairs[i] = by_name[entry.name]
-    for same in (
-        lambda x, y: x.section == y.section and x.content == y.content,
-        lambda x, y: x.section == y.section and x.index == y.index,
+    for key in (
+        lambda entry: (entry.section, _frozen(entry.content)),
+        lambda entry: (entry.section, entry.index),
     ):
         taken = set(pairs.values())
+        free: dict[Any, deque[int]] = {}
+        for j, entry in enumerate(new):
+            if j not in taken:
+                free.setdefault(key(entry), deque()).append(j)
         for i, entry in enumerate(old):
-            if i in pairs:
-                continue
-            j = next((j for j, other in enumerate(new) if j not in taken and same(entry, other)), None)
-            if j is not None:
-                pairs[i] = j
-                taken.add(j)
+            if i not in pairs and (waiting := free.get(key(entry))):
+                pairs[i] = waiting.popleft()
     return pairs
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for JSON data, equal exactly when the data are (``==``)."""
+    if isinstance(value, dict):
+        return frozenset((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(item) for item in value))
+    return value
 
 
 def _in_order(
