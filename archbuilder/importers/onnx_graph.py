@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from archbuilder.importers.onnx_channels import ChannelOps
 from archbuilder.importers.onnx_fold import MAX_FOLDED_TOTAL, fold_node
 from archbuilder.importers.onnx_ops import OnnxOps, Unconvertible
 from archbuilder.importers.onnx_strided import StridedOps
+from archbuilder.importers.onnx_tensors import load_tensors, read_onnx
+from archbuilder.importers.onnx_wiring import order_nodes, refusal
 
-__all__ = ["onnx_graph"]
+__all__ = ["onnx_file", "onnx_graph"]
 
 _PART_NAMES = {"conv", "bn", "act", "relu"}  # module parts under a layer's name (torch's Conv2d in X.conv)
 _NOT_DATA = {"Shape", "Size"}
@@ -211,17 +214,27 @@ def _value_shapes(model: Any) -> dict[str, tuple]:
 
 
 def onnx_graph(
-    raw: bytes, source: str, *, input_shape=None, partial: bool = False, aux_loss_weight: float = 0.3
+    raw: bytes,
+    source: str,
+    *,
+    folder: Path | None = None,
+    allowed_roots: Iterable[str | Path] = (),
+    input_shape=None,
+    partial: bool = False,
+    aux_loss_weight: float = 0.3,
 ) -> tuple[Graph, str | None]:
-    """The importer graph of an ONNX file's bytes, and the graph's name."""
+    """The importer graph of an ONNX file's bytes, and the graph's name.
+
+    ``folder`` is the file's folder, where its external data may be (with ``allowed_roots``);
+    None for bytes that are not a file, which then may have none.
+    """
     onnx = require("onnx", needed_for="reading ONNX files")  # MissingExtra: pip install 'archbuilder[onnx]'
     try:
         model = onnx.load_from_string(raw)
-        if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
-            # weights in a file beside it (torch.onnx's default for large models)
-            onnx.load_external_data_for_model(model, str(Path(source).parent))
-    except Exception as exc:  # protobuf's DecodeError, a missing data file, whatever its module
-        raise ImportFailure(source, [Unsupported("(file)", "-", f"not an ONNX model: {exc}")]) from None
+    except Exception as exc:  # protobuf's DecodeError, whatever its module
+        raise refusal(source, f"not an ONNX model: {exc}") from None
+    load_tensors(model, source, folder, [Path(root) for root in allowed_roots])
+    order_nodes(model.graph, source)
     converter = _Converter(model, input_shape, aux_loss_weight)
     try:
         graph = converter.run(partial)
@@ -229,3 +242,19 @@ def onnx_graph(
         raise ImportFailure(source, [Unsupported("(graph)", "input", str(exc))]) from None
     name = model.graph.name
     return graph, name if name and name not in ("main_graph", "torch_jit", "torch-jit-export") else None
+
+
+def onnx_file(
+    path: Path, *, allowed_roots: Iterable[str | Path] = (), input_shape=None, partial: bool = False
+) -> tuple[Graph, str | None, bytes]:
+    """The importer graph of the ONNX file ``path``, the graph's name, and the file's bytes."""
+    raw = read_onnx(path)
+    graph, name = onnx_graph(
+        raw,
+        str(path),
+        folder=path.parent,
+        allowed_roots=allowed_roots,
+        input_shape=input_shape,
+        partial=partial,
+    )
+    return graph, name, raw
