@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -96,3 +97,72 @@ def test_calibration_images_in_either_order_and_byte_order_read_as_written(tmp_p
         batches = _calibration(str(tmp_path / f"{index}.npy"))
         assert [len(batch) for batch in batches] == [8, 2]
         np.testing.assert_allclose(torch.cat(batches).numpy(), images, rtol=1e-6)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def _rewritten(path, replace=lambda name, data: data, compress=zipfile.ZIP_STORED):
+    """``path``'s zip archive written again, each entry's bytes through ``replace``."""
+    source = zipfile.ZipFile(path)
+    entries = [(name, replace(name, source.read(name))) for name in source.namelist()]
+    out = path.with_name(f"re-{path.name}")
+    with zipfile.ZipFile(out, "w", compress) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return out
+
+
+def _nested(tmp_path, key: str, levels: int):
+    """A checkpoint whose ``key`` holds a list nested ``levels`` deep (pickle opcodes: ``levels``
+    empty lists, then as many appends; no saver can write it: pickling it recurses)."""
+    from .test_hostile_files import saved
+
+    marker = b"X\x0b\x00\x00\x00PLACEHOLDER"
+    nested = b"]" * levels + b"a" * (levels - 1)
+    path = saved(tmp_path, **{key: "PLACEHOLDER"})
+    return _rewritten(
+        path, lambda name, data: data.replace(marker, nested) if name.endswith(".pkl") else data
+    )
+
+
+@pytest.mark.parametrize("key", ["archbuilder_checkpoint", "extra"])
+def test_data_nested_50000_levels_is_a_checkpoint_error(tmp_path, key):
+    from archbuilder.builder.checkpoint import CheckpointError, load_checkpoint
+
+    error = finishes(load_checkpoint, _nested(tmp_path, key, 50_000))
+    assert isinstance(error, CheckpointError), error
+    assert f"key '{key}' nests deeper than 100 levels" in str(error) and "re-model.pt" in str(error)
+
+
+def test_a_checkpoint_declaring_more_than_its_limit_is_refused_before_reading(tmp_path):
+    """A 64 MiB entry deflated to a few KiB: refused from the sizes the archive declares."""
+    from archbuilder.builder.checkpoint import load_checkpoint
+    from archbuilder.errors import SpecError
+
+    from .test_hostile_files import saved
+
+    bomb = _rewritten(
+        saved(tmp_path),
+        lambda name, data: b"\0" * (64 << 20) if name.endswith("/0") else data,
+        zipfile.ZIP_DEFLATED,
+    )
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(SpecError, match=r"holds 64\.\d MiB of data, over the limit of 4\.0 MiB"):
+        load_checkpoint(bomb, max_param_bytes=1 << 20)
+
+
+@pytest.mark.parametrize(
+    ("limit", "value", "words"),
+    [
+        ("MAX_ENTRIES", 3, "entries, more than the 3 a checkpoint may hold"),
+        ("MAX_PICKLE_BYTES", 100, "of pickled structure, more than the 100 bytes"),
+        ("MAX_VALUES", 1000, "more than 1,000 values"),
+    ],
+)
+def test_checkpoint_budgets_name_what_is_over(tmp_path, monkeypatch, limit, value, words):
+    from archbuilder.builder.checkpoint import CheckpointError, load_checkpoint
+
+    from .test_hostile_files import saved
+
+    monkeypatch.setattr(f"archbuilder.builder.checkpoint.{limit}", value)
+    with pytest.raises(CheckpointError, match=words):
+        load_checkpoint(saved(tmp_path, extra={"history": list(range(2000))}))
