@@ -4,40 +4,71 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 from archbuilder.cli.common import Command, UsageError, positive
 from archbuilder.space import SearchSpace, load_space
+from archbuilder.space.budget import MAX_DRAWS, MAX_PROBES, MAX_SAMPLES, MAX_TRIES, PROBE_BUDGET
 from archbuilder.space.constraints import shown
 from archbuilder.space.output import write_sample
+from archbuilder.space.tree import size_text
 
 __all__ = ["register"]
+
+_JSON_SIZE_LIMIT = 10**4000  # Python writes no integer of more than 4,300 digits
 
 
 def register(command: Command) -> None:
     space = command("space", "a search space's decisions, raw size and estimated valid fraction", _space)
     space.add_argument("space", metavar="SPACE")
-    space.add_argument("--draws", type=positive, default=200, help="random candidates judged (200)")
+    space.add_argument(
+        "--draws",
+        type=_at_most(MAX_DRAWS),
+        default=200,
+        help=f"random candidates judged (200; at most {MAX_DRAWS:,})",
+    )
     space.add_argument("--seed", type=int, default=0)
     space.add_argument(
         "--probes",
-        type=positive,
+        type=_at_most(MAX_PROBES),
         default=8,
-        help="random candidates tried per option before calling it dead (8)",
+        help=f"random candidates tried per option before calling it dead (8; at most {MAX_PROBES})",
     )
     space.add_argument("--json", action="store_true", help="machine-readable output")
     space.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sample = command("sample", "write N distinct valid candidates of a search space as spec files", _sample)
     sample.add_argument("space", metavar="SPACE")
-    sample.add_argument("-n", "--count", type=positive, default=10, help="candidates to write (10)")
+    sample.add_argument(
+        "-n",
+        "--count",
+        type=_at_most(MAX_SAMPLES),
+        default=10,
+        help=f"candidates to write (10; at most {MAX_SAMPLES:,})",
+    )
     sample.add_argument("--seed", type=int, default=0, help="random seed (0): the same seed, the same files")
     sample.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the spec files")
-    sample.add_argument("--max-tries", type=positive, help="give up after this many draws (50 N + 1000)")
+    sample.add_argument(
+        "--max-tries",
+        type=_at_most(MAX_TRIES),
+        help=f"give up after this many draws (50 N + 1000; at most {MAX_TRIES:,})",
+    )
     sample.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _at_most(limit: int) -> Callable[[str], int]:
+    """An argparse type: an integer from 1 to ``limit`` (the work it asks for is bounded)."""
+
+    def parse(text: str) -> int:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit:,}, not {value:,}")
+        return value
+
+    return parse
 
 
 def _load(args: argparse.Namespace) -> SearchSpace:
@@ -71,11 +102,13 @@ def _space(args: argparse.Namespace) -> int:
         estimate = space.estimate(args.draws, seed=args.seed, progress=progress)
     finally:
         close()
-    reports = [r for r in space.check_options(probes=args.probes, seed=args.seed) if not r.valid]
+    reports = space.check_options(probes=args.probes, seed=args.seed)
+    unprobed = sum(1 for r in reports if not r.valid and not r.tries)
+    reports = [r for r in reports if not r.valid and r.tries]
     low, high = estimate.interval
     if args.json:
         data = {
-            "size": space.size if math.isfinite(space.size) else None,
+            "size": space.size if isinstance(space.size, int) and space.size < _JSON_SIZE_LIMIT else None,
             "decisions": [
                 {"name": d.name, "kind": d.kind, "values": d.describe(), "line": d.location[1]}
                 for d in space.decisions
@@ -85,23 +118,25 @@ def _space(args: argparse.Namespace) -> int:
             "never_valid": [
                 {"decision": r.decision.name, "option": r.option, "reason": str(r.problem)} for r in reports
             ],
+            "options_not_probed": unprobed,
         }
         print(json.dumps(data, indent=2))
         return 0
     print(_table(space))
     for key, value in space.constraints.to_dict().items():
         print(f"constraint {key}: {shown(value)}")
-    size = f"{space.size:,}" if math.isfinite(space.size) else "unbounded (a continuous range)"
-    print(f"raw size: {size} combinations")
+    print(f"raw size: {size_text(space.size)} combinations")
     fraction = f"{estimate.valid} of {estimate.draws} random candidates valid ({estimate.fraction:.1%}; 95% interval {low:.1%}–{high:.1%})"
-    if math.isfinite(space.size):
-        fraction += f": about {round(estimate.fraction * space.size):,} valid candidates"
+    if isinstance(space.size, int):
+        fraction += f": about {size_text(round(Fraction(space.size * estimate.valid, estimate.draws)))} valid candidates"
     print(fraction)
     for report in reports:
         print(
-            f"{report.decision.name} = {report.option!r}: no valid candidate in {args.probes} tries; "
+            f"{report.decision.name} = {report.option!r}: no valid candidate in {report.tries} tries; "
             f"first problem: {report.problem}"
         )
+    if unprobed:
+        print(f"{unprobed:,} options not probed: {PROBE_BUDGET:,} candidates were judged, the probe budget")
     return 0
 
 

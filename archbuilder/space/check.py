@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archbuilder.errors import Problem, SpecError
+from archbuilder.space.budget import MAX_PROBES, PROBE_BUDGET, check_count
 from archbuilder.space.decisions import Decision
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.resolve import Picks
@@ -32,6 +33,10 @@ class OptionReport:
     """The option as users name it (a value, or a label for a layer)."""
     valid: bool
     problem: Problem | None
+    tries: int = 0
+    """Random candidates judged with this option until one was valid or the tries ran out;
+    0 when a candidate judged for another option proved it, or when the probe budget was
+    spent before its turn (then ``valid`` is False and ``problem`` None)."""
 
 
 def _probe_values(decision: Decision) -> list[Any]:
@@ -60,27 +65,40 @@ def _path_to(tree: DecisionTree, decision: Decision) -> Picks:
 def probe_options(
     tree: DecisionTree, judge: Callable[[Picks], Candidate], *, probes: int = 3, seed: int = 0
 ) -> list[OptionReport]:
-    """A report per option (per probed value of a range), in document order."""
+    """A report per option (per probed value of a range), in document order.
+
+    At most :data:`PROBE_BUDGET` candidates are judged in all: with more options than
+    ``PROBE_BUDGET / probes``, each option is tried fewer times (once at least), and the
+    options past the budget not at all (their reports say 0 tries)."""
+    check_count("probes", probes, MAX_PROBES)
     rng = random.Random(seed)
+    options = [(decision, pick) for decision in tree.decisions for pick in _probe_values(decision)]
+    per_option = max(1, min(probes, PROBE_BUDGET // max(1, len(options))))
+    budget = PROBE_BUDGET
     proven: set[tuple[str, Any]] = set()
     problems: dict[tuple[str, Any], Problem] = {}
-    for decision in tree.decisions:
-        for pick in _probe_values(decision):
-            key = (decision.name, pick)
-            forced = {**_path_to(tree, decision), decision.name: pick}
-            for _ in range(probes if key not in proven else 0):
-                picks = tree.draw(rng, forced)
-                candidate = judge(picks)
-                if candidate.valid:
-                    proven.update(picks.items())
-                    break
+    tries: dict[tuple[str, Any], int] = {}
+    for decision, pick in options:
+        key = (decision.name, pick)
+        forced = {**_path_to(tree, decision), decision.name: pick}
+        while key not in proven and tries.get(key, 0) < per_option and budget > 0:
+            picks = tree.draw(rng, forced)
+            candidate = judge(picks)
+            tries[key] = tries.get(key, 0) + 1
+            budget -= 1
+            if candidate.valid:
+                proven.update(picks.items())
+            else:
                 problems.setdefault(key, candidate.problems[0])
     return [
-        OptionReport(decision, decision.public(pick), (decision.name, pick) in proven, None)
-        if (decision.name, pick) in proven
-        else OptionReport(decision, decision.public(pick), False, problems.get((decision.name, pick)))
-        for decision in tree.decisions
-        for pick in _probe_values(decision)
+        OptionReport(
+            decision,
+            decision.public(pick),
+            (decision.name, pick) in proven,
+            None if (decision.name, pick) in proven else problems.get((decision.name, pick)),
+            tries.get((decision.name, pick), 0),
+        )
+        for decision, pick in options
     ]
 
 

@@ -7,6 +7,7 @@ their option is taken, and ``parent`` says which.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,10 +45,18 @@ class Decision:
     parent: tuple[str, int] | None = None
     """(name, option index) of the choice whose option holds this decision; None at top level."""
 
-    @property
+    @functools.cached_property
     def scalar(self) -> bool:
         """Whether a pick of this decision is its value (otherwise a choice's label)."""
         return self.kind != "choice" or all(is_scalar(option) for option in self.options)
+
+    @functools.cached_property
+    def _indices(self) -> dict[tuple[type, Any], int]:
+        """A choice's public values (type and value) → option index, the first of equals."""
+        indices: dict[tuple[type, Any], int] = {}
+        for index, key in enumerate(self.options if self.scalar else self.labels):
+            indices.setdefault((type(key), key), index)
+        return indices
 
     @property
     def count(self) -> int | float:
@@ -71,10 +80,13 @@ class Decision:
 
     def index_of(self, public: Any) -> int | None:
         """The option index of a choice's public value, or None when it is not an option."""
+        try:
+            index = self._indices.get((type(public), public))
+        except TypeError:  # unhashable (a list): no option's public value
+            return None
+        if index is not None:
+            return index
         keys = self.options if self.scalar else self.labels
-        for index, key in enumerate(keys):
-            if type(key) is type(public) and key == public:
-                return index
         if isinstance(public, int) and not isinstance(public, bool):  # 1 for an option 1.0
             return next((i for i, key in enumerate(keys) if type(key) is float and key == public), None)
         return None

@@ -11,12 +11,14 @@ candidate has and those that come with one option.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from archbuilder.errors import KeyPath, Problem, did_you_mean
+from archbuilder.space.budget import MAX_OPTIONS, MAX_RANGE_NUMBER, MAX_RANGE_VALUES
 from archbuilder.space.constraints import Constraints, parse_constraints
 from archbuilder.space.decisions import Decision, is_scalar
 from archbuilder.spec.blocks import LAYER_TYPES, Branch, InceptionPool
@@ -30,7 +32,6 @@ MARKERS = ("choice", "range", "same")
 _KEYS = {"choice": ("choice", "id"), "range": ("range", "id"), "same": ("same",)}
 _RANGE_KEYS = ("low", "high", "step", "log")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-MAX_OPTIONS = 10_000
 
 
 @dataclass
@@ -130,6 +131,20 @@ def _label(option: Any, key: str) -> str | None:
     if isinstance(option, list) and all(is_scalar(item) for item in option):
         return "[" + ", ".join(map(_scalar_text, option)) + "]"
     return _scalar_text(option) if is_scalar(option) else None
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for YAML data, equal exactly when the data are (``==``)."""
+    if isinstance(value, dict):
+        return frozenset((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(item) for item in value))
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _scalar_text(value: Any) -> str:
@@ -275,17 +290,17 @@ class _Parser:
     def choice(self, options, path, name, location, parent, around) -> Slot | None:
         where = (*path, "choice")
         if not isinstance(options, list) or not options:
-            self.fail(where, f"expected a non-empty list of options, got {options!r}")
+            self.fail(where, f"expected a non-empty list of options, got {_shown(options)}")
             return None
         if len(options) > MAX_OPTIONS:
             self.fail(where, f"{len(options):,} options; at most {MAX_OPTIONS:,}")
             return None
-        seen: list[Any] = []
+        seen: set[Any] = set()
         for index, option in enumerate(options):
-            key = (type(option), option) if is_scalar(option) else option
+            key = (type(option), option) if is_scalar(option) else _frozen(option)
             if key in seen:
-                self.fail((*where, index), f"option {option!r} is listed twice")
-            seen.append(key)
+                self.fail((*where, index), f"option {_shown(option)} is listed twice")
+            seen.add(key)
         scalar = all(is_scalar(option) for option in options)
         labels = () if scalar else _labels(options)
         decision = Decision(name, "choice", path, location, tuple(options), labels, parent=parent)
@@ -301,7 +316,9 @@ class _Parser:
 
     def range(self, spec, path, name, location, parent) -> Decision | None:
         if not isinstance(spec, dict):
-            self.fail(path, f"expected a mapping {{low: L, high: H, step: S, log: false}}, got {spec!r}")
+            self.fail(
+                path, f"expected a mapping {{low: L, high: H, step: S, log: false}}, got {_shown(spec)}"
+            )
             return None
         problems = len(self.problems)
         for key in spec:
@@ -316,10 +333,14 @@ class _Parser:
         numbers = {key: spec.get(key) for key in ("low", "high", "step") if spec.get(key) is not None}
         for key, number in numbers.items():
             if isinstance(number, bool) or not isinstance(number, (int, float)):
-                self.fail((*path, key), f"expected a number, got {number!r}")
+                self.fail((*path, key), f"expected a number, got {_shown(number)}")
+            elif not abs(number) <= MAX_RANGE_NUMBER:  # nan compares False
+                self.fail(
+                    (*path, key), f"{_shown(number)} is out of range: a range's numbers are within ±1e18"
+                )
         log = spec.get("log", False)
         if not isinstance(log, bool):
-            self.fail((*path, "log"), f"expected true or false, got {log!r}")
+            self.fail((*path, "log"), f"expected true or false, got {_shown(log)}")
         if len(self.problems) > problems:
             return None
         kind = "float" if any(isinstance(number, float) for number in numbers.values()) else "int"
@@ -389,6 +410,18 @@ class _Parser:
         return static
 
 
+def _too_many_values(kind: str, low, high, step) -> str | None:
+    """Why a discrete range holds too many values to count, probe and list, if it does."""
+    if kind == "float" and step is None:
+        return None  # continuous: drawn, never counted
+    count = (high - low) // (step or 1) + 1 if kind == "int" else (high - low) / step + 1
+    if count <= MAX_RANGE_VALUES:
+        return None
+    shown = f"{count:,}" if kind == "int" else f"{count:.3g}" if math.isfinite(count) else "too many"
+    advice = "a larger step" + (", or no step (a continuous range)" if kind == "float" else "")
+    return f"{shown} values; a range holds at most {MAX_RANGE_VALUES:,}: give it {advice}"
+
+
 def _range_problem(kind: str, low, high, step, log: bool) -> str | None:
     if low > high:
         return f"low {low} is above high {high}"
@@ -398,6 +431,8 @@ def _range_problem(kind: str, low, high, step, log: bool) -> str | None:
         return f"a log range needs low above 0, got {low}"
     if log and step is not None and step != 1:
         return "log and step don't go together (as in Optuna); drop one"
+    if too_many := _too_many_values(kind, low, high, step):
+        return too_many
     if kind == "int" and step is not None and (high - low) % step:
         fitted = low + (high - low) // step * step
         return f"high {high} is not low {low} plus a multiple of step {step}; use high: {fitted}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import overload
 
 from archbuilder.gcpause import gc_paused
+from archbuilder.space.budget import MAX_DRAWS, MAX_SAMPLES, MAX_TRIES, check_count
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.resolve import Picks
 from archbuilder.space.tree import DecisionTree
@@ -88,9 +89,11 @@ def sample(
     progress: Progress | None = None,
 ) -> Sample:
     """Up to ``n`` distinct valid candidates drawn with ``random.Random(seed)``; stops after
-    ``max_tries`` draws (default ``50 n + 1000``) or when every combination has been drawn."""
+    ``max_tries`` draws (default ``50 n + 1000``) or when every combination has been drawn.
+    ValueError when ``n`` or ``max_tries`` is over its budget (:mod:`archbuilder.space.budget`)."""
+    check_count("n", n, MAX_SAMPLES)
+    limit = check_count("max_tries", max_tries, MAX_TRIES) if max_tries is not None else 50 * n + 1000
     rng = random.Random(seed)
-    limit = max_tries if max_tries is not None else 50 * n + 1000
     seen: set[tuple] = set()
     found: list[Candidate] = []
     rejected: dict[str, int] = {}
@@ -144,6 +147,7 @@ def estimate(
     tree: DecisionTree, judge: Judge, draws: int, *, seed: int = 0, progress: Progress | None = None
 ) -> Estimate:
     """Judge ``draws`` random combinations (with replacement, each judged once)."""
+    check_count("draws", draws, MAX_DRAWS)
     rng = random.Random(seed)
     verdicts: dict[tuple, bool] = {}
     valid = 0

@@ -16,7 +16,7 @@ from archbuilder.space.parse import Parsed, parse_space
 from archbuilder.space.resolve import Picks
 from archbuilder.space.sampling import Estimate, Progress, Sample, estimate, sample
 from archbuilder.space.suggest import suggest
-from archbuilder.space.tree import DecisionTree
+from archbuilder.space.tree import DecisionTree, size_text
 from archbuilder.spec.compose import Overrides, apply_overrides
 from archbuilder.spec.load import load_data, read_spec_text
 from archbuilder.spec.model import ArchSpec
@@ -38,7 +38,7 @@ class SearchSpace:
         """SHA-256 of the space file's bytes (of the text, when given inline)."""
 
     def __repr__(self) -> str:
-        size = f"{self.size:,}" if isinstance(self.size, int) else "unbounded"
+        size = size_text(self.size) if isinstance(self.size, int) else "unbounded"
         return f"SearchSpace({self.file or '<text>'!r}, {len(self.decisions)} decisions, {size} combinations)"
 
     @property

@@ -9,16 +9,28 @@ the size of the space.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from archbuilder.errors import Problem, SpecError, did_you_mean
 from archbuilder.space.decisions import Decision
 from archbuilder.space.resolve import Picks
 
-__all__ = ["DecisionTree"]
+__all__ = ["DecisionTree", "size_text"]
+
+
+def size_text(size: int | float) -> str:
+    """A count of combinations for people: ``1,234`` exactly up to 10^15, then ``~10^480``
+    (no float overflow, no line of 10,000 digits); a continuous range's is unbounded."""
+    if isinstance(size, float):
+        return "unbounded (a continuous range)"
+    if size < 10**15:
+        return f"{size:,}"
+    return f"~10^{round(int(size).bit_length() * math.log10(2))}"
 
 
 class DecisionTree:
@@ -34,6 +46,7 @@ class DecisionTree:
                 self.children.setdefault(decision.parent, []).append(decision)
         self.sizes: dict[str, int | float] = {}
         self.weights: dict[str, list[int | float]] = {}
+        self._cumulative: dict[str, list[int]] = {}  # running sums of a choice's integer weights
         for decision in reversed(decisions):  # children come after their choice
             if decision.kind == "choice":
                 weights = [
@@ -41,6 +54,8 @@ class DecisionTree:
                 ]
                 self.weights[decision.name] = weights
                 self.sizes[decision.name] = sum(weights)
+                if all(isinstance(weight, int) for weight in weights):
+                    self._cumulative[decision.name] = list(itertools.accumulate(weights))
             else:
                 self.sizes[decision.name] = decision.count
         self.size = self._size(self.roots)
@@ -66,15 +81,10 @@ class DecisionTree:
 
     def _draw_one(self, rng: random.Random, decision: Decision) -> Any:
         if decision.kind == "choice":
-            weights = self.weights[decision.name]
-            total = sum(weights)
-            if not isinstance(total, int) or total <= 0:
-                return rng.randrange(len(weights))
-            ticket = rng.randrange(total)
-            for index, weight in enumerate(weights):
-                ticket -= weight
-                if ticket < 0:
-                    return index
+            cumulative = self._cumulative.get(decision.name)
+            if not cumulative or cumulative[-1] <= 0:  # a continuous range below: options alike
+                return rng.randrange(decision.count)
+            return bisect.bisect_right(cumulative, rng.randrange(cumulative[-1]))
         if decision.log:
             low, high = (
                 (decision.low - 0.5, decision.high + 0.5)
@@ -90,7 +100,8 @@ class DecisionTree:
         return decision.value(rng.randrange(decision.count))
 
     # -- listing --------------------------------------------------------------
-    def domain(self, decision: Decision) -> range | list[Any]:
+    def domain(self, decision: Decision) -> Iterable[Any]:
+        """The picks of ``decision`` in order, lazily (a range may hold 10^12 values)."""
         if decision.kind == "choice":
             return range(decision.count)
         if math.isinf(decision.count):
@@ -99,7 +110,7 @@ class DecisionTree:
                 "cannot be listed; give it a step, or sample() the space"
             )
             raise SpecError([Problem(decision.path, message, *decision.location)])
-        return [decision.value(index) for index in range(decision.count)]
+        return map(decision.value, range(decision.count))
 
     def check_listable(self) -> None:
         """SpecError when a decision is a continuous range (its values have no list)."""
