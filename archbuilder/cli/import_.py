@@ -69,6 +69,7 @@ def _import(args: argparse.Namespace) -> int:
             phase=args.phase,
             name=args.name,
             caffemodel=args.caffemodel,
+            allowed_roots=args.allow_path or [],
         )
     except ImportFailure as exc:
         if args.debug:

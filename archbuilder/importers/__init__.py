@@ -8,6 +8,7 @@ raised as one :class:`ImportFailure` listing every unsupported op with its name 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,6 @@ __all__ = [
 
 FORMATS = {".prototxt": "caffe", ".onnx": "onnx"}
 MAX_PROTOTXT_BYTES = 16 << 20  # text; BVLC GoogLeNet's train_val is 43 KiB
-MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit on one serialized message
 
 
 def import_model(
@@ -42,6 +42,7 @@ def import_model(
     phase: str = "TRAIN",
     name: str | None = None,
     caffemodel: str | Path | None = None,
+    allowed_roots: Iterable[str | Path] = (),
 ) -> ImportResult:
     """Import a Caffe ``.prototxt`` or an ``.onnx`` file as a spec.
 
@@ -49,7 +50,8 @@ def import_model(
     (C, H, W) replaces the file's (required where it writes none); ``phase`` picks the Caffe
     layers whose ``include``/``exclude`` rules name it; ``name`` replaces the model name;
     ``caffemodel`` (with a prototxt) is Caffe's binary weights file, read into the result's
-    weights.
+    weights; ``allowed_roots`` are folders, besides the ``.onnx`` file's own, where its
+    external data may be.
     """
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
@@ -58,17 +60,19 @@ def import_model(
             str(path),
             [Unsupported("(file)", path.suffix or "-", f"unknown format; give one of {', '.join(FORMATS)}")],
         )
-    raw = _read(path, MAX_ONNX_BYTES if kind == "onnx" else MAX_PROTOTXT_BYTES)
     if kind == "caffe":
+        raw = _read(path, MAX_PROTOTXT_BYTES)
         graph, default_name = _caffe(path, raw, phase, input_shape, partial)
         if caffemodel is not None:
             _caffe_weights(graph, Path(caffemodel))
     elif caffemodel is not None:
         raise ImportFailure(str(caffemodel), [Unsupported("(file)", "-", "weights for a .prototxt only")])
     else:
-        from archbuilder.importers.onnx_graph import onnx_graph
+        from archbuilder.importers.onnx_graph import onnx_file
 
-        graph, default_name = onnx_graph(raw, str(path), input_shape=input_shape, partial=partial)
+        graph, default_name, raw = onnx_file(
+            path, allowed_roots=allowed_roots, input_shape=input_shape, partial=partial
+        )
     digest = hashlib.sha256(raw).hexdigest()
     name = name or default_name or path.stem
     return finish(graph, source=str(path), sha256=digest, format=kind, name=name, partial=partial)
