@@ -7,6 +7,7 @@ nothing in it that is not a regular file is replaced.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,9 +15,12 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
+import archbuilder
 from archbuilder.cli import main
 from archbuilder.files import write_atomic, write_into
+from archbuilder.space.output import read_header
 
 from .test_space import SMALL
 
@@ -105,6 +109,7 @@ def test_write_into_keeps_the_replaced_files_mode(tmp_path):
 UMASK_PROBE = """
 import os, sys
 from archbuilder.files import write_atomic, write_into
+from archbuilder.space.output import read_header
 os.umask(0o027)
 def forbidden(*args):
     raise AssertionError("os.umask called: it changes the whole process's umask")
@@ -131,3 +136,35 @@ def test_a_single_output_file_still_follows_its_link(tmp_path):
     (tmp_path / "link.yaml").symlink_to(real)
     write_atomic(tmp_path / "link.yaml", b"new")
     assert real.read_text() == "new" and (tmp_path / "link.yaml").is_symlink()
+
+
+# -- the text of a sampled spec ---------------------------------------------------------------
+OPTIONS = [
+    "a\nb: c\n\ndescription: injected",
+    "x\u2028description: injected",
+    "y\u0085z: 1",
+    "p\rq: 2",
+    "#\u2029w: 3",
+]
+
+
+def test_an_option_string_never_starts_a_line_of_a_sampled_spec(tmp_path):
+    # One file per option; each reads back (PyYAML, load_spec, read_header) as the option itself.
+    choice = "[" + ", ".join(json.dumps(option) for option in OPTIONS) + "]"
+    space = tmp_path / "evil\u2028seed: 7\u0085x.yaml"
+    space.write_text(SMALL.replace("name: small", f"name: small\ndescription: {{choice: {choice}}}"))
+    argv = ["sample", str(space), "-n", "40", "--seed", "0", "-o", str(tmp_path / "out")]
+    assert main(argv) in (0, 1)  # the space may hold fewer than 40
+    seen = set()
+    for path in sorted((tmp_path / "out").glob("*.yaml")):
+        text = path.read_text()
+        header = read_header(text)
+        data = yaml.safe_load(text)
+        assert set(data) == {"format", "name", "description", "input", "num_classes", "blocks"}
+        assert data["description"] == header["decisions"]["description"] in OPTIONS
+        assert archbuilder.load_spec(path).description == data["description"]
+        assert header["space"] == str(space) and header["seed"] == 0
+        injected = ("b: c", "description: injected", "z: 1", "q: 2", "w: 3", "seed: 7", "x.yaml")
+        assert not [line for line in text.splitlines() if line.lstrip("# ").startswith(injected)]
+        seen.add(data["description"])
+    assert seen == set(OPTIONS)

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from archbuilder.escaping import LINE_BREAKS
 from archbuilder.spec.yaml_core import add_core_resolvers
 
 __all__ = ["dump_yaml"]
@@ -32,8 +33,18 @@ def _represent_block(dumper: yaml.SafeDumper, data: dict) -> yaml.Node:
     return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=False)
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    """A string holding a line break double-quoted, each break an escape (``\\n``, ``\\L``):
+    its text never starts a line of the file, and YAML 1.1 and 1.2 readers, which disagree on
+    whether U+0085 and U+2028 break a line, read the same string back."""
+    if any(char in LINE_BREAKS for char in data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
 _Dumper.add_representer(_Flow, _represent_flow)
 _Dumper.add_representer(dict, _represent_block)
+_Dumper.add_representer(str, _represent_str)
 
 
 def _is_simple(value: Any) -> bool:
