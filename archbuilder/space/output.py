@@ -1,8 +1,9 @@
 """Sampled candidates as spec files whose header traces them back to their space.
 
-The header is YAML comments: the space file and its SHA-256, the seed, the candidate's
-counts and every decision taken. Each value is written as JSON with non-ASCII escaped, so
-no value (a name, an option, a file name) can end a comment line and start YAML of its own.
+The header is YAML comments (:func:`archbuilder.escaping.yaml_header`): the space file and
+its SHA-256, the seed, the candidate's counts and every decision taken. Each value is written
+as JSON with non-ASCII escaped, so no value (a name, an option, a file name) can end a comment
+line and start YAML of its own, and :func:`read_header` reads each back exactly.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from archbuilder.escaping import yaml_header
 from archbuilder.files import write_into
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.sampling import Sample
@@ -39,17 +41,17 @@ def sample_text(
     ``by`` names what picked it (``sample``, or a study's trial); ``overrides`` are the
     space's ``--set`` values, recorded when there are any."""
     lines = [
-        f"{_MARK} {index} of a search space, picked by {_json(by)}; the decisions below rebuild it",
-        f"# space: {_json(space)}",
-        f"# space_sha256: {_json(sha256)}",
-        *([f"# overrides: {_json(list(overrides))}"] if overrides else []),
-        f"# seed: {_json(seed)}",
-        f"# params: {_json(candidate.params)}",
-        f"# macs: {_json(candidate.macs)}",
-        "# decisions:",
-        *(f"#   {_json(name)}: {_json(value)}" for name, value in candidate.choices.items()),
+        f"{_MARK[2:]} {index} of a search space, picked by {_json(by)}; the decisions below rebuild it",
+        f"space: {_json(space)}",
+        f"space_sha256: {_json(sha256)}",
+        *([f"overrides: {_json(list(overrides))}"] if overrides else []),
+        f"seed: {_json(seed)}",
+        f"params: {_json(candidate.params)}",
+        f"macs: {_json(candidate.macs)}",
+        "decisions:",
+        *(f"  {_json(name)}: {_json(value)}" for name, value in candidate.choices.items()),
     ]
-    return "\n".join(lines) + "\n" + candidate.spec.to_yaml()
+    return yaml_header(lines) + candidate.spec.to_yaml()
 
 
 def read_header(text: str) -> dict[str, Any]:
