@@ -30,7 +30,7 @@ MAX_DRAWS = 100_000  # estimate(draws): a 95% interval narrower than ±0.4%
 MAX_SAMPLES = 10_000  # sample(n): the files of one `archbuild sample`
 MAX_TRIES = 1_000_000  # sample(max_tries): the default for n = MAX_SAMPLES is 501,000
 MAX_PROBES = 100  # check_options(probes): tries per option
-PROBE_BUDGET = 10_000  # candidates check_options judges in all; past it, each option is tried less
+PROBE_BUDGET = 2_000  # candidates check_options judges in all (seconds): past it, each option is tried less
 
 
 def check_count(name: str, value: int, limit: int) -> int:
