@@ -10,9 +10,12 @@ are the IR's op ids and everything is emitted in spec order, so equal input give
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Any
 
 import graphviz
 
+from archbuilder.escaping import dot_value
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.compare import STATUS_COLOURS
 from archbuilder.render.layout import LAYOUTS, Columns, legend
@@ -35,7 +38,31 @@ FONT = "Helvetica"
 
 
 class Diagram(graphviz.Digraph):
-    """A ``graphviz.Digraph`` that shows inline in Jupyter with or without system Graphviz."""
+    """A ``graphviz.Digraph`` that shows inline in Jupyter with or without system Graphviz.
+
+    Every ID and attribute value is written by :func:`~archbuilder.escaping.dot_value`, not
+    the graphviz package's quoting, which passes ``<…>`` on as an HTML string (markup in the
+    SVG, or DOT statements of the text's own) and splits an edge's node names at ``:``.
+    """
+
+    _quote = _quote_edge = staticmethod(dot_value)
+
+    @staticmethod
+    def _a_list(label: str | None = None, kwargs: Mapping | None = None, attributes: Any = None) -> str:
+        items = [] if label is None else [("label", label)]
+        for given in (kwargs, attributes):
+            if given:
+                pairs = given.items() if hasattr(given, "items") else given
+                # sorted as the graphviz package sorts, so the DOT stays the same text
+                items += sorted(pairs) if type(given) is dict else list(pairs)
+        return " ".join(f"{dot_value(key)}={dot_value(value)}" for key, value in items if value is not None)
+
+    @classmethod
+    def _attr_list(
+        cls, label: str | None = None, kwargs: Mapping | None = None, attributes: Any = None
+    ) -> str:
+        content = cls._a_list(label, kwargs=kwargs, attributes=attributes)
+        return f" [{content}]" if content else ""
 
     def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict[str, str]:
         return {"image/svg+xml": render_source(self.source, "svg").decode()}
@@ -264,24 +291,27 @@ class _OpDrawer(_Drawer):
             if op.id == op.item:  # a top-level layer
                 self.top_of(op.item, op.id)
 
-    def title_node(self, where: graphviz.Digraph, box: str, lines: list[str], ops: set[str]) -> None:
+    def title_node(
+        self, where: graphviz.Digraph, box: str, lines: list[str], ops: set[str], pad: int = 2
+    ) -> None:
         """A box's title as a node at its top: edges come into it rather than through the text."""
         node_id = f"{box}/title"
-        where.node(node_id, text_label(*lines), shape="plaintext", style="", fontsize="11", margin="0.02")
+        label = text_label(*lines, pad=pad)
+        where.node(node_id, label, shape="plaintext", style="", fontsize="11", margin="0.02")
         self.boxes[box] = (ops, node_id)
 
     def block(self, where: graphviz.Digraph, block: Parallel) -> None:
         merged = self.ir.op(block.merge)
         params, macs = self.totals[block.id]
-        label = text_label(
+        lines = [
             f"{block.name} · {block.kind}",
             f"{shape_text(merged.shape)} · {params:,} params · {_count(macs)} MACs",
-        )
+        ]
         with where.subgraph(name=f"cluster_{block.id}") as cluster:
             block_family = self.uses(block.kind)
             look = {"color": block_family.line, **self.status_attrs(block.id)}
             cluster.attr(label="", style="rounded,filled", fillcolor=block_family.fill, **look)
-            self.title_node(cluster, block.id, label.split("\n"), _parallel_ops(block))
+            self.title_node(cluster, block.id, lines, _parallel_ops(block), pad=4)
             self.top_of(block.id, f"{block.id}/title")
             for _, branch in block.branches:
                 self.sequence(cluster, branch)

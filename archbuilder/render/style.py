@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from archbuilder.escaping import DotLabel, for_dot_record, for_dot_text
 from archbuilder.ir.graph import Op, Shape
 
 __all__ = ["FAMILIES", "Family", "describe", "family_of", "record_label", "shape_text", "text_label"]
-
-_RECORD_SPECIAL = re.compile(r"[{}|<>\\]")
 
 
 @dataclass(frozen=True)
@@ -161,19 +159,21 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
     return kind
 
 
-def record_label(lines: list[str], rankdir: str) -> str:
+def record_label(lines: list[str], rankdir: str) -> DotLabel:
     """A rounded-record label: one compartment per line, stacked whatever the rank direction.
 
     Records, unlike HTML-like labels, render in every Graphviz build (the embedded one too).
+    Each line is text, never record syntax or markup (:func:`~archbuilder.escaping.for_dot_record`).
     """
     # Non-breaking spaces pad each line: Graphviz builds without font files (the embedded one)
     # estimate text a little narrower than browsers draw it.
     pad = "\u00a0" * 3
-    escaped = (_RECORD_SPECIAL.sub(r"\\\g<0>", line) for line in lines if line)
-    fields = "|".join(f"{pad}{line}{pad}" for line in escaped)
-    return f"{{{fields}}}" if rankdir == "TB" else fields
+    fields = "|".join(f"{pad}{for_dot_record(line)}{pad}" for line in lines if line)
+    return DotLabel(f"{{{fields}}}" if rankdir == "TB" else fields)
 
 
-def text_label(*lines: str) -> str:
-    """A plain multi-line label (graph title, clusters), padded like record labels."""
-    return "\n".join(f"\u00a0\u00a0{line}\u00a0\u00a0" for line in lines if line)
+def text_label(*lines: str, pad: int = 2) -> DotLabel:
+    """A plain multi-line label (graph title, clusters), each line padded like record labels
+    and kept as text (:func:`~archbuilder.escaping.for_dot_text`)."""
+    space = "\u00a0" * pad
+    return DotLabel("\n".join(f"{space}{for_dot_text(line)}{space}" for line in lines if line))
