@@ -7,11 +7,10 @@ is drawn at once without shipping a Graphviz build.
 
 from __future__ import annotations
 
-import html
-import json
 from importlib import resources
 from typing import Any
 
+from archbuilder.escaping import for_html, for_html_document, for_script_json
 from archbuilder.ir import IR
 from archbuilder.render.page import page_model
 from archbuilder.spec import ArchSpec
@@ -60,11 +59,9 @@ def _asset(name: str) -> str:
 
 def page_html(ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None) -> str:
     """The interactive page for ``ir`` (``spec`` gives the YAML lines and template groups)."""
-    data = json.dumps(page_model(ir, spec, marks), separators=(",", ":"), ensure_ascii=False)
-    # "</" would end the script element early; JSON allows the escaped form.
-    data = data.replace("</", "<\\/")
+    data = for_script_json(page_model(ir, spec, marks))
     return _TEMPLATE.format(
-        title=html.escape(ir.name), css=_asset("page.css"), data=data, script=_asset("page.js")
+        title=for_html(ir.name), css=_asset("page.css"), data=data, script=_asset("page.js")
     )
 
 
@@ -77,7 +74,7 @@ class InteractiveDiagram:
 
     def _repr_html_(self) -> str:
         return (
-            f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
+            f'<iframe srcdoc="{for_html_document(self.html)}" '
             f'style="width:100%;height:{self.height}px;border:1px solid #ddd" '
             'sandbox="allow-scripts"></iframe>'
         )

@@ -10,13 +10,14 @@ lays the tree out itself (archbuilder/render/assets/page.js); this module only d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from archbuilder.errors import KeyPath
+from archbuilder.files import read_regular
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.style import FAMILIES, describe, family_of
 from archbuilder.spec import ArchSpec
+from archbuilder.spec.load import MAX_SPEC_BYTES
 from archbuilder.spec.source import Source
 
 __all__ = ["page_model"]
@@ -225,10 +226,11 @@ class _Model:
         return result
 
     def file_lines(self, file: str) -> list[str] | None:
+        """The lines of a spec file, read again as the loader reads it (a regular file, capped)."""
         if file not in self.texts:
             try:
-                self.texts[file] = Path(file).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
+                self.texts[file] = read_regular(file, max_bytes=MAX_SPEC_BYTES).decode().splitlines()
+            except (OSError, ValueError):  # UnreadableFile, UnicodeDecodeError: gone or changed
                 self.texts[file] = None  # `--set`, inline text: the location alone is shown
         return self.texts[file]
 
