@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from archbuilder.escaping import yaml_header
 from archbuilder.spec import load_spec
 from archbuilder.spec.schema import schema_reference
 from archbuilder.spec.shipped import shipped_names, shipped_path
@@ -75,9 +76,7 @@ def shipped_spec_text(name: str, *, schema: str | None = None, output: str | Pat
     """The YAML of the shipped spec ``name``, its ``$schema`` line pointing at ``schema`` (by
     default the schema installed with archbuilder, or a copy beside ``output``; '' for none)."""
     text = shipped_path(name).read_text(encoding="utf-8")
-    reference = schema_reference(output) if schema is None else schema
-    line = f"# yaml-language-server: $schema={reference}\n" if reference else ""
-    return line + _SCHEMA_LINE.sub("", text, count=1)
+    return _schema_line(output, schema) + _SCHEMA_LINE.sub("", text, count=1)
 
 
 def new_spec_text(output: str | Path, base: str, *, schema: str | None = None) -> str:
@@ -85,28 +84,27 @@ def new_spec_text(output: str | Path, base: str, *, schema: str | None = None) -
     file, with a header saying what to edit and how to check it."""
     output = Path(output)
     body = _LEADING_COMMENTS.sub("", shipped_spec_text(base, schema=""), count=1)
-    if _VALID_NAME.match(output.stem):
+    if _VALID_NAME.fullmatch(output.stem):
         body = _NAME_LINE.sub(f"name: {output.stem}", body, count=1)
     header = [
-        f"# {_comment(output.stem)}: started from archbuilder's shipped spec `{base}`.",
-        "# Edit anything: name, input, num_classes, any block's widths (input channels are inferred).",
-        f"# Check it with `archbuild validate {_comment(output.name)}`; see its sizes with `archbuild summary`.",
-        f"# To change only a few values of `{base}` and follow it otherwise, write instead:",
-        f"#   extends: {base}",
-        "#   num_classes: 10",
-        f"#   blocks: {{{_first_block(base)}: {{...}}}}    # patch an entry by its name",
+        f"{output.stem}: started from archbuilder's shipped spec `{base}`.",
+        "Edit anything: name, input, num_classes, any block's widths (input channels are inferred).",
+        f"Check it with `archbuild validate {output.name}`; see its sizes with `archbuild summary`.",
+        f"To change only a few values of `{base}` and follow it otherwise, write instead:",
+        f"  extends: {base}",
+        "  num_classes: 10",
+        f"  blocks: {{{_first_block(base)}: {{...}}}}    # patch an entry by its name",
     ]
+    return _schema_line(output, schema) + yaml_header(header) + body
+
+
+def _schema_line(output: str | Path | None, schema: str | None) -> str:
+    """The editors' ``$schema`` comment line (one line whatever the path holds), or ""."""
     reference = schema_reference(output) if schema is None else schema
-    first = [f"# yaml-language-server: $schema={reference}"] if reference else []
-    return "\n".join([*first, *header]) + "\n" + body
+    return yaml_header([f"yaml-language-server: $schema={reference}"]) if reference else ""
 
 
 def _first_block(name: str) -> str:
     spec = load_spec(shipped_path(name), check_shapes=False)
     named = [entry.name for entry in spec.blocks if getattr(entry, "name", None)]
     return named[0] if named else "NAME"
-
-
-def _comment(text: str) -> str:
-    """``text`` made safe for one comment line (no line breaks or control characters)."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

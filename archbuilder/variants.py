@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archbuilder.errors import Problem, SpecError, escape
+from archbuilder.errors import Problem, SpecError
+from archbuilder.escaping import yaml_header
 from archbuilder.ir.lower import lower
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.walk import walk_layers
@@ -257,11 +258,6 @@ def emit(spec: ArchSpec, variant: str) -> ArchSpec:
     return emitted
 
 
-def _comment(text: str) -> str:
-    """``text`` safe inside a one-line YAML comment: control characters (newlines) escaped."""
-    return escape(text)
-
-
 def emit_yaml(spec: ArchSpec, variant: str, *, source: str, schema: str | None = None) -> str:
     """The emitted spec as YAML, under a header that says where it came from and how.
 
@@ -270,9 +266,9 @@ def emit_yaml(spec: ArchSpec, variant: str, *, source: str, schema: str | None =
     """
     emitted = emit(spec, variant)
     # Names, commands and schema references are data: one escaped line each, never a live YAML line.
-    header = (
-        (f"# yaml-language-server: $schema={_comment(schema)}\n" if schema else "")
-        + f"# {_comment(emitted.name)}: emitted by `archbuild emit {_comment(source)} --variant {variant}`.\n"
-        + "# Regenerate it with that command rather than editing it by hand.\n"
-    )
-    return header + emitted.to_yaml()
+    header = [f"yaml-language-server: $schema={schema}"] if schema else []
+    header += [
+        f"{emitted.name}: emitted by `archbuild emit {source} --variant {variant}`.",
+        "Regenerate it with that command rather than editing it by hand.",
+    ]
+    return yaml_header(header) + emitted.to_yaml()

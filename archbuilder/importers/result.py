@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archbuilder.escaping import yaml_header
 from archbuilder.files import write_atomic
 from archbuilder.spec import ArchSpec
 
@@ -16,11 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["IMPORTER_VERSION", "ImportResult"]
 
 IMPORTER_VERSION = "1"
-
-
-def _escaped(text: str) -> str:
-    """``text`` with newlines and other control characters escaped, so it stays a comment."""
-    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 @dataclass(frozen=True)
@@ -38,7 +34,8 @@ class ImportResult:
     stopped: str | None = None
 
     def header(self) -> str:
-        """Comment lines naming the source file, its sha256 and the importer version."""
+        """Comment lines naming the source file, its sha256 and the importer version (each
+        one line whatever the names hold: :func:`~archbuilder.escaping.yaml_header`)."""
         from archbuilder import __version__
 
         lines = [
@@ -47,9 +44,9 @@ class ImportResult:
             f"sha256: {self.sha256}",
         ]
         if self.stopped:
-            lines.append(f"partial: stopped before {_escaped(self.stopped)}")
-        lines += [f"note: {_escaped(note)}" for note in self.notes]
-        return "".join(f"# {line}\n" for line in lines)
+            lines.append(f"partial: stopped before {self.stopped}")
+        lines += [f"note: {note}" for note in self.notes]
+        return yaml_header(lines)
 
     def to_yaml(self) -> str:
         """The spec as YAML, after the header."""
