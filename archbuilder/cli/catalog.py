@@ -9,6 +9,7 @@ from pathlib import Path
 
 from archbuilder.catalog import list_specs, new_spec_text, shipped_spec_text
 from archbuilder.cli.common import Command, UsageError
+from archbuilder.escaping import for_terminal
 from archbuilder.files import write_atomic
 
 __all__ = ["register"]
@@ -78,5 +79,6 @@ def _new(args: argparse.Namespace) -> int:
     if output.exists() or output.is_symlink():
         raise UsageError(f"{output} exists; choose another file name (new never overwrites)")
     write_atomic(output, new_spec_text(output, args.base, schema=args.schema).encode())
-    print(f"wrote {output} (from {args.base}); check it with: archbuild validate {output}", file=sys.stderr)
+    message = f"wrote {output} (from {args.base}); check it with: archbuild validate {output}"
+    print(for_terminal(message), file=sys.stderr)
     return 0

@@ -7,6 +7,7 @@ import json
 
 from archbuilder.cli.common import Command, load
 from archbuilder.diff import diff
+from archbuilder.escaping import for_terminal_lines
 from archbuilder.spec import load_spec
 
 __all__ = ["register"]
@@ -21,5 +22,6 @@ def register(command: Command) -> None:
 
 def _diff(args: argparse.Namespace) -> int:
     result = diff(load_spec(args.old), load(args, args.new))
-    print(json.dumps(result.to_dict(), indent=2) if args.json else result.text())
+    # JSON escapes every control character itself; the report shows them as escapes
+    print(json.dumps(result.to_dict(), indent=2) if args.json else for_terminal_lines(result.text()))
     return 0

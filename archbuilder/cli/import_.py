@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from archbuilder.cli.common import Command, UsageError, refuse_overwriting_input
+from archbuilder.escaping import for_terminal, for_terminal_lines
 
 __all__ = ["register"]
 
@@ -74,7 +75,7 @@ def _import(args: argparse.Namespace) -> int:
     except ImportFailure as exc:
         if args.debug:
             raise
-        print(exc, file=sys.stderr)
+        print(for_terminal_lines(str(exc)), file=sys.stderr)
         return 1
     if args.output is None:
         print(result.to_yaml(), end="")
@@ -97,10 +98,11 @@ def _report(args: argparse.Namespace, result) -> None:
         f"{len(result.spec.aux_heads)} aux heads",
     ]
     where = f"wrote {args.output}" if args.output else "imported"
-    print(f"{where} ({', '.join(what)}) from {args.file}", file=sys.stderr)
+    lines = [f"{where} ({', '.join(what)}) from {args.file}"]
     if args.weights:
-        print(f"wrote {args.weights} (state_dict for archbuilder.build of the spec)", file=sys.stderr)
+        lines.append(f"wrote {args.weights} (state_dict for archbuilder.build of the spec)")
     if result.stopped:
-        print(f"partial: stopped before {result.stopped}", file=sys.stderr)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        lines.append(f"partial: stopped before {result.stopped}")
+    lines += [f"note: {note}" for note in result.notes]
+    for line in lines:  # names from the imported file: shown, never obeyed by the terminal
+        print(for_terminal(line), file=sys.stderr)

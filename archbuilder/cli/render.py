@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from archbuilder.cli.common import STDOUT, Command, UsageError, load, refuse_overwriting_input, to_stdout
+from archbuilder.escaping import for_terminal
 from archbuilder.render import DETAILS, ENGINES, RANKDIRS, output_format, render_diagram
 from archbuilder.render.layout import LAYOUTS
 from archbuilder.render.raster import DEFAULT_DPI
@@ -106,5 +107,7 @@ def _render(args: argparse.Namespace) -> int:
         to_stdout(lambda path: render_diagram(spec, path, **options), ".svg")
         return 0
     render_diagram(spec, output, **options)
-    print(f"wrote {output} ({'interactive page' if fmt == 'html' else f'{args.detail} detail'})")
+    print(
+        for_terminal(f"wrote {output} ({'interactive page' if fmt == 'html' else f'{args.detail} detail'})")
+    )
     return 0
