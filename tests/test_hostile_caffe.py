@@ -115,6 +115,7 @@ MALFORMED = {
         "not smaller than kernel_size",
     ),
     "dunder type": ('type: "__Init__" bottom: "conv" top: "bad"', "no archbuilder layer computes it"),
+    "empty type": ('type: [] bottom: "conv" top: "bad"', "no archbuilder layer computes it"),
     "unknown type": ('type: "Deconvolution" bottom: "conv" top: "bad"', "no archbuilder layer computes it"),
     "bottom never written": ('type: "ReLU" bottom: "nowhere" top: "bad"', "nowhere, which no earlier layer"),
     "no bottom": ('type: "ReLU" top: "bad"', "it reads 0 blobs"),
@@ -293,3 +294,10 @@ def test_interleaved_fields_past_the_budget_are_refused(monkeypatch):
 def test_a_shape_of_more_than_32_axes_is_refused():
     with pytest.raises(CaffemodelError, match="conv blob 0: a shape of more than 32 dimensions"):
         read_caffemodel(_model(_bytes_field(7, _bytes_field(1, b"\x01" * 100_000))))
+
+
+def test_a_network_of_no_layers_is_an_import_failure(tmp_path):
+    """Found by the fuzzer: a file cut after its input crashed the spec writer."""
+    path = _write(tmp_path, INPUT)
+    assert "no layer computes the network's output (it is the input)" in str(_failure(path))
+    assert "nothing before it to import" in str(_failure(path, partial=True))

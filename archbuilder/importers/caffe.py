@@ -171,7 +171,7 @@ class _Converter:
 
     def fail(self, layer: Message, reason: str) -> None:
         """A problem with ``layer``, named by its name and type (whatever they hold) and line."""
-        name, kind = (layer.get(key, ["?"])[0] for key in ("name", "type"))
+        name, kind = ((layer.get(key) or ["?"])[0] for key in ("name", "type"))
         name, kind = (value if isinstance(value, str) else _shown(value) for value in (name, kind))
         self.problems.append(Unsupported(name, kind, f"{reason} (line {layer.line})"))
 
@@ -226,6 +226,10 @@ class _Converter:
             aux = [loss for i, loss in enumerate(self.losses) if i != main]
         else:
             output, aux = last or self.input, []
+        if output == self.input:
+            self.fail_file(
+                "layer", "no layer computes the network's output (it is the input); nothing to import"
+            )
         nodes = [ordered for node in self.nodes for ordered in (*self.before.get(id(node), ()), node)]
         return Graph(
             self.input, self.shapes[self.input], nodes, output, aux, self.problems, False, self.notes
@@ -272,7 +276,7 @@ class _Converter:
             self.current[label] = label
         if self.input is not None or not tops:
             return
-        kind, name = _text(layer, "type", ""), str(layer.get("name", ["?"])[0])
+        kind, name = _text(layer, "type", ""), _text(layer, "name", "?")
         shapes = _messages(_param(layer, "input_param"), "shape") if kind == "Input" else []
         dims = shapes[0].get("dim", []) if shapes else []
         if len(dims) == 4:
