@@ -223,3 +223,18 @@ def test_shipped_spaces_stay_within_every_budget():
     for path in sorted(Path(ROOT, "specs", "spaces").glob("*.yaml")):
         space = archbuilder.load_space(path)
         assert len(space.sample(3, seed=0)) == 3, path
+
+
+def test_a_decided_name_inside_a_choices_option_is_a_decision_not_a_traceback():
+    # Found by tests/test_fuzz_space.py: the entry's name was put in a set, unhashable.
+    text = space_text().replace(
+        "  - {name: c1, kind: conv, out: 8, kernel: 3}\n",
+        "  - choice:\n    - {name: {choice: [a, b]}, kind: conv, out: 4, kernel: 3}\n    - null\n",
+    )
+    space = finishes(lambda: archbuilder.load_space(text))
+    assert [decision.name for decision in space.decisions] == ["blocks.0", "blocks.0[conv].name"]
+    assert {
+        candidate.spec.blocks[0].name
+        for candidate in space.sample(3)
+        if candidate.choices["blocks.0"] == "conv"
+    } <= {"a", "b"}

@@ -109,8 +109,10 @@ def _entry_name(item: Any) -> str | None:
     if not isinstance(item, dict):
         return None
     if isinstance(item.get("choice"), list):
-        names = {option.get("name") for option in item["choice"] if isinstance(option, dict)}
-        return names.pop() if len(names) == 1 and isinstance(next(iter(names), None), str) else None
+        names = [option.get("name") for option in item["choice"] if isinstance(option, dict)]
+        return (
+            names[0] if names and isinstance(names[0], str) and names.count(names[0]) == len(names) else None
+        )
     name = item.get("name")
     return name if isinstance(name, str) and "choice" not in item and "same" not in item else None
 
