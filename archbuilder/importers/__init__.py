@@ -101,8 +101,9 @@ def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
         raise ImportFailure(
             str(path), [Unsupported("(file)", "-", f"not protobuf text format: {exc}")]
         ) from None
-    names = net.get("name") or [None]
-    return caffe_graph(net, phase=phase, input_shape=input_shape, partial=partial), names[0]
+    graph = caffe_graph(net, phase=phase, input_shape=input_shape, partial=partial)
+    names = [name for name in net.get("name", []) if isinstance(name, str)]  # else a problem in graph
+    return graph, names[0] if names else None
 
 
 def _caffe_weights(graph, path: Path) -> None:
