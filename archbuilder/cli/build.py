@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from archbuilder.cli.common import Command, add_gib_limit, import_torch, load, positive
+from archbuilder.errors import escape
 from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_PARAM_BYTES, check_activations
 
 __all__ = ["register"]
@@ -50,7 +51,7 @@ def _build(args: argparse.Namespace) -> int:
     )
     spec = model.spec
     x = torch.randn(args.batch, spec.input.channels, spec.input.height, spec.input.width)
-    print(f"{spec.name}: {sum(p.numel() for p in model.parameters()):,} parameters")
+    print(escape(f"{spec.name}: {sum(p.numel() for p in model.parameters()):,} parameters"))
     print(f"input: {tuple(x.shape)}")
     with torch.no_grad():
         print(f"eval output: {tuple(model.eval()(x).shape)}")

@@ -8,6 +8,7 @@ import sys
 
 from archbuilder.cli.common import Command, load
 from archbuilder.errors import SpecError, escape
+from archbuilder.escaping import for_terminal_lines
 from archbuilder.summary import summarize
 
 __all__ = ["register"]
@@ -40,5 +41,5 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     summary = summarize(load(args, args.spec))
-    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.table())
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else for_terminal_lines(summary.table()))
     return 0

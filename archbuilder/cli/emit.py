@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from archbuilder.cli.common import STDOUT, Command, load, refuse_overwriting_input
+from archbuilder.errors import escape
 from archbuilder.files import write_atomic
 from archbuilder.spec.schema import schema_reference, schema_text
 from archbuilder.variants import VARIANTS, emit_yaml
@@ -41,7 +42,7 @@ def _emit(args: argparse.Namespace) -> int:
         print(text, end="")
         return 0
     write_atomic(args.output, text.encode())
-    print(f"wrote {args.output} ({args.variant} variant of {args.spec})", file=sys.stderr)
+    print(escape(f"wrote {args.output} ({args.variant} variant of {args.spec})"), file=sys.stderr)
     return 0
 
 
@@ -52,5 +53,5 @@ def _schema(args: argparse.Namespace) -> int:
         print(schema_text(), end="")
         return 0
     write_atomic(args.output, schema_text().encode())
-    print(f"wrote {args.output}", file=sys.stderr)
+    print(escape(f"wrote {args.output}"), file=sys.stderr)
     return 0

@@ -114,7 +114,7 @@ def _export(args: argparse.Namespace) -> int:
     spec = _write(args, output)
     what = f"ONNX opset {args.opset}" if kind == "onnx" else "torch.export program"
     what += "" if args.dtype == "fp32" else f", {args.dtype}"
-    print(f"wrote {output} ({what}, {_shape(spec)})")
+    print(escape(f"wrote {output} ({what}, {_shape(spec)})"))
     return 0
 
 

@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from archbuilder.cli.common import Command, UsageError, positive
+from archbuilder.escaping import for_terminal, for_terminal_lines
 from archbuilder.space import SearchSpace, load_space
 from archbuilder.space.budget import MAX_DRAWS, MAX_PROBES, MAX_SAMPLES, MAX_TRIES, PROBE_BUDGET
 from archbuilder.space.constraints import shown
@@ -122,7 +123,7 @@ def _space(args: argparse.Namespace) -> int:
         }
         print(json.dumps(data, indent=2))
         return 0
-    print(_table(space))
+    print(for_terminal_lines(_table(space)))
     for key, value in space.constraints.to_dict().items():
         print(f"constraint {key}: {shown(value)}")
     print(f"raw size: {size_text(space.size)} combinations")
@@ -132,8 +133,10 @@ def _space(args: argparse.Namespace) -> int:
     print(fraction)
     for report in reports:
         print(
-            f"{report.decision.name} = {report.option!r}: no valid candidate in {report.tries} tries; "
-            f"first problem: {report.problem}"
+            for_terminal(
+                f"{report.decision.name} = {report.option!r}: no valid candidate in {report.tries} tries; "
+                f"first problem: {report.problem}"
+            )
         )
     if unprobed:
         print(f"{unprobed:,} options not probed: {PROBE_BUDGET:,} candidates were judged, the probe budget")
@@ -175,12 +178,16 @@ def _sample(args: argparse.Namespace) -> int:
     )
     stats = sample.stats
     print(
-        f"wrote {len(written)} spec files to {output} ({stats.tried} drawn, {stats.duplicates} repeats, "
-        f"rejection rate {stats.rejection_rate:.1%})",
+        for_terminal(
+            f"wrote {len(written)} spec files to {output} ({stats.tried} drawn, {stats.duplicates} repeats, "
+            f"rejection rate {stats.rejection_rate:.1%})"
+        ),
         file=sys.stderr,
     )
     for kind, count in stats.rejected.items():
-        print(f"  rejected {count} ({kind}), first: {stats.first_reasons[kind]}", file=sys.stderr)
+        print(
+            for_terminal(f"  rejected {count} ({kind}), first: {stats.first_reasons[kind]}"), file=sys.stderr
+        )
     if len(written) < args.count:
         why = "the space holds no more" if stats.exhausted else f"gave up after {stats.tried} draws"
         print(
