@@ -238,3 +238,20 @@ def test_a_decided_name_inside_a_choices_option_is_a_decision_not_a_traceback():
         for candidate in space.sample(3)
         if candidate.choices["blocks.0"] == "conv"
     } <= {"a", "b"}
+
+
+def test_a_chain_of_8000_sames_is_checked_for_cycles_in_linear_time():
+    # Each same inside an option names the next choice: the cycle check walked the whole
+    # chain from every same (over 30 s); a cycle closed at the end is still found.
+    layers = "".join(
+        f"  - {{name: l{i}, kind: conv, out: {{choice: [{{same: c{(i + 1) % 8000}}}, 8], id: c{i}}}, kernel: 1}}\n"
+        for i in range(8000)
+    )
+    text = space_text().replace("blocks:\n", "blocks:\n" + layers)
+    start = time.monotonic()
+    problems = problems_of(text)
+    assert time.monotonic() - start < 20
+    assert len(problems) == 8000
+    assert {problem.message for problem in problems} == {
+        f"'c{i}' leads back here through other sames" for i in range(8000)
+    }

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
+
 from archbuilder.errors import KeyPath, Problem, did_you_mean
 from archbuilder.space.budget import MAX_OPTIONS, MAX_RANGE_NUMBER, MAX_RANGE_VALUES
 from archbuilder.space.constraints import Constraints, parse_constraints
@@ -377,21 +379,23 @@ class _Parser:
         self.check_cycles()
 
     def check_cycles(self) -> None:
-        """Sames inside options that name each other round (a → b → a) would never end."""
-        edges: dict[str, set[str]] = {}
+        """Sames inside options that name each other round (a → b → a) would never end.
+
+        A same inside an option of ``a`` that names ``t`` is an edge a → t; it leads back to
+        itself when ``t`` reaches ``a`` again, that is when both are in one strongly connected
+        component (found in linear time, not by a walk from every same)."""
+        graph = nx.DiGraph()
         for same, around in self.sames:
-            for name in around:
-                edges.setdefault(name, set()).add(same.target)
+            graph.add_edges_from((name, same.target) for name in around)
+        component = {
+            name: index
+            for index, names in enumerate(nx.strongly_connected_components(graph))
+            for name in names
+        }
         for same, around in self.sames:
-            seen, stack = set(), [same.target]
-            while stack:
-                name = stack.pop()
-                if name in around and name != same.target:
-                    self.fail((*same.path, "same"), f"'{same.target}' leads back here through other sames")
-                    break
-                if name not in seen:
-                    seen.add(name)
-                    stack.extend(edges.get(name, ()))
+            target = component.get(same.target)
+            if any(name != same.target and component.get(name) == target for name in around):
+                self.fail((*same.path, "same"), f"'{same.target}' leads back here through other sames")
 
     def sort_positions(self) -> dict[KeyPath, Location]:
         """Locations every candidate has; the rest go to the option of the slot they are under."""
