@@ -76,7 +76,7 @@ def prototxt_texts(draw) -> str:
                 layers[index] = f"{layer[: match.start()]} {draw(TOKENS)}{layer[match.end() :]}"
         elif kind == "field":  # into the layer or one of its parameter messages
             layer = layers[index]
-            at = draw(st.sampled_from([i + 1 for i, char in enumerate(layer) if char == "{"]))
+            at = draw(st.sampled_from([i + 1 for i, char in enumerate(layer) if char == "{"] or [0]))
             layers[index] = f"{layer[:at]} {draw(FIELDS)}\n{layer[at:]}"
         elif kind == "brace":
             layer = layers[index]
