@@ -28,23 +28,38 @@ def truncate(graph: Graph) -> Graph:
         return found
 
     aux_nodes = set().union(*(ancestors(t) for t, _ in kept_aux)) if kept_aux else set()
-    for index in range(len(graph.nodes) - 1, -1, -1):
-        before = {id(n) for n in graph.nodes[: index + 1]}
-        main = ancestors(graph.nodes[index].output)
-        if before - aux_nodes <= main:
-            nodes = [n for n in graph.nodes[: index + 1] if id(n) in main | aux_nodes]
-            aux = [(t, w) for t, w in kept_aux if ancestors(t) <= {id(n) for n in nodes}]
-            return Graph(
-                graph.input,
-                graph.input_shape,
-                nodes,
-                graph.nodes[index].output,
-                aux,
-                [],
-                graph.has_weights,
-                graph.notes,
-            )
-    return Graph(graph.input, graph.input_shape, [], graph.input, [], [], graph.has_weights, graph.notes)
+    index = _last_cut(graph, aux_nodes)
+    if index is None:
+        return Graph(graph.input, graph.input_shape, [], graph.input, [], [], graph.has_weights, graph.notes)
+    kept = ancestors(graph.nodes[index].output) | aux_nodes
+    nodes = [n for n in graph.nodes[: index + 1] if id(n) in kept]
+    ids = {id(n) for n in nodes}
+    aux = [(t, w) for t, w in kept_aux if ancestors(t) <= ids]
+    output = graph.nodes[index].output
+    return Graph(graph.input, graph.input_shape, nodes, output, aux, [], graph.has_weights, graph.notes)
+
+
+def _last_cut(graph: Graph, aux_nodes: set[int]) -> int | None:
+    """The last index whose node every earlier node outside ``aux_nodes`` leads to, in linear time.
+
+    A node outside the aux heads' ancestors has only such nodes below it, so it leads to node
+    ``i`` exactly when it and each node after it up to ``i`` has a reader at or before ``i``:
+    ``i`` is a cut when no earlier such node's first reader comes after ``i``.
+    """
+    position = {node.output: index for index, node in enumerate(graph.nodes)}
+    first_reader = [len(graph.nodes)] * len(graph.nodes)
+    for index, node in enumerate(graph.nodes):
+        for tensor in node.inputs:
+            writer = position.get(tensor)
+            if writer is not None and writer < index:
+                first_reader[writer] = min(first_reader[writer], index)
+    last, reach = None, -1  # reach: the latest first reader among the nodes before
+    for index, node in enumerate(graph.nodes):
+        if reach <= index:
+            last = index
+        if id(node) not in aux_nodes:
+            reach = max(reach, first_reader[index])
+    return last
 
 
 def finish(graph: Graph, *, source: str, sha256: str, format: str, name: str, partial: bool) -> ImportResult:
