@@ -255,3 +255,19 @@ def test_a_chain_of_8000_sames_is_checked_for_cycles_in_linear_time():
     assert {problem.message for problem in problems} == {
         f"'c{i}' leads back here through other sames" for i in range(8000)
     }
+
+
+def test_a_decision_over_an_entry_of_30000_keys_loads_in_seconds(tmp_path):
+    # The base's keys under a decision are dropped; each location was compared with every
+    # dropped key (30,000² comparisons) instead of looking its prefixes up.
+    extra = ", ".join(f"x{i}: 1" for i in range(30_000))
+    base = space_text().replace("kind: conv, out: 8, kernel: 3}", f"kind: conv, out: 8, kernel: 3, {extra}}}")
+    (tmp_path / "base.yaml").write_text(base)
+    decision = (
+        "{choice: [{name: c1, kind: conv, out: 8, kernel: 3}, {name: c1, kind: conv, out: 4, kernel: 3}]}"
+    )
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(f"extends: base.yaml\nname: s\nblocks:\n  c1: {decision}\n")
+    space = finishes(lambda: archbuilder.load_space(space_file), seconds=15)
+    assert not isinstance(space, Exception), space
+    assert space.size == 2 and {c.spec.blocks[0].out for c in space.sample(2)} == {4, 8}

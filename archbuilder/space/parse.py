@@ -402,7 +402,7 @@ class _Parser:
         static: dict[KeyPath, Location] = {}
         by_path = {slot.decision.path: slot for slot in self.slots.values()}
         for path, location in self.source.positions.items():
-            if any(path[: len(drop)] == drop for drop in self.dropped):
+            if any(path[:end] in self.dropped for end in range(1, len(path) + 1)):  # under a dropped key
                 continue
             owner = next((path[:end] for end in range(len(path) - 1, -1, -1) if path[:end] in by_path), None)
             if owner is None:
