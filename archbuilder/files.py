@@ -161,7 +161,8 @@ def write_into(folder: str | os.PathLike[str], files: Mapping[str, bytes]) -> li
     try:
         os.makedirs(shown, exist_ok=True)
     except FileExistsError:
-        raise OSError(errno.ENOTDIR, "is a file, not a folder; give a folder", shown) from None
+        what = "a symbolic link to nothing" if os.path.islink(shown) else "a file"
+        raise OSError(errno.ENOTDIR, f"is {what}, not a folder; give a folder", shown) from None
     with _folder(Path(shown), shown=shown) as fd:
         for name in files:
             _check_replaceable(fd, name, os.path.join(shown, name))

@@ -96,6 +96,10 @@ def test_write_into_refuses_a_file_as_folder_and_odd_names(tmp_path):
     assert file.read_bytes() == VICTIM and not (tmp_path / "escape.yaml").exists()
     with pytest.raises(OSError, match="system folder"):
         write_into("/dev", {"archbuilder-test": b"x"})
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OSError, match="symbolic link to nothing"):
+        write_into(tmp_path / "dangling", {"a.yaml": b"x"})
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_write_into_keeps_the_replaced_files_mode(tmp_path):
