@@ -253,7 +253,8 @@ def _temporary(folder: int, name: str, shown: str) -> tuple[str, int]:
     the umask, as any new file) and its open descriptor."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):
-        temporary = f".{name[:200]}.{secrets.token_hex(4)}.tmp"
+        stem = name.encode()[:200].decode(errors="ignore")  # a file name holds 255 bytes at most
+        temporary = f".{stem}.{secrets.token_hex(4)}.tmp"
         try:
             return temporary, os.open(temporary, flags, 0o666, dir_fd=folder)
         except FileExistsError:
