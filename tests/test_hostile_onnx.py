@@ -346,3 +346,24 @@ def test_a_long_chain_of_residual_blocks_is_bounded(tmp_path):
     start = time.perf_counter()
     refused(_graph_model(tmp_path, nodes, tensor), "too many multi-branch blocks", seconds=60)
     assert time.perf_counter() - start < 20
+
+
+# -- found by tests/test_fuzz_importers.py: each was a bare exception --------------------------------
+def test_a_zero_dim_beside_a_huge_one_is_refused(tmp_path):
+    tensor = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1, 2**40, 2**31, 0])
+    refused(conv_model(tmp_path, tensor), "'w'", "over the limit")
+
+
+def test_a_conv_of_a_flattened_tensor_names_the_conv(tmp_path):
+    nodes = [helper.make_node("Flatten", ["x"], ["f"], name="flat")]
+    path = conv_model(tmp_path, numpy_helper.from_array(WEIGHT, "w"), nodes=nodes)
+    graph_path = tmp_path / "flat.onnx"
+    model = onnx.load(path)
+    model.graph.node[1].input[0] = "f"
+    onnx.save(model, graph_path)
+    refused(graph_path, "conv", "does not fit")
+
+
+def test_an_output_that_is_the_input_is_a_located_failure(tmp_path):
+    nodes = [helper.make_node("Identity", ["x"], ["y"], name="copy")]
+    refused(_graph_model(tmp_path, nodes, "y"))

@@ -314,10 +314,10 @@ def spec_data(structure: Structure, input_shape: Shape, name: str) -> tuple[dict
     data["defaults"] = {"conv": defaults}
     data["stem"], data["blocks"] = body[: len(stem)], body[len(stem) : len(stem) + len(blocks)]
     data["head"] = body[len(stem) + len(blocks) :]
-    last = data["head"][-1] if data["head"] else data["blocks"][-1]
-    if last.get("kind") == "linear":
-        data["num_classes"] = last["out"]
-        last["out"] = "num_classes"
+    tail = data["head"] or data["blocks"]  # empty for a network of stem layers only (the spec says so)
+    if tail and tail[-1].get("kind") == "linear":
+        data["num_classes"] = tail[-1]["out"]
+        tail[-1]["out"] = "num_classes"
     aux = []
     for index, (tap, weight, items) in enumerate(
         sorted(structure.aux, key=lambda a: list(tops).index(a[0]) if a[0] in tops else 0)

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Graph", "ImportFailure", "Node", "Unsupported", "infer_shapes"]
+__all__ = ["Graph", "ImportFailure", "Node", "ShapeError", "Unsupported", "infer_shapes"]
 
 Shape = tuple[int, ...]  # one sample, no batch dimension
 
@@ -128,9 +128,23 @@ def output_shape(node: Node, shapes: list[Shape]) -> Shape:
     return first  # bn, act, lrn, dropout, add, scale, layer_scale, layernorm
 
 
+class ShapeError(ValueError):
+    """A node that cannot take the shapes of its inputs (a conv of a flattened tensor)."""
+
+    def __init__(self, problem: Unsupported):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def infer_shapes(graph: Graph) -> dict[str, Shape]:
-    """The shape of every tensor of ``graph``."""
+    """The shape of every tensor of ``graph``; ShapeError naming the first node whose inputs do not fit."""
     shapes: dict[str, Shape] = {graph.input: graph.input_shape}
     for node in graph.nodes:
-        shapes[node.output] = output_shape(node, [shapes[tensor] for tensor in node.inputs])
+        inputs = [shapes[tensor] for tensor in node.inputs]
+        try:
+            shapes[node.output] = output_shape(node, inputs)
+        except (IndexError, KeyError, TypeError, ZeroDivisionError):
+            shown = " and ".join("×".join(map(str, shape)) for shape in inputs)
+            reason = f"its input of shape {shown} (per sample) does not fit a {node.op}"
+            raise ShapeError(Unsupported(node.name, node.source_op or node.op, reason)) from None
     return shapes

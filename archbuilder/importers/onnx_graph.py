@@ -22,7 +22,7 @@ from archbuilder.importers.onnx_fold import MAX_FOLDED_TOTAL, fold_node
 from archbuilder.importers.onnx_ops import OnnxOps, Unconvertible
 from archbuilder.importers.onnx_strided import StridedOps
 from archbuilder.importers.onnx_tensors import load_tensors, read_onnx
-from archbuilder.importers.onnx_wiring import order_nodes, refusal
+from archbuilder.importers.onnx_wiring import order_nodes, quoted, refusal
 
 __all__ = ["onnx_file", "onnx_graph"]
 
@@ -34,7 +34,7 @@ class _Converter(OnnxOps, ChannelOps, StridedOps):
     def __init__(self, model: Any, input_shape: tuple[int, int, int] | None, aux_loss_weight: float):
         from onnx import numpy_helper
 
-        self.to_array = numpy_helper.to_array
+        self._to_array = numpy_helper.to_array
         self.graph = model.graph
         self.opsets = list(model.opset_import)
         self.folded: set[str] = set()  # constants the importer computed (not initializers)
@@ -79,6 +79,13 @@ class _Converter(OnnxOps, ChannelOps, StridedOps):
         self.problems.extend(unmatched)
         aux = [(o, self.aux_loss_weight) for o in outputs[1:]]
         return Graph(name, shape, self.nodes, outputs[0], aux, self.problems, True, self.notes)
+
+    def to_array(self, tensor: Any) -> Any:
+        """``tensor`` as a numpy array (its size and data were checked by load_tensors)."""
+        try:
+            return self._to_array(tensor)
+        except (ValueError, TypeError, KeyError) as exc:  # a data type numpy cannot hold, …
+            raise Unconvertible(f"tensor {quoted(tensor.name)} cannot be read: {exc}") from None
 
     def alias_of(self, tensor: str) -> str:
         while tensor in self.alias:
@@ -235,9 +242,8 @@ def onnx_graph(
         raise refusal(source, f"not an ONNX model: {exc}") from None
     load_tensors(model, source, folder, [Path(root) for root in allowed_roots])
     order_nodes(model.graph, source)
-    converter = _Converter(model, input_shape, aux_loss_weight)
     try:
-        graph = converter.run(partial)
+        graph = _Converter(model, input_shape, aux_loss_weight).run(partial)
     except Unconvertible as exc:
         raise ImportFailure(source, [Unsupported("(graph)", "input", str(exc))]) from None
     name = model.graph.name

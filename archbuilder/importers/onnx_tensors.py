@@ -109,17 +109,18 @@ def _tensors(model: Any, source: str) -> Iterator[tuple[str, Any]]:
 
 def _declared_bytes(tensor: Any, where: str, source: str) -> int:
     """The bytes ``tensor``'s dims and type declare; ImportFailure for a negative dim or over the cap."""
-    if any(dim < 0 for dim in tensor.dims):
-        raise refusal(source, f"{where} has a negative dim: {list(tensor.dims)}")
-    elements = math.prod(tensor.dims)
-    size = elements * _ITEM_BYTES.get(tensor.data_type, _WIDEST)
-    if size > MAX_TENSOR_BYTES:
+    dims = list(tensor.dims)
+    if any(dim < 0 for dim in dims):
+        raise refusal(source, f"{where} has a negative dim: {dims}")
+    item = _ITEM_BYTES.get(tensor.data_type, _WIDEST)
+    extent = math.prod(dim for dim in dims if dim)  # numpy must hold the shape even where a dim is 0
+    if extent * item > MAX_TENSOR_BYTES:
         raise refusal(
             source,
-            f"{where} declares dims {list(tensor.dims)}: {elements:,} elements, {format_bytes(size)}, "
+            f"{where} declares dims {dims}: {extent:,} elements, {format_bytes(extent * item)}, "
             f"over the limit of {format_bytes(MAX_TENSOR_BYTES)}",
         )
-    return size
+    return math.prod(dims) * item
 
 
 def _check_data(tensor: Any, where: str, source: str) -> None:

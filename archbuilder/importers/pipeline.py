@@ -5,7 +5,7 @@ from __future__ import annotations
 from archbuilder.errors import SpecError
 from archbuilder.importers.convert import spec_data
 from archbuilder.importers.fuse import fuse
-from archbuilder.importers.graph import Graph, ImportFailure, Unsupported
+from archbuilder.importers.graph import Graph, ImportFailure, ShapeError, Unsupported
 from archbuilder.importers.result import ImportResult
 from archbuilder.importers.structure import StructureError, recover
 from archbuilder.spec import ArchSpec
@@ -73,11 +73,10 @@ def finish(graph: Graph, *, source: str, sha256: str, format: str, name: str, pa
             raise ImportFailure(
                 source, [*graph.problems, Unsupported("(input)", "-", "nothing before it to import")]
             )
-    fused = fuse(graph)
     try:
-        structure = recover(fused)
+        structure = recover(fuse(graph))
         data, weights = spec_data(structure, graph.input_shape, name)
-    except StructureError as exc:
+    except (ShapeError, StructureError) as exc:
         raise ImportFailure(source, [exc.problem]) from None
     try:
         spec = ArchSpec.model_validate(data)

@@ -59,14 +59,10 @@ class _Recovery:
         """Count ``steps`` node visits; a StructureError naming ``node`` past :data:`MAX_STEPS`."""
         self.steps += steps
         if self.steps > MAX_STEPS:
-            nodes = len(self.graph.nodes)
-            raise StructureError(
-                Unsupported(
-                    node.name if node else "(network)",
-                    (node.source_op or node.op) if node else "-",
-                    f"recovering the nesting of {nodes:,} ops took over {MAX_STEPS:,} steps; the "
-                    "network has too many multi-branch blocks in a row to import",
-                )
+            raise self.fail(
+                node,
+                f"recovering the nesting of {len(self.graph.nodes):,} ops took over {MAX_STEPS:,} steps; "
+                "the network has too many multi-branch blocks in a row to import",
             )
 
     def ancestors(self, tensor: str) -> frozenset[int]:
@@ -83,7 +79,10 @@ class _Recovery:
             self._ancestors[tensor] = frozenset(found)
         return self._ancestors[tensor]
 
-    def fail(self, node: Node, reason: str) -> StructureError:
+    def fail(self, node: Node | None, reason: str) -> StructureError:
+        """The error naming ``node``, or the network when no node writes the tensor at fault."""
+        if node is None:
+            return StructureError(Unsupported("(network)", "-", reason))
         return StructureError(Unsupported(node.name, node.source_op or node.op, reason))
 
     def sequence(self, start: str, stop: str, allowed: frozenset[int]) -> list[Item]:
@@ -92,7 +91,7 @@ class _Recovery:
         while tensor != stop:
             readers = self.readers_within(tensor, allowed)
             if not readers:
-                raise self.fail(self.producer[stop], f"its input does not lead back to {start}")
+                raise self.fail(self.producer.get(stop), f"its input does not lead back to {start}")
             if len(readers) == 1 and readers[0].op not in MERGES:
                 items.append(readers[0])
                 tensor = readers[0].output
