@@ -30,10 +30,47 @@ Overrides = Mapping[str, Any] | Sequence[str]
 Positions = dict[KeyPath, Location]
 
 
+class _PrefixIndex:
+    """The keys of a positions table under each key path, kept with the table: finding or
+    forgetting what lies under a path costs what is there, not a scan of the whole document
+    (a child patching 3,000 entries by name took seconds, growing with the square)."""
+
+    def __init__(self, positions: Positions):
+        self.positions = positions
+        self.under: dict[KeyPath, dict[KeyPath, None]] = {}  # ordered sets: document order
+        for key in positions:
+            self._index(key)
+
+    def _index(self, key: KeyPath) -> None:
+        for end in range(len(key) + 1):
+            self.under.setdefault(key[:end], {})[key] = None
+
+    def keys_under(self, path: KeyPath) -> list[KeyPath]:
+        """The keys at ``path`` and below it."""
+        return list(self.under.get(path, ()))
+
+    def set(self, key: KeyPath, location: Location) -> None:
+        if key not in self.positions:
+            self._index(key)
+        self.positions[key] = location
+
+    def forget(self, path: KeyPath) -> list[tuple[KeyPath, Location]]:
+        """Remove the keys at ``path`` and below it; what they held, for a caller that moves them."""
+        removed = []
+        for key in self.keys_under(path):
+            removed.append((key, self.positions.pop(key)))
+            for end in range(len(key) + 1):
+                keys = self.under[key[:end]]
+                keys.pop(key, None)
+                if not keys:
+                    del self.under[key[:end]]
+        return removed
+
+
 class _Merger:
     def __init__(self, positions: Positions, child: Positions, describe: str):
-        self.positions = positions  # of the merged document, updated in place
-        self.child = child  # of the document merged in
+        self.positions = _PrefixIndex(positions)  # of the merged document, updated in place
+        self.child = _PrefixIndex(dict(child))  # of the document merged in
         self.describe = describe  # the child's name in messages
         self.problems: list[Problem] = []
 
@@ -43,20 +80,18 @@ class _Merger:
 
     def _child_location(self, path: KeyPath) -> Location:
         for end in range(len(path), -1, -1):
-            if tuple(path[:end]) in self.child:
-                return self.child[tuple(path[:end])]
+            if tuple(path[:end]) in self.child.positions:
+                return self.child.positions[tuple(path[:end])]
         return (self.describe, None, None)
 
     def forget(self, path: KeyPath) -> None:
-        for key in [key for key in self.positions if key[: len(path)] == path]:
-            del self.positions[key]
+        self.positions.forget(path)
 
     def replace(self, value: Any, path: KeyPath, child_path: KeyPath) -> Any:
         """``value`` from the child replaces whatever was at ``path``."""
         self.forget(path)
-        for key, location in self.child.items():
-            if key[: len(child_path)] == child_path:
-                self.positions[path + key[len(child_path) :]] = location
+        for key in self.child.keys_under(child_path):
+            self.positions.set(path + key[len(child_path) :], self.child.positions[key])
         return value
 
     def merge(self, base: Any, child: Any, path: KeyPath, child_path: KeyPath) -> Any:
@@ -69,7 +104,7 @@ class _Merger:
                     self.forget(key_path)
                 elif key in merged:
                     merged[key] = self.merge(merged[key], value, key_path, key_child)
-                    self.positions[key_path] = self._child_location(key_child)
+                    self.positions.set(key_path, self._child_location(key_child))
                 else:
                     merged[key] = self.replace(value, key_path, key_child)
             return merged
@@ -81,16 +116,20 @@ class _Merger:
         """Patch the named entries of a list: ``{3a: {ch1x1: 32}, pool3: null}``."""
         entries = list(base)
         names = [entry.get("name") if isinstance(entry, dict) else None for entry in entries]
-        removed: list[int] = []
+        first_index: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if name is not None:
+                first_index.setdefault(str(name), index)
+        removed: set[int] = set()
         for key, value in child.items():
-            index = _entry_index(names, key)
+            index = _entry_index(first_index, len(names), key)
             if index is None:
                 known = [name for name in names if name]
                 hint = did_you_mean(str(key), known) or (f"; entries: {', '.join(known)}" if known else "")
                 self.fail((*child_path, key), f"no entry named '{key}' to override{hint}")
                 continue
             if value is None:
-                removed.append(index)
+                removed.add(index)
             else:
                 entries[index] = self.merge(entries[index], value, (*path, index), (*child_path, key))
         if removed:
@@ -103,21 +142,24 @@ class _Merger:
         """Move the locations of the kept entries to their new positions."""
         new_index = {old: new for new, old in enumerate(kept)}
         moved: Positions = {}
-        for key, location in list(self.positions.items()):
-            if key[: len(path)] == path and len(key) > len(path):
-                del self.positions[key]
+        for key in self.positions.keys_under(path):
+            if len(key) > len(path):
+                location = self.positions.positions[key]
                 old = key[len(path)]
                 if old in new_index:
                     moved[(*path, new_index[old], *key[len(path) + 1 :])] = location
-        self.positions.update(moved)
+        for key in [key for key in self.positions.keys_under(path) if len(key) == len(path) + 1]:
+            self.positions.forget(key)
+        for key, location in moved.items():
+            self.positions.set(key, location)
 
 
-def _entry_index(names: list[str | None], key: Any) -> int | None:
-    if str(key) in names:
-        return names.index(str(key))
+def _entry_index(first_index: dict[str, int], count: int, key: Any) -> int | None:
+    if str(key) in first_index:
+        return first_index[str(key)]
     if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
         index = int(key)
-        return index if 0 <= index < len(names) else None
+        return index if 0 <= index < count else None
     return None
 
 
