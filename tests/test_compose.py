@@ -56,7 +56,9 @@ def test_patching_thousands_of_entries_costs_linear_time_and_keeps_locations(tmp
 
     count = 10_000
     base = ["format: 1", "name: big", "input: {channels: 3, height: 8, width: 8}", "num_classes: 10"]
-    base += ["stem: []", "blocks:"] + [f"  - {{name: c{i}, kind: conv, out: 4, kernel: 1}}" for i in range(count)]
+    base += ["stem: []", "blocks:"] + [
+        f"  - {{name: c{i}, kind: conv, out: 4, kernel: 1}}" for i in range(count)
+    ]
     (tmp_path / "base.yaml").write_text("\n".join(base) + "\n")
     patches = [f"  c{i}: {{out: 5}}" if i % 1000 else f"  c{i}: null" for i in range(count - 1)]
     child = ["extends: base.yaml", "name: child", "blocks:", *patches, f"  c{count - 1}: {{out: -1}}"]
