@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from archbuilder.importers.graph import Graph, Node, Unsupported, infer_shapes
+from archbuilder.importers.graph import Graph, Node, ShapeError, Unsupported, infer_shapes
 
 __all__ = ["attach_caffe_weights"]
 
@@ -85,7 +85,11 @@ def _weights(node: Node, blobs: dict[str, list[Any]], shapes: dict[str, tuple[in
 def attach_caffe_weights(graph: Graph, blobs: dict[str, list[Any]]) -> list[Unsupported]:
     """Give every conv, linear and batch norm node of ``graph`` its layer's blobs; the
     problems found (a missing layer, a shape that differs), every one of them."""
-    shapes = infer_shapes(graph)
+    try:
+        shapes = infer_shapes(graph)
+    except ShapeError as exc:  # the network itself does not fit together: no layer to weigh
+        graph.has_weights = False
+        return [exc.problem]
     problems = []
     for node in graph.nodes:
         if node.op not in _COUNTS:
