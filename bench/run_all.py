@@ -123,6 +123,13 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
     "fuzz-structural": Benchmark(
         "fuzz_specs.py", ("--structural", "3000", "--seed", "7"), ("--structural", "5")
     ),
+    # issue 26: the importers' and the space files' structure-aware fuzzers
+    "fuzz-importers": Benchmark(
+        "fuzz_importers.py",
+        ("--onnx", "3000", "--prototxt", "3000", "--caffemodel", "3000", "--seed", "7"),
+        ("--onnx", "5", "--prototxt", "5", "--caffemodel", "5"),
+    ),
+    "fuzz-space": Benchmark("fuzz_space.py", ("--cases", "1000", "--seed", "7"), ("--cases", "5")),
     "search": Benchmark(
         "examples/search_digits.py",
         ("--trials", "24", "--seed", "0"),

@@ -52,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-path",
         action="append",
         metavar="DIR",
-        help="let `extends` read files under DIR too (default: only under the spec's folder and the shipped specs; repeatable)",
+        help=(
+            "let `extends`, and an ONNX model's external data (`import`), read files under DIR too "
+            "(default: only under the spec's or the model's folder, and the shipped specs; repeatable)"
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
