@@ -118,6 +118,10 @@ class Run:
 
     def close(self) -> None:
         if self.distributed:
+            # Every rank done (rank 0 writes its files last) before any tears gloo down: a
+            # rank that left early closed its sockets under rank 0's gloo threads, which then
+            # aborted it at exit ("terminate called without an active exception") now and then.
+            dist.barrier()
             dist.destroy_process_group()
 
 
