@@ -68,8 +68,8 @@ def run(count: int, seed: int) -> int:
     seconds = time.perf_counter() - start
     total = sum(outcomes.values())
     print(f"{total} cases in {seconds:.1f} s (seed {seed})")
-    for kind in ("loaded", "refused", "failure"):
-        print(f"  {kind:<8} {outcomes[kind]:>6}")
+    for kind, label in (("loaded", "loaded"), ("refused", "refused"), ("failure", "failures")):
+        print(f"  {label:<8} {outcomes[kind]:>6}")
     for failure in failures[:10]:
         print(f"  - {failure[:300]}")
     return 1 if failures else 0
