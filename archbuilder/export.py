@@ -176,7 +176,7 @@ def export_onnx(
             optimize=optimize,
             verbose=False,
         )
-    return write_atomic(path, program.model_proto.SerializeToString())
+    return write_atomic(path, _without_stack_traces(program.model_proto).SerializeToString())
 
 
 def export_program(
@@ -215,8 +215,39 @@ def export_pt2(
         dtype=dtype,
         calibration=calibration,
     )
+    _drop_stack_traces(program)
     torch.export.save(program, buffer)
     return write_atomic(path, buffer.getvalue())
+
+
+# The exporters record each op's Python stack trace, whose file names are this machine's
+# folders (site-packages, the checkout): a shared model file must not carry them.
+_ONNX_STACK_TRACE = "pkg.torch.onnx.stack_trace"
+
+
+def _without_stack_traces(model):  # an onnx.ModelProto, changed in place
+    def strip(nodes) -> None:
+        for node in nodes:
+            kept = [prop for prop in node.metadata_props if prop.key != _ONNX_STACK_TRACE]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+            for attribute in node.attribute:
+                for graph in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
+                    strip(graph.node)
+
+    strip(model.graph.node)
+    for function in model.functions:
+        strip(function.node)
+    return model
+
+
+def _drop_stack_traces(program: torch.export.ExportedProgram) -> None:
+    import torch
+
+    for module in program.graph_module.modules():
+        if isinstance(module, torch.fx.GraphModule):
+            for node in module.graph.nodes:
+                node.meta.pop("stack_trace", None)
 
 
 def _require(*packages: str, needed_for: str) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "open_regular",
     "output_target",
     "read_regular",
+    "shown_path",
     "write_atomic",
     "write_into",
 ]
@@ -267,3 +268,31 @@ def _temporary(folder: int, name: str, shown: str) -> tuple[str, int]:
 def _discard(folder: int, name: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(name, dir_fd=folder)
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """How an output (a page, a header, metadata) names a file it was made from, without the
+    layout of this machine: a shipped spec by its name (``googlenet``); a file under the
+    working folder by its path relative to it; any other by its file name alone. Never an
+    absolute path, never ``..`` out of the working folder. Not a path: returned as it is."""
+    name = os.fspath(path)
+    if not name or name.startswith("<"):  # "<torch module>", inline text
+        return name
+    from archbuilder.spec.shipped import SHIPPED_SPECS  # the spec package imports this module
+
+    given = Path(os.path.normpath(name))
+    if given.suffix == ".yaml" and given.parent == SHIPPED_SPECS:  # how a shipped name resolves
+        return given.stem
+    if not given.is_absolute() and given.parts[:1] != ("..",):
+        return given.as_posix()
+    for inside, folder in ((given, Path.cwd()), (_real(given), _real(Path.cwd()))):
+        if folder in inside.parents:
+            return inside.relative_to(folder).as_posix()
+    return given.name
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path

@@ -30,7 +30,7 @@ from archbuilder.builder.build import DEFAULT_MAX_PARAM_BYTES, build
 from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.modules import ArchModel
 from archbuilder.errors import Problem, SpecError, escape
-from archbuilder.files import UnreadableFile, open_regular, write_atomic
+from archbuilder.files import UnreadableFile, open_regular, shown_path, write_atomic
 from archbuilder.limits import check_limit, format_bytes
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.load import load_spec_text
@@ -57,7 +57,7 @@ class Checkpoint:
     spec: ArchSpec
     epoch: int | None = None
     optimizer_state: dict[str, Any] | None = None
-    source: str | None = None  # the spec file the model was first loaded from, if any
+    source: str | None = None  # the spec file the model was first loaded from, if any (files.shown_path)
     overrides: Sequence[str] | Mapping[str, Any] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,7 +94,7 @@ def save_checkpoint(
         "state_dict": model.state_dict(),
         "epoch": epoch,
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "source": spec.source.file if spec.source else None,
+        "source": shown_path(spec.source.file) if spec.source and spec.source.file else None,
         "overrides": list(overrides) if not isinstance(overrides, Mapping) else dict(overrides),
         "extra": dict(extra or {}),
     }

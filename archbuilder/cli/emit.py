@@ -7,7 +7,7 @@ import sys
 
 from archbuilder.cli.common import STDOUT, Command, load, refuse_overwriting_input
 from archbuilder.errors import escape
-from archbuilder.files import write_atomic
+from archbuilder.files import shown_path, write_atomic
 from archbuilder.spec.schema import schema_reference, schema_text
 from archbuilder.variants import VARIANTS, emit_yaml
 
@@ -35,7 +35,8 @@ def _emit(args: argparse.Namespace) -> int:
         args.output = None
     if args.output is not None:
         refuse_overwriting_input(args.spec, args.output)
-    command = " ".join([args.spec, *(f"--set {override}" for override in args.set or ())])
+    # The header's command names the spec without this machine's folders (shown_path).
+    command = " ".join([shown_path(args.spec), *(f"--set {override}" for override in args.set or ())])
     schema = args.schema if args.schema is not None else schema_reference(args.output)
     text = emit_yaml(load(args, args.spec), args.variant, source=command, schema=schema or None)
     if args.output is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archbuilder.escaping import yaml_header
-from archbuilder.files import write_atomic
+from archbuilder.files import shown_path, write_atomic
 from archbuilder.spec import ArchSpec
 
 if TYPE_CHECKING:
@@ -34,13 +34,14 @@ class ImportResult:
     stopped: str | None = None
 
     def header(self) -> str:
-        """Comment lines naming the source file, its sha256 and the importer version (each
-        one line whatever the names hold: :func:`~archbuilder.escaping.yaml_header`)."""
+        """Comment lines naming the source file (as :func:`~archbuilder.files.shown_path` shows
+        it), its sha256 and the importer version (each one line whatever the names hold:
+        :func:`~archbuilder.escaping.yaml_header`)."""
         from archbuilder import __version__
 
         lines = [
             f"imported by archbuilder {__version__} (importer {IMPORTER_VERSION}) from {self.format} file",
-            f"source: {json.dumps(self.source, ensure_ascii=False)}",  # quoted: any name stays one line
+            f"source: {json.dumps(shown_path(self.source), ensure_ascii=False)}",  # quoted: any name stays one line
             f"sha256: {self.sha256}",
         ]
         if self.stopped:

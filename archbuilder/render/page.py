@@ -3,7 +3,8 @@
 Top-level entries are the tree's first level; consecutive entries from one ``repeat`` or one
 template are rolled up into a group node. A block's children are its branches, a branch's
 children its layers (and nested blocks). Every node carries its shapes, parameters, MACs and
-the spec lines that wrote it (file and line numbers, from the spec's Source). The page
+the spec lines that wrote it (file and line numbers, from the spec's Source; each file named
+by :func:`~archbuilder.files.shown_path`, never by the absolute path of this machine). The page
 lays the tree out itself (archbuilder/render/assets/page.js); this module only describes it.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from archbuilder.errors import KeyPath
-from archbuilder.files import read_regular
+from archbuilder.files import read_regular, shown_path
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.style import FAMILIES, describe, family_of
 from archbuilder.spec import ArchSpec
@@ -59,7 +60,7 @@ class _Model:
             "body": body,
             "aux": aux,
             # Each file is named once; a node's snippets refer to it by index.
-            "files": list(self.file_ids),
+            "files": [shown_path(file) for file in self.file_ids],
             "lines": {
                 str(index): {str(k): v for k, v in sorted(lines.items())}
                 for index, lines in self.lines.items()

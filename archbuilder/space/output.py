@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from archbuilder.escaping import yaml_header
-from archbuilder.files import write_into
+from archbuilder.files import shown_path, write_into
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.sampling import Sample
 
@@ -39,10 +39,11 @@ def sample_text(
 ) -> str:
     """The spec file of one candidate: header, then the spec as ``to_yaml`` writes it.
     ``by`` names what picked it (``sample``, or a study's trial); ``overrides`` are the
-    space's ``--set`` values, recorded when there are any."""
+    space's ``--set`` values, recorded when there are any. ``space`` is written as
+    :func:`~archbuilder.files.shown_path` shows it: never an absolute path of this machine."""
     lines = [
         f"{_MARK[2:]} {index} of a search space, picked by {_json(by)}; the decisions below rebuild it",
-        f"space: {_json(space)}",
+        f"space: {_json(shown_path(space))}",
         f"space_sha256: {_json(sha256)}",
         *([f"overrides: {_json(list(overrides))}"] if overrides else []),
         f"seed: {_json(seed)}",
@@ -102,7 +103,7 @@ def write_sample(
             }
         )
     manifest = {
-        "space": space,
+        "space": shown_path(space),
         "space_sha256": sha256,
         "overrides": list(overrides or []),
         "seed": seed,
