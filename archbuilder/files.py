@@ -276,7 +276,7 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     working folder by its path relative to it; any other by its file name alone. Never an
     absolute path, never ``..`` out of the working folder. Not a path: returned as it is."""
     name = os.fspath(path)
-    if not name or name.startswith("<"):  # "<torch module>", inline text
+    if not name:
         return name
     from archbuilder.spec.shipped import SHIPPED_SPECS  # the spec package imports this module
 

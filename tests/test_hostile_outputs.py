@@ -19,7 +19,7 @@ import yaml
 
 import archbuilder
 from archbuilder.cli import main
-from archbuilder.files import write_atomic, write_into
+from archbuilder.files import shown_path, write_atomic, write_into
 from archbuilder.space.output import read_header
 
 from .test_space import SMALL
@@ -112,8 +112,9 @@ def test_write_into_keeps_the_replaced_files_mode(tmp_path):
 
 UMASK_PROBE = """
 import os, sys
-from archbuilder.files import write_atomic, write_into
+from archbuilder.files import shown_path, write_atomic, write_into
 from archbuilder.space.output import read_header
+from archbuilder.files import shown_path
 os.umask(0o027)
 def forbidden(*args):
     raise AssertionError("os.umask called: it changes the whole process's umask")
@@ -167,7 +168,7 @@ def test_an_option_string_never_starts_a_line_of_a_sampled_spec(tmp_path):
         assert set(data) == {"format", "name", "description", "input", "num_classes", "blocks"}
         assert data["description"] == header["decisions"]["description"] in OPTIONS
         assert archbuilder.load_spec(path).description == data["description"]
-        assert header["space"] == str(space) and header["seed"] == 0
+        assert header["space"] == shown_path(space) and header["seed"] == 0
         injected = ("b: c", "description: injected", "z: 1", "q: 2", "w: 3", "seed: 7", "x.yaml")
         assert not [line for line in text.splitlines() if line.lstrip("# ").startswith(injected)]
         seen.add(data["description"])

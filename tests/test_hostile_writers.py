@@ -31,6 +31,7 @@ import archbuilder
 from archbuilder.catalog import new_spec_text, shipped_spec_text
 from archbuilder.cli.main import main
 from archbuilder.escaping import for_terminal
+from archbuilder.files import shown_path
 from archbuilder.importers.result import ImportResult
 from archbuilder.render import diagram, render_diagram
 from archbuilder.render.graph import Diagram
@@ -206,7 +207,7 @@ def test_the_page_keeps_two_scripts_whatever_the_spec_holds(tmp_path):
     spec = write_spec(tmp_path, HOSTILE, file="<!--x<script>.yaml", description=HOSTILE)
     page = render_diagram(spec, tmp_path / "page.html").read_text(encoding="utf-8")
     data = assert_page_keeps_text(page, HOSTILE)
-    assert data["name"] == HOSTILE and data["files"] == [str(spec)]
+    assert data["name"] == HOSTILE and data["files"] == [shown_path(spec)]
     assert any(RAW in line for line in data["lines"]["0"].values())  # the YAML panel's text
 
 

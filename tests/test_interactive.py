@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 import archbuilder
+from archbuilder.files import shown_path
 from archbuilder.render import render_diagram
 
 from .conftest import GOOGLENET, ROOT, SPECS
@@ -45,7 +46,7 @@ def test_page_carries_the_yaml_lines_with_their_numbers(tmp_path):
     data = json.loads(re.search(r'id="arch-data">(.*?)</script>', page, re.S).group(1))
     lines = GOOGLENET.read_text().splitlines()
     number = next(i for i, line in enumerate(lines) if "{name: 4a," in line) + 1
-    assert data["files"] == [str(GOOGLENET)]
+    assert data["files"] == [shown_path(GOOGLENET)]
     assert data["lines"]["0"][str(number)] == lines[number - 1]
     four_a = next(node for node in data["body"] if node["id"] == "4a")
     assert four_a["src"] == [{"file": 0, "first": number, "last": number}]
@@ -230,8 +231,8 @@ def test_yaml_lines_name_the_file_of_an_extends_chain_that_wrote_them(tmp_path):
     base_line = (
         next(i for i, line in enumerate(GOOGLENET.read_text().splitlines()) if "{name: 3a," in line) + 1
     )
-    assert files == {str(GOOGLENET): (base_line, base_line), str(child): (4, 4)}
-    assert data["lines"][str(data["files"].index(str(child)))]["4"] == "  3a: {ch1x1: 32}"
+    assert files == {shown_path(GOOGLENET): (base_line, base_line), shown_path(child): (4, 4)}
+    assert data["lines"][str(data["files"].index(shown_path(child)))]["4"] == "  3a: {ch1x1: 32}"
 
 
 @pytest.mark.slow  # three archbuild subprocesses

@@ -9,6 +9,7 @@ import sys
 
 import archbuilder
 from archbuilder.cli import main
+from archbuilder.files import shown_path
 from archbuilder.space.output import read_header
 
 from .conftest import ROOT
@@ -62,7 +63,7 @@ def test_a_header_cannot_inject_yaml(tmp_path):
         spec = archbuilder.load_spec(path)
         assert spec.num_classes == 10 and spec.description in ("a\nnum_classes: 3", "b: c # d")
         assert read_header(text)["decisions"]["description"] == spec.description
-        assert read_header(text)["space"] == str(space_file)
+        assert read_header(text)["space"] == shown_path(space_file)
 
 
 def test_space_prints_decisions_size_and_valid_fraction(tmp_path, capsys):
