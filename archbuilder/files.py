@@ -273,19 +273,24 @@ def _discard(folder: int, name: str) -> None:
 def shown_path(path: str | os.PathLike[str]) -> str:
     """How an output (a page, a header, metadata) names a file it was made from, without the
     layout of this machine: a shipped spec by its name (``googlenet``); a file under the
-    working folder by its path relative to it; any other by its file name alone. Never an
-    absolute path, never ``..`` out of the working folder. Not a path: returned as it is."""
+    working folder by its path relative to it (a relative path as given, normalized); any
+    other by its file name alone. Never an absolute path, never ``..`` out of the working folder."""
     name = os.fspath(path)
     if not name:
         return name
-    from archbuilder.spec.shipped import SHIPPED_SPECS  # the spec package imports this module
+    from archbuilder.spec.shipped import shipped_name  # the spec package imports this module
 
     given = Path(os.path.normpath(name))
-    if given.suffix == ".yaml" and given.parent == SHIPPED_SPECS:  # how a shipped name resolves
-        return given.stem
+    shipped = shipped_name(given)
+    if shipped is not None:
+        return shipped
     if not given.is_absolute() and given.parts[:1] != ("..",):
         return given.as_posix()
-    for inside, folder in ((given, Path.cwd()), (_real(given), _real(Path.cwd()))):
+    try:
+        here = Path.cwd()
+    except OSError:  # the working folder was removed
+        return given.name
+    for inside, folder in ((given, here), (_real(given), _real(here))):
         if folder in inside.parents:
             return inside.relative_to(folder).as_posix()
     return given.name
