@@ -192,6 +192,7 @@ def _timed(function, *args) -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.slow
 def test_batchnorm_scale_pairs_convert_in_linear_time():
     """30,000 in-place BatchNorm + Scale pairs (the issue's file took over 60 s): the graph and
     its fused layers in seconds, the Scale's BatchNorm found without a scan of all nodes."""
@@ -203,6 +204,7 @@ def test_batchnorm_scale_pairs_convert_in_linear_time():
     assert _timed(lambda: fuse(caffe_graph(_net(layers)))) < 20
 
 
+@pytest.mark.slow
 def test_inner_products_of_many_branches_flatten_in_linear_time():
     """20,000 conv → InnerProduct branches: each InnerProduct's flatten is placed without
     rebuilding the producers and readers of the whole graph."""

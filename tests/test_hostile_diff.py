@@ -25,6 +25,7 @@ def _spec(prefix: str, function: str, count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 def test_a_diff_of_8000_unmatched_entries_takes_seconds(tmp_path):
     old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
     old.write_text(_spec("a", "relu", 8_000))

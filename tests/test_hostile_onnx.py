@@ -323,6 +323,7 @@ def test_the_node_count_is_capped(tmp_path):
     refused(path, "100,001 nodes", "100,000")
 
 
+@pytest.mark.slow
 def test_a_partial_import_of_a_wide_fan_out_is_fast(tmp_path):
     """A fork of 20,000 branches: the walks of each branch and the cut for --partial were quadratic."""
     width = 20_000
@@ -336,6 +337,7 @@ def test_a_partial_import_of_a_wide_fan_out_is_fast(tmp_path):
     assert time.perf_counter() - start < 20
 
 
+@pytest.mark.slow
 def test_a_long_chain_of_residual_blocks_is_bounded(tmp_path):
     """Recovering the nesting costs blocks × ops: 8,000 residual blocks were minutes and gigabytes."""
     nodes, tensor = [], "x"

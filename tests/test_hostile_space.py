@@ -240,6 +240,7 @@ def test_a_decided_name_inside_a_choices_option_is_a_decision_not_a_traceback():
     } <= {"a", "b"}
 
 
+@pytest.mark.slow
 def test_a_chain_of_8000_sames_is_checked_for_cycles_in_linear_time():
     # Each same inside an option names the next choice: the cycle check walked the whole
     # chain from every same (over 30 s); a cycle closed at the end is still found.
@@ -257,6 +258,7 @@ def test_a_chain_of_8000_sames_is_checked_for_cycles_in_linear_time():
     }
 
 
+@pytest.mark.slow
 def test_a_decision_over_an_entry_of_30000_keys_loads_in_seconds(tmp_path):
     # The base's keys under a decision are dropped; each location was compared with every
     # dropped key (30,000² comparisons) instead of looking its prefixes up.

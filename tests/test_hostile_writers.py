@@ -318,7 +318,7 @@ def test_render_names_its_output_without_control_characters(tmp_path, capfdbinar
 
 
 # -- no writer bypasses the rules ------------------------------------------------------------
-WRITERS = [
+WRITER_MODULES = [
     *(ROOT / "archbuilder" / "render").glob("*.py"),
     ROOT / "archbuilder" / "importers" / "result.py",
     ROOT / "archbuilder" / "catalog.py",
@@ -326,7 +326,7 @@ WRITERS = [
 ]
 
 
-@pytest.mark.parametrize("path", WRITERS, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", WRITER_MODULES, ids=lambda path: path.name)
 def test_writers_escape_only_through_the_escaping_module(path):
     """No local escaping (html.escape, json into a page, hand-made comments or DOT quoting):
     each rule lives in archbuilder/escaping.py, which every writer calls."""
@@ -376,6 +376,7 @@ def _space_file(tmp_path: Path) -> Path:
     return path
 
 
+SLOW_WRITERS = {"build"}  # builds a torch model: seconds of import and allocation
 WRITERS = {
     # SVG (the diagram of a spec, a compare view, the SVG on standard output)
     "svg-system": ("svg", lambda t: render_diagram(_spec_file(t), t / "d.svg", engine="system").read_bytes()),
@@ -495,7 +496,9 @@ def _page_name(page: str) -> str:
     return json.loads(parser.scripts[0][1])["name"]
 
 
-@pytest.mark.parametrize("writer", WRITERS)
+@pytest.mark.parametrize(
+    "writer", [pytest.param(w, marks=pytest.mark.slow) if w in SLOW_WRITERS else w for w in WRITERS]
+)
 def test_every_writer_of_user_text_escapes(tmp_path, writer):
     language, write = WRITERS[writer]
     if writer == "svg-system" and not HAS_DOT:
