@@ -90,6 +90,12 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
     "build": Benchmark("build_time.py", (), ("--repeats", "2")),
     "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
     "render": Benchmark("render_time.py", (), ("--repeats", "1")),
+    # issue 27: every shipped spec's static picture at every detail and layout, read back from its SVG
+    "diagram-geometry": Benchmark(
+        "diagram_geometry.py",
+        ("--rankdir", "TB", "LR"),
+        ("googlenet-naive", "--detail", "blocks", "branches", "--layout", "auto"),
+    ),
     "maxpool": Benchmark("maxpool.py", (), ("--repeats", "3")),
     "train": Benchmark("train_step.py", (), ("--batch", "2", "--repeats", "2")),
     "inference": Benchmark(
