@@ -44,7 +44,11 @@ class Problem:
     column: int | None = None  # 1-based
 
     def __str__(self) -> str:
-        where = self.file or "<spec>"
+        from archbuilder.spec.shipped import shipped_name  # that module imports this one
+
+        # A spec named by its shipped name is shown by that name, not by the install folder
+        # the user never typed; any other file as given.
+        where = (shipped_name(self.file) if self.file else None) or self.file or "<spec>"
         if self.line is not None:
             where += f":{self.line}:{self.column}"
         return escape(f"{where}: {format_path(self.path)}: {self.message}")

@@ -213,3 +213,15 @@ def test_an_exported_model_holds_no_stack_trace_of_this_machine(folder, monkeypa
     spec = _named(folder, "absolute", "spec.yaml", monkeypatch)
     assert main(["export", spec, "-o", _out(folder, f"model.{suffix}")]) == 0
     _assert_clean(_written(folder), folder)
+
+
+# -- terminal messages: the path the user typed, never one they did not ---------------------
+def test_a_problem_in_a_shipped_spec_is_located_by_its_name(folder, monkeypatch, capsys):
+    monkeypatch.chdir(folder)
+    small = ["--set", "input.height=1", "--set", "input.width=1"]
+    assert main(["summary", SPEC, *small]) == 1
+    (folder / "child.yaml").write_text(f"extends: {SPEC}\n")
+    assert main(["summary", "child.yaml", *small]) == 1
+    err = capsys.readouterr().err
+    assert len(re.findall(rf"^  {SPEC}:\d+:\d+: blocks\.2: pool3: ", err, re.M)) == 2, err
+    assert str(INSTALL) not in err
