@@ -247,3 +247,30 @@ def test_the_interactive_page_weights_are_the_real_ones(tmp_path):
     assert (quoted[2], quoted[4]) == (light, heavy)
     assert int(quoted[1]) * 1000 == pytest.approx(sizes[light], rel=0.05)
     assert int(quoted[3]) * 1000 == pytest.approx(sizes[heavy], rel=0.05)
+
+
+# ---- docs/diagrams.md: the geometry of today's pictures is the stored run's ----
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in ``text`` but header and rule rows."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines()]
+    return [row for row in rows if len(row) > 1 and not set(row[0]) <= set("-: ") and row[0] != "detail"]
+
+
+def test_the_diagram_geometry_table_is_the_stored_run(logs):
+    log = logs.read_log(RESULTS / "epyc2-diagram-geometry.txt")
+    totals = {}
+    for row in _table_rows(log.body.split("Totals per detail and layout:", 1)[1]):
+        detail, layout, _engine, _pictures, _edges, nodes, edges, specs, pairs, crossings = row[:10]
+        totals[detail, layout] = (nodes, f"{edges} ({pairs})" if edges != "0" else "0", specs, crossings)
+    shown = section(page("diagrams.md"), "How the pictures are measured")
+    rows = [row for row in _table_rows(shown) if row[0] != "`--detail`"]
+    assert len(rows) == 7, rows
+    for detail, layout, nodes, edges, specs, crossings in rows:
+        if detail == "any":  # tall and LR: nothing through anything, no crossing
+            zero = [totals[key] for key in totals if key[1] in ("tall", "LR")]
+            assert zero and all(t == ("0", "0", "0 of 18", "0") for t in zero)
+            continue
+        key = (detail.strip("`"), layout.split()[0].strip("`"))
+        assert totals[key] == (nodes, edges, specs, crossings), key
