@@ -171,6 +171,7 @@
 
   // ---- the whole picture: the main column, aux heads beside it at their taps
   const svg = document.getElementById("canvas"), view = document.getElementById("view");
+  const MIN_SCALE = 0.35, MARGIN = 20; // the smallest scale whose 12 px text stays readable
   let scale = 1, tx = 0, ty = 0;
   function tapTarget(name) {
     let id = name;
@@ -237,6 +238,7 @@
     expanded.clear();
     if (open) byId.forEach((n) => { if (foldable(n)) expanded.add(n.id); });
     render();
+    fit();
   }
   function reveal(n) {
     for (let id = parent.get(n.id); id; id = parent.get(id)) expanded.add(id);
@@ -351,10 +353,15 @@
     tx = px - (px - tx) * (s / scale); ty = py - (py - ty) * (s / scale); scale = s;
     apply();
   }, { passive: false });
+  // Fit the whole drawing; when that would make its text unreadable, fit its width from the
+  // top and leave the rest to panning.
   function fit() {
     const b = view.getBBox(), r = svg.getBoundingClientRect();
-    scale = Math.min(1, (r.width - 40) / b.width, (r.height - 40) / b.height);
-    tx = (r.width - b.width * scale) / 2 - b.x * scale; ty = 20 - b.y * scale;
+    const across = (r.width - 2 * MARGIN) / b.width, down = (r.height - 2 * MARGIN) / b.height;
+    const whole = Math.min(1, across, down);
+    scale = whole >= MIN_SCALE ? whole : Math.min(1, across);
+    tx = (r.width - b.width * scale) / 2 - b.x * scale;
+    ty = Math.max(MARGIN, (r.height - b.height * scale) / 2) - b.y * scale;
     apply();
   }
   const on = (id, f) => document.getElementById(id).addEventListener("click", f);
@@ -386,6 +393,6 @@
       (M.removed.length ? ` · removed: ${M.removed.join(", ")}` : "");
   }
   render();
-  tx = Math.max(16, svg.getBoundingClientRect().width / 2 - laySeq(M.body).w / 2); ty = 16; apply();
+  fit();
   window.archbuilderPage = { expandAll: () => setAll(true), collapseAll: () => setAll(false), reveal: (id) => reveal(byId.get(id)) };
 })();

@@ -1,0 +1,68 @@
+"""The interactive page keeps the view in hand, read from the geometry Chromium reports.
+
+Every check compares `getBoundingClientRect` boxes of the drawing (or a node in it) with the
+drawing area, the `#canvas` element left of the inspector panel.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import GOOGLENET
+from .test_interactive import browser, needs_browser, open_page  # noqa: F401 (browser is a fixture)
+
+MIN_SCALE = 0.35  # page.js: below this the page fits the drawing's width instead of all of it
+SLACK = 1.5  # px of rounding between the boxes the browser reports
+
+pytestmark = needs_browser
+
+
+@pytest.fixture
+def page(browser, tmp_path):  # noqa: F811 (the imported fixture)
+    browser.set_window_size(1280, 800)
+    open_page(browser, tmp_path, GOOGLENET)
+    return browser
+
+
+def box(driver, selector: str) -> dict[str, float]:
+    return driver.execute_script(
+        "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};",
+        selector,
+    )
+
+
+def scale(driver) -> float:
+    return driver.execute_script("return document.getElementById('view').getCTM().a")
+
+
+def inside(
+    inner: dict[str, float], outer: dict[str, float], sides=("left", "top", "right", "bottom")
+) -> bool:
+    low = {"left", "top"}
+    return all(inner[s] >= outer[s] - SLACK if s in low else inner[s] <= outer[s] + SLACK for s in sides)
+
+
+def assert_fitted(driver) -> None:
+    """The whole drawing in the drawing area; or, when that would take a scale under the
+    readable minimum, its whole width from its top down."""
+    drawing, area = box(driver, "#view"), box(driver, "#canvas")
+    assert inside(drawing, area, ("left", "top", "right")), (drawing, area)
+    if not inside(drawing, area):  # then even the minimum scale would not fit its height
+        unscaled = (drawing["bottom"] - drawing["top"]) / scale(driver)
+        assert unscaled * MIN_SCALE > area["bottom"] - area["top"], (drawing, area, scale(driver))
+
+
+def test_the_page_opens_fitted(page):
+    assert_fitted(page)
+    assert scale(page) >= MIN_SCALE - 1e-6
+
+
+def test_expand_all_and_collapse_all_fit_the_drawing_again(page):
+    page.find_element("id", "expand-all").click()
+    assert_fitted(page)
+    assert box(page, '[data-id="aux2"]')["right"] <= box(page, "#canvas")["right"] + SLACK
+    page.find_element("id", "collapse-all").click()
+    assert_fitted(page)
+    assert inside(box(page, "#view"), box(page, "#canvas"))  # collapsed, googlenet fits whole
+    assert scale(page) >= MIN_SCALE - 1e-6
