@@ -66,3 +66,26 @@ def test_expand_all_and_collapse_all_fit_the_drawing_again(page):
     assert_fitted(page)
     assert inside(box(page, "#view"), box(page, "#canvas"))  # collapsed, googlenet fits whole
     assert scale(page) >= MIN_SCALE - 1e-6
+
+
+def centre_point(driver) -> tuple[float, float]:
+    """The drawing's coordinates under the centre of the drawing area."""
+    return tuple(
+        driver.execute_script(
+            "const svg = document.getElementById('canvas'), r = svg.getBoundingClientRect();"
+            "const p = svg.createSVGPoint(); p.x = r.left + r.width / 2; p.y = r.top + r.height / 2;"
+            "const q = p.matrixTransform(document.getElementById('view').getScreenCTM().inverse());"
+            "return [q.x, q.y];"
+        )
+    )
+
+
+def test_zoom_buttons_and_100_percent_keep_the_centre_where_it_is(page):
+    page.find_element("id", "expand-all").click()  # a drawing larger than the view
+    for button, grows in (("zoom-in", True), ("zoom-out", False), ("zoom-out", False), ("zoom-100", None)):
+        before, was = centre_point(page), scale(page)
+        page.find_element("id", button).click()
+        after, now = centre_point(page), scale(page)
+        assert now == pytest.approx(1) if grows is None else (now > was) == grows, (button, was, now)
+        # the same drawing point under the centre, to within 2 px on screen
+        assert abs(after[0] - before[0]) * now <= 2 and abs(after[1] - before[1]) * now <= 2, button

@@ -346,12 +346,19 @@
     tx = ev.clientX - drag.x; ty = ev.clientY - drag.y; apply();
   });
   window.addEventListener("mouseup", () => { drag = null; });
-  svg.addEventListener("wheel", (ev) => {
-    ev.preventDefault();
-    const r = svg.getBoundingClientRect(), px = ev.clientX - r.left, py = ev.clientY - r.top;
-    const k = Math.exp(-ev.deltaY * 0.0015), s = Math.min(4, Math.max(0.05, scale * k));
+  function zoomAbout(px, py, to) { // (px, py), in the drawing area, stays where it is
+    const s = Math.min(4, Math.max(0.05, to));
     tx = px - (px - tx) * (s / scale); ty = py - (py - ty) * (s / scale); scale = s;
     apply();
+  }
+  function zoomCentre(to) {
+    const r = svg.getBoundingClientRect();
+    zoomAbout(r.width / 2, r.height / 2, to);
+  }
+  svg.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const r = svg.getBoundingClientRect();
+    zoomAbout(ev.clientX - r.left, ev.clientY - r.top, scale * Math.exp(-ev.deltaY * 0.0015));
   }, { passive: false });
   // Fit the whole drawing; when that would make its text unreadable, fit its width from the
   // top and leave the rest to panning.
@@ -368,7 +375,16 @@
   on("expand-all", () => setAll(true));
   on("collapse-all", () => setAll(false));
   on("fit", fit);
-  on("zoom-100", () => { scale = 1; apply(); });
+  on("zoom-100", () => zoomCentre(1));
+  function zoomButton(id, label, name, factor) {
+    const b = document.createElement("button");
+    Object.assign(b, { id, textContent: label, title: name });
+    b.setAttribute("aria-label", name);
+    b.addEventListener("click", () => zoomCentre(scale * factor));
+    document.getElementById("fit").before(b);
+  }
+  zoomButton("zoom-out", "−", "zoom out", 1 / 1.25);
+  zoomButton("zoom-in", "+", "zoom in", 1.25);
 
   // title and legend
   document.getElementById("title").textContent = M.name;
