@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import GOOGLENET
-from .test_interactive import browser, needs_browser, open_page  # noqa: F401 (browser is a fixture)
+from .test_interactive import browser, click, needs_browser, open_page  # noqa: F401 (browser is a fixture)
 
 MIN_SCALE = 0.35  # page.js: below this the page fits the drawing's width instead of all of it
 SLACK = 1.5  # px of rounding between the boxes the browser reports
@@ -89,3 +89,19 @@ def test_zoom_buttons_and_100_percent_keep_the_centre_where_it_is(page):
         assert now == pytest.approx(1) if grows is None else (now > was) == grows, (button, was, now)
         # the same drawing point under the centre, to within 2 px on screen
         assert abs(after[0] - before[0]) * now <= 2 and abs(after[1] - before[1]) * now <= 2, button
+
+
+@pytest.mark.parametrize("zoom", ["fit", "zoom-100"])
+def test_unfolding_a_block_keeps_it_and_its_aux_head_in_view(page, zoom):
+    page.find_element("id", zoom).click()
+    click(page, "4a")  # 4a's output feeds aux1
+    assert page.execute_script(
+        "return document.querySelector('[data-id=\"4a\"]').classList.contains('frame')"
+    )
+    area = box(page, "#canvas")
+    unfolded = page.execute_script(  # the whole frame, not only its title row
+        "const r = document.querySelector('[data-id=\"4a\"] > rect').getBoundingClientRect();"
+        "return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};"
+    )
+    assert inside(unfolded, area), (unfolded, area)
+    assert inside(box(page, '[data-id="aux1"]'), area), (box(page, '[data-id="aux1"]'), area)

@@ -155,7 +155,7 @@
     lines.forEach((s, i) => text(gg, x + w / 2, y + 5 + LINE * (i + 0.8), s, i ? "facts" : "title"));
   }
   function drawFrame(n, lines, x, y, w, h, g) {
-    const c = colours(n), gg = group(n, g, x, y, w, TITLE, "frame foldable");
+    const c = colours(n), gg = group(n, g, x, y, w, h, "frame foldable");
     el("rect", { x, y, width: w, height: h, rx: 8, fill: c.fill, "fill-opacity": 0.55, stroke: c.line,
       "stroke-width": n.status && n.status !== "unchanged" ? 3 : 1,
       "stroke-dasharray": n.type === "aux" ? "5 3" : "" }, gg);
@@ -228,6 +228,17 @@
       ty += (before.y - after.y) * scale;
       apply();
     }
+    if (foldable(n)) keepInView(enclose([n, ...auxHeadsOf(n)].map((m) => placed.get(m.id))));
+  }
+  function within(id, ancestor) {
+    for (; id; id = parent.get(id)) if (id === ancestor) return true;
+    return false;
+  }
+  const auxHeadsOf = (n) => M.aux.filter((head) => within(head.tap, n.id));
+  function enclose(boxes) {
+    const x = Math.min(...boxes.map((b) => b.x)), y = Math.min(...boxes.map((b) => b.y));
+    const right = Math.max(...boxes.map((b) => b.x + b.w)), bottom = Math.max(...boxes.map((b) => b.y + b.h));
+    return { x, y, w: right - x, h: bottom - y };
   }
   function select(n) {
     selected = n;
@@ -346,6 +357,20 @@
     tx = ev.clientX - drag.x; ty = ev.clientY - drag.y; apply();
   });
   window.addEventListener("mouseup", () => { drag = null; });
+  // Bring a box of the drawing into view: zoom out only as far as it needs (not below the
+  // readable minimum), then pan the least; what still does not fit shows its top left.
+  function keepInView(box) {
+    const r = svg.getBoundingClientRect();
+    const fits = Math.min((r.width - 2 * MARGIN) / box.w, (r.height - 2 * MARGIN) / box.h);
+    if (fits < scale) zoomCentre(Math.max(fits, Math.min(scale, MIN_SCALE)));
+    tx += shift(tx + box.x * scale, tx + (box.x + box.w) * scale, r.width);
+    ty += shift(ty + box.y * scale, ty + (box.y + box.h) * scale, r.height);
+    apply();
+  }
+  function shift(lo, hi, size) { // the least move putting [lo, hi] inside the margins, lo first
+    if (lo < MARGIN) return MARGIN - lo;
+    return hi > size - MARGIN ? Math.max(size - MARGIN - hi, MARGIN - lo) : 0;
+  }
   function zoomAbout(px, py, to) { // (px, py), in the drawing area, stays where it is
     const s = Math.min(4, Math.max(0.05, to));
     tx = px - (px - tx) * (s / scale); ty = py - (py - ty) * (s / scale); scale = s;
