@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import GOOGLENET
+from .conftest import GOOGLENET, SPECS
 from .test_interactive import browser, click, needs_browser, open_page  # noqa: F401 (browser is a fixture)
 
 MIN_SCALE = 0.35  # page.js: below this the page fits the drawing's width instead of all of it
@@ -105,3 +105,29 @@ def test_unfolding_a_block_keeps_it_and_its_aux_head_in_view(page, zoom):
     )
     assert inside(unfolded, area), (unfolded, area)
     assert inside(box(page, '[data-id="aux1"]'), area), (box(page, '[data-id="aux1"]'), area)
+
+
+DEEP = "Mixed_6b.branch7x7dbl.branch7x7dbl_5"  # the fifth layer down a branch of a rolled-up block
+
+
+@pytest.mark.parametrize("choose", ["enter", "click"])
+def test_find_closes_its_list_and_keeps_the_chosen_layers_block_title_in_view(browser, tmp_path, choose):  # noqa: F811
+    from selenium.webdriver.common.keys import Keys
+
+    browser.set_window_size(1280, 800)
+    open_page(browser, tmp_path, SPECS / "inception-v3.yaml")
+    browser.find_element("id", "zoom-100").click()  # reading at full size
+    find = browser.find_element("id", "find")
+    find.send_keys(DEEP)
+    if choose == "enter":
+        find.send_keys(Keys.ENTER)
+    else:
+        browser.execute_script(
+            "document.querySelector('#hits li').dispatchEvent(new MouseEvent('mousedown', {bubbles: true}))"
+        )
+    assert not browser.find_element("id", "hits").is_displayed()
+    assert browser.execute_script("return document.activeElement.id") == "find"  # still typing there
+    area = box(browser, "#canvas")
+    assert inside(box(browser, f'[data-id="{DEEP}"]'), area)
+    title = box(browser, '[data-id="Mixed_6b"] > text.title')
+    assert inside(title, area), (title, area)

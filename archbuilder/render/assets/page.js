@@ -255,6 +255,18 @@
     for (let id = parent.get(n.id); id; id = parent.get(id)) expanded.add(id);
     select(n);
     centreOn(n.id);
+    const holder = enclosingBlock(n);
+    if (holder) { // a deep layer says little without the title of the block it belongs to
+      const title = { ...placed.get(holder.id), h: TITLE };
+      keepInView(enclose([title, placed.get(n.id)]));
+    }
+  }
+  function enclosingBlock(n) {
+    for (let id = parent.get(n.id); id; id = parent.get(id)) {
+      const up = byId.get(id);
+      if (up.type === "block" || up.type === "aux") return up;
+    }
+    return null;
   }
 
   function row(dl, key, value) {
@@ -328,7 +340,7 @@
     if (!found.length) return;
     at = i;
     reveal(found[at]);
-    showHits();
+    hits.hidden = true; // the list would cover what was found; typing opens it again
   }
   find.addEventListener("input", search);
   find.addEventListener("keydown", (ev) => {
