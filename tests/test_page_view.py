@@ -131,3 +131,53 @@ def test_find_closes_its_list_and_keeps_the_chosen_layers_block_title_in_view(br
     assert inside(box(browser, f'[data-id="{DEEP}"]'), area)
     title = box(browser, '[data-id="Mixed_6b"] > text.title')
     assert inside(title, area), (title, area)
+
+
+def press(driver, *keys) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(*keys).perform()
+
+
+def focused(driver) -> str | None:
+    return driver.execute_script("return document.activeElement.dataset.id || null")
+
+
+def focus_ring(driver, node_id: str) -> str:
+    return driver.execute_script(
+        'const s = getComputedStyle(document.querySelector(`[data-id="${arguments[0]}"] > rect`));'
+        "return s.stroke + ' ' + s.strokeWidth;",
+        node_id,
+    )
+
+
+def test_the_keyboard_reaches_folds_and_unfolds_nodes_with_a_visible_focus(page):
+    from selenium.webdriver.common.keys import Keys
+
+    page.find_element("id", "zoom-100").click()  # 5b starts out of view at full size
+    unfocused = focus_ring(page, "5b")
+    for _ in range(40):
+        press(page, Keys.TAB)
+        if focused(page) == "5b":
+            break
+    assert focused(page) == "5b"
+    assert focus_ring(page, "5b") != unfocused
+    assert inside(box(page, '[data-id="5b"]'), box(page, "#canvas"))
+    press(page, Keys.ENTER)
+    assert "5b.branch1x1" in page.execute_script(
+        "return [...document.querySelectorAll('[data-type=\"branch\"]')].map(e => e.dataset.id)"
+    )
+    assert focused(page) == "5b"  # redrawn, and still where the keyboard was
+    press(page, Keys.ENTER)
+    assert page.execute_script("return document.querySelectorAll('[data-type=\"branch\"]').length") == 0
+
+
+def test_escape_closes_find(page):
+    from selenium.webdriver.common.keys import Keys
+
+    find = page.find_element("id", "find")
+    find.send_keys("4d")
+    assert page.find_element("id", "hits").is_displayed()
+    find.send_keys(Keys.ESCAPE)
+    assert not page.find_element("id", "hits").is_displayed()
+    assert page.execute_script("return document.activeElement.id") != "find"

@@ -137,7 +137,20 @@
     if (n.op) gg.setAttribute("data-op", n.op);
     el("title", {}, gg).textContent = titleOf(n) + "\n" + facts(n);
     placed.set(n.id, { x, y, w, h });
+    gg.setAttribute("tabindex", "0");
+    gg.setAttribute("role", "button");
+    gg.setAttribute("aria-label", titleOf(n) + ", " + facts(n));
     gg.addEventListener("click", (ev) => { ev.stopPropagation(); if (!moved) activate(n); });
+    gg.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter" && ev.key !== " ") return;
+      ev.preventDefault();
+      activate(n);
+    });
+    gg.addEventListener("focus", () => {
+      if (refocusing || !gg.matches(":focus-visible")) return; // a click is not a keyboard visit
+      keepInView(placed.get(n.id));
+      inspect(n);
+    });
     gg.addEventListener("mouseenter", () => inspect(n));
     gg.addEventListener("mouseleave", () => { if (selected) inspect(selected); });
     return gg;
@@ -182,7 +195,9 @@
     }
     return placed.get(id);
   }
+  let refocusing = false; // a redraw gives focus back to the redrawn node without moving the view
   function render() {
+    const focusId = view.contains(document.activeElement) ? document.activeElement.dataset.id : null;
     placed = new Map();
     view.replaceChildren();
     const main = laySeq(M.body);
@@ -206,6 +221,12 @@
       if (e) e.classList.add("selected");
     }
     apply();
+    const again = focusId && view.querySelector(`[data-id="${CSS.escape(focusId)}"]`);
+    if (again) {
+      refocusing = true;
+      again.focus({ preventScroll: true });
+      refocusing = false;
+    }
   }
   function apply() { view.setAttribute("transform", `translate(${tx},${ty}) scale(${scale})`); }
   function centreOn(id) {
