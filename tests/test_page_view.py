@@ -181,3 +181,32 @@ def test_escape_closes_find(page):
     find.send_keys(Keys.ESCAPE)
     assert not page.find_element("id", "hits").is_displayed()
     assert page.execute_script("return document.activeElement.id") != "find"
+
+
+def test_arrow_keys_walk_the_nodes_like_a_tree(page):
+    from selenium.webdriver.common.keys import Keys
+
+    order = page.execute_script(
+        "return [...document.querySelectorAll('#view [tabindex]')].map(e => e.dataset.id)"
+    )
+    page.find_element("id", "zoom-100").click()
+    press(page, Keys.TAB)
+    assert focused(page) == order[0]
+    press(page, Keys.ARROW_DOWN, Keys.ARROW_DOWN, Keys.ARROW_UP)
+    assert focused(page) == order[1]
+    press(page, *[Keys.ARROW_DOWN] * (order.index("3a") - 1))
+    assert focused(page) == "3a"
+    press(page, Keys.ARROW_RIGHT)  # unfolds 3a, focus stays on it
+    assert focused(page) == "3a" and page.execute_script(
+        "return document.querySelector('[data-id=\"3a\"]').classList.contains('frame')"
+    )
+    press(page, Keys.ARROW_DOWN)
+    assert focused(page) == "3a.branch1x1"
+    assert inside(box(page, '[data-id="3a.branch1x1"]'), box(page, "#canvas"))
+    press(page, Keys.ARROW_LEFT)  # a folded branch: up to its block
+    assert focused(page) == "3a"
+    press(page, Keys.ARROW_LEFT)  # an unfolded block: folds it
+    assert (
+        focused(page) == "3a"
+        and page.execute_script("return document.querySelectorAll('[data-type=\"branch\"]').length") == 0
+    )

@@ -142,9 +142,10 @@
     gg.setAttribute("aria-label", titleOf(n) + ", " + facts(n));
     gg.addEventListener("click", (ev) => { ev.stopPropagation(); if (!moved) activate(n); });
     gg.addEventListener("keydown", (ev) => {
-      if (ev.key !== "Enter" && ev.key !== " ") return;
+      const act = NODE_KEYS[ev.key];
+      if (!act || ev.altKey || ev.ctrlKey || ev.metaKey) return;
       ev.preventDefault();
-      activate(n);
+      act(n, gg);
     });
     gg.addEventListener("focus", () => {
       if (refocusing || !gg.matches(":focus-visible")) return; // a click is not a keyboard visit
@@ -154,6 +155,22 @@
     gg.addEventListener("mouseenter", () => inspect(n));
     gg.addEventListener("mouseleave", () => { if (selected) inspect(selected); });
     return gg;
+  }
+  // a focused node as in a tree view: ↑/↓ the previous/next node, → unfolds, ← folds or
+  // goes up to the block that holds it
+  const NODE_KEYS = {
+    Enter: activate, " ": activate,
+    ArrowDown: (n, g) => step(g, 1), ArrowUp: (n, g) => step(g, -1),
+    ArrowRight: (n) => { if (foldable(n) && !isOpen(n)) activate(n); },
+    ArrowLeft: (n) => (isOpen(n) ? activate(n) : focusNode(parent.get(n.id))),
+  };
+  function step(g, by) {
+    const all = [...view.querySelectorAll("[tabindex]")], next = all[all.indexOf(g) + by];
+    if (next) next.focus();
+  }
+  function focusNode(id) {
+    const g = id && view.querySelector(`[data-id="${CSS.escape(id)}"]`);
+    if (g) g.focus();
   }
   function text(g, x, y, s, cls) {
     el("text", { x, y, class: cls || "" }, g).textContent = s;
