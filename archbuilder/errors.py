@@ -6,7 +6,8 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from archbuilder.escaping import for_terminal as escape  # one rule for text shown in a terminal
+from archbuilder.escaping import for_terminal as escape
+from archbuilder.files import shipped_name  # one rule for text shown in a terminal
 
 __all__ = ["Problem", "SpecError", "UnsupportedOnThisCPU", "did_you_mean", "escape", "format_path"]
 
@@ -44,8 +45,6 @@ class Problem:
     column: int | None = None  # 1-based
 
     def __str__(self) -> str:
-        from archbuilder.spec.shipped import shipped_name  # that module imports this one
-
         # A spec named by its shipped name is shown by that name, not by the install folder
         # the user never typed; any other file as given.
         where = (shipped_name(self.file) if self.file else None) or self.file or "<spec>"

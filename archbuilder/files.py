@@ -270,6 +270,19 @@ def _discard(folder: int, name: str) -> None:
         os.unlink(name, dir_fd=folder)
 
 
+# The shipped specs' folder: files.py names it (not spec/shipped.py) so that the bottom layer
+# (errors, files) can name a shipped spec without importing the spec package above it.
+SHIPPED_SPECS = Path(__file__).resolve().parent / "specs"
+
+
+def shipped_name(file: str | os.PathLike[str]) -> str | None:
+    """The name of the shipped spec that ``file`` is, as a name resolves to it
+    (``SHIPPED_SPECS/googlenet.yaml`` → ``googlenet``); None for any other path, a shipped
+    spec's file typed as a path included (it is shown as typed)."""
+    path = Path(file)
+    return path.stem if path.suffix == ".yaml" and path.parent == SHIPPED_SPECS else None
+
+
 def shown_path(path: str | os.PathLike[str]) -> str:
     """How an output (a page, a header, metadata) names a file it was made from, without the
     layout of this machine: a shipped spec by its name (``googlenet``); a file under the
@@ -278,8 +291,6 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     name = os.fspath(path)
     if not name:
         return name
-    from archbuilder.spec.shipped import shipped_name  # the spec package imports this module
-
     given = Path(os.path.normpath(name))
     shipped = shipped_name(given)
     if shipped is not None:

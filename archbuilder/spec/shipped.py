@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archbuilder.errors import Problem, SpecError, did_you_mean
+from archbuilder.files import SHIPPED_SPECS, shipped_name
 
 __all__ = [
     "SHIPPED_SPECS",
@@ -20,7 +21,6 @@ __all__ = [
     "shipped_path",
 ]
 
-SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 _SUFFIX = ".yaml"
 
 
@@ -42,14 +42,6 @@ def shipped_path(name: str) -> Path:
     if bare is not None and bare in shipped_names():
         return SHIPPED_SPECS / f"{bare}{_SUFFIX}"
     raise SpecError([Problem((), missing_message(name), name)])
-
-
-def shipped_name(file: str | Path) -> str | None:
-    """The name of the shipped spec that ``file`` is, as :func:`resolve_spec_path` gives it
-    for a name (``SHIPPED_SPECS/googlenet.yaml`` → ``googlenet``); None for any other path,
-    a shipped spec's file typed as a path included (it is shown as typed)."""
-    path = Path(file)
-    return path.stem if path.suffix == _SUFFIX and path.parent == SHIPPED_SPECS else None
 
 
 def missing_message(reference: str) -> str:
