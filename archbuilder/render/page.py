@@ -16,7 +16,7 @@ from typing import Any
 from archbuilder.errors import KeyPath
 from archbuilder.files import read_regular, shown_path
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
-from archbuilder.render.style import FAMILIES, describe, family_of
+from archbuilder.render.style import _ACTIVATION_NAMES, FAMILIES, describe, family_of
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.load import MAX_SPEC_BYTES
 from archbuilder.spec.source import Source
@@ -109,8 +109,37 @@ class _Model:
     def op(self, op: Op) -> dict[str, Any]:
         node = self.node(op.id, op.name, "op", op.kind, [op], op.shape)
         node.update(op=op.id, label=describe(op), family=self.family(op.kind))
-        node["attrs"] = {key: _plain(value) for key, value in op.attrs.items()}
+        node["attrs"] = {key: _shown(key, value) for key, value in op.attrs.items()}
+        key = self.width_key(op)
+        if key is not None:
+            node["key"] = key
         return node
+
+    def width_key(self, op: Op) -> dict[str, Any] | None:
+        """Where the key that sets this op's width is written, as a span of one shown line: the
+        role field of a block written by role (``ch3x3: 208``), else the layer's ``out``."""
+        path = op.spec_path
+        if not path:
+            return None
+        key_path = path if isinstance(path[-1], str) and path[-1] != "kind" else (*path, "out")
+        file, line, column = self.source.positions.get(key_path, (None, None, None))
+        text = self.file_lines(file) if file and line and column else None
+        if text is None or line > len(text) or file not in self.file_ids:
+            return None
+        written = text[line - 1]
+        start = column - 1
+        if not written[start:].startswith(f"{key_path[-1]}:"):
+            return None
+        end = start + len(key_path[-1]) + 1
+        while end < len(written) and written[end] not in ",}]#":
+            end += 1
+        index = self.file_ids[file]
+        if line not in self.lines.get(index, {}):
+            return None
+        end = len(written[:end].rstrip())
+        # offsets as the page's JavaScript counts them: UTF-16 code units
+        start, end = (len(written[:at].encode("utf-16-le")) // 2 for at in (start, end))
+        return {"file": index, "line": line, "start": start, "end": end}
 
     def item(self, item: Item) -> dict[str, Any]:
         return self.block(item) if isinstance(item, Parallel) else self.op(self.ir.op(item))
@@ -121,7 +150,27 @@ class _Model:
         node["family"] = self.family(block.kind)
         node["children"] = [self.branch(block, name, branch) for name, branch in block.branches]
         node["merge"] = self.op(self.ir.op(block.merge))
+        count = len(block.branches)
+        node["label"] = f"{count} branches: {self.parallel(block)}" if count > 1 else self.parallel(block)
         return node
+
+    # -- summaries: a chain reads a → b, parallel branches (a | b) → merge -------------
+    def chain(self, items: Iterable[Item]) -> str:
+        parts = []
+        for item in items:
+            if isinstance(item, Parallel):
+                parts.append(self.parallel(item))
+            else:
+                op = self.ir.op(item)
+                if op.kind != "activation":
+                    parts.append(describe(op, with_norm=False))
+        return " → ".join(parts) or "identity"
+
+    def parallel(self, block: Parallel) -> str:
+        if len(block.branches) == 1:  # one branch: its chain (a one-input merge changes nothing)
+            return self.chain(block.branches[0][1].items)
+        branches = " | ".join(self.chain(branch.items) for _, branch in block.branches)
+        return f"({branches}) → {describe(self.ir.op(block.merge), with_norm=False)}"
 
     def branch(self, block: Parallel, name: str, branch: Sequence) -> dict[str, Any]:
         ops = [self.ir.op(op_id) for item in branch.items for op_id in _op_ids(item)]
@@ -129,8 +178,10 @@ class _Model:
         node = self.node(f"{block.id}.{name}", name, "branch", "branch", ops, shape)
         node["family"] = self.family("branches")
         node["children"] = [self.item(item) for item in branch.items]
-        node["label"] = " → ".join(describe(op, with_norm=False) for op in ops if op.kind != "activation")
-        node["label"] = node["label"] or "identity"
+        node["label"] = self.chain(branch.items)
+        last = node["children"][-1] if node["children"] else None
+        if last is not None and "key" in last:  # the branch's width is its last layer's
+            node["key"] = last["key"]
         return node
 
     def top_level(self, spec: ArchSpec | None) -> list[dict[str, Any]]:
@@ -265,7 +316,29 @@ def _op_ids(item: Item) -> list[str]:
     return [*ids, item.merge]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+_SIZES = {"kernel", "output", "output_size"}  # pairs read as sizes: 3×3, even when square
+_NORMS = {"batch": "batch norm", "layer": "layer norm", "group": "group norm", "instance": "instance norm"}
+
+
+def _shown(key: str, value: Any) -> str | int:
+    """An attribute as a person writes it: ``3×3``, ``stride 1``, ``batch norm``, ``ReLU``
+    (a plain int stays a number; the page shows it as it is)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return f"{value:.6g}"  # 1e-05, 0.175 (not 0.17500000000000002)
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        if key in _SIZES or (len(set(value)) > 1 and all(isinstance(v, int) for v in value)):
+            return "×".join(str(_shown("", v)) for v in value) if value else "none"
+        if len(value) == 2 and value[0] == value[1] and isinstance(value[0], int):
+            return str(value[0])
+        return ", ".join(str(_shown("", v)) for v in value) if value else "none"
+    if key == "norm":
+        return _NORMS.get(value, str(value))
+    if key in ("activation", "function"):
+        return _ACTIVATION_NAMES.get(value, str(value))
+    return str(value)

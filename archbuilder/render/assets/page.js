@@ -135,7 +135,7 @@
     const gg = el("g", { class: cls + (n.status ? " status-" + n.status : ""), "data-id": n.id,
       "data-type": n.type }, g);
     if (n.op) gg.setAttribute("data-op", n.op);
-    el("title", {}, gg).textContent = titleOf(n) + "\n" + facts(n);
+    el("title", {}, gg).textContent = titleOf(n) + "\n" + (n.type === "block" ? n.label + "\n" : "") + facts(n);
     placed.set(n.id, { x, y, w, h });
     gg.setAttribute("tabindex", "0");
     gg.setAttribute("role", "button");
@@ -331,7 +331,7 @@
     row(dl, "share of MACs", M.total.macs ? (100 * n.macs / M.total.macs).toFixed(2) + " %" : "");
     if (n.section) row(dl, "section", n.section);
     if (n.status) row(dl, "compare", n.status);
-    for (const k in n.attrs || {}) row(dl, k, JSON.stringify(n.attrs[k]));
+    for (const k in n.attrs || {}) row(dl, k, n.attrs[k]); // written out by page.py: 3×3, batch norm
     (n.changes || []).forEach((c) => row(dl, "Δ " + c.path, `${c.old} → ${c.new}`));
     (n.src || []).forEach((s) => {
       const cap = document.createElement("div"), pre = document.createElement("pre");
@@ -340,10 +340,22 @@
       cap.textContent = s.last > s.first ? `${file}:${s.first}–${s.last}` : `${file}:${s.first}`;
       const lines = M.lines[s.file] || {};
       for (let i = s.first; i <= s.last; i++) if (lines[i] !== undefined) {
-        const ln = document.createElement("span");
+        // one block per line; a wrapped line hangs under its own indentation, not the number
+        const line = document.createElement("span"), ln = document.createElement("span");
+        const text = lines[i], hang = 6 + text.length - text.trimStart().length + 2;
+        line.className = "yl";
+        line.style.paddingLeft = hang + "ch";
+        line.style.textIndent = -hang + "ch";
         ln.className = "ln";
         ln.textContent = String(i).padStart(4) + "  ";
-        pre.append(ln, lines[i] + "\n");
+        line.append(ln);
+        const k = n.key;
+        if (k && k.file === s.file && k.line === i) { // the key this layer's width comes from
+          const mark = document.createElement("mark");
+          mark.textContent = text.slice(k.start, k.end);
+          line.append(text.slice(0, k.start), mark, text.slice(k.end));
+        } else line.append(text);
+        pre.append(line);
       }
       panel.append(cap, pre);
     });
