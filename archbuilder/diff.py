@@ -22,6 +22,7 @@ from archbuilder.ir import IR, lower
 from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.spec.shipped import shipped_name
 from archbuilder.spec.source import Source
+from archbuilder.spec.walk import frozen
 
 __all__ = ["EntryDiff", "FieldChange", "SpecDiff", "diff"]
 
@@ -224,7 +225,7 @@ def _match(old: list[_Entry], new: list[_Entry]) -> dict[int, int]:
         if entry.name in by_name:
             pairs[i] = by_name[entry.name]
     for key in (
-        lambda entry: (entry.section, _frozen(entry.content)),
+        lambda entry: (entry.section, frozen(entry.content)),
         lambda entry: (entry.section, entry.index),
     ):
         taken = set(pairs.values())
@@ -236,15 +237,6 @@ def _match(old: list[_Entry], new: list[_Entry]) -> dict[int, int]:
             if i not in pairs and (waiting := free.get(key(entry))):
                 pairs[i] = waiting.popleft()
     return pairs
-
-
-def _frozen(value: Any) -> Any:
-    """A hashable stand-in for JSON data, equal exactly when the data are (``==``)."""
-    if isinstance(value, dict):
-        return frozenset((key, _frozen(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return ("list", tuple(_frozen(item) for item in value))
-    return value
 
 
 def _in_order(

@@ -29,69 +29,38 @@ TIME_LIMIT_S = 10
 ADDRESS_SPACE = 6 << 30  # torch is imported
 
 
-def onnx_run(count: int, seed: int) -> int:
-    """Run ``count`` ONNX cases; print the counts; the exit status (1 when any failed)."""
-    import resource
-
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hypothesis_seed
+def _cases(kind: str, folder: Path):
+    """The hypothesis strategy of ``kind``'s cases and the check that judges one."""
     from hypothesis import strategies as st
 
-    from tests.onnx_graphs import check_onnx, onnx_models
+    if kind == "onnx":
+        from tests.onnx_graphs import check_onnx, onnx_models
 
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-    outcomes: Counter = Counter()
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-
-        @hypothesis_seed(seed)
-        @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        @given(onnx_models(), st.booleans())
-        def one(model: bytes, partial: bool) -> None:
-            try:
-                outcome = check_onnx(model, Path(folder), partial=partial, time_limit=TIME_LIMIT_S)
-            except MemoryError:
-                outcome = "over budget: MemoryError"
-            outcomes[outcome] += 1
-
-        one()
-    seconds = time.perf_counter() - start
-    failures = sum(n for k, n in outcomes.items() if k not in ("imported", "refused"))
-    print(f"onnx: {sum(outcomes.values())} cases in {seconds:.1f} s (seed {seed})")
-    print(f"  imported {outcomes['imported']:>6}")
-    print(f"  refused  {outcomes['refused']:>6}")
-    print(f"  failures {failures:>6}")
-    for outcome, n in outcomes.most_common():
-        if outcome not in ("imported", "refused"):
-            print(f"    {outcome[:120]:<60} {n:>6}")
-    return 1 if failures else 0
-
-
-# ---- Caffe ------------------------------------------------------------------------------------
-
-
-def caffe_run(kind: str, count: int, seed: int) -> int:
-    """Run ``count`` Caffe cases of ``kind`` ("prototxt" or "caffemodel"); print the counts;
-    the exit status (1 when any failed)."""
-    import resource
-
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hypothesis_seed
-    from hypothesis import strategies as st
-
+        return st.tuples(onnx_models(), st.booleans()), lambda case: check_onnx(
+            case[0], folder, partial=case[1], time_limit=TIME_LIMIT_S
+        )
     from tests.caffe_mutations import caffemodel_bytes, check_caffemodel, check_prototxt, prototxt_texts
+
+    if kind == "prototxt":
+        return st.tuples(prototxt_texts(), st.booleans()), lambda case: check_prototxt(
+            case[0], folder, partial=case[1], time_limit=TIME_LIMIT_S
+        )
+    return caffemodel_bytes(), lambda case: check_caffemodel(case, folder, time_limit=TIME_LIMIT_S)
+
+
+def run(kind: str, count: int, seed: int) -> int:
+    """Run ``count`` cases of ``kind`` ("onnx", "prototxt" or "caffemodel") under the address-
+    space limit; print the counts; the exit status (1 when any failed)."""
+    import resource
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
 
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     outcomes: Counter = Counter()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        if kind == "prototxt":
-            cases = st.tuples(prototxt_texts(), st.booleans())
-            check = lambda case: check_prototxt(case[0], folder, partial=case[1], time_limit=TIME_LIMIT_S)  # noqa: E731
-        else:
-            cases = caffemodel_bytes()
-            check = lambda case: check_caffemodel(case, folder, time_limit=TIME_LIMIT_S)  # noqa: E731
+        cases, check = _cases(kind, Path(name))
 
         @hypothesis_seed(seed)
         @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -130,11 +99,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     status = 0
-    if args.onnx:
-        status |= onnx_run(args.onnx, args.seed)
-    for kind in ("prototxt", "caffemodel"):
+    for kind in ("onnx", "prototxt", "caffemodel"):
         if getattr(args, kind):
-            status |= caffe_run(kind, getattr(args, kind), args.seed)
+            status |= run(kind, getattr(args, kind), args.seed)
     sys.exit(status)
 
 

@@ -27,6 +27,7 @@ from archbuilder.spec.blocks import LAYER_TYPES, Branch, InceptionPool
 from archbuilder.spec.layers import ConvOptions
 from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape, Scale
 from archbuilder.spec.source import Location, Source
+from archbuilder.spec.walk import frozen
 
 __all__ = ["DynDict", "DynList", "Parsed", "Same", "Slot", "parse_space"]
 
@@ -135,15 +136,6 @@ def _label(option: Any, key: str) -> str | None:
     if isinstance(option, list) and all(is_scalar(item) for item in option):
         return "[" + ", ".join(map(_scalar_text, option)) + "]"
     return _scalar_text(option) if is_scalar(option) else None
-
-
-def _frozen(value: Any) -> Any:
-    """A hashable stand-in for YAML data, equal exactly when the data are (``==``)."""
-    if isinstance(value, dict):
-        return frozenset((key, _frozen(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return ("list", tuple(_frozen(item) for item in value))
-    return value
 
 
 def _shown(value: Any) -> str:
@@ -301,7 +293,7 @@ class _Parser:
             return None
         seen: set[Any] = set()
         for index, option in enumerate(options):
-            key = (type(option), option) if is_scalar(option) else _frozen(option)
+            key = (type(option), option) if is_scalar(option) else frozen(option)
             if key in seen:
                 self.fail((*where, index), f"option {_shown(option)} is listed twice")
             seen.add(key)

@@ -1,11 +1,11 @@
-"""Walking spec data (plain dicts, as ``ArchSpec.to_dict`` gives) layer by layer."""
+"""Walking spec data (plain dicts, as ``ArchSpec.to_dict`` gives) layer by layer, and comparing it by hash."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["walk_layers"]
+__all__ = ["frozen", "walk_layers"]
 
 
 def walk_layers(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -21,3 +21,13 @@ def _walk(layers: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield layer
         for branch in layer.get("branches", []):
             yield from _walk(branch.get("layers", []))
+
+
+def frozen(value: Any) -> Any:
+    """A hashable stand-in for spec data (YAML or JSON values), equal exactly when the data
+    are (``==``): a key for tables of entries or options compared by content."""
+    if isinstance(value, dict):
+        return frozenset((key, frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return ("list", tuple(frozen(item) for item in value))
+    return value
