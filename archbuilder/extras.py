@@ -28,6 +28,7 @@ EXTRAS: dict[str, str] = {
     "tqdm": "examples",  # examples/train_digits.py's progress bar
     "optuna": "search",  # SearchSpace.suggest, examples/search_digits.py
     "matplotlib": "search",  # examples/search_digits.py's plot
+    "psycopg": "postgres",  # a search study on PostgreSQL (postgresql+psycopg://)
     "onnx": "onnx",  # archbuild export -o x.onnx, archbuild import x.onnx
     "onnxscript": "onnx",  # torch.onnx's exporter
     "onnxruntime": "onnx",  # runs the exported file

@@ -2,7 +2,8 @@
 
     python examples/search_digits.py                        # 24 trials in search-digits.db (SQLite)
     python examples/search_digits.py --trials 30 --epochs 4
-    python examples/search_digits.py --storage postgresql://user:password@db-host/optuna --trials 10
+    python examples/search_digits.py --storage postgresql+psycopg://user:password@127.0.0.1:5432/optuna --total 40
+    python examples/search_digits.py --storage journal:search-digits.log --total 40   # a shared file, no server
     python examples/search_digits.py --storage sqlite:///search-digits.db --report   # tables and plot only
 
 The space is specs/spaces/inception-digits.yaml (``--space``, ``--set``). Each trial takes its
@@ -12,11 +13,15 @@ examples/train_digits.py's ``train``. The two objectives are the test accuracy (
 and the MACs of one inference pass (minimized).
 
 Any number of workers, on one machine or many, can run the same command against one
-``--storage`` (a SQLite file on one machine; a PostgreSQL or MySQL URL across machines):
-Optuna hands each trial to exactly one worker. ``--trials`` is per worker; ``--total`` stops
-every worker once the study has that many finished trials. When a worker ends it writes the
-Pareto front of the whole study to ``--out``: ``front.md`` (a table), ``front.png``, one
-spec file per front member, and ``trials.csv``. Needs ``pip install "archbuilder[examples,search]"``.
+``--storage`` (a SQLite file on one machine; a PostgreSQL or MySQL URL, or a journal file on
+a shared file system, across machines): Optuna hands each trial to exactly one worker.
+``--trials`` is per worker; ``--total N`` makes the study end with exactly N finished trials,
+whichever workers run them. A running trial beats every ``--heartbeat`` seconds; one silent
+for ``--grace`` seconds (its worker died) is marked failed by another worker and run again
+with the same decisions (``--retries``). A worker refuses a study made from another space.
+When a worker ends it writes the Pareto front of the whole study to ``--out``: ``front.md``
+(a table), ``front.png``, one spec file per front member, and ``trials.csv``. Needs
+``pip install "archbuilder[examples,search]"`` (and ``archbuilder[postgres]`` for PostgreSQL).
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import argparse
 import csv
 import io
 import json
+import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -35,6 +42,7 @@ import archbuilder
 from archbuilder.extras import check, exit_if_missing
 from archbuilder.files import write_atomic
 from archbuilder.space.output import sample_text
+from archbuilder.space.study import StudyMismatch, join_study, open_storage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_digits  # the training code this search shares (examples/ is on the path)
@@ -54,29 +62,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a space value"
     )
-    parser.add_argument("--storage", default="sqlite:///search-digits.db", help="Optuna RDB URL")
+    parser.add_argument(
+        "--storage", default="sqlite:///search-digits.db", help="Optuna RDB URL, or journal:FILE"
+    )
     parser.add_argument("--study", default="inception-digits", help="study name (shared by all workers)")
     parser.add_argument("--trials", type=int, default=24, help="trials this worker runs (24)")
-    parser.add_argument("--total", type=int, help="stop once the study has this many finished trials")
+    parser.add_argument("--total", type=int, help="the study ends with exactly this many finished trials")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per trial (3)")
     parser.add_argument("--seed", type=int, help="sampler seed (give each worker its own)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per trial (1)")
     parser.add_argument("--out", type=Path, default=Path("search-digits"), help="report folder")
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=60,
+        metavar="S",
+        help="a running trial beats every S seconds (60; 0: off)",
+    )
+    parser.add_argument(
+        "--grace", type=int, metavar="S", help="a trial silent this long is failed (2 x --heartbeat)"
+    )
+    parser.add_argument("--retries", type=int, default=2, help="runs again of a failed trial (2)")
     parser.add_argument("--report", action="store_true", help="run no trials; write the report")
     parser.add_argument("--no-report", action="store_true", help="write no report (a worker among many)")
     return parser.parse_args(argv)
 
 
 def open_study(args: argparse.Namespace, space: archbuilder.SearchSpace) -> optuna.Study:
-    """The shared study, created by whichever worker comes first."""
+    """The shared study, created by whichever worker comes first; refused if of another space."""
     sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=8)
+    beat = args.heartbeat or None
     for attempt in range(5):  # workers creating one new database together can collide once
         try:
-            storage: str | optuna.storages.RDBStorage = args.storage
-            if args.storage.startswith("sqlite"):  # wait for the other workers' writes, don't fail
-                storage = optuna.storages.RDBStorage(
-                    args.storage, engine_kwargs={"connect_args": {"timeout": 60}}
-                )
+            # SQLite: wait for the other workers' writes, don't fail
+            sqlite = {"connect_args": {"timeout": 60}} if args.storage.startswith("sqlite") else None
+            storage = open_storage(
+                args.storage,
+                heartbeat_interval=beat,
+                grace_period=args.grace if beat else None,
+                max_retry=args.retries if beat else None,
+                engine_kwargs=sqlite,
+            )
             study = optuna.create_study(
                 storage=storage,
                 study_name=args.study,
@@ -89,20 +115,69 @@ def open_study(args: argparse.Namespace, space: archbuilder.SearchSpace) -> optu
             if attempt == 4:
                 raise
             time.sleep(0.5 + attempt)
-    known = study.user_attrs.get("space_sha256")
-    if known is None:
-        study.set_user_attr("space_sha256", space.sha256)
-    elif known != space.sha256:
-        raise SystemExit(
-            f"study '{args.study}' searched another space (sha256 {known[:12]}...); use a new --study"
-        )
+    try:
+        join_study(study, space.identity)
+    except StudyMismatch as error:
+        raise SystemExit(f"{PROGRAM}: error: {error}") from None
     return study
+
+
+class OverTotal(Exception):
+    """This trial would pass --total: other workers took the last ones meanwhile."""
+
+
+class _NoOverTotalTraceback(logging.Filter):
+    """Optuna logs a caught exception with its traceback: not for a trial over --total."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and record.exc_info[0] is OverTotal)
+
+
+def run_worker(study: optuna.Study, space: archbuilder.SearchSpace, args: argparse.Namespace) -> int:
+    """Up to ``--trials`` trials; with ``--total``, until the study has that many finished.
+
+    The first ``--total`` trials that did not fail, by number, are the study's: a trial asked
+    past them (two workers asked at once) fails at once as over the total. While the last
+    ones run elsewhere this worker waits, and fails those whose heartbeat stopped, so that
+    their retries run here. The number of trials this worker ran.
+    """
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    fail, waiting = optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING
+    ran = 0
+    while ran < args.trials:
+        if args.total:
+            trials = study.get_trials(deepcopy=False)
+            if sum(t.state in done for t in trials) >= args.total:
+                break
+            taken = sum(t.state != fail for t in trials)
+            if taken >= args.total and not any(t.state == waiting for t in trials):
+                if not args.heartbeat:
+                    break  # nothing would notice a dead worker's trial: don't wait for it
+                time.sleep(1)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)  # queues their retries
+                continue
+
+        def one(trial: optuna.Trial) -> tuple[float, int]:
+            if args.total:
+                ahead = study.get_trials(deepcopy=False)
+                if sum(t.number < trial.number and t.state != fail for t in ahead) >= args.total:
+                    trial.set_user_attr("rejected", f"over --total {args.total}")
+                    raise OverTotal
+            return objective(trial, space, args)
+
+        study.optimize(one, n_trials=1, callbacks=[log_trial], catch=(OverTotal,))
+        ran += 1
+    return ran
 
 
 def objective(
     trial: optuna.Trial, space: archbuilder.SearchSpace, args: argparse.Namespace
 ) -> tuple[float, int]:
     spec = space.suggest(trial)  # optuna.TrialPruned here when the candidate is invalid or over budget
+    retry = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")  # Optuna's retry
+    print(f"trial {trial.number} started{f' (trial {retry} again)' if retry is not None else ''}", flush=True)
     start = time.perf_counter()
     torch.manual_seed(trial.number)
     model = archbuilder.build(spec)
@@ -131,9 +206,12 @@ def write_report(study: optuna.Study, space: archbuilder.SearchSpace, args: argp
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     front = sorted(study.best_trials, key=lambda t: t.values[1]) if done else []
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    rerun = sum("failed_trial" in t.system_attrs for t in trials)  # Optuna's retry callback's copies
     lines = [
         f"Study `{args.study}`: {len(trials)} trials, {len(done)} complete, "
-        f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in trials)} pruned before building.",
+        f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in trials)} pruned before building"
+        + (f", {len(failed)} failed, {rerun} run again." if failed else "."),
         "",
         "| trial | test accuracy | MACs | params | seconds | decisions |",
         "|---:|---:|---:|---:|---:|---|",
@@ -228,16 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     needed = ([] if args.report else ["sklearn"]) + ([] if args.no_report else ["matplotlib"])
     check(*needed, needed_for=NEEDED_FOR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        handler.addFilter(_NoOverTotalTraceback())
     space = archbuilder.load_space(args.space, overrides=args.set)
     study = open_study(args, space)
     if not args.report:
         start = time.perf_counter()
-        callbacks = [log_trial]
-        if args.total:
-            finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-            callbacks.append(optuna.study.MaxTrialsCallback(args.total, states=finished))
-        study.optimize(lambda trial: objective(trial, space, args), n_trials=args.trials, callbacks=callbacks)
-        print(f"this worker: {args.trials} trials in {time.perf_counter() - start:.1f} s", flush=True)
+        ran = run_worker(study, space, args)
+        print(f"this worker: {ran} trials in {time.perf_counter() - start:.1f} s", flush=True)
     if not args.no_report:
         write_report(study, space, args)
     return 0

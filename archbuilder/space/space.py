@@ -15,6 +15,7 @@ from archbuilder.space.evaluate import Candidate, evaluate
 from archbuilder.space.parse import Parsed, parse_space
 from archbuilder.space.resolve import Picks
 from archbuilder.space.sampling import Estimate, Progress, Sample, estimate, sample
+from archbuilder.space.study import space_identity
 from archbuilder.space.suggest import suggest
 from archbuilder.space.tree import DecisionTree, size_text
 from archbuilder.spec.compose import Overrides, apply_overrides
@@ -36,6 +37,9 @@ class SearchSpace:
         """The space's file (None for inline text)."""
         self.sha256 = sha256
         """SHA-256 of the space file's bytes (of the text, when given inline)."""
+        self.identity: dict[str, Any] = {}
+        """What a shared study records of this space (``archbuilder.space.study.space_identity``):
+        its name, the SHA-256 of its file and of each ``extends`` base, its overrides."""
 
     def __repr__(self) -> str:
         size = size_text(self.size) if isinstance(self.size, int) else "unbounded"
@@ -120,7 +124,7 @@ def load_space(
     """Read a space: a spec (file or YAML text, ``extends`` followed) whose values may be
     decisions, with optional ``constraints``. SpecError lists every problem, located; with
     ``check``, a space with no valid candidate is one."""
-    text, _ = read_spec_text(path_or_text)
+    text, source_file = read_spec_text(path_or_text)
     data, source, problems = load_data(path_or_text)
     if overrides:
         data, source = apply_overrides(data, source, overrides, problems)
@@ -129,6 +133,7 @@ def load_space(
     if problems:
         raise SpecError(problems)
     space = SearchSpace(parsed, hashlib.sha256(text.encode()).hexdigest())
+    space.identity = space_identity(text, source_file, data.get("name"), overrides)
     if check:
         space.assert_not_empty()
     return space
