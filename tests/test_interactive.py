@@ -284,9 +284,15 @@ def test_the_page_opens_from_disk_in_firefox(tmp_path):
         [*command, "--screenshot", str(shot), page.as_uri()], capture_output=True, timeout=120, check=True
     )
     colours = {colour for _, colour in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)}
-    conv_blue, pool_orange = (0xDB, 0xE7, 0xF5), (0xFD, 0xE3, 0xC8)  # render/style.py's fills
+    from archbuilder.render.style import FAMILIES
+
+    conv_blue, pool_orange = (_rgb(FAMILIES[family].fill) for family in ("conv", "pool"))
     assert any(_near(colour, conv_blue) for colour in colours)
     assert any(_near(colour, pool_orange) for colour in colours)
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[index : index + 2], 16) for index in (1, 3, 5))
 
 
 def _near(colour: tuple[int, int, int], target: tuple[int, int, int]) -> bool:

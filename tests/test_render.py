@@ -50,6 +50,13 @@ def data_edges(source: str) -> list[tuple[str, str, str]]:
     """Edges that stand for tensors: not the legend's or the columns' layout edges, not the
     output marker; an edge into a box's title node and on from it counts as one edge."""
     found = [e for e in edges(source) if not e[0].startswith(("legend_", "column_")) and e[1] != "output"]
+    # a tensor leaving its column at connector X/out arrives at X/in at the top of the next
+    leaving = {b.removesuffix("/out"): (a, attrs) for a, b, attrs in found if b.endswith("/out")}
+    found = [
+        (*leaving[a.removesuffix("/in")], b)[0:1] + (b, attrs) if a.endswith("/in") else (a, b, attrs)
+        for a, b, attrs in found
+        if not b.endswith("/out")
+    ]
     into = {}
     for a, b, attrs in found:
         if b.endswith("/title"):
@@ -167,7 +174,7 @@ def test_svg_renders_without_system_graphviz(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere
     output = render_diagram(GOOGLENET, tmp_path / "googlenet.svg")
     text = output.read_text()
-    assert text.lstrip().startswith("<?xml") and "<svg" in text and "3a · inception" in text
+    assert text.lstrip().startswith("<?xml") and "<svg" in text and "3a · Inception" in text
     with pytest.raises(RenderError, match="apt-get install graphviz"):
         render_diagram(GOOGLENET, tmp_path / "googlenet.png", engine="system")
 

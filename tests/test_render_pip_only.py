@@ -78,7 +78,7 @@ def test_pdf_without_system_graphviz_is_vector_with_the_labels(no_dot):
     svg_width, svg_height = _svg_size_pt(svg)
     assert abs(width - svg_width) <= 1 and abs(height - svg_height) <= 1  # one page, the drawing's size
     content = _pdf_text(pdf)
-    for label in ("3a", "inception", "aux1", "164,432 params"):  # text, not a picture of it
+    for label in ("3a", "Inception", "aux1", "164,432 params"):  # text, not a picture of it
         assert label in content, label
     assert render_diagram(GOOGLENET, no_dot / "again.pdf").read_bytes() == pdf  # reproducible
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from archbuilder.cli.common import STDOUT, Command, UsageError, load, refuse_overwriting_input, to_stdout
 from archbuilder.escaping import for_terminal
-from archbuilder.render import DETAILS, ENGINES, RANKDIRS, output_format, render_diagram
+from archbuilder.render import DETAILS, ENGINES, RANKDIRS, THEMES, output_format, render_diagram
 from archbuilder.render.layout import LAYOUTS
+from archbuilder.render.output import MAX_PNG_PX, MAX_WIDTH_PX, MIN_AUTO_DPI
 from archbuilder.render.raster import DEFAULT_DPI
 from archbuilder.spec import load_spec
 
@@ -45,11 +46,16 @@ def register(command: Command) -> None:
         help="auto (default): system Graphviz if `dot` is installed, else the embedded one; "
         "embedded: installed with archbuilder, every format; system: Graphviz's `dot`",
     )
-    render.add_argument(
+    size = render.add_mutually_exclusive_group()
+    size.add_argument(
         "--dpi",
         type=float,
-        default=DEFAULT_DPI,
-        help="resolution of a PNG in dots per inch (default %(default)g; 72 is the diagram's natural size)",
+        help=f"resolution of a PNG in dots per inch (72 is the diagram's natural size; default: "
+        f"{DEFAULT_DPI:g}, lowered until the longer side is at most {MAX_PNG_PX} px, but not below "
+        f"{MIN_AUTO_DPI:g}, where the smallest text is 10 px)",
+    )
+    size.add_argument(
+        "--width", type=int, metavar="PX", help="a PNG this many pixels wide (a slide, a column)"
     )
     _add_view_options(render)
 
@@ -65,8 +71,20 @@ def _add_view_options(render: argparse.ArgumentParser) -> None:
         "--layout",
         choices=LAYOUTS,
         default="auto",
-        help="tall: one column; compact: the main chain wrapped into columns; auto (default): "
-        "compact when one column would be taller than about 1:3",
+        help="tall: one column; compact: the main chain wrapped into columns for a landscape page; "
+        "auto (default): columns when one would be thinner than about 1:2.6 or taller than 30 inches",
+    )
+    render.add_argument(
+        "--unroll",
+        action="store_true",
+        help="draw every copy of a repeated block (default: consecutive blocks of one structure "
+        "drawn once, as block17 ×20)",
+    )
+    render.add_argument(
+        "--theme",
+        choices=list(THEMES),
+        default="default",
+        help="default: colours; paper: greys, a serif font and a white page, for print (PDF for LaTeX)",
     )
 
 
@@ -94,10 +112,12 @@ def _render(args: argparse.Namespace) -> int:
             if source:
                 refuse_overwriting_input(source, output)
         fmt = output_format(output)  # an unsupported extension is a usage error, found before any work
-    if not 0 < args.dpi <= 1200:
+    if args.dpi is not None and not 0 < args.dpi <= 1200:
         raise UsageError(f"--dpi must be above 0 and at most 1200, not {args.dpi:g}")
+    if args.width is not None and not 16 <= args.width <= MAX_WIDTH_PX:
+        raise UsageError(f"--width must be 16 to {MAX_WIDTH_PX} pixels, not {args.width}")
     options = dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)
-    options.update(layout=args.layout, dpi=args.dpi)
+    options.update(layout=args.layout, dpi=args.dpi, width=args.width, unroll=args.unroll, theme=args.theme)
     if args.compare:
         options["compare"] = load_spec(args.spec)
         spec = load(args, args.compare)

@@ -9,7 +9,7 @@ import graphviz
 from archbuilder.files import write_atomic
 from archbuilder.ir import IR, lower
 from archbuilder.render.compare import compare_marks
-from archbuilder.render.graph import DETAILS, RANKDIRS, to_digraph
+from archbuilder.render.graph import DETAILS, RANKDIRS, THEMES, to_digraph
 from archbuilder.render.html import InteractiveDiagram, page_html
 from archbuilder.render.output import (
     ENGINES,
@@ -19,7 +19,6 @@ from archbuilder.render.output import (
     format_for,
     render_source,
 )
-from archbuilder.render.raster import DEFAULT_DPI
 from archbuilder.spec import ArchSpec, load_spec
 
 __all__ = [
@@ -27,6 +26,7 @@ __all__ = [
     "ENGINES",
     "FORMATS",
     "RANKDIRS",
+    "THEMES",
     "InteractiveDiagram",
     "RenderError",
     "UnsupportedFormat",
@@ -67,16 +67,22 @@ def diagram(
     shapes: bool = True,
     rankdir: str = "TB",
     interactive: bool = False,
+    layout: str = "auto",
+    unroll: bool = False,
+    theme: str = "default",
 ) -> graphviz.Digraph | InteractiveDiagram:
     """The diagram as a ``graphviz.Digraph`` (shown inline in Jupyter).
 
     ``detail`` is ``blocks``, ``branches`` or ``layers``; ``shapes`` puts tensor shapes on
-    edges; ``rankdir`` is ``TB`` (top to bottom) or ``LR``. ``interactive=True`` gives the
+    edges; ``rankdir`` is ``TB`` (top to bottom) or ``LR``; ``layout``, ``unroll`` and ``theme``
+    are :func:`render_diagram`'s. ``interactive=True`` gives the
     foldable page instead (an :class:`InteractiveDiagram`; the other options do not apply).
     """
     if interactive:
         return InteractiveDiagram(page_html(*_loaded(spec)))
-    return to_digraph(_ir(spec), detail=detail, shapes=shapes, rankdir=rankdir)
+    return to_digraph(
+        _ir(spec), detail=detail, shapes=shapes, rankdir=rankdir, layout=layout, unroll=unroll, theme=theme
+    )
 
 
 def render_diagram(
@@ -87,19 +93,25 @@ def render_diagram(
     shapes: bool = True,
     rankdir: str = "TB",
     engine: str = "auto",
-    dpi: float = DEFAULT_DPI,
+    dpi: float | None = None,
     compare: ArchSpec | str | Path | None = None,
     layout: str = "auto",
+    unroll: bool = False,
+    theme: str = "default",
+    width: int | None = None,
 ) -> Path:
     """Draw ``spec`` into ``output``; the format follows its extension (.svg, .png, .pdf, .dot,
     or .html for the interactive page, which ignores the other options).
 
     ``engine``: ``system`` Graphviz, ``embedded`` (installed with archbuilder: its SVG,
     rasterized to PNG or converted to PDF by pip-installed libraries), or ``auto`` (system
-    when ``dot`` is on PATH, else embedded). ``dpi`` sets a PNG's resolution. ``compare``:
+    when ``dot`` is on PATH, else embedded). A PNG is ``width`` pixels wide, or drawn at
+    ``dpi``; with neither, at most 2400 px on its longer side (:func:`.output.png_dpi`). ``compare``:
     another spec; ``spec`` is then drawn with its entries added, changed or renamed since
     ``compare`` marked (and the removed ones listed). ``layout``: ``tall``, ``compact`` (the
-    main chain wrapped into columns) or ``auto`` (compact when tall would be thinner than about 1:2.6).
+    main chain wrapped into columns) or ``auto`` (columns when one would be thinner than about
+    1:2.6 or taller than 30 inches). Copies of one block are drawn once, ``×N``, unless
+    ``unroll``. ``theme``: ``default`` or ``paper`` (greys and a serif, for print).
     Raises RenderError when the format cannot be produced here, SpecError for an invalid spec.
     """
     fmt = output_format(output)  # an unsupported extension fails before the spec is read
@@ -107,8 +119,17 @@ def render_diagram(
     marks = _compare(compare, loaded) if compare is not None else None
     if fmt == "html":
         return write_atomic(output, page_html(ir, loaded, marks).encode())
-    graph = to_digraph(ir, detail=detail, shapes=shapes, rankdir=rankdir, marks=marks, layout=layout)
-    return write_atomic(output, render_source(graph.source, fmt, engine=engine, dpi=dpi))
+    graph = to_digraph(
+        ir,
+        detail=detail,
+        shapes=shapes,
+        rankdir=rankdir,
+        marks=marks,
+        layout=layout,
+        unroll=unroll,
+        theme=theme,
+    )
+    return write_atomic(output, render_source(graph.source, fmt, engine=engine, dpi=dpi, width=width))
 
 
 def _compare(old: ArchSpec | str | Path, new: ArchSpec | None) -> dict:

@@ -1,27 +1,197 @@
-"""Page-level layout of a static diagram: wrapping a long chain into columns, and the legend.
+"""The layout plan of a diagram: roll-ups, columns and routes, decided from the IR alone.
 
-Graphviz lays a network out as one tall column. ``plan_columns`` splits the top-level
-entries into a few columns of about equal height, estimated from the IR alone (ranks and
-branch widths), so equal input still gives equal DOT whatever Graphviz version draws it.
+The static picture (:mod:`.graph`) draws what the plan says; the interactive page
+(:mod:`.page`) rolls entries up through :func:`roll_ups` too. Equal input gives an equal
+plan, so equal DOT whatever Graphviz version draws it.
+
+- **Roll-ups**: consecutive top-level blocks of one structure (the copies a ``repeat`` or a
+  template makes, or blocks that happen to be equal) are drawn once, ``×N``.
+- **Columns**: a long chain is cut into columns of about equal height, at the boundaries
+  where the feature map's size changes when that costs little height.
+- **Routes**: an edge from one column into another is not drawn across the picture (where it
+  would pass through the blocks between); it leaves its column at a lettered connector and
+  arrives at the same letter at the top of the next.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable, Container, Hashable, Mapping
 from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
 
-import graphviz
+from archbuilder.ir.graph import IR, Item, Parallel, TopLevel
+from archbuilder.render.style import describe, family_of
+from archbuilder.spec.walk import frozen
 
-from archbuilder.ir.graph import IR, Item, Parallel
-from archbuilder.render.compare import STATUS_COLOURS
-from archbuilder.render.style import FAMILIES, family_of
-
-__all__ = ["LAYOUTS", "Columns", "legend", "plan_columns"]
+__all__ = ["LAYOUTS", "Plan", "Route", "Run", "plan", "roll_ups", "structure_key"]
 
 LAYOUTS = ("auto", "tall", "compact")
-RANK_INCHES = 0.78  # a node and the space under it
+RANK_INCHES = 1.0  # a node and the space under it, as Graphviz draws them
+LAYERS_RANK = 1.2  # … taller at layers detail, where more edges carry a label
+CHAR_INCHES = 0.075  # a character of 10 pt text
+KEY_INCHES = 1.1  # a colour of the legend
 MAX_RATIO = 2.6  # auto wraps when the tall picture would be thinner than this (height/width)
+LONGEST_INCHES = 30.0  # … or taller than this: 2400 px at 80 dpi, where 9 pt text is 10 px
 COMPACT_RATIO = 0.75  # compact aims at a landscape page
+MAX_COLUMNS = 6
+AUX_INCHES = 2.6  # an aux head beside its tap
+BLOCK_NODE_INCHES = 3.0  # a node at blocks detail
+COLUMN_GAP_INCHES = 0.4
+OFF_STAGE_COST = 0.25  # a column cut inside a stage costs this share of the tallest column
+# Entries' attributes that follow the input (a dense layer's growing input) rather than
+# what the block is: blocks differing only here still roll up.
+_INPUT_ATTRS = frozenset({"in_channels", "in_features", "channels"})
+
+
+@dataclass(frozen=True)
+class Run:
+    """Top-level entries drawn as one: a single entry, or ``×N`` copies of one structure."""
+
+    names: tuple[str, ...]
+    identical: bool = True  # every copy has the first one's shapes too
+
+    @property
+    def first(self) -> str:
+        return self.names[0]
+
+    @property
+    def last(self) -> str:
+        return self.names[-1]
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A tensor going from one column into another, drawn as a pair of connectors lettered
+    ``letter``: one below the op it leaves, one at the top of the column it goes into."""
+
+    letter: str
+    source: str  # op id (as drawn) the tensor leaves
+    source_column: int
+    target_column: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a static diagram draws, and where."""
+
+    runs: tuple[Run, ...]  # the main chain's units in order (aux heads apart)
+    column: Mapping[str, int]  # top-level name -> its column (an aux head: its tap's)
+    routes: tuple[Route, ...] = ()
+    stand_in: Mapping[str, str] = field(default_factory=dict)  # op id of a rolled-up copy -> op drawn
+
+    @property
+    def columns(self) -> int:
+        return max(self.column.values(), default=0) + 1
+
+    def drawn(self, op_id: str) -> str:
+        """The op id drawn for ``op_id``: itself, or its counterpart in a roll-up's first copy."""
+        return self.stand_in.get(op_id, op_id)
+
+    def run_of(self, name: str) -> Run | None:
+        """The rolled-up run (two or more copies) whose first entry is ``name``."""
+        return next((run for run in self.runs if run.first == name and run.count > 1), None)
+
+    def hidden(self, name: str) -> bool:
+        """Whether ``name`` is a copy drawn as its run's first."""
+        return any(name in run.names[1:] for run in self.runs)
+
+    def route(self, source: str, target_column: int) -> Route | None:
+        """The route carrying ``source``'s output (op id as drawn) into ``target_column``."""
+        return next((r for r in self.routes if (r.source, r.target_column) == (source, target_column)), None)
+
+
+# -- roll-ups --------------------------------------------------------------------
+
+
+def roll_ups(ir: IR, key: Callable[[TopLevel], Hashable | None]) -> list[Run]:
+    """The main chain's top-level entries in order, consecutive ones with the same (not None)
+    ``key`` as one run. An entry an aux head taps ends its run: the tap stays drawn."""
+    taps = {head.tap for head in ir.aux_heads}
+    runs: list[list[str]] = []
+    keys: list[Hashable | None] = []
+    for entry in ir.top_level:
+        if entry.section == "aux":
+            continue
+        value = key(entry)
+        if value is not None and keys and keys[-1] == value and runs[-1][-1] not in taps:
+            runs[-1].append(entry.name)
+        else:
+            runs.append([entry.name])
+            keys.append(value)
+    return [Run(tuple(names), _identical(ir, names)) for names in runs]
+
+
+def structure_key(ir: IR, marks: Mapping[str, str] | None = None) -> Callable[[TopLevel], Hashable | None]:
+    """A key for :func:`roll_ups` equal for blocks of one structure: the same ops (ids inside
+    the block, kinds, attributes other than the input's width) wired alike. Only blocks roll
+    up; ``marks`` (compare statuses) keep differently marked blocks apart."""
+    blocks = {item.id for item in ir.body.items if isinstance(item, Parallel)}
+
+    def key(entry: TopLevel) -> Hashable | None:
+        if entry.name not in blocks:
+            return None
+        inside = set(entry.ops)
+        ops = tuple(
+            (
+                _relative(op_id, entry.name),
+                ir.op(op_id).kind,
+                _attrs(ir.op(op_id).attrs, entry.name, ir.graph),
+            )
+            for op_id in entry.ops
+        )
+        wiring = tuple(
+            (_relative(source, entry.name), _relative(target, entry.name))
+            for source, target in ir.graph.edges
+            if source in inside and target in inside
+        )
+        return ops, wiring, (marks or {}).get(entry.name)
+
+    return key
+
+
+def _relative(op_id: str, name: str) -> str:
+    return op_id[len(name) :] if op_id.startswith(name) else op_id
+
+
+def _attrs(attrs: Mapping, name: str, ops: Container[str]) -> Hashable:
+    """Attributes compared across copies: ids of ops (a merge's inputs) made relative to the
+    block, any outside it one and the same (the block's input)."""
+    return frozen({key: _plain(value, name, ops) for key, value in attrs.items() if key not in _INPUT_ATTRS})
+
+
+def _plain(value, name: str, ops: Container[str]):
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, name, ops) for item in value]
+    if isinstance(value, str) and value in ops:
+        return _relative(value, name) if value.startswith(name) else "(input)"
+    return value
+
+
+def _identical(ir: IR, names: Seq[str]) -> bool:
+    entries = {entry.name: entry for entry in ir.top_level}
+    first = [(ir.op(op).shape, ir.op(op).params) for op in entries[names[0]].ops]
+    return all(
+        [(ir.op(op).shape, ir.op(op).params) for op in entries[name].ops] == first for name in names[1:]
+    )
+
+
+def _stand_ins(ir: IR, runs: Seq[Run]) -> dict[str, str]:
+    entries = {entry.name: entry for entry in ir.top_level}
+    stand_in: dict[str, str] = {}
+    for run in runs:
+        for name in run.names[1:]:
+            for op_id in entries[name].ops:
+                stand_in[op_id] = run.first + _relative(op_id, name)
+    return stand_in
+
+
+# -- columns ---------------------------------------------------------------------
 
 
 def _height(ir: IR, item: Item, layers: bool) -> int:
@@ -36,133 +206,180 @@ def _height(ir: IR, item: Item, layers: bool) -> int:
     return 1
 
 
-def _width(item: Item) -> float:
-    """Inches an item is wide: about 2 per op side by side."""
+def _width(ir: IR, item: Item, layers: bool) -> float:
+    """Inches an item is wide: its text's, branches side by side."""
     if isinstance(item, Parallel):
-        return sum(max((_width(x) for x in b.items), default=0.3) + 0.2 for _, b in item.branches)
-    return 2.0
+        return sum(max((_width(ir, x, layers) for x in b.items), default=0.3) + 0.2 for _, b in item.branches)
+    op = ir.op(item)
+    return max(len(op.name), len(describe(op, with_norm=not layers))) * CHAR_INCHES + 0.6
 
 
-def plan_columns(ir: IR, units: Seq[Seq[Item]], *, detail: str, layout: str) -> list[int]:
-    """The column (0, 1, …) of each unit (a run of top-level items kept together)."""
+def _stage_starts(ir: IR, runs: Seq[Run]) -> list[bool]:
+    """Whether a new stage (feature-map size) starts at each run. A lone pooling layer that
+    shrinks the map closes the stage before it rather than opening the next."""
+    spatial = [ir.op(_entry(ir, run.last).output).shape[1:] for run in runs]
+    pooling = [ir.op(_entry(ir, run.first).output).kind in ("maxpool", "avgpool") for run in runs]
+    starts = [False] * len(runs)
+    for index in range(1, len(runs)):
+        changed = spatial[index] != spatial[index - 1]
+        closed_by_pool = pooling[index - 1] and index > 1 and spatial[index - 1] != spatial[index - 2]
+        starts[index] = (changed and not pooling[index]) or closed_by_pool
+    return starts
+
+
+def _entry(ir: IR, name: str) -> TopLevel:
+    return next(entry for entry in ir.top_level if entry.name == name)
+
+
+def plan(
+    ir: IR,
+    *,
+    detail: str = "branches",
+    layout: str = "auto",
+    unroll: bool = False,
+    marks: Mapping[str, str] | None = None,
+) -> Plan:
+    """The plan of ``ir``'s diagram at ``detail`` (``blocks``, ``branches`` or ``layers``).
+
+    ``layout``: ``tall`` (one column), ``compact`` (columns for a landscape page) or ``auto``
+    (columns when one would be thinner than about 1:2.6). ``unroll`` draws every copy of a
+    repeated block; ``marks`` are compare statuses by top-level name.
+    """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    runs = roll_ups(ir, (lambda entry: None) if unroll else structure_key(ir, marks))
+    columns = _columns(ir, runs, detail, layout)
+    column = {name: columns[index] for index, run in enumerate(runs) for name in run.names}
+    for head in ir.aux_heads:
+        column[head.name] = column.get(head.tap, 0)
+    stand_in = _stand_ins(ir, runs)
+    return Plan(tuple(runs), column, _routes(ir, column, stand_in), stand_in)
+
+
+def _columns(ir: IR, runs: Seq[Run], detail: str, layout: str) -> list[int]:
+    """The column of each run: for ``auto``, one column when it is short and wide enough,
+    else the number of columns whose picture has the shortest longer side (a cut inside a
+    stage counted as :data:`OFF_STAGE_COST` more); ``compact`` weighs the height more."""
+    if layout == "tall" or len(runs) < 2:
+        return [0] * len(runs)
+    items = {(item if isinstance(item, str) else item.id): item for item in ir.body.items}
+    units = [items.get(run.first, run.first) for run in runs]
     layers = detail == "layers"
-    heights = [sum(_height(ir, item, layers) if detail != "blocks" else 1 for item in unit) for unit in units]
-    widths = [max(3.0 if detail == "blocks" else _width(item) for item in unit) for unit in units]
-    aux = 3.0 if ir.aux_heads else 0.0
-    total, width = sum(heights) * RANK_INCHES, max(widths, default=1.0)
-    # the legend's one row is about an inch per colour, and sets the width of narrow diagrams
-    key = 0.95 * len({family_of(op.kind).name for op in ir.ops()})
-    if layout == "tall" or (layout == "auto" and total / max(width + aux, key) <= MAX_RATIO):
-        return [0] * len(units)
-    ratio = COMPACT_RATIO if layout == "compact" else MAX_RATIO * 0.6
-    count = 1
-    while count < len(units) and total / count / (count * width + aux) > ratio:
-        count += 1
-    return _split(heights, count)
-
-
-def _split(heights: list[int], count: int) -> list[int]:
-    """Contiguous runs of about equal height."""
-    target = math.ceil(sum(heights) / count)
-    columns, column, filled = [], 0, 0
-    for index, height in enumerate(heights):
-        left = len(heights) - index
-        if filled and column < count - 1 and (filled + height / 2 > target or left < count - column):
-            column, filled = column + 1, 0
-        columns.append(column)
-        filled += height
-    return columns
-
-
-class Columns:
-    """Which column each top-level entry is drawn in, and the DOT that keeps columns apart."""
-
-    def __init__(self, column: dict[str, int]):
-        self.column = column  # top-level name -> its column
-        self.heads: dict[int, str] = {}  # column -> the node at its top
-
-    @classmethod
-    def plan(cls, ir: IR, detail: str, layout: str) -> Columns:
-        items = {(item if isinstance(item, str) else item.id): item for item in ir.body.items}
-        units = _units(ir)
-        columns = plan_columns(
-            ir, [[items.get(n, n) for n in unit] for unit in units], detail=detail, layout=layout
+    heights = [1 if detail == "blocks" else _height(ir, item, layers) for item in units]
+    heights[0] += 1  # the input node
+    heights[-1] += 1  # the output node
+    widths = [BLOCK_NODE_INCHES if detail == "blocks" else _width(ir, item, layers) for item in units]
+    hanging = [0] * len(runs)  # ranks an aux head hangs below the run it taps
+    for head in ir.aux_heads:
+        index = next(i for i, run in enumerate(runs) if head.tap in run.names)
+        size = 1 if detail == "blocks" else 1 + sum(_height(ir, item, layers) for item in head.layers.items)
+        hanging[index] = max(hanging[index], size)
+    spans = _spans(heights, hanging)
+    stage_starts = _stage_starts(ir, runs)
+    legend = KEY_INCHES * len({family_of(op.kind).name for op in ir.ops()})
+    best: tuple[float, list[int]] | None = None
+    for count in range(1, min(MAX_COLUMNS, len(runs)) + 1):
+        cuts, off_stage = _cut(spans, stage_starts, count)
+        bounds = list(itertools.pairwise([0, *cuts, len(runs)]))
+        height = max(spans[a][b] for a, b in bounds) * RANK_INCHES * (LAYERS_RANK if layers else 1.0)
+        width = sum(
+            max(widths[a:b]) + (AUX_INCHES if any(hanging[a:b]) else 0.0) + COLUMN_GAP_INCHES
+            for a, b in bounds
         )
-        return cls({name: column for unit, column in zip(units, columns) for name in unit})
-
-    def wraps(self, source_item: str, target_item: str) -> bool:
-        """Whether an edge runs from one column's bottom to the next one's top."""
-        return target_item in self.column and self.column.get(source_item, 0) != self.column[target_item]
-
-    def top_of(self, name: str, node_id: str) -> None:
-        """Note ``node_id`` as the first node of ``name``'s column if it starts one."""
-        column = self.column.get(name, 0)
-        if column and column not in self.heads:
-            self.heads[column] = node_id
-
-    def align(self, graph: graphviz.Digraph) -> None:
-        """Every column starts at the top, in order left to right."""
-        if not self.heads:
-            return
-        heads = {0: "input", **self.heads}
-        # Invisible points in one row, each above its column's first node: flat edges between
-        # records are not allowed, so the points keep the order.
-        with graph.subgraph() as row:
-            row.attr(rank="same")
-            for column in sorted(heads):
-                row.node(f"column_{column}", "", shape="point", style="invis", width="0")
-                if column:
-                    row.edge(f"column_{column - 1}", f"column_{column}", style="invis")
-        for column, node_id in heads.items():
-            graph.edge(f"column_{column}", node_id, style="invis")
+        width = max(width, legend)
+        columns = [column for column, (a, b) in enumerate(bounds) for _ in range(a, b)]
+        if count == 1 and layout == "auto" and height / width <= MAX_RATIO and height <= LONGEST_INCHES:
+            return columns
+        tall_side = height if layout == "auto" else height / COMPACT_RATIO
+        score = max(tall_side, width) * (1 + OFF_STAGE_COST * off_stage)
+        if best is None or score < best[0]:
+            best = (score, columns)
+    assert best is not None
+    return best[1]
 
 
-def _units(ir: IR) -> list[list[str]]:
-    """Top-level names kept in one column together: a stem or head section, or one entry."""
-    sections = {entry.name: entry.section for entry in ir.top_level}
-    units: list[list[str]] = []
-    for entry in ir.top_level:
-        if entry.section == "aux":
+def _spans(heights: Seq[int], hanging: Seq[int]) -> list[list[int]]:
+    """``spans[a][b]``: the ranks a column holding runs a … b-1 takes, aux heads included."""
+    n = len(heights)
+    spans = [[0] * (n + 1) for _ in range(n + 1)]
+    for a in range(n):
+        filled, lowest = 0, 0
+        for b in range(a + 1, n + 1):
+            filled += heights[b - 1]
+            lowest = max(lowest, filled + hanging[b - 1])
+            spans[a][b] = lowest
+    return spans
+
+
+def _cut(spans: Seq[Seq[int]], stage_starts: Seq[bool], count: int) -> tuple[list[int], int]:
+    """Where ``count`` contiguous columns start (after the first) so that the tallest is as
+    short as can be, a cut inside a stage counted as :data:`OFF_STAGE_COST` more height; and
+    how many of the cuts are inside a stage."""
+    n = len(stage_starts)
+    best: tuple[float, list[int]] | None = None
+    for off_stage in range(count):
+        cuts = _cuts_with_at_most(spans, stage_starts, count, off_stage)
+        if cuts is None:
             continue
-        if units and entry.section in ("stem", "head") and sections[units[-1][0]] == entry.section:
-            units[-1].append(entry.name)
-        else:
-            units.append([entry.name])
-    return units
+        tallest = max(spans[a][b] for a, b in itertools.pairwise([0, *cuts, n]))
+        used = sum(not stage_starts[cut] for cut in cuts)
+        score = tallest * (1 + OFF_STAGE_COST * used)
+        if best is None or score < best[0]:
+            best = (score, cuts)
+    assert best is not None  # with count - 1 cuts allowed inside stages, any cut is possible
+    return best[1], sum(not stage_starts[cut] for cut in best[1])
 
 
-def legend(
-    graph: graphviz.Digraph,
-    families: list[str],
-    rankdir: str,
-    statuses: Seq[str] = (),
-    removed: Seq[str] = (),
-    per_row: int = 12,
-) -> None:
-    """A key of the colours used (and of compare marks): swatches in one row (a column for LR).
+def _cuts_with_at_most(
+    spans: Seq[Seq[int]], stage_starts: Seq[bool], count: int, off_stage: int
+) -> list[int] | None:
+    """Indices where ``count`` columns start (after the first), at most ``off_stage`` of them
+    inside a stage, making the tallest column shortest; None when none can be made."""
+    n = len(stage_starts)
+    # best[c][i][k]: (tallest, cuts) for the first i runs in c columns, k off-stage cuts used
+    inf = (math.inf, [])
+    best = [[[inf] * (off_stage + 1) for _ in range(n + 1)] for _ in range(count + 1)]
+    best[0][0][0] = (0, [])
+    for c in range(1, count + 1):
+        for i in range(c, n + 1):
+            for k in range(off_stage + 1):
+                for j in range(c - 1, i):  # the column holds runs j .. i-1
+                    cost = 0 if j == 0 else int(not stage_starts[j])
+                    if (j == 0) != (c == 1) or k - cost < 0:
+                        continue
+                    previous, cuts = best[c - 1][j][k - cost]
+                    tallest = max(previous, spans[j][i])
+                    if tallest < best[c][i][k][0]:
+                        best[c][i][k] = (tallest, [*cuts, j] if j else cuts)
+    found = min(best[count][n], key=lambda pair: pair[0])
+    return None if math.isinf(found[0]) else found[1]
 
-    One rank only: a key spread over several ranks is stretched to the heights of whatever
-    else shares them, leaving empty rows in its box.
-    """
-    by_name = {family.name: family for family in FAMILIES.values()}
-    keys = [(name, by_name[name].fill, by_name[name].line, "rounded,filled") for name in families]
-    keys += [(status, "#ffffff", STATUS_COLOURS[status], "rounded,bold") for status in statuses]
-    if removed:
-        keys.append((f"removed: {', '.join(removed)}", "#ffffff", "#cf222e", "rounded,dashed"))
-    with graph.subgraph(name="cluster_legend") as box:
-        box.attr(label="", style="rounded", color="#cccccc", margin="4")
-        box.attr("node", shape="box", fontsize="9", height="0.22", width="0", margin="0.10,0.02")
-        box.attr("edge", style="invis", minlen="1")
-        for start in range(0, len(keys), per_row):
-            with box.subgraph() as row:
-                row.attr(rank="same")
-                for index in range(start, min(start + per_row, len(keys))):
-                    name, fill, line, style = keys[index]
-                    row.node(f"legend_{index}", name, fillcolor=fill, color=line, style=style)
-                    if index > start:
-                        pair = (f"legend_{index - 1}", f"legend_{index}")
-                        row.edge(*(pair if rankdir == "TB" else reversed(pair)))
-            if start:
-                box.edge(f"legend_{start - per_row}", f"legend_{start}")
+
+# -- routes ----------------------------------------------------------------------
+
+
+def _routes(ir: IR, column: Mapping[str, int], stand_in: Mapping[str, str]) -> tuple[Route, ...]:
+    """One route per tensor and column it is read in other than its own, lettered in order."""
+    routes: list[Route] = []
+    aux = {head.name for head in ir.aux_heads}
+    for source, target in ir.graph.edges:
+        source_op, target_op = ir.op(source), ir.op(target)
+        if target_op.item in aux or source_op.item not in column or target_op.item not in column:
+            continue
+        if column[source_op.item] == column[target_op.item]:
+            continue
+        drawn, into = stand_in.get(source, source), column[target_op.item]
+        if any((r.source, r.target_column) == (drawn, into) for r in routes):
+            continue
+        routes.append(Route(_letter(len(routes)), drawn, column[source_op.item], into))
+    return tuple(routes)
+
+
+def _letter(index: int) -> str:
+    """A, B, …, Z, AA, AB, …"""
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(65 + rest) + text
+    return text

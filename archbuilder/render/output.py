@@ -3,6 +3,7 @@ rasterized to PNG or converted to PDF by pip-installed libraries (:mod:`archbuil
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ __all__ = [
     "UnsupportedFormat",
     "format_for",
     "has_system_graphviz",
+    "png_dpi",
     "render_source",
 ]
 
@@ -44,28 +46,63 @@ def has_system_graphviz() -> bool:
     return shutil.which("dot") is not None
 
 
-def render_source(source: str, fmt: str, *, engine: str = "auto", dpi: float = DEFAULT_DPI) -> bytes:
-    """Render DOT ``source`` to ``fmt`` bytes with the chosen engine (``dpi``: PNG resolution)."""
+def render_source(
+    source: str, fmt: str, *, engine: str = "auto", dpi: float | None = None, width: int | None = None
+) -> bytes:
+    """Render DOT ``source`` to ``fmt`` bytes with the chosen engine.
+
+    A PNG is ``width`` pixels wide when that is given, else drawn at ``dpi``; with neither,
+    at the resolution :func:`png_dpi` picks (at most 2400 px on the longer side).
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if not dpi > 0 or dpi > 1200:  # also refuses nan
+    if dpi is not None and (not dpi > 0 or dpi > 1200):  # also refuses nan
         raise ValueError(f"dpi must be above 0 and at most 1200, not {dpi!r}")
+    if width is not None and not 16 <= width <= MAX_WIDTH_PX:
+        raise ValueError(f"width must be 16 to {MAX_WIDTH_PX} pixels, not {width!r}")
+    if dpi is not None and width is not None:
+        raise ValueError("give a PNG's dpi or its width, not both")
     if fmt == "dot":
         return source.encode()
-    if engine == "system" or (engine == "auto" and has_system_graphviz()):
-        return _system(source, fmt, dpi)
-    svg = _embedded(source)
+    system = engine == "system" or (engine == "auto" and has_system_graphviz())
     if fmt == "png":
-        return svg_to_png(svg, dpi=dpi)
+        svg = _system(source, "svg") if system else _embedded(source)
+        resolution = png_dpi(svg, dpi=dpi, width=width)
+        return _system(source, "png", resolution) if system else svg_to_png(svg, dpi=resolution)
+    if system:
+        return _system(source, fmt)
+    svg = _embedded(source)
     if fmt == "pdf":
         return svg_to_pdf(svg)
     return svg
 
 
-def _system(source: str, fmt: str, dpi: float) -> bytes:
+MAX_PNG_PX = 2400  # the longer side of a PNG drawn at the chosen resolution
+MAX_WIDTH_PX = 20_000
+MIN_AUTO_DPI = 72.0  # where 10 pt text is 10 px: a picture too large for 2400 px keeps this
+_SIZE = re.compile(rb'<svg\b[^>]*?\bwidth="([\d.]+)pt"[^>]*?\bheight="([\d.]+)pt"', re.DOTALL)
+
+
+def png_dpi(svg: bytes, *, dpi: float | None = None, width: int | None = None) -> float:
+    """The resolution a PNG of ``svg`` is drawn at: ``dpi``; or the one that makes it ``width``
+    pixels wide; or, with neither, :data:`DEFAULT_DPI` lowered until the longer side is at
+    most :data:`MAX_PNG_PX` pixels, but not below :data:`MIN_AUTO_DPI`, where the smallest
+    text (10 pt) is still 10 px."""
+    if dpi is not None:
+        return dpi
+    size = _SIZE.search(svg[:4000])
+    if size is None:
+        return dpi or DEFAULT_DPI
+    width_in, height_in = (float(value) / 72 for value in size.groups())
+    if width is not None:
+        return width / width_in
+    return max(MIN_AUTO_DPI, min(DEFAULT_DPI, MAX_PNG_PX / max(width_in, height_in)))
+
+
+def _system(source: str, fmt: str, dpi: float | None = None) -> bytes:
     if not has_system_graphviz():
         raise RenderError(f"system Graphviz was asked for, but `dot` is not on PATH; {INSTALL_HINT}")
-    command = ["dot", f"-T{fmt}", *([f"-Gdpi={dpi:g}"] if fmt == "png" else [])]
+    command = ["dot", f"-T{fmt}", *([f"-Gdpi={dpi:g}"] if fmt == "png" and dpi else [])]
     try:
         result = subprocess.run(command, input=source.encode(), capture_output=True, timeout=300)
     except subprocess.TimeoutExpired:

@@ -5,9 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archbuilder.escaping import DotLabel, for_dot_record, for_dot_text
-from archbuilder.ir.graph import Op, Shape
+from archbuilder.ir.graph import IR, Op, Parallel, Shape
 
-__all__ = ["FAMILIES", "Family", "describe", "family_of", "record_label", "shape_text", "text_label"]
+__all__ = [
+    "FAMILIES",
+    "STATUS_COLOURS",
+    "THEMES",
+    "Family",
+    "Theme",
+    "describe",
+    "describe_block",
+    "family_of",
+    "record_label",
+    "shape_text",
+    "text_label",
+]
 
 
 @dataclass(frozen=True)
@@ -19,20 +31,87 @@ class Family:
     line: str
 
 
-# Colour-blind-friendly fills (light) with matching outlines (dark), one per family.
+# Light fills with matching dark outlines, one per family. The five a reader must tell apart
+# (block, aux head, conv, pool, merge) step down in luminance (0.92, 0.77, 0.64, 0.50, 0.40),
+# so they stay apart in greyscale print; black text keeps at least 9:1 on each.
 FAMILIES: dict[str, Family] = {
     "input": Family("input / output", "#ffffff", "#333333"),
-    "conv": Family("convolution", "#dbe7f5", "#3b6ea5"),
-    "pool": Family("pooling", "#fde3c8", "#c8702a"),
-    "norm": Family("normalization", "#ececec", "#7a7a7a"),
-    "activation": Family("activation", "#def0d5", "#4c9a4c"),
+    "conv": Family("convolution", "#bcd4ee", "#2f5f96"),
+    "pool": Family("pooling", "#f2ae6f", "#a0521b"),
+    "norm": Family("normalization", "#e6e6e6", "#6e6e6e"),
+    "activation": Family("activation", "#e3efc9", "#6b8e23"),
+    "se": Family("squeeze-excite", "#f3d9f0", "#8e3b86"),
+    "layer_scale": Family("layer scale", "#f0ead2", "#857a3a"),
+    "shuffle": Family("channel shuffle", "#fff1b8", "#9a7b12"),
+    "drop_path": Family("drop path", "#f7f7f7", "#8a8a8a"),
     "dropout": Family("dropout", "#f7f7f7", "#a0a0a0"),
     "reshape": Family("flatten", "#f3ebe0", "#8a6d4b"),
     "slice": Family("channel slice", "#fff6d5", "#9a7b12"),
-    "linear": Family("linear", "#e8dff3", "#6f5a9e"),
-    "merge": Family("merge", "#d3efec", "#23897d"),
-    "block": Family("block", "#eef3fa", "#3b6ea5"),
-    "aux": Family("auxiliary head", "#fbe4e4", "#b5474b"),
+    "linear": Family("linear", "#ddd3f0", "#5e4b8b"),
+    "merge": Family("merge", "#5fb8aa", "#1d6f65"),
+    "block": Family("block", "#f3f6fa", "#5b7fa8"),
+    "aux": Family("auxiliary head", "#f9dcdc", "#b5474b"),
+}
+
+# The paper theme: greys only, the same luminance steps, thin dark outlines.
+PAPER_FAMILIES: dict[str, Family] = {
+    key: Family(family.name, fill, "#333333")
+    for (key, family), fill in zip(
+        FAMILIES.items(),
+        (
+            "#ffffff",  # input
+            "#cfcfcf",  # conv
+            "#b3b3b3",  # pool
+            "#ebebeb",  # norm
+            "#e0e0e0",  # activation
+            "#d8d8d8",  # se
+            "#ededed",  # layer scale
+            "#e8e8e8",  # shuffle
+            "#f4f4f4",  # drop path
+            "#f4f4f4",  # dropout
+            "#eeeeee",  # flatten
+            "#eeeeee",  # slice
+            "#dcdcdc",  # linear
+            "#959595",  # merge
+            "#f7f7f7",  # block
+            "#e4e4e4",  # aux
+        ),
+        strict=True,
+    )
+}
+
+# Outlines of what a compare diagram marks: hues no family uses.
+STATUS_COLOURS = {
+    "added": "#00a651",
+    "changed": "#e6007e",
+    "renamed": "#0096c7",
+    "affected": "#8c8c8c",
+}
+
+
+@dataclass(frozen=True)
+class Theme:
+    """How a static diagram looks: fonts, fills, lines."""
+
+    name: str
+    font: str
+    families: dict[str, Family]
+    section_fill: str  # the stem and head boxes
+    section_line: str
+    edge: str
+    edge_label: str
+    background: str
+
+    def family(self, kind: str) -> Family:
+        return self.families[_FAMILY_OF_KIND.get(kind, "block")]
+
+
+THEMES = {
+    "default": Theme("default", "Helvetica", FAMILIES, "#f7f7f7", "#cccccc", "#555555", "#444444", ""),
+    # for a paper: white, greys, a serif like the body text's, nothing but outlines in colour
+    "paper": Theme(
+        "paper", "Times-Roman", PAPER_FAMILIES, "#ffffff", "#999999", "#333333", "#222222", "white"
+    ),
 }
 
 _FAMILY_OF_KIND = {
@@ -46,10 +125,10 @@ _FAMILY_OF_KIND = {
     "lrn": "norm",
     "batchnorm": "norm",
     "layernorm": "norm",
-    "layer_scale": "norm",
-    "drop_path": "dropout",
+    "layer_scale": "layer_scale",
+    "drop_path": "drop_path",
     "slice": "slice",
-    "channel_shuffle": "slice",
+    "channel_shuffle": "shuffle",
     "activation": "activation",
     "dropout": "dropout",
     "flatten": "reshape",
@@ -59,7 +138,7 @@ _FAMILY_OF_KIND = {
     "mul": "merge",
     "inception": "block",
     "branches": "block",
-    "se": "activation",
+    "se": "se",
     "inverted_residual": "block",
     "aux_head": "aux",
 }
@@ -177,3 +256,36 @@ def text_label(*lines: str, pad: int = 2) -> DotLabel:
     and kept as text (:func:`~archbuilder.escaping.for_dot_text`)."""
     space = "\u00a0" * pad
     return DotLabel("\n".join(f"{space}{for_dot_text(line)}{space}" for line in lines if line))
+
+
+def describe_block(ir: IR, block: Parallel) -> str:
+    """What a block is, read from its structure: ``Inception``, ``bottleneck``, ``dense layer``…"""
+    if block.kind == "inception":
+        return "Inception"
+    if block.kind == "inverted_residual":
+        return "inverted residual"
+    merge = ir.op(block.merge)
+    branches = [branch for _, branch in block.branches]
+    full = [branch for branch in branches if branch.items]
+    nested = any(isinstance(item, Parallel) for branch in branches for item in branch.items)
+    if merge.kind == "concat":
+        if merge.attrs.get("shuffle"):
+            return "shuffle unit"
+        if len(full) == 1 < len(branches):
+            return "dense layer"  # the input, and what one branch adds to it
+        return "Inception" if len(full) >= 3 else "parallel branches"
+    if merge.kind == "add":
+        if nested:
+            return "Inception-ResNet"
+        main = max(full, key=lambda branch: len(branch.items), default=None)
+        kernels = [
+            tuple(ir.op(item).attrs["kernel"])
+            for item in (main.items if main else ())
+            if isinstance(item, str) and ir.op(item).kind == "conv"
+        ]
+        if len(kernels) == 3 and kernels[0] == kernels[2] == (1, 1) != kernels[1]:
+            return "bottleneck"
+        return "residual"
+    if merge.kind == "mul":
+        return "gated"
+    return block.kind

@@ -1,0 +1,49 @@
+"""The key of a static diagram: the colours used, and a compare diagram's marks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+
+import graphviz
+
+from archbuilder.render.style import STATUS_COLOURS, Theme
+
+__all__ = ["legend"]
+
+
+def legend(
+    graph: graphviz.Digraph,
+    theme: Theme,
+    families: list[str],
+    rankdir: str,
+    statuses: Seq[str] = (),
+    removed: Seq[str] = (),
+    per_row: int = 12,
+) -> None:
+    """Swatches in one row (a column for LR) of the families ``families`` names, in order.
+
+    One rank only: a key spread over several ranks is stretched to the heights of whatever
+    else shares them, leaving empty rows in its box.
+    """
+    by_name = {family.name: family for family in theme.families.values()}
+    keys = [(name, by_name[name].fill, by_name[name].line, "rounded,filled") for name in families]
+    keys += [(status, "#ffffff", STATUS_COLOURS[status], "rounded,bold") for status in statuses]
+    if removed:
+        keys.append(
+            (f"removed: {', '.join(removed)}", "#ffffff", STATUS_COLOURS["changed"], "rounded,dashed")
+        )
+    with graph.subgraph(name="cluster_legend") as box:
+        box.attr(label="", style="rounded", color="#cccccc", margin="4")
+        box.attr("node", shape="box", fontsize="10", height="0.24", width="0", margin="0.10,0.02")
+        box.attr("edge", style="invis", minlen="1")
+        for start in range(0, len(keys), per_row):
+            with box.subgraph() as row:
+                row.attr(rank="same")
+                for index in range(start, min(start + per_row, len(keys))):
+                    name, fill, line, style = keys[index]
+                    row.node(f"legend_{index}", name, fillcolor=fill, color=line, style=style)
+                    if index > start:
+                        pair = (f"legend_{index - 1}", f"legend_{index}")
+                        row.edge(*(pair if rankdir == "TB" else reversed(pair)))
+            if start:
+                box.edge(f"legend_{start - per_row}", f"legend_{start}")
