@@ -119,3 +119,12 @@ def test_a_wrapped_yaml_line_keeps_its_indentation(browser, tmp_path):  # noqa: 
     )
     assert len(lefts["rows"]) > 1  # the line wraps in the 340-px panel
     assert all(left >= lefts["first"] - 0.5 for left in lefts["rows"][1:]), lefts
+
+
+@needs_browser
+def test_the_heading_says_what_a_node_is_and_where_it_sits(browser, tmp_path):  # noqa: F811
+    four_a = next(b for b in yaml.safe_load(GOOGLENET.read_text())["blocks"] if b["name"] == "4a")
+    inspect_4a(browser, tmp_path, "4a.branch3x3.reduce")
+    heading = browser.execute_script("return document.querySelector('#inspect .what').textContent")
+    assert panel(browser)["name"] == "reduce"
+    assert heading == f"conv 1×1 → {four_a['ch3x3red']} · BN · ReLU · in 4a › branch3x3"

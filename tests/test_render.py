@@ -53,7 +53,7 @@ def data_edges(source: str) -> list[tuple[str, str, str]]:
     # a tensor leaving its column at connector X/out arrives at X/in at the top of the next
     leaving = {b.removesuffix("/out"): (a, attrs) for a, b, attrs in found if b.endswith("/out")}
     found = [
-        (*leaving[a.removesuffix("/in")], b)[0:1] + (b, attrs) if a.endswith("/in") else (a, b, attrs)
+        (leaving[a.removesuffix("/in")][0], b, attrs) if a.endswith("/in") else (a, b, attrs)
         for a, b, attrs in found
         if not b.endswith("/out")
     ]

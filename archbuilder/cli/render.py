@@ -52,7 +52,7 @@ def register(command: Command) -> None:
         type=float,
         help=f"resolution of a PNG in dots per inch (72 is the diagram's natural size; default: "
         f"{DEFAULT_DPI:g}, lowered until the longer side is at most {MAX_PNG_PX} px, but not below "
-        f"{MIN_AUTO_DPI:g}, where the smallest text is 10 px)",
+        f"{MIN_AUTO_DPI:g}, where the smallest text is 9 px)",
     )
     size.add_argument(
         "--width", type=int, metavar="PX", help="a PNG this many pixels wide (a slide, a column)"

@@ -62,7 +62,7 @@ def _op_changes(
             op, was = new.op(op_id), old_ops.pop(op_id[len(entry.name) :], None)
             if was is None:
                 ops[op_id] = ("added", [])
-            elif was.kind != op.kind or dict(was.attrs) != dict(op.attrs):
+            elif _changed_attrs(was, op):
                 ops[op_id] = ("changed", _changed_attrs(was, op))
         if old_ops:
             removed[entry.name] = [f"{inner.lstrip('.')} · {describe(op)}" for inner, op in old_ops.items()]
@@ -80,7 +80,8 @@ def _old_name(name: str, renamed: dict[str, str]) -> str:
 def _changed_attrs(old, new) -> list[str]:
     if old.kind != new.kind:
         return [f"{describe(old)} → {describe(new)}"]
-    keys = [key for key in new.attrs if old.attrs.get(key) != new.attrs[key]]
+    # a merge's inputs name ops: a new op in a branch changes them, which its mark says
+    keys = [key for key in new.attrs if key != "inputs" and old.attrs.get(key) != new.attrs[key]]
     return [f"{key} {_value(old.attrs.get(key))} → {_value(new.attrs[key])}" for key in keys]
 
 

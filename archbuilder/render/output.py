@@ -79,7 +79,7 @@ def render_source(
 
 MAX_PNG_PX = 2400  # the longer side of a PNG drawn at the chosen resolution
 MAX_WIDTH_PX = 20_000
-MIN_AUTO_DPI = 72.0  # where 10 pt text is 10 px: a picture too large for 2400 px keeps this
+MIN_AUTO_DPI = 65.0  # where 10 pt text, the smallest drawn, is 9 px: a larger picture keeps this
 _SIZE = re.compile(rb'<svg\b[^>]*?\bwidth="([\d.]+)pt"[^>]*?\bheight="([\d.]+)pt"', re.DOTALL)
 
 

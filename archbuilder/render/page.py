@@ -16,6 +16,7 @@ from typing import Any
 from archbuilder.errors import KeyPath
 from archbuilder.files import read_regular, shown_path
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
+from archbuilder.render.layout import roll_ups
 from archbuilder.render.style import _ACTIVATION_NAMES, FAMILIES, describe, family_of
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.load import MAX_SPEC_BYTES
@@ -185,22 +186,21 @@ class _Model:
         return node
 
     def top_level(self, spec: ArchSpec | None) -> list[dict[str, Any]]:
+        """The main chain's entries, copies of one ``repeat`` or template rolled up into a group
+        (the same :func:`~archbuilder.render.layout.roll_ups` the static picture uses)."""
         items = {(item if isinstance(item, str) else item.id): item for item in self.ir.body.items}
+        entries = {top.name: top for top in self.ir.top_level}
         nodes: list[dict[str, Any]] = []
-        runs: list[tuple[Any, list[dict[str, Any]]]] = []
-        for top in self.ir.top_level:
-            if top.section == "aux":
-                continue
-            node = self.item(items[top.name]) if top.name in items else self.op(self.ir.op(top.output))
-            node["section"] = top.section
-            self.mark(node, top.name)
-            key = self.run_key(top, spec)
-            if key is not None and runs and runs[-1][0] == key:
-                runs[-1][1].append(node)
-            else:
-                runs.append((key, [node]))
-        for key, members in runs:
-            nodes.append(self.group(key, members) if key is not None and len(members) > 1 else members[0])
+        for run in roll_ups(self.ir, lambda top: self.run_key(top, spec)):
+            members = []
+            for name in run.names:
+                top = entries[name]
+                node = self.item(items[name]) if name in items else self.op(self.ir.op(top.output))
+                node["section"] = top.section
+                self.mark(node, name)
+                members.append(node)
+            key = self.run_key(entries[run.first], spec)
+            nodes.append(self.group(key, members) if run.count > 1 else members[0])
         return nodes
 
     def run_key(self, top: TopLevel, spec: ArchSpec | None) -> Any:

@@ -319,8 +319,13 @@
     panel.replaceChildren();
     const h = document.createElement("h2");
     h.textContent = n.name;
+    // under the name: what it is, and where it sits (4a › branch3x3), not a bare identifier
+    const what = document.createElement("p"), parents = n.id.split(".").slice(0, -1);
+    what.className = "what";
+    what.textContent = [n.label || n.kind, parents.length ? "in " + parents.join(" › ") : ""]
+      .filter(Boolean).join(" · ");
     const dl = document.createElement("dl");
-    panel.append(h, dl);
+    panel.append(h, what, dl);
     row(dl, "id", n.id);
     row(dl, "kind", n.type === "op" ? n.kind : n.type + (n.kind !== n.type ? " · " + n.kind : ""));
     if (n.label) row(dl, "what", n.label);
