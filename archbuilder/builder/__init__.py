@@ -7,6 +7,7 @@ from archbuilder.builder.finetune import classifier_layers, reset_classifier
 from archbuilder.builder.modules import ArchModel, ModelOutputs, ParallelBlock
 from archbuilder.builder.optimize import InferenceModel, optimize_for_inference
 from archbuilder.builder.quantize import QuantizedModel, calibration_batches, quantize
+from archbuilder.builder.training import TrainingModel, optimize_for_training
 
 __all__ = [
     "DEFAULT_MAX_PARAM_BYTES",
@@ -18,12 +19,14 @@ __all__ = [
     "ModelOutputs",
     "ParallelBlock",
     "QuantizedModel",
+    "TrainingModel",
     "build",
     "build_from_ir",
     "calibration_batches",
     "classifier_layers",
     "load_checkpoint",
     "optimize_for_inference",
+    "optimize_for_training",
     "quantize",
     "reset_classifier",
     "save_checkpoint",
