@@ -1,4 +1,5 @@
-"""Regenerate docs/diagrams/: every spec in specs/ drawn at branches and at blocks detail.
+"""Regenerate docs/diagrams/: every spec in specs/ drawn at branches and at blocks detail, a
+compare diagram (googlenet → googlenet-factorized) and googlenet in the paper theme.
 
     python tools/render_docs_diagrams.py
 
@@ -31,6 +32,21 @@ def expected() -> Iterator[tuple[Path, str, str]]:
         for detail, suffix in DETAILS.items():
             source = diagram(spec, detail=detail).source
             yield OUTPUT / f"{spec.stem}{suffix}.svg", source, hashlib.sha256(source.encode()).hexdigest()
+    for name, source in extras():
+        yield OUTPUT / name, source, hashlib.sha256(source.encode()).hexdigest()
+
+
+def extras() -> Iterator[tuple[str, str]]:
+    """The pictures docs/diagrams.md shows beside the plain ones: a compare, the paper theme."""
+    from archbuilder.ir import lower
+    from archbuilder.render.compare import compare_marks
+    from archbuilder.render.graph import to_digraph
+    from archbuilder.spec import load_spec
+
+    factorized = load_spec(SPECS / "googlenet-factorized.yaml")
+    marks = compare_marks(SPECS / "googlenet.yaml", factorized)
+    yield "googlenet-vs-googlenet-factorized.svg", to_digraph(lower(factorized), marks=marks).source
+    yield "googlenet-paper.svg", diagram(SPECS / "googlenet.yaml", theme="paper").source
 
 
 def recorded_hash(svg: Path) -> str | None:
