@@ -61,6 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resume", type=Path, help="continue from this checkpoint (its spec, weights, optimizer)"
     )
     parser.add_argument("--metrics", type=Path, help="write losses, accuracies and weight digests as JSON")
+    parser.add_argument(
+        "--optimize",
+        action="store_true",
+        help="train through archbuilder.optimize_for_training (the same parameters and checkpoints)",
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument(
         "--threads", type=int, default=1, help="CPU threads per process (1: a model this small gains little "
@@ -305,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                 extra={"history": history},
             )
 
+    trained = archbuilder.optimize_for_training(model) if args.optimize else model  # shares its parameters
     test_accuracy = train(
-        model, optimizer, args, run, first_epoch=first_epoch, history=history, on_epoch=save
+        trained, optimizer, args, run, first_epoch=first_epoch, history=history, on_epoch=save
     )
 
     digests = [state_digest(model)]
