@@ -10,7 +10,9 @@ a block (cluster) holding neither of their ends (and the (edge, block) pairs), p
 crossings, the size in px (96 per inch; Graphviz's points × 4/3), the smallest text in px,
 and the CPU seconds the layout took (this process's and its children's: the system ``dot``).
 Then totals per detail and layout. ``--rankdir LR`` is drawn in one row whatever the layout,
-so it is measured once per spec and detail (layout ``tall``).
+so it is measured once per spec and detail (layout ``tall``). Last, the default PNG of each
+spec (``archbuild render SPEC -o SPEC.png``: branches, auto) with each engine: its size in
+pixels, its smallest text in pixels, its bytes and the CPU seconds the whole call took.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import sys
+import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,11 +33,12 @@ from benchlib import ROOT, machine, table
 sys.path.insert(0, str(ROOT))
 
 from archbuilder.ir import lower
+from archbuilder.render import render_diagram
 from archbuilder.render.graph import DETAILS, RANKDIRS, to_digraph
 from archbuilder.render.layout import LAYOUTS
-from archbuilder.render.output import render_source
+from archbuilder.render.output import has_system_graphviz, render_source
 from archbuilder.spec import load_spec
-from tests.svg_geometry import Counts, measure
+from tests.svg_geometry import Counts, measure, parse_svg
 
 ENGINES = ("embedded", "system")
 
@@ -190,6 +195,21 @@ def totals(results: Sequence[Result]) -> list[list[object]]:
     return rows
 
 
+PNG_HEADERS = ("spec", "engine", "PNG px", "smallest text px", "KB", "render CPU s")
+
+
+def default_png(spec: Path, engine: str) -> list[object]:
+    """The default PNG of ``spec`` drawn with ``engine``, measured from the file."""
+    with tempfile.TemporaryDirectory() as folder:
+        start = cpu_seconds()
+        png = render_diagram(spec, Path(folder) / "d.png", engine=engine).read_bytes()
+        cpu = cpu_seconds() - start
+    width, height = struct.unpack(">II", png[16:24])
+    picture = parse_svg(render_source(to_digraph(lower(load_spec(spec))).source, "svg", engine=engine))
+    smallest = picture.min_font_px * width / picture.width_px
+    return [spec.stem, engine, f"{width}×{height}", f"{smallest:.1f}", f"{len(png) / 1000:.0f}", f"{cpu:.2f}"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", metavar="SPEC", help="spec files or shipped names (default: all)")
@@ -222,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(HEADERS, [row(result) for result in results]))
     print("\nTotals per detail and layout:\n")
     print(table(TOTAL_HEADERS, totals(results)))
+    engines = [engine for engine in args.engine if engine == "embedded" or has_system_graphviz()]
+    print("\nThe default PNG (branches, auto; at most 2400 px on its longer side, text 9 px or more):\n")
+    print(table(PNG_HEADERS, [default_png(spec, engine) for engine in engines for spec in specs]))
     return 0
 
 

@@ -93,7 +93,7 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
     # issue 27: every shipped spec's static picture at every detail and layout, read back from its SVG
     "diagram-geometry": Benchmark(
         "diagram_geometry.py",
-        ("--rankdir", "TB", "LR"),
+        ("--rankdir", "TB", "LR", "--engine", "embedded", "system"),
         ("googlenet-naive", "--detail", "blocks", "branches", "--layout", "auto"),
     ),
     "maxpool": Benchmark("maxpool.py", (), ("--repeats", "3")),

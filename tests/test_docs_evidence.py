@@ -220,7 +220,7 @@ def test_the_layout_sizes_are_the_drawings(googlenet_sizes):
         f"(1:{lh / lw:.1f}) at `layers` detail in one column" in text
     )
     (cw, ch), (kw, kh) = googlenet_sizes["branches", "compact"], googlenet_sizes["layers", "compact"]
-    assert f"comes out {cw}×{ch} pt at `branches` detail and {kw}×{kh} pt at `layers` detail" in text
+    assert f"GoogLeNet comes out {cw}×{ch} pt at `branches` detail and {kw}×{kh} pt at `layers` detail" in text
     aw, ah = googlenet_sizes["branches", "auto"]
     assert f"(GoogLeNet: two, {aw}×{ah} pt)" in text
 
@@ -258,19 +258,33 @@ def _table_rows(text: str) -> list[list[str]]:
     return [row for row in rows if len(row) > 1 and not set(row[0]) <= set("-: ") and row[0] != "detail"]
 
 
-def test_the_diagram_geometry_table_is_the_stored_run(logs):
-    log = logs.read_log(RESULTS / "epyc2-diagram-geometry.txt")
-    totals = {}
-    for row in _table_rows(log.body.split("Totals per detail and layout:", 1)[1]):
+def _geometry_totals(log) -> dict[tuple[str, str], tuple[str, str, str, str]]:
+    """(detail, layout) -> (through nodes, "edges (pairs)", specs with any, crossings), each
+    the same for every engine the run drew with."""
+    totals: dict[tuple[str, str], set] = {}
+    body = log.body.split("Totals per detail and layout:", 1)[1].split("The default PNG", 1)[0]
+    for row in _table_rows(body):
         detail, layout, _engine, _pictures, _edges, nodes, edges, specs, pairs, crossings = row[:10]
-        totals[detail, layout] = (nodes, f"{edges} ({pairs})" if edges != "0" else "0", specs, crossings)
+        shown = f"{edges} ({pairs})" if edges != "0" else "0"
+        totals.setdefault((detail, layout), set()).add((nodes, shown, specs, crossings))
+    assert all(len(found) == 1 for found in totals.values()), totals
+    return {key: found.pop() for key, found in totals.items()}
+
+
+def test_the_diagram_geometry_table_is_the_stored_runs(logs):
+    """The table's "before" cells are the run before the layout plan, its "now" cells today's."""
+    before = _geometry_totals(logs.read_log(RESULTS / "epyc2-diagram-geometry.txt"))
+    now = _geometry_totals(logs.read_log(RESULTS / "xeon2-diagram-geometry.txt"))
     shown = section(page("diagrams.md"), "How the pictures are measured")
     rows = [row for row in _table_rows(shown) if row[0] != "`--detail`"]
     assert len(rows) == 7, rows
     for detail, layout, nodes, edges, specs, crossings in rows:
+        pairs = [cell.split(" → ") for cell in (edges, specs, crossings)]
         if detail == "any":  # tall and LR: nothing through anything, no crossing
-            zero = [totals[key] for key in totals if key[1] in ("tall", "LR")]
-            assert zero and all(t == ("0", "0", "0 of 18", "0") for t in zero)
+            for totals in (before, now):
+                zero = [totals[key] for key in totals if key[1] in ("tall", "LR")]
+                assert zero and all(t == ("0", "0", "0 of 18", "0") for t in zero)
             continue
         key = (detail.strip("`"), layout.split()[0].strip("`"))
-        assert totals[key] == (nodes, edges, specs, crossings), key
+        assert before[key] == (nodes, *(pair[0] for pair in pairs)), key
+        assert now[key] == (nodes, *(pair[1] for pair in pairs)), key

@@ -272,7 +272,10 @@ FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 @pytest.mark.skipif(FIREFOX is None, reason="firefox is not installed")
 def test_the_page_opens_from_disk_in_firefox(tmp_path):
     """Firefox draws the page from a file: URL (its headless screenshot holds the diagram's
-    colours, not a blank or an error page)."""
+    colours, not a blank or an error page), fitted: the head's linear layer, the last node
+    of the network, is in view when the page opens (before, the view ended at 4d).
+    Firefox has no WebDriver here (geckodriver is in neither Debian nor PyPI for Linux), so
+    the interactive checks run in Chromium; this one needs no driver."""
     from PIL import Image
 
     page = render_diagram(GOOGLENET, tmp_path / "g.html")
@@ -286,9 +289,10 @@ def test_the_page_opens_from_disk_in_firefox(tmp_path):
     colours = {colour for _, colour in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)}
     from archbuilder.render.style import FAMILIES
 
-    conv_blue, pool_orange = (_rgb(FAMILIES[family].fill) for family in ("conv", "pool"))
+    conv_blue, pool_orange, linear = (_rgb(FAMILIES[family].fill) for family in ("conv", "pool", "linear"))
     assert any(_near(colour, conv_blue) for colour in colours)
     assert any(_near(colour, pool_orange) for colour in colours)
+    assert any(_near(colour, linear) for colour in colours)  # the classifier at the bottom
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:

@@ -4,7 +4,8 @@ PNG: resvg (``resvg-py``), a maintained Rust renderer with no system libraries. 
 and ReportLab, which write vector PDF with the standard Helvetica (nothing to embed). Both
 read the SVG of the embedded Graphviz. Text in the PNG is DejaVu Sans where the machine has
 it (most Linux systems: it has every glyph the diagrams use, × and → included), else the
-Bitstream Vera Sans that ReportLab ships, so a machine without fonts still gets legible labels.
+Bitstream Vera Sans that ReportLab ships, so a machine without fonts still gets legible labels;
+the paper theme's serif is Liberation Serif (Times' widths) where the machine has it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = ["DEFAULT_DPI", "svg_to_pdf", "svg_to_png"]
 
 DEFAULT_DPI = 144.0  # twice Graphviz's 72 points per inch: sharp on high-density screens
 _SANS_FAMILY = "DejaVu Sans"
+_SERIF_FAMILY = "Liberation Serif"  # the paper theme's Times: the same widths, where the machine has it
 _FALLBACK_FAMILY = "Bitstream Vera Sans"
 # Graphviz writes the generic family as "sans-Serif", which resvg matches case-sensitively.
 _GENERIC_FAMILY = re.compile(rb"(font-family=\"[^\"]*)sans-Serif")
@@ -39,6 +41,7 @@ def svg_to_png(svg: bytes, *, dpi: float = DEFAULT_DPI) -> bytes:
                 font_files=_fallback_fonts(),
                 font_family=_FALLBACK_FAMILY,
                 sans_serif_family=_SANS_FAMILY,
+                serif_family=_SERIF_FAMILY,
             )
         )
     except ValueError as exc:
