@@ -220,7 +220,9 @@ def test_the_layout_sizes_are_the_drawings(googlenet_sizes):
         f"(1:{lh / lw:.1f}) at `layers` detail in one column" in text
     )
     (cw, ch), (kw, kh) = googlenet_sizes["branches", "compact"], googlenet_sizes["layers", "compact"]
-    assert f"GoogLeNet comes out {cw}×{ch} pt at `branches` detail and {kw}×{kh} pt at `layers` detail" in text
+    assert (
+        f"GoogLeNet comes out {cw}×{ch} pt at `branches` detail and {kw}×{kh} pt at `layers` detail" in text
+    )
     aw, ah = googlenet_sizes["branches", "auto"]
     assert f"(GoogLeNet: two, {aw}×{ah} pt)" in text
 
