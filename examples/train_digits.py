@@ -2,6 +2,8 @@
 
     python examples/train_digits.py                                  # one process
     torchrun --standalone --nproc_per_node 2 examples/train_digits.py  # DistributedDataParallel
+    torchrun --nnodes 2 --nproc_per_node 1 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \
+        --max-restarts 1 examples/train_digits.py --auto-resume      # on each of two machines
     python examples/train_digits.py --set scale.width=0.5 --epochs 10
     python examples/train_digits.py --resume digits.pt --epochs 20   # continue a run
 
@@ -10,7 +12,10 @@ are weighted as the spec says (``model.compute_loss``). The 1,797 8×8 digits sh
 scikit-learn (no download); 20% are held out for the test accuracy. Under torchrun every
 process trains on its share of each batch (DistributedSampler), gradients are averaged by
 DistributedDataParallel (gloo on CPU, nccl on GPU), and rank 0 alone logs and writes the
-checkpoint. Needs the ``examples`` extra: ``pip install "archbuilder[examples]"``.
+checkpoint. With ``--auto-resume`` a job that torchrun restarts (``--max-restarts``) after a
+process or node died continues from the last checkpoint: rank 0 reads it and sends it to
+every rank, so the other nodes need no shared file system. Needs the ``examples`` extra:
+``pip install "archbuilder[examples]"``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resume", type=Path, help="continue from this checkpoint (its spec, weights, optimizer)"
     )
+    parser.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="continue from --checkpoint when it exists (a job torchrun restarted, or run again)",
+    )
     parser.add_argument("--metrics", type=Path, help="write losses, accuracies and weight digests as JSON")
     parser.add_argument(
         "--optimize",
@@ -75,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.resume and (args.spec or args.set):
         parser.error("--resume rebuilds the model from the checkpoint; leave out --spec and --set")
+    if args.auto_resume and (args.resume or args.no_checkpoint):
+        parser.error("--auto-resume continues from --checkpoint; leave out --resume and --no-checkpoint")
     return args
 
 
@@ -271,6 +284,40 @@ def train(
     return test_accuracy
 
 
+def read_checkpoint(args: argparse.Namespace, run: Run) -> archbuilder.Checkpoint | None:
+    """The checkpoint to continue from: ``--resume``, or with ``--auto-resume`` ``--checkpoint``
+    if it exists; None to start afresh. Rank 0 reads the file and broadcasts its bytes, so
+    every rank resumes from the same one. With ``--auto-resume`` the checkpoint must hold
+    the model ``--spec`` and ``--set`` describe."""
+    path = args.resume or (args.checkpoint if args.auto_resume else None)
+    if path is None:
+        return None
+    data = None
+    if run.main and (args.resume or path.exists()):
+        data = path.read_bytes()  # a missing --resume file: OSError, shown as one line by exit_if_missing
+    if run.distributed:
+        box = [data]
+        dist.broadcast_object_list(box, src=0)
+        data = box[0]
+    if data is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / path.name
+        copy.write_bytes(data)
+        try:
+            checkpoint = archbuilder.load_checkpoint(copy)
+        except archbuilder.CheckpointError as error:  # named by the file given, not the copy
+            raise SystemExit(f"train_digits.py: error: {str(error).replace(str(copy), str(path))}") from None
+    if args.auto_resume:
+        wanted = archbuilder.load_spec(args.spec or DEFAULT_SPEC, overrides=args.set)
+        if checkpoint.spec != wanted:
+            raise SystemExit(
+                f"train_digits.py: error: {path} holds another model than --spec/--set describe; "
+                "remove it to start afresh, or give another --checkpoint"
+            )
+    return checkpoint
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # The examples extra's packages, checked before anything is built or trained.
@@ -279,15 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)  # the same initial weights on every rank
     start = time.perf_counter()
 
-    if args.resume:
-        checkpoint = archbuilder.load_checkpoint(args.resume)
+    checkpoint = read_checkpoint(args, run)
+    if checkpoint is not None:
         model, overrides, history = (
             checkpoint.model,
             checkpoint.overrides,
             checkpoint.extra.get("history", []),
         )
         first_epoch = 0 if checkpoint.epoch is None else checkpoint.epoch + 1
-        run.log(f"resumed {args.resume} after epoch {first_epoch}")
+        run.log(f"resumed {args.resume or args.checkpoint} after epoch {first_epoch}")
     else:
         spec = archbuilder.load_spec(args.spec or DEFAULT_SPEC, overrides=args.set)
         model, overrides, first_epoch, history = archbuilder.build(spec), args.set, 0, []
@@ -296,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     run.log(f"{model.spec.name}: {params:,} parameters, aux loss weights {list(model.aux_weights)}")
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    if args.resume and checkpoint.optimizer_state is not None:
+    if checkpoint is not None and checkpoint.optimizer_state is not None:
         optimizer.load_state_dict(checkpoint.optimizer_state)
 
     def save(epoch: int, history: list[dict]) -> None:

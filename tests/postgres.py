@@ -14,7 +14,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .processes import free_port
 
 USER, PASSWORD = "archbuilder", "archbuilder-test"  # the cluster's superuser; loopback only
 START_SECONDS = 60
@@ -56,13 +57,6 @@ def server_bin() -> Path | None:
 def _version(path: str) -> tuple[int, ...]:
     part = Path(path).parent.parent.name
     return tuple(int(p) for p in part.split(".") if p.isdigit())
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _owner() -> pwd.struct_passwd | None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from archbuilder.space.study import StudyMismatch, join_study
 
 from .conftest import ROOT
 from .postgres import postgres_server
+from .processes import Watched, one_thread_env
 
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("sklearn")
@@ -45,50 +43,13 @@ def server():
         yield running
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-class Worker:
-    """A worker process whose output lines are read as they come (a thread drains them)."""
-
-    def __init__(self, command: list[str], cwd: Path):
-        self.process = subprocess.Popen(
-            command, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        for line in self.process.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, seconds: float) -> re.Match:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                found = re.match(pattern, self.lines.get(timeout=left))
-            except queue.Empty:
-                break
-            if found:
-                return found
-        raise AssertionError(f"no line like {pattern!r} in {seconds} s:\n{''.join(self.output)}")
-
-    def finish(self) -> str:
-        self.process.wait(timeout=WORKER_SECONDS)
-        time.sleep(0.1)  # the drain thread's last lines
-        return "".join(self.output)
-
-
 def kill_one_worker_mid_trial(storage: str, cwd: Path) -> tuple[optuna.Study, int, list[str], float]:
     """Four workers on ``storage``, the first SIGKILLed while it trains a trial; the study, that
     trial's number, the workers' outputs and the wall time once the last worker ended."""
     start = time.perf_counter()
     command = [sys.executable, str(SCRIPT), "--storage", storage, "--study", "digits", *TINY, *HEARTBEAT]
     command += ["--total", str(TOTAL), "--trials", str(TOTAL), "--no-report"]
-    workers = [Worker([*command, "--seed", str(seed)], cwd) for seed in range(WORKERS)]
+    workers = [Watched([*command, "--seed", str(seed)], cwd) for seed in range(WORKERS)]
     try:
         victim = workers[0]
         killed = int(victim.wait_for(r"trial (\d+) started", WORKER_SECONDS)[1])
@@ -98,17 +59,15 @@ def kill_one_worker_mid_trial(storage: str, cwd: Path) -> tuple[optuna.Study, in
         # Killed mid-trial: the trial is still RUNNING in the storage, and will stay so until
         # another worker finds its heartbeat stopped.
         assert study.get_trials(deepcopy=False)[killed].state == STATES.RUNNING
-        outputs = [victim.finish()]
+        outputs = [victim.finish(WORKER_SECONDS)]
         for worker in workers[1:]:
-            out = worker.finish()
+            out = worker.finish(WORKER_SECONDS)
             assert worker.process.returncode == 0, out
             outputs.append(out)
         return study, killed, outputs, time.perf_counter() - start
     finally:
         for worker in workers:
-            if worker.process.poll() is None:
-                worker.process.kill()
-                worker.process.wait()
+            worker.stop()
 
 
 def open_plain(storage: str):
@@ -157,7 +116,7 @@ def check_the_study(study: optuna.Study, killed: int, outputs: list[str], storag
     # --report reads the front from the storage alone.
     report = subprocess.run(
         [sys.executable, str(SCRIPT), "--storage", storage, "--study", "digits", *TINY, "--report", "--out", "r"],
-        cwd=cwd, capture_output=True, text=True, timeout=WORKER_SECONDS, env=env(),
+        cwd=cwd, capture_output=True, text=True, timeout=WORKER_SECONDS, env=one_thread_env(),
     )  # fmt: skip
     assert report.returncode == 0, report.stdout + report.stderr
     first = (cwd / "r" / "front.md").read_text().splitlines()[0]
@@ -250,7 +209,7 @@ def test_a_study_refuses_another_space_base_version_or_overrides(server, tmp_pat
     # The command line: one line naming the difference, no traceback.
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--storage", storage, "--study", "digits", "--space", str(edited), "--trials", "1", "--no-report"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=WORKER_SECONDS, env=env(),
+        cwd=tmp_path, capture_output=True, text=True, timeout=WORKER_SECONDS, env=one_thread_env(),
     )  # fmt: skip
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert run.stderr.startswith("search_digits.py: error: study 'digits' searches another space: ")
@@ -266,7 +225,7 @@ def test_two_users_studies_in_one_database_stay_apart(server, tmp_path):
         run = subprocess.run(
             [sys.executable, str(SCRIPT), "--storage", storage, "--study", f"{user}-digits", "--epochs", "1",
              *overrides, "--trials", "2", "--total", "2", "--seed", "0", "--out", f"{user}-report"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=WORKER_SECONDS, env=env(),
+            cwd=tmp_path, capture_output=True, text=True, timeout=WORKER_SECONDS, env=one_thread_env(),
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
