@@ -17,7 +17,7 @@ from archbuilder.errors import KeyPath
 from archbuilder.files import read_regular, shown_path
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.layout import roll_ups
-from archbuilder.render.style import _ACTIVATION_NAMES, FAMILIES, describe, family_of
+from archbuilder.render.style import _ACTIVATION_NAMES, FAMILIES, describe, describe_block, family_of
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.load import MAX_SPEC_BYTES
 from archbuilder.spec.source import Source
@@ -149,6 +149,7 @@ class _Model:
         ops = [self.ir.op(op_id) for op_id in _op_ids(block)]
         node = self.node(block.id, block.name, "block", block.kind, ops, self.ir.op(block.merge).shape)
         node["family"] = self.family(block.kind)
+        node["what"] = describe_block(self.ir, block)  # as the static picture titles it
         node["children"] = [self.branch(block, name, branch) for name, branch in block.branches]
         node["merge"] = self.op(self.ir.op(block.merge))
         count = len(block.branches)

@@ -37,7 +37,7 @@
   function titleOf(n) {
     if (n.type === "op") return n.name === n.kind || n.name.toLowerCase() === n.label.toLowerCase()
       ? n.label : n.name + " · " + n.label;
-    if (n.type === "block") return n.name + " · " + n.kind;
+    if (n.type === "block") return n.name + " · " + (n.what || n.kind);
     if (n.type === "branch") return n.name + " · " + n.label;
     if (n.type === "aux") return n.name + " · " + n.label;
     if (n.type === "group") return n.name + " · " + n.label;
