@@ -20,7 +20,8 @@ compile the compiled ones); median. Peak memory: how much the process's peak res
 grows over one step (after one step has made the gradients and momentum buffers), each eager
 contender in a fresh process with glibc returning large blocks to the system at once, so that
 resident memory follows live tensors. ``--memory-sweep`` measures that peak for GoogLeNet at
-several batch sizes with and without activation checkpointing of ``--checkpoint-blocks``.
+several batch sizes with and without activation checkpointing of ``--checkpoint-blocks``; the
+budget is the peak without it at the first batch size.
 """
 
 from __future__ import annotations
@@ -105,8 +106,9 @@ OURS = {
     "optimize_for_training": Contender(ours=True, optimize={}),
     "optimize_for_training bf16": Contender(ours=True, optimize={"dtype": "bf16"}),
 }
-ABLATION = {  # cumulative: optimize_for_training is the last of them with fuse_siblings
+ABLATION = {  # each is optimize_for_training without fuse_siblings, the row after it with it
     "+ channels_last": Contender(ours=True, optimize={"fuse_siblings": False}),
+    "+ channels_last, bf16": Contender(ours=True, optimize={"fuse_siblings": False, "dtype": "bf16"}),
 }
 COMPILED = ("torchvision", "torchvision, channels_last", "torchvision, channels_last + bf16 autocast")
 COMPILED_OURS = ("optimize_for_training", "optimize_for_training bf16")
@@ -114,9 +116,13 @@ COMPILED_OURS = ("optimize_for_training", "optimize_for_training bf16")
 
 def contenders(args: argparse.Namespace) -> dict[str, Contender]:
     chosen = {**TORCHVISION, "archbuilder (plain build)": OURS["archbuilder (plain build)"]}
-    if args.ablation:
-        chosen |= ABLATION
-    chosen |= {name: OURS[name] for name in ("optimize_for_training", "optimize_for_training bf16")}
+    for ablated, optimized in (
+        ("+ channels_last", "optimize_for_training"),
+        ("+ channels_last, bf16", "optimize_for_training bf16"),
+    ):
+        if args.ablation:
+            chosen[ablated] = ABLATION[ablated]
+        chosen[optimized] = OURS[optimized]
     if args.compile:
         for name in COMPILED:
             chosen[f"torch.compile({name})"] = Contender(**{**TORCHVISION[name].__dict__, "compiled": True})
@@ -147,9 +153,8 @@ def make_step(
     aux: tuple[float, ...],
 ) -> Callable[[], float]:
     model.train()
-    if contender.channels_last:
+    if contender.channels_last:  # the input is converted at each step, as from a data loader
         model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     forward = torch.compile(model, dynamic=False) if contender.compiled else model
     autocast = (
@@ -172,7 +177,9 @@ def make_step(
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
         with autocast():
-            loss = loss_of(forward(x))
+            loss = loss_of(
+                forward(x.contiguous(memory_format=torch.channels_last) if contender.channels_last else x)
+            )
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -192,7 +199,7 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--memory-sweep", action="store_true", help="peak memory against batch size")
     parser.add_argument("--checkpoint-blocks", default="3a:5b", help="for --memory-sweep (%(default)s)")
-    parser.add_argument("--sweep-batches", type=int, nargs="+", default=[16, 24, 32, 40, 48, 56, 64])
+    parser.add_argument("--sweep-batches", type=int, nargs="+", default=[16, 20, 24, 28, 32, 40, 48])
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # child process: one contender's peak
     parser.add_argument("--sweep-of", help=argparse.SUPPRESS)  # child process: one sweep row
     args = parser.parse_args()
@@ -342,7 +349,7 @@ def _memory_sweep(args: argparse.Namespace) -> None:
     )
     rows = [[str(b), *(f"{peaks[name][str(b)] / 2**20:,.0f}" for name in SWEEP)] for b in args.sweep_batches]
     print(table(["batch", *SWEEP], rows))
-    budget_batch = args.sweep_batches[len(args.sweep_batches) // 4]
+    budget_batch = args.sweep_batches[0]
     budget = peaks["optimize_for_training"][str(budget_batch)]
     fits = {
         name: max((b for b in args.sweep_batches if peaks[name][str(b)] <= budget), default=0)
