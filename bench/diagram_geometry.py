@@ -7,7 +7,7 @@ and layout, each SVG read back and measured (``tests/svg_geometry.py``).
 
 Per picture: edges drawn, edges through a node that is neither of their ends, edges through
 a block (cluster) holding neither of their ends (and the (edge, block) pairs), pairwise edge
-crossings, the size in px (96 per inch; Graphviz's points × 4/3), the smallest text in px,
+crossings, edge labels an edge runs through, the size in px (96 per inch; Graphviz's points × 4/3), the smallest text in px,
 and the CPU seconds the layout took (this process's and its children's: the system ``dot``).
 Then totals per detail and layout. ``--rankdir LR`` is drawn in one row whatever the layout,
 so it is measured once per spec and detail (layout ``tall``). Last, the default PNG of each
@@ -131,6 +131,7 @@ def row(result: Result) -> list[object]:
         counts.through_blocks,
         counts.blocks_crossed,
         counts.crossings,
+        counts.struck_labels,
         f"{counts.width_px:.0f}×{counts.height_px:.0f}",
         f"{counts.min_font_px:.1f}",
         f"{result.cpu_s:.2f}",
@@ -147,6 +148,7 @@ HEADERS = (
     "through blocks",
     "(edge, block) pairs",
     "crossings",
+    "struck labels",
     "size px",
     "min font px",
     "render CPU s",
@@ -162,6 +164,7 @@ TOTAL_HEADERS = (
     "specs with any",
     "(edge, block) pairs",
     "crossings",
+    "struck labels",
     "largest px",
     "render CPU s",
 )
@@ -188,6 +191,7 @@ def totals(results: Sequence[Result]) -> list[list[object]]:
                 f"{sum(c.through_blocks > 0 for c in counts)} of {len(counts)}",
                 sum(c.blocks_crossed for c in counts),
                 sum(c.crossings for c in counts),
+                sum(c.struck_labels for c in counts),
                 f"{largest.width_px:.0f}×{largest.height_px:.0f}",
                 f"{sum(result.cpu_s for result in group):.1f}",
             ]

@@ -9,7 +9,9 @@ measures a picture whatever drew it. Counts, per picture:
 - edges through foreign blocks: edges whose curve enters a cluster's box that holds neither
   of their end nodes (a cluster holds a node when the node's centre lies inside its box);
 - crossings: pairs of edges whose sampled curves intersect, each pair once, leaving out
-  pairs that share an end node (they meet there).
+  pairs that share an end node (they meet there);
+- struck labels: (labelled edge, edge) pairs where the edge runs through the label's text
+  (its estimated ink, shrunk by ``MARGIN``), the labelled edge itself included.
 
 All lengths are SVG user units (Graphviz's points) after the graph's ``transform``; the
 picture's size and its smallest text are also given in CSS pixels (96 per 72 points).
@@ -39,6 +41,7 @@ __all__ = [
     "measure",
     "parse_svg",
     "path_polylines",
+    "struck_labels",
 ]
 
 SAMPLES = 40  # points per cubic Bézier segment
@@ -80,6 +83,9 @@ class Box:
     def holds(self, point: Point) -> bool:
         return self.x0 <= point[0] <= self.x1 and self.y0 <= point[1] <= self.y1
 
+    def overlaps(self, other: Box) -> bool:
+        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+
     def meets_segment(self, a: Point, b: Point) -> bool:
         """Whether the segment ``a``–``b`` has a point strictly inside the box (Liang–Barsky)."""
         if self.x0 >= self.x1 or self.y0 >= self.y1:
@@ -101,6 +107,7 @@ class Edge:
     tail: str
     head: str
     polylines: tuple[tuple[Point, ...], ...]  # one per sub-path of its ``d``
+    labels: tuple[Box, ...] = ()  # its label's, tail label's and head label's estimated ink
 
     def segments(self) -> Iterator[tuple[Point, Point]]:
         for line in self.polylines:
@@ -127,6 +134,7 @@ class Counts:
     width_px: float
     height_px: float
     min_font_px: float
+    struck_labels: int = 0  # (labelled edge, edge) pairs: an edge through another's label
 
 
 # ---- parsing ----
@@ -283,8 +291,12 @@ def parse_svg(svg: str | bytes, samples: int = SAMPLES) -> Picture:
                 for line in path_polylines(path.get("d", ""), samples):
                     lines.append([(sx * (x + tx), sy * (y + ty)) for x, y in line])
             if lines:
-                paths.append((_title(group), lines))
-    edges = tuple(Edge(*_ends(title, nodes), tuple(tuple(line) for line in lines)) for title, lines in paths)
+                texts = [box for text in group.iter(f"{_SVG}text") for box in [_text_box(text)] if box]
+                paths.append((_title(group), lines, tuple(_placed(box, transform) for box in texts)))
+    edges = tuple(
+        Edge(*_ends(title, nodes), tuple(tuple(line) for line in lines), labels)
+        for title, lines, labels in paths
+    )
     sizes = [float(t.get("font-size")) for t in graph.iter(f"{_SVG}text") if t.get("font-size")]
     font = min(sizes) * min(abs(sx), abs(sy)) * _unit_px(root) if sizes else math.nan
     return Picture(
@@ -313,6 +325,18 @@ def edges_through_nodes(picture: Picture, margin: float = MARGIN) -> list[tuple[
         hits = _hits(edge, others)
         if hits:
             found.append((edge, hits))
+    return found
+
+
+def struck_labels(picture: Picture, margin: float = MARGIN) -> list[tuple[Edge, Edge]]:
+    """Each (labelled edge, edge) pair where the second edge's curve runs through the first's
+    label text (itself included: a label its own edge strikes through)."""
+    found = []
+    for labelled in picture.edges:
+        boxes = {str(index): box.shrunk(margin) for index, box in enumerate(labelled.labels)}
+        if not boxes:
+            continue
+        found += [(labelled, edge) for edge in picture.edges if _hits(edge, boxes)]
     return found
 
 
@@ -409,4 +433,5 @@ def measure(svg: str | bytes) -> Counts:
         width_px=picture.width_px,
         height_px=picture.height_px,
         min_font_px=picture.min_font_px,
+        struck_labels=len(struck_labels(picture)),
     )

@@ -88,10 +88,20 @@ def test_compare_at_branches_detail_marks_stem_layers_and_blocks():
     assert re.search(r"subgraph cluster_4a \{\n[^\n]*penwidth=3", source)
 
 
-def test_shapes_into_a_merge_sit_at_each_branch_not_where_the_branches_meet():
+def test_shapes_into_a_merge_sit_beside_each_branch_clear_of_every_edge():
+    """The four shapes going into 4a's concat (from the YAML's widths) are each beside their
+    own edge: no edge runs through one, and no two overlap where the branches meet."""
+    from archbuilder.render.output import render_source
+
+    from .svg_geometry import parse_svg, struck_labels
+
+    four_a = next(b for b in yaml.safe_load(GOOGLENET.read_text())["blocks"] if b["name"] == "4a")
+    picture = parse_svg(render_source(diagram(GOOGLENET, detail="layers").source, "svg", engine="embedded"))
+    into = [edge for edge in picture.edges if edge.head == "4a.concat"]
+    assert len(into) == 4 and all(len(edge.labels) == 1 for edge in into)
+    assert struck_labels(picture) == []
+    boxes = [edge.labels[0] for edge in into]
+    assert not any(one.overlaps(two) for index, one in enumerate(boxes) for two in boxes[index + 1 :])
     source = diagram(GOOGLENET, detail="layers").source
-    into = [line for line in source.splitlines() if re.search(r'-> "?4a\.concat"? ', line)]
-    assert len(into) == 4
-    assert all("taillabel=" in line and " label=" not in line for line in into)
-    # left two lean one way, right two the other, each away from the node it leaves
-    assert [re.search(r"labelangle=(-?\d+)", line).group(1) for line in into] == ["-30", "-30", "30", "30"]
+    widths = [four_a[key] for key in ("ch1x1", "ch3x3", "ch5x5", "pool_proj")]
+    assert all(f'label="{width}×14×14"' in source for width in widths)

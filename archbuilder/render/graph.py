@@ -568,13 +568,10 @@ class _OpDrawer(_Drawer):
             tap = target_op.item in aux_names and source_op.item != target_op.item
             # weight 0: the aux head hangs beside the network without pulling it sideways
             attrs = {"style": "dashed", "color": aux_line, "weight": "0"} if tap else {}
-            # Every edge out of one op carries the same tensor: label it once, at the tail
-            # when it goes into a merge (beside each branch, not where the branches meet).
+            # Every edge out of one op carries the same tensor: label it once. A label (not a
+            # tail label, which its own edge can strike through) sits beside its edge.
             label = self.shape_label(source_op) if source not in labelled else ""
             labelled.add(source)
-            key = "taillabel" if target_op.kind in ("concat", "add", "mul") and head == target else "label"
-            if key == "taillabel" and label:
-                attrs = {**attrs, **self.tail_placement(source, target)}
             start = self.exits.get(tail, tail)
             route = self.plan.route(self.plan.drawn(source), self.plan.column.get(target_op.item, -1))
             if route is not None:
@@ -589,17 +586,10 @@ class _OpDrawer(_Drawer):
                 if pair in drawn:
                     continue
                 drawn.add(pair)
-                first = {key: label, **attrs} if index == 0 else {"style": attrs.get("style", "solid")}
+                first = {"label": label, **attrs} if index == 0 else {"style": attrs.get("style", "solid")}
                 if index and "color" in attrs:
                     first["color"] = attrs["color"]
                 self.graph.edge(*pair, **{k: v for k, v in first.items() if v})
-
-    def tail_placement(self, source: str, target: str) -> dict[str, str]:
-        """A merge input's label beside its tail, turned away from the node it leaves:
-        branches left of the middle slope right on their way down, the others left."""
-        inputs = self.ir.graph.in_degree(target)
-        right = self.ir.graph.edges[source, target].get("index", 0) >= inputs / 2
-        return {"labeldistance": "2.2", "labelangle": "30" if right else "-30"}
 
     def titles_between(self, source: str, target: str) -> list[str]:
         """Title nodes of the boxes ``target`` is in and ``source`` is not, outermost first."""
