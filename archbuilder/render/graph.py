@@ -201,6 +201,33 @@ class _Drawer:
         attrs = {"fillcolor": family.fill, "color": family.line, **attrs}
         where.node(node_id, label, **attrs)
 
+    def draw(self) -> None:
+        """Column by column, left to right: the input, the connectors arriving, the column's
+        entries, the aux heads hanging there, the connectors leaving, the output; then the edges."""
+        last = self.plan.columns - 1
+        for column in range(self.plan.columns):
+            with self.column(column) as where:
+                if column == 0:
+                    self.input_node(where)
+                self.connectors(where, column, "in")
+                self.entries_in(where, column)
+                for head in self.ir.aux_heads:
+                    if self.plan.column[head.name] == column:
+                        self.aux_head(where, head)
+                self.connectors(where, column, "out")
+                if column == last:
+                    self.output_node(where)
+        self.edges()
+
+    def entries_in(self, where: graphviz.Digraph, column: int) -> None:
+        raise NotImplementedError
+
+    def aux_head(self, where: graphviz.Digraph, head: AuxHeadIR) -> None:
+        raise NotImplementedError
+
+    def edges(self) -> None:
+        raise NotImplementedError
+
     # -- columns ----------------------------------------------------------------
     def column(self, index: int):
         """Where column ``index`` is drawn: a box of its own (unseen) when there are several."""
@@ -306,24 +333,10 @@ _BOX = {"shape": "box", "style": "rounded,filled"}  # not a record: aux heads si
 class _BlockDrawer(_Drawer):
     """One node per top-level entry (or roll-up), labelled with its output shape, parameters and MACs."""
 
-    def draw(self) -> None:
-        body = [run for run in self.plan.runs]
-        last_column = self.plan.columns - 1
-        for column in range(self.plan.columns):
-            with self.column(column) as where:
-                if column == 0:
-                    self.input_node(where)
-                self.connectors(where, column, "in")
-                for run in body:
-                    if self.plan.column[run.first] == column:
-                        self.entry_node(where, run)
-                for head in self.ir.aux_heads:
-                    if self.plan.column[head.name] == column:
-                        self.aux_node(where, head)
-                self.connectors(where, column, "out")
-                if column == last_column:
-                    self.output_node(where)
-        self.chain(body)
+    def entries_in(self, where: graphviz.Digraph, column: int) -> None:
+        for run in self.plan.runs:
+            if self.plan.column[run.first] == column:
+                self.entry_node(where, run)
 
     def entry_node(self, where: graphviz.Digraph, run: Run) -> None:
         entry = self.entries[run.first]
@@ -336,8 +349,9 @@ class _BlockDrawer(_Drawer):
         lines = self.run_lines(rolled, entry.name, what, self.facts(run.names))
         self.node(where, entry.name, entry.kind, lines, group="main", **_BOX, **self.status_attrs(entry.name))
 
-    def chain(self, body: list[Run]) -> None:
+    def edges(self) -> None:
         """input → each run → output, leaving a column at a connector."""
+        body = self.plan.runs
         self.graph.edge("input", body[0].first, weight="10")
         for before, after in itertools.pairwise(body):
             tail = before.first
@@ -354,7 +368,7 @@ class _BlockDrawer(_Drawer):
         text = shape_text(self.ir.op(self.entries[names[-1]].output).shape)
         return text + (f" · {params:,} params · {_count(macs)} MACs" if params or macs else "")
 
-    def aux_node(self, where: graphviz.Digraph, head: AuxHeadIR) -> None:
+    def aux_head(self, where: graphviz.Digraph, head: AuxHeadIR) -> None:
         lines = [f"{head.name} · aux head · loss weight {head.loss_weight:g}", self.facts((head.name,))]
         self.node(
             where,
@@ -380,44 +394,28 @@ class _OpDrawer(_Drawer):
         self.skipped: dict[str, str] = {}  # a one-input concat -> the op it passes on
         # Boxes an edge enters through a title node (blocks, aux heads): id -> its ops, title node
         self.boxes: dict[str, tuple[set[str], str]] = {}
-        self.block_ids = {item.id for item in _blocks(self.ir.body)}
 
     def drawn(self, op_id: str) -> str:
         op_id = self.plan.drawn(op_id)
         return self.skipped.get(op_id, op_id)
 
-    def draw(self) -> None:
-        last_column = self.plan.columns - 1
-        for column in range(self.plan.columns):
-            with self.column(column) as where:
-                if column == 0:
-                    self.input_node(where)
-                self.connectors(where, column, "in")
-                for section, items in self.groups(column):
-                    if section == "blocks":
-                        for item in items:
-                            self.item(where, item, column)
-                        continue
-                    with where.subgraph(name=f"cluster_{section}_{column}") as box:
-                        box.attr(
-                            label=section,
-                            labeljust="l",  # beside the edges running down the middle, not under them
-                            fontsize="11",
-                            style="rounded,filled",
-                            fillcolor=self.theme.section_fill,
-                            color=self.theme.section_line,
-                        )
-                        for item in items:
-                            self.item(box, item, column)
-                for head in self.ir.aux_heads:
-                    if self.plan.column[head.name] == column:
-                        self.aux_head(where, head)
-                self.connectors(where, column, "out")
-                if column == last_column:
-                    self.output_node(where)
-        self.edges()
-        output = self.drawn(self.ir.output)
-        self.graph.edge(self.exits.get(output, output), "output", weight="10")
+    def entries_in(self, where: graphviz.Digraph, column: int) -> None:
+        for section, items in self.groups(column):
+            if section == "blocks":
+                for item in items:
+                    self.item(where, item, column)
+                continue
+            with where.subgraph(name=f"cluster_{section}_{column}") as box:
+                box.attr(
+                    label=section,
+                    labeljust="l",  # beside the edges running down the middle, not under them
+                    fontsize="11",
+                    style="rounded,filled",
+                    fillcolor=self.theme.section_fill,
+                    color=self.theme.section_line,
+                )
+                for item in items:
+                    self.item(box, item, column)
 
     def groups(self, column: int) -> list[tuple[str, list[Item]]]:
         """The column's items, in runs of one section (stem, blocks, head)."""
@@ -554,6 +552,11 @@ class _OpDrawer(_Drawer):
         self.exits[op.id] = previous
 
     def edges(self) -> None:
+        self.data_edges()
+        output = self.drawn(self.ir.output)
+        self.graph.edge(self.exits.get(output, output), "output", weight="10")
+
+    def data_edges(self) -> None:
         aux_line = self.theme.families["aux"].line
         aux_names = {head.name for head in self.ir.aux_heads}
         labelled: set[str] = set()
@@ -600,10 +603,6 @@ class _OpDrawer(_Drawer):
 
     def shape_label(self, op: Op) -> str:
         return shape_text(op.shape) if self.shapes else ""
-
-
-def _blocks(sequence: Sequence) -> list[Parallel]:
-    return [item for item in sequence.items if isinstance(item, Parallel)]
 
 
 def _passes_on(block: Parallel, merged: Op) -> bool:
