@@ -167,7 +167,10 @@ def run_worker(study: optuna.Study, space: archbuilder.SearchSpace, args: argpar
                     raise OverTotal
             return objective(trial, space, args)
 
-        study.optimize(one, n_trials=1, callbacks=[log_trial], catch=(OverTotal,))
+        try:
+            study.optimize(one, n_trials=1, callbacks=[log_trial], catch=(OverTotal,))
+        except optuna.exceptions.UpdateFinishedTrialError:  # our heartbeat came too late
+            print("a trial of this worker was failed as silent by another; its copy runs anyway", flush=True)
         ran += 1
     return ran
 
