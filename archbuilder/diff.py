@@ -19,7 +19,7 @@ from typing import Any
 
 from archbuilder.errors import KeyPath
 from archbuilder.ir import IR, lower
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec import ArchSpec, as_spec
 from archbuilder.spec.shipped import shipped_name
 from archbuilder.spec.source import Source
 from archbuilder.spec.walk import frozen
@@ -191,7 +191,7 @@ class _Side:
 
 def diff(a: ArchSpec | str | Path, b: ArchSpec | str | Path) -> SpecDiff:
     """What changed from spec ``a`` to spec ``b`` (paths, YAML text or loaded specs)."""
-    old, new = (_Side(spec if isinstance(spec, ArchSpec) else load_spec(spec)) for spec in (a, b))
+    old, new = (_Side(as_spec(spec)) for spec in (a, b))
     pairs = _match(old.entries, new.entries)
     entries = tuple(_entry_diff(old, new, x, y) for x, y in _in_order(pairs, old.entries, new.entries))
     spec_fields = tuple(

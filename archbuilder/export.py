@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from archbuilder.extras import MissingExtra, check
 from archbuilder.files import write_atomic
 from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec import ArchSpec, as_spec
 
 if TYPE_CHECKING:
     import torch
@@ -278,7 +278,7 @@ def _prepared(
     else:
         from archbuilder.builder import build
 
-        spec = model_or_spec if isinstance(model_or_spec, ArchSpec) else load_spec(model_or_spec)
+        spec = as_spec(model_or_spec)
         model = build(spec, aux=False, num_classes=num_classes, max_activation_bytes=max_activation_bytes)
     from archbuilder.ir import lower
     from archbuilder.limits import check_activations

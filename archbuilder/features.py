@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archbuilder.errors import did_you_mean
-from archbuilder.ir import IR, lower
+from archbuilder.ir import IR, as_ir
 from archbuilder.ir.graph import Shape, TopLevel
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec import ArchSpec
 
 __all__ = ["FeatureInfo", "FeatureMap", "check_taps", "feature_info", "nominal_strides", "stages"]
 
@@ -130,7 +130,7 @@ def feature_info(
     ``out_names`` picks stem/blocks entries by name; ``out_indices`` picks from
     :func:`stages` (negative indices count from the end); neither gives every stage.
     """
-    ir = spec if isinstance(spec, IR) else lower(spec if isinstance(spec, ArchSpec) else load_spec(spec))
+    ir = as_ir(spec)
     mappable = [entry.name for entry in _mappable(ir)]
     if out_names is not None and out_indices is not None:
         raise ValueError("give out_names or out_indices, not both")

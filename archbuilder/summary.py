@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from archbuilder.gcpause import gc_paused
-from archbuilder.ir import IR, lower
+from archbuilder.ir import IR, as_ir
 from archbuilder.ir.memory import activation_bytes, training_activation_bytes
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec import ArchSpec
 
 __all__ = ["Summary", "SummaryRow", "summarize"]
 
@@ -120,7 +120,7 @@ class Summary:
 @gc_paused
 def summarize(spec: ArchSpec | IR | str | Path) -> Summary:
     """Summary of a spec (loaded, a path, YAML text) or of its IR."""
-    ir = spec if isinstance(spec, IR) else lower(spec if isinstance(spec, ArchSpec) else load_spec(spec))
+    ir = as_ir(spec)
     rows = []
     for entry in ir.top_level:
         ops = [ir.op(op_id) for op_id in entry.ops]

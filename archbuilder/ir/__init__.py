@@ -1,6 +1,18 @@
 """The graph IR: ops with inferred shapes, parameters and MACs, grouped by block."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 from archbuilder.ir.graph import IR, AuxHeadIR, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.lower import lower
+from archbuilder.spec import ArchSpec, as_spec
 
-__all__ = ["IR", "AuxHeadIR", "Op", "Parallel", "Sequence", "Shape", "TopLevel", "lower"]
+__all__ = ["IR", "AuxHeadIR", "Op", "Parallel", "Sequence", "Shape", "TopLevel", "as_ir", "lower"]
+
+
+def as_ir(spec: ArchSpec | IR | str | Path) -> IR:
+    """``spec`` itself when it is an :class:`IR`, else the IR of the spec (loaded from a path
+    or YAML text when it is not an :class:`ArchSpec`): the one place the public functions
+    that take any of these turn it into an IR."""
+    return spec if isinstance(spec, IR) else lower(as_spec(spec))

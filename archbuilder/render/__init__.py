@@ -7,7 +7,7 @@ from pathlib import Path
 import graphviz
 
 from archbuilder.files import write_atomic
-from archbuilder.ir import IR, lower
+from archbuilder.ir import IR, as_ir, lower
 from archbuilder.render.compare import compare_marks
 from archbuilder.render.graph import DETAILS, RANKDIRS, THEMES, to_digraph
 from archbuilder.render.html import InteractiveDiagram, page_html
@@ -19,7 +19,7 @@ from archbuilder.render.output import (
     format_for,
     render_source,
 )
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec import ArchSpec, as_spec
 
 __all__ = [
     "DETAILS",
@@ -36,17 +36,11 @@ __all__ = [
 ]
 
 
-def _ir(spec: ArchSpec | IR | str | Path) -> IR:
-    if isinstance(spec, IR):
-        return spec
-    return lower(spec if isinstance(spec, ArchSpec) else load_spec(spec))
-
-
 def _loaded(spec: ArchSpec | IR | str | Path) -> tuple[IR, ArchSpec | None]:
     """The IR and, unless an IR was given, the spec (its source gives the YAML lines)."""
     if isinstance(spec, IR):
         return spec, None
-    loaded = spec if isinstance(spec, ArchSpec) else load_spec(spec)
+    loaded = as_spec(spec)
     return lower(loaded), loaded
 
 
@@ -81,7 +75,7 @@ def diagram(
     if interactive:
         return InteractiveDiagram(page_html(*_loaded(spec)))
     return to_digraph(
-        _ir(spec), detail=detail, shapes=shapes, rankdir=rankdir, layout=layout, unroll=unroll, theme=theme
+        as_ir(spec), detail=detail, shapes=shapes, rankdir=rankdir, layout=layout, unroll=unroll, theme=theme
     )
 
 

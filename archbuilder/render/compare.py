@@ -9,7 +9,7 @@ from typing import Any
 from archbuilder.diff import diff
 from archbuilder.ir import IR, lower
 from archbuilder.render.style import STATUS_COLOURS, describe
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec import ArchSpec, as_spec
 
 __all__ = ["STATUS_COLOURS", "compare_marks"]
 
@@ -23,7 +23,7 @@ def compare_marks(old: ArchSpec | str | Path, new: ArchSpec) -> dict[str, Any]:
     (``(status, ["kernel 5×5 → 3×3", …])``); ``removed_ops``: per entry, what its old version
     had that it lost (``branch5x5.conv5x5 · conv 5×5 → 32``).
     """
-    old_spec = old if isinstance(old, ArchSpec) else load_spec(old)
+    old_spec = as_spec(old)
     result = diff(old_spec, new)
     changes = {
         name: [{"path": f.path, "old": f.old, "new": f.new} for f in entry.fields]

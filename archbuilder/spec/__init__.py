@@ -19,7 +19,7 @@ from archbuilder.spec.layers import (
     LocalResponseNorm,
     MaxPool,
 )
-from archbuilder.spec.load import load_spec
+from archbuilder.spec.load import as_spec, load_spec
 from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape
 
 __all__ = [
@@ -48,5 +48,6 @@ __all__ = [
     "Linear",
     "LocalResponseNorm",
     "MaxPool",
+    "as_spec",
     "load_spec",
 ]

@@ -22,6 +22,7 @@ from archbuilder.spec.validate import problems_from_validation
 __all__ = [
     "DEFAULT_MAX_OPS",
     "MAX_SPEC_BYTES",
+    "as_spec",
     "default_roots",
     "load_data",
     "load_spec",
@@ -110,6 +111,12 @@ def load_spec(
 
 
 @gc_paused
+def as_spec(spec: ArchSpec | str | Path) -> ArchSpec:
+    """``spec`` itself when it is an :class:`ArchSpec`, else :func:`load_spec` of it (a path
+    or YAML text): the one place the public functions that take either turn it into a spec."""
+    return spec if isinstance(spec, ArchSpec) else load_spec(spec)
+
+
 def load_spec_text(
     text: str,
     *,
