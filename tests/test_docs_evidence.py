@@ -290,3 +290,23 @@ def test_the_diagram_geometry_table_is_the_stored_runs(logs):
         key = (detail.strip("`"), layout.split()[0].strip("`"))
         assert before[key] == (nodes, *(pair[0] for pair in pairs)), key
         assert now[key] == (nodes, *(pair[1] for pair in pairs)), key
+
+
+def test_the_default_png_figures_are_the_stored_run(logs):
+    """The smallest text and the CPU range quoted for the default PNGs are the run's."""
+    body = logs.read_log(RESULTS / "xeon2-diagram-geometry.txt").body.split("The default PNG", 1)[1]
+    rows = [row for row in _table_rows(body) if row[0] != "spec"]
+    by_engine = {engine: [row for row in rows if row[1] == engine] for engine in ("embedded", "system")}
+    smallest = min(by_engine["embedded"], key=lambda row: float(row[3]))
+    largest = max(by_engine["embedded"], key=lambda row: float(row[3]))
+    assert all(int(size) <= 2400 for row in rows for size in row[2].split("×"))
+    assert all(float(row[3]) >= 9 for row in rows)
+    cpu = {engine: sorted(float(row[5]) for row in found) for engine, found in by_engine.items()}
+    irv2 = next(row for row in by_engine["embedded"] if row[0] == "inception-resnet-v2")
+    text = " ".join(section(page("diagrams.md"), "How the pictures are measured").split())
+    assert (
+        f"{smallest[3]} px ({smallest[0]}) to {largest[3]} px ({largest[0]}), "
+        f"{cpu['embedded'][0]:.2f} to {cpu['embedded'][-1]:.2f} s of CPU each with the embedded Graphviz "
+        f"({cpu['system'][0]:.2f} to {cpu['system'][-1]:.2f} s with the system one)" in text
+    )
+    assert f"now it is {irv2[2]} px, {irv2[4]} KB, {irv2[5]} s" in text
