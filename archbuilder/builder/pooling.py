@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from archbuilder.ir.geometry import window_output
+
 __all__ = ["EdgePaddedMaxPool2d", "InferenceMaxPool2d", "separable_max_pool2d"]
 
 _compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
@@ -29,14 +31,6 @@ _compiling: Callable[[], bool] = getattr(getattr(torch, "compiler", None), "is_c
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _output_size(length: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
-    """torch's pooling output size (a ceil-mode window must start inside the input or left padding)."""
-    size = (length + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (size - 1) * stride >= length + padding:
-        size -= 1
-    return size
 
 
 def _offset_ranges(length: int, out_size: int, kernel: int, stride: int, padding: int) -> list[tuple]:
@@ -55,7 +49,7 @@ def _max_along(x: Tensor, dim: int, kernel: int, stride: int, padding: int, ceil
     """The 1-D max pool of ``x`` along ``dim`` (2 or 3), or None where no kernel offset covers
     every output (then the caller falls back to torch's pool)."""
     length = x.shape[dim]
-    out_size = _output_size(length, kernel, stride, padding, ceil_mode)
+    out_size = window_output(length, kernel, stride, padding, ceil_mode=ceil_mode)
     ranges = _offset_ranges(length, out_size, kernel, stride, padding)
     full = [r for r in ranges if r[2] == 0 and r[3] == out_size]
     if not full:
@@ -157,7 +151,7 @@ class EdgePaddedMaxPool2d(nn.MaxPool2d):
     def forward(self, x: Tensor) -> Tensor:
         kernel, stride, padding = _pair(self.kernel_size), _pair(self.stride), _pair(self.padding)
         extra = [
-            max(0, (_output_size(x.shape[d + 2], kernel[d], stride[d], padding[d], True) - 1) * stride[d]
+            max(0, (window_output(x.shape[d + 2], kernel[d], stride[d], padding[d], ceil_mode=True) - 1) * stride[d]
                 + kernel[d] - x.shape[d + 2] - 2 * padding[d])
             for d in (0, 1)
         ]  # fmt: skip

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from archbuilder.ir.geometry import window_output
+
 __all__ = ["Graph", "ImportFailure", "Node", "ShapeError", "Unsupported", "infer_shapes"]
 
 Shape = tuple[int, ...]  # one sample, no batch dimension
@@ -87,20 +89,12 @@ class Graph:
         return found
 
 
-def _window(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
-    extent = dilation * (kernel - 1) + 1
-    out = (size + 2 * pad - extent + (stride - 1 if ceil else 0)) // stride + 1
-    if ceil and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
-
 def _spatial(node: Node, shape: Shape) -> Shape:
     a = node.attrs
     dilation = a.get("dilation", (1, 1))
     ceil = a.get("ceil_mode", False)
     return tuple(
-        _window(shape[1 + i], a["kernel"][i], a["stride"][i], a["padding"][i], dilation[i], ceil)
+        window_output(shape[1 + i], a["kernel"][i], a["stride"][i], a["padding"][i], dilation[i], ceil)
         for i in range(2)
     )
 

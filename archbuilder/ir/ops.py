@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archbuilder.ir.geometry import window_output
 from archbuilder.ir.graph import Shape
 from archbuilder.spec import layers as L
 
@@ -105,11 +106,9 @@ def _feature_map(shape: Shape, what: str) -> tuple[int, int, int]:
 
 
 def _spatial(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool, axis: str) -> int:
-    extent = dilation * (kernel - 1) + 1
-    out = (size + 2 * pad - extent + (stride - 1 if ceil else 0)) // stride + 1  # torch's rule
-    if ceil and (out - 1) * stride >= size + pad:
-        out -= 1  # torch: the last window must start inside the input or left padding
+    out = window_output(size, kernel, stride, pad, dilation, ceil)
     if out < 1:
+        extent = dilation * (kernel - 1) + 1
         raise ShapeError(
             f"input {axis} {size} ({size + 2 * pad} with padding) is smaller than the kernel's extent "
             f"{extent}: the feature map collapses below 1 pixel"
