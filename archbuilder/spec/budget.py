@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archbuilder.errors import KeyPath, SpecError
+from archbuilder.spec.rounding import scaled_depth
 from archbuilder.spec.source import Source
 
 __all__ = ["DEFAULT_MAX_OPS", "OpCount", "check_budget", "check_max_ops", "count_ops"]
@@ -49,9 +50,7 @@ def _repeat(layer: dict[str, Any], depth: float, rounding: str = "round") -> int
         return 1
     if depth == 1 or (repeat == 1 and layer.get("kind") != "inverted_residual"):
         return repeat  # an inverted residual is a stage: its repeat scales even at 1 (as apply_scale)
-    if rounding == "ceil":
-        return max(1, math.ceil(repeat * depth))
-    return max(1, math.floor(repeat * depth + 0.5))
+    return scaled_depth(repeat, depth, rounding)
 
 
 class _Counter:

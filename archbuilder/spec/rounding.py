@@ -1,10 +1,10 @@
-"""Channel rounding shared by width scaling, expansion ratios and squeeze widths."""
+"""Rounding shared by width scaling, expansion ratios, squeeze widths and depth scaling."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["make_divisible", "squeeze_width"]
+__all__ = ["make_divisible", "scaled_depth", "squeeze_width"]
 
 
 def make_divisible(value: float, divisor: int) -> int:
@@ -13,6 +13,14 @@ def make_divisible(value: float, divisor: int) -> int:
     more than 10%."""
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def scaled_depth(repeat: int, depth: float, rounding: str = "round") -> int:
+    """A ``repeat`` times ``scale.depth``, at least 1: rounded half up, or up (``ceil``, as
+    torchvision's EfficientNet: ``int(math.ceil(num_layers * depth_mult))``)."""
+    if rounding == "ceil":
+        return max(1, math.ceil(repeat * depth))
+    return max(1, math.floor(repeat * depth + 0.5))
 
 
 def squeeze_width(channels: int, reduction: float, divisor: int = 1) -> int:

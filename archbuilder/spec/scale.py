@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from pydantic import ValidationError
 
 from archbuilder.errors import Problem, SpecError
 from archbuilder.spec.model import ArchSpec
-from archbuilder.spec.rounding import make_divisible
+from archbuilder.spec.rounding import make_divisible, scaled_depth
 from archbuilder.spec.source import Source
 from archbuilder.spec.walk import walk_layers
 
@@ -25,12 +23,6 @@ def _scaled(problem: Problem, depth: float) -> Problem:
     return Problem(problem.path, message, problem.file, problem.line, problem.column)
 
 
-def _depth(repeat: int, depth: float, rounding: str) -> int:
-    if rounding == "ceil":  # torchvision's EfficientNet: int(math.ceil(num_layers * depth_mult))
-        return max(1, math.ceil(repeat * depth))
-    return max(1, math.floor(repeat * depth + 0.5))  # halves round up
-
-
 def apply_scale(spec: ArchSpec) -> ArchSpec:
     """``spec`` with its scale applied and removed (the spec itself when it has none)."""
     scale = spec.scale
@@ -45,7 +37,7 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
     for layer in walk_layers(data):
         stage = layer["kind"] == "inverted_residual"  # a stage: its repeat scales even at 1
         if layer.get("repeat", 1) > 1 or stage:
-            layer["repeat"] = _depth(layer.get("repeat", 1), scale.depth, scale.depth_rounding)
+            layer["repeat"] = scaled_depth(layer.get("repeat", 1), scale.depth, scale.depth_rounding)
         if layer["kind"] in ("conv", "separable", "inverted_residual") and "out" in layer:
             layer["out"] = width(layer["out"])  # a depthwise conv may have none
         if stage and "expanded" in layer:
