@@ -20,46 +20,30 @@ from archbuilder.builder.layers import (
     SqueezeExcite,
 )
 from archbuilder.ir.graph import Op
+from archbuilder.spec.activations import REGISTRY
 
-__all__ = ["activation", "activation_function", "module_for"]
-
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": lambda: nn.ReLU(inplace=True),
-    "relu6": lambda: nn.ReLU6(inplace=True),
-    "leaky_relu": lambda: nn.LeakyReLU(0.01, inplace=True),
-    "gelu": nn.GELU,
-    "silu": lambda: nn.SiLU(inplace=True),
-    "hardswish": lambda: nn.Hardswish(inplace=True),
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "hardsigmoid": lambda: nn.Hardsigmoid(inplace=True),
-}
+__all__ = ["activation", "activation_function", "module_for", "torch_function"]
 
 
 def activation(function: str, *, inplace: bool) -> nn.Module:
-    """The activation module for a spec activation name."""
-    module = _ACTIVATIONS[function]()
+    """The activation module for a spec activation name (:data:`~archbuilder.spec.activations.REGISTRY`)."""
+    entry = REGISTRY[function]
+    module = getattr(nn, entry.module)(**entry.module_args)
     if hasattr(module, "inplace"):
         module.inplace = inplace
     return module
 
 
-_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": F.relu,
-    "relu6": F.relu6,
-    "leaky_relu": partial(F.leaky_relu, negative_slope=0.01),
-    "gelu": F.gelu,
-    "silu": F.silu,
-    "hardswish": F.hardswish,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "hardsigmoid": F.hardsigmoid,
-}
+def torch_function(function: str) -> Callable[..., Tensor]:
+    """The torch function a spec activation name stands for, as torch has it (no arguments bound)."""
+    name = REGISTRY[function].function
+    return getattr(torch, name.removeprefix("torch.")) if name.startswith("torch.") else getattr(F, name)
 
 
 def activation_function(function: str) -> Callable[[Tensor], Tensor]:
     """The activation as a plain function (not a module), for a block's merged output."""
-    return _FUNCTIONS[function]
+    found, arguments = torch_function(function), REGISTRY[function].module_args
+    return partial(found, **arguments) if arguments else found
 
 
 def _conv(op: Op) -> nn.Module:

@@ -41,6 +41,7 @@ from archbuilder.builder.layers import DropPath, LayerScale
 from archbuilder.builder.modules import ArchModel, ParallelBlock, merge_branches
 from archbuilder.builder.pooling import InferenceMaxPool2d
 from archbuilder.builder.precision import apply_precision, check_dtype, kept_in_fp32
+from archbuilder.spec.activations import REGISTRY
 
 __all__ = ["FusedConv", "InferenceModel", "InferenceParallel", "optimize_for_inference"]
 
@@ -49,17 +50,15 @@ def _onednn_activation(act: nn.Module | None) -> tuple[str, list[float], str] | 
     """oneDNN's name, scalars and algorithm for an activation it fuses into a conv, else None."""
     if act is None:
         return ("none", [], "")
-    if isinstance(act, nn.ReLU):
-        return ("relu", [], "")
-    if isinstance(act, nn.ReLU6):
-        return ("hardtanh", [0.0, 6.0], "")
-    if isinstance(act, nn.LeakyReLU):
-        return ("leaky_relu", [act.negative_slope], "")
-    if isinstance(act, nn.GELU):
-        return ("gelu", [], act.approximate)
-    simple = {nn.SiLU: "swish", nn.Hardswish: "hardswish", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
-    name = simple.get(type(act))
-    return (name, [], "") if name else None
+    name = _ONEDNN.get(type(act))
+    if name is None:
+        return None
+    scalars = {"hardtanh": [0.0, 6.0], "leaky_relu": [getattr(act, "negative_slope", 0.0)]}.get(name, [])
+    return (name, scalars, act.approximate if name == "gelu" else "")
+
+
+# the activation modules oneDNN fuses into a conv, and its names for them
+_ONEDNN = {getattr(nn, entry.module): entry.onednn for entry in REGISTRY.values() if entry.onednn}
 
 
 _PACKED_SHAPES = 4  # input shapes a conv keeps packed weights for

@@ -15,28 +15,21 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
+from archbuilder.builder.ops import torch_function
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
+from archbuilder.spec.activations import REGISTRY
 
 __all__ = ["module_graph"]
 
 _PART_NAMES = {"conv", "bn"}
-_ACT_MODULES = {
-    nn.ReLU: "relu",
-    nn.ReLU6: "relu6",
-    nn.SiLU: "silu",
-    nn.Hardswish: "hardswish",
-    nn.Sigmoid: "sigmoid",
-    nn.Tanh: "tanh",
-}
+# Modules and functions read as the spec's activations (spec/activations.py). Not the
+# modules whose constructor fixes a parameter the spec does not carry (LeakyReLU's slope,
+# GELU's approximation), nor leaky_relu called with its slope.
+_PARAMETRIC = {"leaky_relu", "gelu"}
+_ACT_MODULES = {getattr(nn, e.module): e.name for e in REGISTRY.values() if e.name not in _PARAMETRIC}
 _ACT_FUNCTIONS = {
-    F.relu: "relu",
+    **{torch_function(e.name): e.name for e in REGISTRY.values() if e.name != "leaky_relu"},
     torch.relu: "relu",
-    F.relu6: "relu6",
-    F.silu: "silu",
-    F.hardswish: "hardswish",
-    torch.sigmoid: "sigmoid",
-    torch.tanh: "tanh",
-    F.gelu: "gelu",
 }
 _ACT_METHODS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 

@@ -17,8 +17,9 @@ from archbuilder.errors import KeyPath
 from archbuilder.files import read_regular, shown_path
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.layout import roll_ups
-from archbuilder.render.style import _ACTIVATION_NAMES, FAMILIES, describe, describe_block, family_of
+from archbuilder.render.style import FAMILIES, describe, describe_block, family_of
 from archbuilder.spec import ArchSpec
+from archbuilder.spec.activations import display_name
 from archbuilder.spec.load import MAX_SPEC_BYTES
 from archbuilder.spec.source import Source
 
@@ -341,5 +342,5 @@ def _shown(key: str, value: Any) -> str | int:
     if key == "norm":
         return _NORMS.get(value, str(value))
     if key in ("activation", "function"):
-        return _ACTIVATION_NAMES.get(value, str(value))
+        return display_name(str(value))
     return str(value)

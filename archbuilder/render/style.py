@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from archbuilder.escaping import DotLabel, for_dot_record, for_dot_text
 from archbuilder.ir.graph import IR, Op, Parallel, Shape
+from archbuilder.spec.activations import display_name
 
 __all__ = [
     "FAMILIES",
@@ -143,18 +144,6 @@ _FAMILY_OF_KIND = {
     "aux_head": "aux",
 }
 
-_ACTIVATION_NAMES = {
-    "relu": "ReLU",
-    "relu6": "ReLU6",
-    "leaky_relu": "LeakyReLU",
-    "gelu": "GELU",
-    "silu": "SiLU",
-    "hardswish": "Hardswish",
-    "sigmoid": "Sigmoid",
-    "tanh": "Tanh",
-    "hardsigmoid": "Hardsigmoid",
-}
-
 
 def family_of(kind: str) -> Family:
     return FAMILIES[_FAMILY_OF_KIND.get(kind, "block")]
@@ -195,7 +184,7 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
         if with_norm:
             extras = [
                 {"batch": "BN", "layer": "LN"}.get(a["norm"], ""),
-                _ACTIVATION_NAMES.get(a["activation"], ""),
+                display_name(a["activation"]) if a["activation"] != "none" else "",
             ]
             extras = [extra for extra in extras if extra]
             if a.get("order") == "pre":  # pre-activation: BN · ReLU · conv
@@ -212,7 +201,7 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
     if kind == "lrn":
         return f"LRN size {a['size']}"
     if kind == "activation":
-        return _ACTIVATION_NAMES.get(a["function"], "identity")
+        return display_name(a["function"]) if a["function"] != "none" else "identity"
     if kind == "dropout":
         return f"dropout {a['p']:g}"
     if kind == "linear":
@@ -228,7 +217,7 @@ def describe(op: Op, *, with_norm: bool = True) -> str:
     if kind == "drop_path":
         return f"drop path {a['rate']:.3g}" + (" batch" if a["mode"] == "batch" else "")
     if kind == "se":
-        return f"SE {a['channels']}→{a['squeeze']}→{a['channels']} · {_ACTIVATION_NAMES.get(a['gate'], a['gate'])}"
+        return f"SE {a['channels']}→{a['squeeze']}→{a['channels']} · {display_name(a['gate'])}"
     if kind == "concat":
         return "concat"
     if kind == "add":

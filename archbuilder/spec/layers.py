@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from archbuilder.spec.activations import ACTIVATION_NAMES
+
 __all__ = [
     "ACTIVATIONS",
     "LAYER_NORM_EPS",
@@ -47,9 +49,7 @@ PairOrInt = Positive | Pair
 PaddingPair = tuple[NonNegative, NonNegative]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=64)]
 
-ActivationFunction = Literal[
-    "relu", "relu6", "leaky_relu", "gelu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh", "none"
-]
+ActivationFunction = Literal[(*ACTIVATION_NAMES, "none")]  # type: ignore[valid-type]
 ACTIVATIONS: tuple[str, ...] = ActivationFunction.__args__  # type: ignore[attr-defined]
 Norm = Literal["batch", "layer", "none"]
 LAYER_NORM_EPS = 1e-6  # `norm: layer`: ConvNeXt's LayerNorm2d (torchvision and timm)
