@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from archbuilder.extras import MissingExtra, check
 from archbuilder.files import write_atomic
+from archbuilder.formats import FORMATS_BY_USE, extensions, format_of
 from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES
 from archbuilder.spec import ArchSpec, as_spec
 
@@ -39,7 +40,7 @@ __all__ = [
     "format_for",
 ]
 
-FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
+FORMATS = FORMATS_BY_USE["export"]
 DEFAULT_OPSET = 20  # torch.onnx's default: run by onnxruntime 1.17 (2024) and later
 OPSETS = range(18, 24)  # what torch.onnx's exporter writes
 ONNX_PACKAGES = ("onnx", "onnxscript")
@@ -68,11 +69,11 @@ NOISE_CALIBRATION = (
 
 def format_for(path: str | Path) -> str:
     """``"onnx"`` or ``"pt2"``, from the file's extension (any case); ValueError for others."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        known = ", ".join(FORMATS)
+    found = format_of(path, "export")
+    if found is None:
+        suffix, known = Path(path).suffix.lower(), ", ".join(extensions("export"))
         raise ValueError(f"{path}: unsupported extension {suffix or '(none)'!r}; use {known}")
-    return FORMATS[suffix]
+    return found
 
 
 def check_packages(format: str, dtype: str = "fp32") -> None:

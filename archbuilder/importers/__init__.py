@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archbuilder.files import UnreadableFile, read_regular
+from archbuilder.formats import FORMATS_BY_USE, extensions, format_of
 from archbuilder.importers.graph import ImportFailure, Unsupported
 from archbuilder.importers.pipeline import finish
 from archbuilder.importers.result import IMPORTER_VERSION, ImportResult
@@ -30,7 +31,7 @@ __all__ = [
     "import_module",
 ]
 
-FORMATS = {".prototxt": "caffe", ".onnx": "onnx"}
+FORMATS = FORMATS_BY_USE["import"]
 MAX_PROTOTXT_BYTES = 16 << 20  # text; BVLC GoogLeNet's train_val is 43 KiB
 
 
@@ -54,11 +55,17 @@ def import_model(
     external data may be.
     """
     path = Path(path)
-    kind = FORMATS.get(path.suffix.lower())
+    kind = format_of(path, "import")
     if kind is None:
         raise ImportFailure(
             str(path),
-            [Unsupported("(file)", path.suffix or "-", f"unknown format; give one of {', '.join(FORMATS)}")],
+            [
+                Unsupported(
+                    "(file)",
+                    path.suffix or "-",
+                    f"unknown format; give one of {', '.join(extensions('import'))}",
+                )
+            ],
         )
     if kind == "caffe":
         raw = _read(path, MAX_PROTOTXT_BYTES)

@@ -7,6 +7,7 @@ from pathlib import Path
 import graphviz
 
 from archbuilder.files import write_atomic
+from archbuilder.formats import format_of
 from archbuilder.ir import IR, as_ir, lower
 from archbuilder.render.compare import compare_marks
 from archbuilder.render.graph import DETAILS, RANKDIRS, THEMES, to_digraph
@@ -46,7 +47,7 @@ def _loaded(spec: ArchSpec | IR | str | Path) -> tuple[IR, ArchSpec | None]:
 
 def output_format(path: str | Path) -> str:
     """The format an output file's extension names: ``html``, or one of :data:`FORMATS`."""
-    if Path(path).suffix.lower() == ".html":
+    if format_of(path, "page"):
         return "html"
     try:
         return format_for(path)

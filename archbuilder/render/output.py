@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from archbuilder.formats import FORMATS_BY_USE, extensions, format_of
 from archbuilder.render.errors import RenderError, UnsupportedFormat
 from archbuilder.render.raster import DEFAULT_DPI, svg_to_pdf, svg_to_png
 
@@ -22,7 +23,7 @@ __all__ = [
     "render_source",
 ]
 
-FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+FORMATS = FORMATS_BY_USE["diagram"]
 ENGINES = ("auto", "system", "embedded")
 
 INSTALL_HINT = (
@@ -33,13 +34,13 @@ INSTALL_HINT = (
 
 def format_for(path: str | Path) -> str:
     """The output format named by a file's extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        supported = ", ".join(FORMATS)
+    found = format_of(path, "diagram")
+    if found is None:
+        suffix, supported = Path(path).suffix.lower(), ", ".join(extensions("diagram"))
         raise UnsupportedFormat(
             f"{path}: unsupported extension '{suffix or '(none)'}'; use one of {supported}"
         )
-    return FORMATS[suffix]
+    return found
 
 
 def has_system_graphviz() -> bool:
