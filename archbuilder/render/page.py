@@ -3,9 +3,8 @@
 Top-level entries are the tree's first level; consecutive entries from one ``repeat`` or one
 template are rolled up into a group node. A block's children are its branches, a branch's
 children its layers (and nested blocks). Every node carries its shapes, parameters, MACs and
-the spec lines that wrote it (file and line numbers, from the spec's Source; each file named
-by :func:`~archbuilder.files.shown_path`, never by the absolute path of this machine). The page
-lays the tree out itself (archbuilder/render/assets/page.js); this module only describes it.
+the spec lines that wrote it (:mod:`.page_lines`). The page lays the tree out itself
+(archbuilder/render/assets/page.js); this module only describes it.
 """
 
 from __future__ import annotations
@@ -13,20 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from archbuilder.errors import KeyPath
-from archbuilder.files import read_regular, shown_path
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.layout import roll_ups
+from archbuilder.render.page_lines import SpecLines
 from archbuilder.render.style import FAMILIES, describe, describe_block, family_of
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.activations import display_name
-from archbuilder.spec.load import MAX_SPEC_BYTES
 from archbuilder.spec.source import Source
 
 __all__ = ["page_model"]
-
-SNIPPET_GAP = 3  # key lines further apart than this start a new snippet (a template and its use)
-MAX_SNIPPET = 40
 
 
 def page_model(ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -40,9 +34,7 @@ class _Model:
         self.ir = ir
         self.source = source
         self.marks = marks
-        self.file_ids: dict[str, int] = {}  # spec file -> its index in the page's "files"
-        self.lines: dict[int, dict[int, str]] = {}  # file index -> line number -> text, only lines shown
-        self.texts: dict[str, list[str] | None] = {}
+        self.spec_lines = SpecLines(source)
         self.families: dict[str, dict[str, str]] = {}
 
     def build(self, spec: ArchSpec | None) -> dict[str, Any]:
@@ -62,11 +54,8 @@ class _Model:
             "body": body,
             "aux": aux,
             # Each file is named once; a node's snippets refer to it by index.
-            "files": [shown_path(file) for file in self.file_ids],
-            "lines": {
-                str(index): {str(k): v for k, v in sorted(lines.items())}
-                for index, lines in self.lines.items()
-            },
+            "files": self.spec_lines.files(),
+            "lines": self.spec_lines.shown(),
             "families": self.families,
             "removed": self.marks.get("removed", []),
             "compare": self.marks.get("compare"),
@@ -105,43 +94,17 @@ class _Model:
             "inputs": list(inputs.values()),
             "params": sum(op.params for op in ops),
             "macs": sum(op.macs for op in ops),
-            "src": self.snippets([op.spec_path for op in ops]),
+            "src": self.spec_lines.snippets([op.spec_path for op in ops]),
         }
 
     def op(self, op: Op) -> dict[str, Any]:
         node = self.node(op.id, op.name, "op", op.kind, [op], op.shape)
         node.update(op=op.id, label=describe(op), family=self.family(op.kind))
         node["attrs"] = {key: _shown(key, value) for key, value in op.attrs.items()}
-        key = self.width_key(op)
+        key = self.spec_lines.width_key(op.spec_path)
         if key is not None:
             node["key"] = key
         return node
-
-    def width_key(self, op: Op) -> dict[str, Any] | None:
-        """Where the key that sets this op's width is written, as a span of one shown line: the
-        role field of a block written by role (``ch3x3: 208``), else the layer's ``out``."""
-        path = op.spec_path
-        if not path:
-            return None
-        key_path = path if isinstance(path[-1], str) and path[-1] != "kind" else (*path, "out")
-        file, line, column = self.source.positions.get(key_path, (None, None, None))
-        text = self.file_lines(file) if file and line and column else None
-        if text is None or line > len(text) or file not in self.file_ids:
-            return None
-        written = text[line - 1]
-        start = column - 1
-        if not written[start:].startswith(f"{key_path[-1]}:"):
-            return None
-        end = start + len(key_path[-1]) + 1
-        while end < len(written) and written[end] not in ",}]#":
-            end += 1
-        index = self.file_ids[file]
-        if line not in self.lines.get(index, {}):
-            return None
-        end = len(written[:end].rstrip())
-        # offsets as the page's JavaScript counts them: UTF-16 code units
-        start, end = (len(written[:at].encode("utf-16-le")) // 2 for at in (start, end))
-        return {"file": index, "line": line, "start": start, "end": end}
 
     def item(self, item: Item) -> dict[str, Any]:
         return self.block(item) if isinstance(item, Parallel) else self.op(self.ir.op(item))
@@ -255,60 +218,6 @@ class _Model:
         if status:
             node["status"] = status
             node["changes"] = self.marks.get("changes", {}).get(name, [])
-
-    # -- spec lines --------------------------------------------------------------
-    def snippets(self, paths: Iterable[KeyPath]) -> list[dict[str, Any]]:
-        """Where ``paths`` were written: per file (its index), runs of nearby lines, their text kept."""
-        prefix = _common_prefix([path for path in paths if path and path != ("input",)])
-        if not prefix:
-            return []
-        found: dict[str, set[int]] = {}
-        for key, (file, line, _) in self.source.positions.items():
-            if file and line and key[: len(prefix)] == prefix:
-                found.setdefault(file, set()).add(line)
-        result = []
-        for file, numbers in found.items():
-            text = self.file_lines(file)
-            index = self.file_ids.setdefault(file, len(self.file_ids))
-            for first, last in _runs(sorted(numbers)):
-                last = min(last, first + MAX_SNIPPET - 1)
-                if text is not None:
-                    shown = self.lines.setdefault(index, {})
-                    for number in range(first, min(last, len(text)) + 1):
-                        shown[number] = text[number - 1]
-                result.append({"file": index, "first": first, "last": last})
-        return result
-
-    def file_lines(self, file: str) -> list[str] | None:
-        """The lines of a spec file, read again as the loader reads it (a regular file, capped)."""
-        if file not in self.texts:
-            try:
-                self.texts[file] = read_regular(file, max_bytes=MAX_SPEC_BYTES).decode().splitlines()
-            except (OSError, ValueError):  # UnreadableFile, UnicodeDecodeError: gone or changed
-                self.texts[file] = None  # `--set`, inline text: the location alone is shown
-        return self.texts[file]
-
-
-def _runs(numbers: list[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for number in numbers:
-        if runs and number - runs[-1][1] <= SNIPPET_GAP:
-            runs[-1] = (runs[-1][0], number)
-        else:
-            runs.append((number, number))
-    return runs
-
-
-def _common_prefix(paths: list[KeyPath]) -> KeyPath:
-    if not paths:
-        return ()
-    prefix = paths[0]
-    for path in paths[1:]:
-        end = 0
-        while end < min(len(prefix), len(path)) and prefix[end] == path[end]:
-            end += 1
-        prefix = prefix[:end]
-    return prefix
 
 
 def _op_ids(item: Item) -> list[str]:
