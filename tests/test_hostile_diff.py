@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from archbuilder.diff import _Entry, _match
+from archbuilder.diff.match import _Entry, _match
 
 from .conftest import ROOT
 
