@@ -18,6 +18,9 @@ measures what each gives):
   layers ``keep_fp32`` names (default: the spec's ``precision.keep_fp32``, else the
   classifier), which run in float32; parameters, batch norm statistics, gradients and the
   returned logits stay float32. fp16 needs a ``torch.amp.GradScaler`` in the training loop;
+* **recompute_pools** (off by default) — max pools keep no argmax indices for the backward
+  pass and find them again there (:mod:`archbuilder.builder.training_pools`): less memory,
+  one more pool forward per step;
 * **checkpoint_blocks** — the chosen top-level blocks (``"4a:4e"``) keep only their inputs
   for the backward pass and compute again there (:mod:`archbuilder.builder.training_checkpoint`):
   larger batches in the same memory, for about one more forward pass of those blocks.
@@ -38,6 +41,7 @@ from torch import Tensor, nn
 from archbuilder.builder.modules import ArchModel, ModelOutputs, ParallelBlock
 from archbuilder.builder.precision import kept_in_fp32
 from archbuilder.builder.training_checkpoint import checkpointed, chosen_blocks
+from archbuilder.builder.training_pools import LeanMaxPool2d
 from archbuilder.builder.training_siblings import SiblingParallelBlock, fused_siblings
 
 __all__ = ["TrainingModel", "optimize_for_training"]
@@ -61,6 +65,7 @@ class TrainingModel(ArchModel):
         keep_fp32: frozenset[str],
         checkpoint_blocks: frozenset[str],
         fuse_siblings: bool,
+        recompute_pools: bool,
     ):
         super().__init__(body, aux_heads)
         self.channels_last = channels_last
@@ -70,6 +75,7 @@ class TrainingModel(ArchModel):
         self.steps = {
             "channels_last": channels_last,
             "fuse_siblings": fuse_siblings,
+            "recompute_pools": recompute_pools,
             "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None,
             "checkpoint_blocks": sorted(checkpoint_blocks, key=self._body.index),
         }
@@ -110,6 +116,7 @@ def optimize_for_training(
     dtype: str | torch.dtype | None = None,
     keep_fp32: Sequence[str] | None = None,
     checkpoint_blocks: str | Sequence[str] | None = None,
+    recompute_pools: bool = False,
 ) -> TrainingModel:
     """A :class:`TrainingModel` computing what ``model`` computes, sharing its parameters.
 
@@ -120,7 +127,8 @@ def optimize_for_training(
     layers ``keep_fp32`` names (default: the spec's ``precision.keep_fp32``, else the
     classifier) in float32. ``checkpoint_blocks``: top-level layers whose activations are
     recomputed in the backward pass instead of stored, as ``"4a:4e"`` (a range, ends
-    included), ``"4a,4d"`` or a list. See :mod:`archbuilder.builder.training` for each step.
+    included), ``"4a,4d"`` or a list. ``recompute_pools``: max pools store no argmax indices.
+    See :mod:`archbuilder.builder.training` for each step.
     """
     if not isinstance(model, ArchModel):
         raise TypeError(
@@ -129,10 +137,8 @@ def optimize_for_training(
     autocast_dtype = _autocast_dtype(dtype)
     keep = kept_in_fp32(model, keep_fp32) if autocast_dtype is not None else frozenset()
     checkpointed_blocks = chosen_blocks(checkpoint_blocks, model._body)
-    body = [
-        (name, _rewritten(model._modules[name]) if fuse_siblings else model._modules[name])
-        for name in model._body
-    ]
+    rewrite = _Rewriter(fuse_siblings=fuse_siblings, recompute_pools=recompute_pools)
+    body = [(name, rewrite(model._modules[name])) for name in model._body]
     training = TrainingModel(
         body,
         _aux_heads(model),
@@ -141,6 +147,7 @@ def optimize_for_training(
         keep_fp32=keep,
         checkpoint_blocks=checkpointed_blocks,
         fuse_siblings=fuse_siblings,
+        recompute_pools=recompute_pools,
     )
     if hasattr(model, "spec"):
         training.spec = model.spec
@@ -178,21 +185,30 @@ def _aux_heads(model: ArchModel) -> list[tuple[str, str, float, nn.Module]]:
     ]
 
 
-def _rewritten(module: nn.Module) -> nn.Module:
-    """``module`` with each multi-branch block that has sibling conv units replaced by a
-    :class:`SiblingParallelBlock` over the same branches; the containers on the way are new,
-    every other module is ``module``'s own (shared, not copied)."""
-    if isinstance(module, ParallelBlock):
-        branches = [(name, _rewritten(branch)) for name, branch in module.named_children()]
-        if not fused_siblings([branch for _, branch in branches]):
-            changed = any(new is not old for (_, new), old in zip(branches, module.children()))
-            return ParallelBlock(branches, module.merge, module.scales, module.activation, module.shuffle).train(
-                module.training
-            ) if changed else module  # fmt: skip
-        return SiblingParallelBlock.of(module, branches)
-    if type(module) is nn.Sequential:
-        children = [(name, _rewritten(child)) for name, child in module.named_children()]
-        if all(new is old for (_, new), old in zip(children, module.children())):
-            return module
-        return nn.Sequential(OrderedDict(children)).train(module.training)
-    return module
+class _Rewriter:
+    """Rewrites a top-level layer: each multi-branch block with sibling conv units becomes a
+    :class:`SiblingParallelBlock` over the same branches (``fuse_siblings``), each max pool a
+    :class:`LeanMaxPool2d` (``recompute_pools``). Containers on the way are new; every other
+    module is the original's own (shared, not copied)."""
+
+    def __init__(self, *, fuse_siblings: bool, recompute_pools: bool):
+        self.fuse_siblings = fuse_siblings
+        self.recompute_pools = recompute_pools
+
+    def __call__(self, module: nn.Module) -> nn.Module:
+        if isinstance(module, ParallelBlock):
+            branches = [(name, self(branch)) for name, branch in module.named_children()]
+            if self.fuse_siblings and fused_siblings([branch for _, branch in branches]):
+                return SiblingParallelBlock.of(module, branches)
+            if all(new is old for (_, new), old in zip(branches, module.children())):
+                return module
+            rebuilt = ParallelBlock(branches, module.merge, module.scales, module.activation, module.shuffle)
+            return rebuilt.train(module.training)
+        if type(module) is nn.Sequential:
+            children = [(name, self(child)) for name, child in module.named_children()]
+            if all(new is old for (_, new), old in zip(children, module.children())):
+                return module
+            return nn.Sequential(OrderedDict(children)).train(module.training)
+        if self.recompute_pools and type(module) is nn.MaxPool2d and not module.return_indices:
+            return LeanMaxPool2d.replacing(module).train(module.training)
+        return module
