@@ -103,18 +103,27 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
         ("--batch", "8", "32", "--ablation"),
         ("--batch", "2", "--repeats", "2", "--ablation"),
     ),
+    "train-compile": Benchmark(
+        "train_step.py",
+        ("--compile", "--recompute-pools", "--no-memory", "--repeats", "6"),
+        ("--compile", "--no-memory", "--batch", "1", "--repeats", "1"),
+    ),
+    "train-memory": Benchmark(
+        "train_step.py",
+        ("--memory-sweep", "--sweep-batches", "16", "24", "32"),
+        ("--memory-sweep", "--sweep-batches", "2", "3"),
+    ),
+    "digits-optimized": Benchmark("digits_optimized.py", (), ("--seeds", "0", "1", "--epochs", "1")),
     "train-v3": Benchmark(
         "train_step.py",
-        ("--model", "inception-v3"),
+        ("--model", "inception-v3", "--repeats", "5"),
         ("--model", "inception-v3", "--batch", "1", "--repeats", "1"),
     ),
     "train-resnet50": Benchmark(
-        "train_step.py", ("--model", "resnet50"), ("--model", "resnet50", "--batch", "1", "--repeats", "1")
+        "train_step.py",
+        ("--model", "resnet50", "--repeats", "5"),
+        ("--model", "resnet50", "--batch", "1", "--repeats", "1"),
     ),
-    "train-memory": Benchmark(
-        "train_step.py", ("--memory-sweep",), ("--memory-sweep", "--sweep-batches", "2", "3")
-    ),
-    "digits-optimized": Benchmark("digits_optimized.py", (), ("--seeds", "0", "1", "--epochs", "1")),
     "inference": Benchmark(
         "inference.py",
         ("--ablation", "--profile", "--compile"),
@@ -163,11 +172,6 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
     # ATen's and MKL's AVX2 caps (issue 25: CPUs without AVX-512)
     "isa": Benchmark("isa.py", ISA_ARGS, ISA_QUICK),
     "isa-avx2-emulated": Benchmark("isa.py", ISA_ARGS, ISA_QUICK, env=AVX2_EMULATED),
-    "train-compile": Benchmark(
-        "train_step.py",
-        ("--compile", "--no-memory", "--repeats", "8"),
-        ("--compile", "--no-memory", "--batch", "1", "--repeats", "1"),
-    ),
     "compile": Benchmark("compile_time.py", (), ("--models", "small", "--rounds", "1", "--no-same-process")),
 }
 

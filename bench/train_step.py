@@ -110,6 +110,7 @@ ABLATION = {  # each is optimize_for_training without fuse_siblings, the row aft
     "+ channels_last": Contender(ours=True, optimize={"fuse_siblings": False}),
     "+ channels_last, bf16": Contender(ours=True, optimize={"fuse_siblings": False, "dtype": "bf16"}),
 }
+LEAN = "optimize_for_training, recompute_pools"
 COMPILED = ("torchvision", "torchvision, channels_last", "torchvision, channels_last + bf16 autocast")
 COMPILED_OURS = ("optimize_for_training", "optimize_for_training bf16")
 
@@ -123,6 +124,8 @@ def contenders(args: argparse.Namespace) -> dict[str, Contender]:
         if args.ablation:
             chosen[ablated] = ABLATION[ablated]
         chosen[optimized] = OURS[optimized]
+    if args.recompute_pools:
+        chosen[LEAN] = Contender(ours=True, optimize={"recompute_pools": True})
     if args.compile:
         for name in COMPILED:
             chosen[f"torch.compile({name})"] = Contender(**{**TORCHVISION[name].__dict__, "compiled": True})
@@ -196,6 +199,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--ablation", action="store_true", help="one row per step of optimize_for_training")
     parser.add_argument("--compile", action="store_true", help="add the torch.compile contenders (slow)")
+    parser.add_argument(
+        "--recompute-pools", action="store_true", help="add optimize_for_training(recompute_pools=True)"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--memory-sweep", action="store_true", help="peak memory against batch size")
     parser.add_argument("--checkpoint-blocks", default="3a:5b", help="for --memory-sweep (%(default)s)")
@@ -298,7 +304,9 @@ def _child(args: list[str]) -> dict:
 
 
 def _peak_in_fresh_process(name: str, args: argparse.Namespace, batch: int) -> int:
-    flags = ["--ablation"] if args.ablation else []
+    flags = (["--ablation"] if args.ablation else []) + (
+        ["--recompute-pools"] if args.recompute_pools else []
+    )
     return _child(["--memory-of", name, "--model", args.model, "--batch", str(batch), *flags])["peak_bytes"]
 
 
@@ -306,6 +314,7 @@ SWEEP = {  # row -> optimize_for_training's arguments, given --checkpoint-blocks
     "torchvision, channels_last": None,
     "optimize_for_training": lambda blocks: {},
     "optimize_for_training, checkpoint_blocks": lambda blocks: {"checkpoint_blocks": blocks},
+    LEAN: lambda blocks: {"recompute_pools": True},
 }
 
 
