@@ -21,6 +21,7 @@ from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_d
 from archbuilder.space import SearchSpace, load_space
 from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.summary import Summary, summarize
+from archbuilder.version import __version__ as __version__  # re-exported
 
 if TYPE_CHECKING:
     from archbuilder.builder import (
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
         save_checkpoint,
     )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "IR",

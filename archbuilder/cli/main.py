@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from archbuilder import __version__
 from archbuilder.cli import bench, build, catalog, check, diff, emit, export, import_, render, search
 from archbuilder.cli.common import TorchUnavailable, UsageError, positive
 from archbuilder.errors import SpecError, UnsupportedOnThisCPU, escape
@@ -18,6 +17,7 @@ from archbuilder.extras import MissingExtra, missing_extra
 from archbuilder.files import interrupted
 from archbuilder.render import RenderError, UnsupportedFormat
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
+from archbuilder.version import __version__
 
 __all__ = ["main"]
 

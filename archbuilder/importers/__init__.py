@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archbuilder.files import UnreadableFile, read_regular
 from archbuilder.formats import FORMATS_BY_USE, extensions, format_of
+from archbuilder.importers.caffe_files import attach_caffemodel, caffe_file
 from archbuilder.importers.graph import ImportFailure, Unsupported
 from archbuilder.importers.pipeline import finish
 from archbuilder.importers.result import IMPORTER_VERSION, ImportResult
@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 FORMATS = FORMATS_BY_USE["import"]
-MAX_PROTOTXT_BYTES = 16 << 20  # text; BVLC GoogLeNet's train_val is 43 KiB
 
 
 def import_model(
@@ -68,10 +67,9 @@ def import_model(
             ],
         )
     if kind == "caffe":
-        raw = _read(path, MAX_PROTOTXT_BYTES)
-        graph, default_name = _caffe(path, raw, phase, input_shape, partial)
+        graph, default_name, raw = caffe_file(path, phase, input_shape, partial)
         if caffemodel is not None:
-            _caffe_weights(graph, Path(caffemodel))
+            attach_caffemodel(graph, Path(caffemodel))
     elif caffemodel is not None:
         raise ImportFailure(str(caffemodel), [Unsupported("(file)", "-", "weights for a .prototxt only")])
     else:
@@ -83,50 +81,6 @@ def import_model(
     digest = hashlib.sha256(raw).hexdigest()
     name = name or default_name or path.stem
     return finish(graph, source=str(path), sha256=digest, format=kind, name=name, partial=partial)
-
-
-def _read(path: Path, limit: int) -> bytes:
-    """The bytes of regular file ``path``; ImportFailure where it cannot be read (a FIFO, a
-    device, a folder, missing) or holds more than ``limit`` bytes (counted while reading)."""
-    try:
-        return read_regular(path, max_bytes=limit)
-    except UnreadableFile as exc:
-        raise ImportFailure(str(path), [Unsupported("(file)", "-", exc.reason)]) from None
-
-
-def _caffe(path: Path, raw: bytes, phase: str, input_shape, partial: bool):
-    from archbuilder.importers.caffe import caffe_graph
-    from archbuilder.importers.prototxt import PrototxtError, parse_prototxt
-
-    try:
-        net = parse_prototxt(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ImportFailure(
-            str(path), [Unsupported("(file)", "-", "not UTF-8 text; a .prototxt is a text file")]
-        ) from None
-    except PrototxtError as exc:
-        raise ImportFailure(
-            str(path), [Unsupported("(file)", "-", f"not protobuf text format: {exc}")]
-        ) from None
-    graph = caffe_graph(net, phase=phase, input_shape=input_shape, partial=partial)
-    names = [name for name in net.get("name", []) if isinstance(name, str)]  # else a problem in graph
-    return graph, names[0] if names else None
-
-
-def _caffe_weights(graph, path: Path) -> None:
-    """Read ``path`` (a .caffemodel) into ``graph``'s nodes; ImportFailure naming what differs."""
-    from archbuilder.importers.caffe_weights import attach_caffe_weights
-    from archbuilder.importers.caffemodel import MAX_CAFFEMODEL_BYTES, CaffemodelError, read_caffemodel
-
-    raw = _read(path, MAX_CAFFEMODEL_BYTES)
-    try:
-        blobs = read_caffemodel(raw)
-    except CaffemodelError as exc:
-        raise ImportFailure(str(path), [Unsupported("(file)", "-", f"not a Caffe model: {exc}")]) from None
-    problems = attach_caffe_weights(graph, blobs)
-    if problems:
-        raise ImportFailure(str(path), problems, weights=True)
-    graph.notes.append(f'weights: "{path.name}", sha256 {hashlib.sha256(raw).hexdigest()}')
 
 
 def import_module(

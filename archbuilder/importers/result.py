@@ -1,4 +1,5 @@
-"""What an import gives back: the spec, its weights, and where it came from (the header)."""
+"""What an import gives back: the spec, its weights, and where it came from (the header).
+Turning the weights into torch tensors is :mod:`.weights`'s, imported when asked for."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from archbuilder.escaping import yaml_header
 from archbuilder.files import shown_path, write_atomic
 from archbuilder.spec import ArchSpec
+from archbuilder.version import __version__
 
 if TYPE_CHECKING:
     import torch
@@ -37,8 +39,6 @@ class ImportResult:
         """Comment lines naming the source file (as :func:`~archbuilder.files.shown_path` shows
         it), its sha256 and the importer version (each one line whatever the names hold:
         :func:`~archbuilder.escaping.yaml_header`)."""
-        from archbuilder import __version__
-
         lines = [
             f"imported by archbuilder {__version__} (importer {IMPORTER_VERSION}) from {self.format} file",
             f"source: {json.dumps(shown_path(self.source), ensure_ascii=False)}",  # quoted: any name stays one line
@@ -59,34 +59,14 @@ class ImportResult:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The weights as a ``state_dict`` that ``build(result.spec)`` loads (strictly)."""
-        import numpy as np
-        import torch
-
-        from archbuilder.builder import build
+        from archbuilder.importers.weights import state_dict
 
         if self.weights is None:
             raise ValueError(f"{self.source}: a {self.format} file holds no weights")
-        model = build(self.spec, max_param_bytes=1 << 40)
-        state = model.state_dict()
-        missing = [
-            key for key in state if key not in self.weights and not key.endswith("num_batches_tracked")
-        ]
-        unused = [key for key in self.weights if key not in state]
-        if missing or unused:
-            raise ValueError(f"weights do not match the spec: missing {missing[:5]}, unused {unused[:5]}")
-        for key, value in self.weights.items():
-            tensor = torch.tensor(np.array(value), dtype=state[key].dtype)
-            if tuple(tensor.shape) != tuple(state[key].shape):
-                tensor = tensor.reshape(state[key].shape)  # e.g. a Gemm's bias written as 1×N
-            state[key] = tensor.clone()
-        return state
+        return state_dict(self.spec, self.weights)
 
     def save_weights(self, path: str | Path) -> Path:
         """Write :meth:`state_dict` with ``torch.save`` (atomically)."""
-        import io
+        from archbuilder.importers.weights import save_state_dict
 
-        import torch
-
-        buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        return write_atomic(path, buffer.getvalue())
+        return save_state_dict(self.state_dict(), path)
