@@ -71,12 +71,35 @@ class Watched:
         return "".join(self.output)
 
     def stop(self) -> None:
-        """Kill the process and whatever it started (its process group), and wait for it."""
+        """Kill the process and everything it started (torchrun puts its workers in sessions
+        of their own, so its process group is not enough), and wait for it."""
+        doomed = descendants(self.process.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait()
 
     def children(self) -> list[int]:
         """The ids of the process's child processes (Linux /proc)."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
+        return children(self.process.pid)
+
+
+def children(pid: int) -> list[int]:
+    """The ids of ``pid``'s child processes, from every thread of it (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, their children, and so on."""
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -4,12 +4,14 @@ job restarted by torchrun and resumed from the last checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -59,8 +61,12 @@ def start_two_nodes(cwd: Path, args: list[str], restarts: int = 0) -> list[Watch
 
 def finish(nodes: list[Watched]) -> str:
     try:
-        outputs = [node.finish(NODE_SECONDS) for node in nodes]
-        codes = [node.process.returncode for node in nodes]
+        deadline = time.monotonic() + NODE_SECONDS
+        for node in nodes:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # reported below, with the output
+                node.finish(max(1.0, deadline - time.monotonic()))
+        outputs = [node.text() for node in nodes]
+        codes = [node.process.poll() for node in nodes]
         shown = "".join(
             f"--- node {n}, exit status {code}:\n{out}" for n, (code, out) in enumerate(zip(codes, outputs))
         )
