@@ -17,12 +17,13 @@ import secrets
 import stat
 import threading
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
     "UnreadableFile",
-    "interrupted",
+    "cancelled_by",
     "open_regular",
     "output_target",
     "read_regular",
@@ -31,8 +32,21 @@ __all__ = [
     "write_into",
 ]
 
-# Set by the CLI's SIGINT handler: a write not yet renamed into place is abandoned.
-interrupted = threading.Event()
+_cancellation: ContextVar[threading.Event | None] = ContextVar("archbuilder_cancellation", default=None)
+
+
+@contextlib.contextmanager
+def cancelled_by(event: threading.Event) -> Iterator[None]:
+    """While inside, :func:`write_atomic` renames nothing into place once ``event`` is set (it
+    raises KeyboardInterrupt and leaves no file): the command line passes its Ctrl-C flag,
+    so an interrupted command writes no output even where a library swallowed the signal.
+    Scoped to this thread's context, not the process."""
+    token = _cancellation.set(event)
+    try:
+        yield
+    finally:
+        _cancellation.reset(token)
+
 
 _SPECIAL_ROOTS = (Path("/dev"), Path("/proc"), Path("/sys"))
 
@@ -238,7 +252,8 @@ def _replace(folder: int, name: str, data: bytes, *, shown: str) -> None:
                 existing = os.stat(name, dir_fd=folder, follow_symlinks=False)
                 if stat.S_ISREG(existing.st_mode):
                     os.fchmod(file.fileno(), existing.st_mode & 0o777)
-        if interrupted.is_set():
+        cancellation = _cancellation.get()
+        if cancellation is not None and cancellation.is_set():
             raise KeyboardInterrupt
         os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except IsADirectoryError as exc:

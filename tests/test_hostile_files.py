@@ -228,3 +228,25 @@ def test_a_symlink_is_resolved_and_a_loop_is_an_error(tmp_path):
     (tmp_path / "b").symlink_to(tmp_path / "a")
     with pytest.raises(OSError, match="symbolic link loop"):
         write_atomic(tmp_path / "a", b"x")
+
+
+def test_a_cancelled_write_leaves_nothing_and_cancellation_is_scoped(tmp_path):
+    """Inside ``cancelled_by(event)`` with the event set, write_atomic renames nothing into
+    place (KeyboardInterrupt, no file, no temporary); outside it, or in another thread, the
+    same write goes through: no process-wide flag."""
+    import threading
+
+    from archbuilder.files import cancelled_by, write_atomic
+
+    event = threading.Event()
+    event.set()
+    target = tmp_path / "out.svg"
+    with cancelled_by(event), pytest.raises(KeyboardInterrupt):
+        write_atomic(target, b"<svg/>")
+    assert list(tmp_path.iterdir()) == []
+    with cancelled_by(event):
+        other = threading.Thread(target=write_atomic, args=(tmp_path / "thread.svg", b"x"))
+        other.start()
+        other.join()
+    write_atomic(target, b"<svg/>")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.svg", "thread.svg"]

@@ -14,7 +14,7 @@ from archbuilder.cli.common import TorchUnavailable, UsageError, positive
 from archbuilder.errors import SpecError, UnsupportedOnThisCPU, escape
 from archbuilder.export import ExportError
 from archbuilder.extras import MissingExtra, missing_extra
-from archbuilder.files import interrupted
+from archbuilder.files import cancelled_by
 from archbuilder.render import RenderError, UnsupportedFormat
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
 from archbuilder.version import __version__
@@ -74,10 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except KeyboardInterrupt:
         return 130
-    interrupted.clear()
-    previous = _catch_interrupts()
+    interrupted = threading.Event()
+    previous = _catch_interrupts(interrupted)
     try:
-        status = args.run(args)
+        with cancelled_by(interrupted):
+            status = args.run(args)
         if interrupted.is_set():  # a library swallowed the KeyboardInterrupt
             raise KeyboardInterrupt
         return status
@@ -133,7 +134,7 @@ def _message(exc: Exception) -> str:
     return f"archbuild: internal error ({detail}); rerun with --debug for a traceback and report it"
 
 
-def _catch_interrupts():
+def _catch_interrupts(interrupted: threading.Event):
     """Make Ctrl-C stop the command even where a library catches KeyboardInterrupt: the flag
     stays set, so no output is renamed into place and the exit status is 130."""
     if threading.current_thread() is not threading.main_thread():
