@@ -16,6 +16,7 @@ from archbuilder.builder import precision_cpu
 from archbuilder.builder.optimize import FusedConv
 from archbuilder.builder.precision import Cast, Float32
 from archbuilder.errors import SpecError
+from tests.conftest import SPECS
 from tests.test_optimize import relative_error, trained_looking
 
 SMALL = """
@@ -337,3 +338,15 @@ print(cpu_support().onednn_bf16, len(caught), error)
     assert result.returncode == 0, result.stderr
     onednn_bf16, warned, error = result.stdout.split()
     assert onednn_bf16 == "False" and warned == "1" and float(error) <= BF16_TOLERANCE
+
+
+def test_the_precision_benchmark_leaves_the_callers_random_state_alone():
+    """It builds the same weights every run without reseeding the process: the caller's
+    generator state is the same after it as before."""
+    from archbuilder.builder.precision_bench import benchmark
+
+    spec = archbuilder.load_spec(SPECS / "inception-digits.yaml")
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state().clone()
+    benchmark(spec, batch=2, repeats=1, twin=False)
+    assert torch.equal(torch.random.get_rng_state(), before)

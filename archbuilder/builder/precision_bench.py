@@ -59,9 +59,10 @@ def benchmark(
     ``peers(model)``'s contenders (named callables) instead, in the same interleaved rounds."""
     from archbuilder.builder.build import build
 
-    torch.manual_seed(0)
-    model = build(spec, aux=False, max_param_bytes=1 << 40).eval()
-    x = torch.randn(batch, spec.input.channels, spec.input.height, spec.input.width)
+    with torch.random.fork_rng(devices=[]):  # the same weights every run; the caller's RNG untouched
+        torch.manual_seed(0)
+        model = build(spec, aux=False, max_param_bytes=1 << 40).eval()
+        x = torch.randn(batch, spec.input.channels, spec.input.height, spec.input.width)
     if peers is None:
         peers = lambda model: (  # noqa: E731
             _torchvision(model, spec.name, dtype == "bf16") if twin and spec.name in TWINS else {}
