@@ -118,8 +118,11 @@ def test_nested_uses_and_parameters_passed_through():
 def test_the_spec_with_templates_renders_and_scales():
     spec = archbuilder.load_spec(SPEC, overrides=["scale.width=2", "scale.divisor=4"])
     assert shapes(spec)["a"] == (16 + 16 + 8, 16, 16)
-    dot = archbuilder.diagram(spec).source
+    dot = archbuilder.diagram(spec, unroll=True).source
     assert "cluster_b_2" in dot and "cluster_b_2.three" not in dot
+    # drawn by default as one block standing for its two equal copies
+    rolled = archbuilder.diagram(spec).source
+    assert "b ×2 · Inception" in rolled and "b_1 … b_2" in rolled and "cluster_b_2" not in rolled
 
 
 def test_use_errors_are_located_and_listed_together():
