@@ -5,7 +5,6 @@ job restarted by torchrun and resumed from the last checkpoint."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -24,6 +23,7 @@ import archbuilder
 
 from .conftest import ROOT
 from .processes import Watched, free_port, one_thread_env
+from .test_train_digits import digest
 
 pytest.importorskip("sklearn")
 
@@ -32,15 +32,6 @@ EPOCHS = 4
 TRAIN = ["--epochs", str(EPOCHS), "--no-progress", "--threads", "1"]
 NODE_SECONDS = 300  # each torchrun process, at most
 TEST_IMAGES = 360
-
-
-def digest(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor by name, computed here rather than by the script."""
-    sha = hashlib.sha256()
-    for name in sorted(state):
-        sha.update(name.encode())
-        sha.update(state[name].detach().cpu().contiguous().numpy().tobytes())
-    return sha.hexdigest()
 
 
 def torchrun(port: int, restarts: int) -> list[str]:
