@@ -63,11 +63,10 @@ def evaluate(parsed: Parsed, picks: Picks, choices: dict[str, Any]) -> Candidate
     if problems:
         return Candidate(choices, stage="spec", problems=tuple(problems))
     try:
-        spec = ArchSpec.model_validate(data, context={"templates_expanded": True})
+        spec = ArchSpec.from_data(data, source, templates_expanded=True)
     except ValidationError as exc:
         found = relocate(problems_from_validation(exc, data, source), origins)
         return Candidate(choices, stage="spec", problems=tuple(found))
-    spec._source = source
     try:
         ir = lower(spec)
     except SpecError as exc:

@@ -170,13 +170,12 @@ def _load(
     problems += expansion_problems
     check_budget(data, source, max_ops)
     try:
-        spec = ArchSpec.model_validate(data, context={"templates_expanded": True})
+        spec = ArchSpec.from_data(data, source, templates_expanded=True)
     except ValidationError as exc:
         found = relocate(problems_from_validation(exc, data, source), origins)
         raise SpecError([*problems, *found]) from None
     if problems:
         raise SpecError(problems)
-    spec._source = source
     if check_shapes:
         from archbuilder.ir.lower import lower
 

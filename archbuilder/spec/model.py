@@ -143,6 +143,17 @@ class ArchSpec(SpecModel):
 
     __hash__ = None  # type: ignore[assignment]  # lists inside: not hashable
 
+    @classmethod
+    def from_data(
+        cls, data: dict[str, Any], source: Source | None = None, *, templates_expanded: bool = False
+    ) -> ArchSpec:
+        """The spec ``data`` describes (pydantic's ValidationError when it is not valid), with
+        ``source`` (where each key was written) kept for error locations and the page."""
+        context = {"templates_expanded": True} if templates_expanded else None
+        spec = cls.model_validate(data, context=context)
+        spec._source = source
+        return spec
+
     @property
     def source(self) -> Source | None:
         """Where this spec was loaded from (file and key positions), if it was loaded."""
@@ -157,9 +168,7 @@ class ArchSpec(SpecModel):
         """This spec with ``num_classes`` replaced (its source kept, for error locations)."""
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
-        updated = type(self).model_validate({**self.to_dict(), "num_classes": num_classes})
-        updated._source = self._source
-        return updated
+        return type(self).from_data({**self.to_dict(), "num_classes": num_classes}, self._source)
 
     def to_yaml(self) -> str:
         """YAML text that loads back to an equal spec."""

@@ -52,11 +52,9 @@ def apply_scale(spec: ArchSpec) -> ArchSpec:
             if key in layer:
                 layer[key] = width(layer[key])
     try:
-        scaled = ArchSpec.model_validate(data)
+        return ArchSpec.from_data(data, spec.source)
     except ValidationError as exc:  # e.g. depth 16 takes a repeat of 1000 past its limit
         from archbuilder.spec.validate import problems_from_validation
 
         found = problems_from_validation(exc, data, spec.source or Source())
         raise SpecError([_scaled(problem, scale.depth) for problem in found]) from None
-    scaled._source = spec.source
-    return scaled
