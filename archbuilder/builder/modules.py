@@ -148,8 +148,8 @@ class ArchModel(nn.Module):
             self.add_module(name, module)
         for name, _, _, module in aux_heads:
             self.add_module(name, module)
-        self._body = tuple(name for name, _ in body)
-        order = {name: index for index, name in enumerate(self._body)}
+        self.body_names: tuple[str, ...] = tuple(name for name, _ in body)  # the top-level entries, in order
+        order = {name: index for index, name in enumerate(self.body_names)}
         tapped = sorted(aux_heads, key=lambda head: order[head[1]])  # stable: spec order per tap
         self._taps: dict[str, tuple[str, ...]] = {}
         for name, tap, _, _ in tapped:
@@ -160,7 +160,7 @@ class ArchModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor | ModelOutputs:
         with_aux = self.training and bool(self.aux_weights)
         aux: list[Tensor] = []
-        for name in self._body:
+        for name in self.body_names:
             x = self._modules[name](x)
             if with_aux and name in self._taps:
                 aux.extend(self._modules[head](x) for head in self._taps[name])
@@ -186,11 +186,11 @@ class ArchModel(nn.Module):
         Runs the network only up to the last of them; aux heads never run. Batch norm and
         dropout follow the model's mode, as in ``forward``.
         """
-        names = check_taps(at, self._body)
+        names = check_taps(at, self.body_names)
         wanted = set(names)
-        stop = max(self._body.index(name) for name in names)
+        stop = max(self.body_names.index(name) for name in names)
         found: dict[str, Tensor] = {}
-        for name in self._body[: stop + 1]:
+        for name in self.body_names[: stop + 1]:
             x = self._modules[name](x)
             if name in wanted:
                 found[name] = x

@@ -263,7 +263,7 @@ def optimize_for_inference(
     keep = kept_in_fp32(model, keep_fp32)  # before any work: a bad name fails fast
     rewriter = _Rewriter(fold_bn=fold_bn, fuse_siblings=fuse_siblings, separable_pools=separable_pools)
     with torch.no_grad():
-        layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model._body]  # no aux
+        layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model.body_names]  # no aux
         if fold_bn:
             layers = _fold_neighbours(layers)
         if dtype != torch.float32:

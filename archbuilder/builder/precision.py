@@ -97,7 +97,7 @@ def kept_in_fp32(model: nn.Module, keep_fp32: Iterable[str] | None = None) -> fr
     ``keep_fp32`` wins; else the spec's ``precision.keep_fp32``; else the head's linear
     layers. A repeated layer's name covers its copies (``name_1`` … ``name_n``).
     """
-    body: tuple[str, ...] = model._body
+    body: tuple[str, ...] = model.body_names
     spec = getattr(model, "spec", None)
     if keep_fp32 is None and spec is not None and spec.precision is not None:
         keep_fp32 = spec.precision.keep_fp32

@@ -302,7 +302,7 @@ def _float_body(model: ArchModel, fuse_siblings: bool) -> nn.Module:
     quantizer's module names), each conv a plain ``nn.Conv2d`` whose weight the quantizer sees."""
     rewriter = _Rewriter(fold_bn=True, fuse_siblings=fuse_siblings)
     with torch.no_grad():
-        layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model._body]
+        layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model.body_names]
     kept = OrderedDict((name, _plain(layer)) for name, layer in layers if not isinstance(layer, nn.Identity))
     return nn.Sequential(kept).eval().to(memory_format=torch.channels_last)
 

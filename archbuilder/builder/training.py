@@ -77,7 +77,7 @@ class TrainingModel(ArchModel):
             "fuse_siblings": fuse_siblings,
             "recompute_pools": recompute_pools,
             "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None,
-            "checkpoint_blocks": sorted(checkpoint_blocks, key=self._body.index),
+            "checkpoint_blocks": sorted(checkpoint_blocks, key=self.body_names.index),
         }
 
     def forward(self, x: Tensor) -> Tensor | ModelOutputs:
@@ -86,7 +86,7 @@ class TrainingModel(ArchModel):
         with_aux = self.training and bool(self.aux_weights)
         aux: list[Tensor] = []
         with self._autocast(x):
-            for name in self._body:
+            for name in self.body_names:
                 x = self._layer(name, x)
                 if with_aux and name in self._taps:
                     aux.extend(_float32(self._modules[head](x)) for head in self._taps[name])
@@ -136,9 +136,9 @@ def optimize_for_training(
         )
     autocast_dtype = _autocast_dtype(dtype)
     keep = kept_in_fp32(model, keep_fp32) if autocast_dtype is not None else frozenset()
-    checkpointed_blocks = chosen_blocks(checkpoint_blocks, model._body)
+    checkpointed_blocks = chosen_blocks(checkpoint_blocks, model.body_names)
     rewrite = _Rewriter(fuse_siblings=fuse_siblings, recompute_pools=recompute_pools)
-    body = [(name, rewrite(model._modules[name])) for name in model._body]
+    body = [(name, rewrite(model._modules[name])) for name in model.body_names]
     training = TrainingModel(
         body,
         _aux_heads(model),
@@ -181,7 +181,7 @@ def _aux_heads(model: ArchModel) -> list[tuple[str, str, float, nn.Module]]:
     return [
         (name, taps[name], weights[name], module)
         for name, module in model.named_children()
-        if name not in model._body
+        if name not in model.body_names
     ]
 
 
