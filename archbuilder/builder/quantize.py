@@ -37,10 +37,11 @@ import torch
 from torch import Tensor, nn
 
 from archbuilder.builder import precision_cpu
+from archbuilder.builder.inference_modules import FusedConv, InferenceParallel
 from archbuilder.builder.modules import ArchModel
-from archbuilder.builder.optimize import FusedConv, InferenceParallel, _concat_convs, _Rewriter
 from archbuilder.builder.pooling import EdgePaddedMaxPool2d
 from archbuilder.builder.precision import compile_frozen, kept_in_fp32
+from archbuilder.builder.rewrite import Rewriter, concat_convs
 from archbuilder.extras import importing
 
 __all__ = ["QuantizedModel", "calibration_batches", "quantize", "quantize_module"]
@@ -300,7 +301,7 @@ def _edge_pads_in_int8(program: torch.fx.GraphModule) -> None:
 def _float_body(model: ArchModel, fuse_siblings: bool) -> nn.Module:
     """The model's eval body after folding and sibling fusion, top-level names kept (the
     quantizer's module names), each conv a plain ``nn.Conv2d`` whose weight the quantizer sees."""
-    rewriter = _Rewriter(fold_bn=True, fuse_siblings=fuse_siblings)
+    rewriter = Rewriter(fold_bn=True, fuse_siblings=fuse_siblings)
     with torch.no_grad():
         layers = [(name, rewriter.rewrite(model.get_submodule(name))) for name in model.body_names]
     kept = OrderedDict((name, _plain(layer)) for name, layer in layers if not isinstance(layer, nn.Identity))
@@ -326,7 +327,7 @@ def _bare_siblings_apart(block: InferenceParallel) -> InferenceParallel:
                 routes[i] = None
         if len(kept) > 1:
             convs = [_slice_conv(head, start, width) for _, (_, start, width) in kept]
-            heads.append(_concat_convs(convs))
+            heads.append(concat_convs(convs))
             offset = 0
             for i, (_, _, width) in kept:
                 routes[i] = (len(heads) - 1, offset, width)
