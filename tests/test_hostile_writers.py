@@ -321,7 +321,7 @@ def test_render_names_its_output_without_control_characters(tmp_path, capfdbinar
 WRITER_MODULES = [
     *(ROOT / "archbuilder" / "render").glob("*.py"),
     ROOT / "archbuilder" / "importers" / "result.py",
-    ROOT / "archbuilder" / "catalog.py",
+    *(ROOT / "archbuilder" / "catalog").glob("*.py"),
     ROOT / "archbuilder" / "variants.py",
 ]
 

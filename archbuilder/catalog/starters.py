@@ -1,75 +1,22 @@
-"""The shipped specs as a catalog: list them with their sizes, print one, start a spec from one.
-
-timm's ``list_models`` and torchtune's ``tune ls`` / ``tune cp`` are the models: a name is
-shipped data (``specs/*.yaml``, installed with the package), and the listing carries the
-metadata an experiment needs to choose (parameters, MACs, input size). No torch is imported.
-"""
+"""A shipped spec's text to print or to start a spec of one's own from: its ``$schema`` line
+for editors, and for a new file a header saying what to edit and how to check it."""
 
 from __future__ import annotations
 
-import fnmatch
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from archbuilder.escaping import yaml_header
 from archbuilder.spec import load_spec
 from archbuilder.spec.schema import schema_reference
-from archbuilder.spec.shipped import shipped_names, shipped_path
-from archbuilder.summary import summarize
+from archbuilder.spec.shipped import shipped_path
 
-__all__ = ["ShippedSpec", "list_specs", "new_spec_text", "shipped_spec_text"]
+__all__ = ["new_spec_text", "shipped_spec_text"]
 
 _SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=\S*\n")
 _LEADING_COMMENTS = re.compile(r"\A(?:#.*\n)+")  # the shipped file's own header
 _NAME_LINE = re.compile(r"^name: .*$", re.MULTILINE)
 _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class ShippedSpec:
-    """One shipped spec: its name (what ``load_spec`` takes), file and sizes."""
-
-    name: str
-    path: Path
-    model: str  # the spec's own ``name:``
-    description: str  # its first sentence
-    input: tuple[int, ...]
-    params: int  # with aux heads
-    inference_params: int  # without aux heads
-    inference_macs: int  # one sample at the spec's input size, without aux heads
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "path": str(self.path), "input": list(self.input)}
-
-
-def list_specs(pattern: str | None = None) -> list[ShippedSpec]:
-    """The shipped specs whose names match the shell-style ``pattern`` (all when None), by name."""
-    names = [name for name in shipped_names() if pattern is None or fnmatch.fnmatchcase(name, pattern)]
-    return [_entry(name) for name in names]
-
-
-def _entry(name: str) -> ShippedSpec:
-    path = shipped_path(name)
-    spec = load_spec(path)
-    summary = summarize(spec)
-    return ShippedSpec(
-        name=name,
-        path=path,
-        model=spec.name,
-        description=_first_sentence(spec.description or ""),
-        input=summary.input_shape,
-        params=summary.params,
-        inference_params=summary.inference_params,
-        inference_macs=summary.inference_macs,
-    )
-
-
-def _first_sentence(text: str) -> str:
-    flat = " ".join(text.split())
-    match = re.match(r"(.+?[.:;])(\s|$)", flat)
-    return match.group(1).rstrip(".:;") if match else flat
 
 
 def shipped_spec_text(name: str, *, schema: str | None = None, output: str | Path | None = None) -> str:
