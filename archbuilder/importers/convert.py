@@ -17,12 +17,12 @@ from archbuilder.importers.graph import Node, Shape, Unsupported
 from archbuilder.importers.inception import CONV_SETTINGS, as_inception
 from archbuilder.importers.structure import Block, Item, Structure, StructureError
 from archbuilder.ir.names import RESERVED_NAMES
+from archbuilder.spec.blocks import Inception
 
 __all__ = ["spec_data"]
 
 BUILTIN = {"norm": "batch", "activation": "relu", "bn_eps": 1e-5, "bn_momentum": 0.1}
 _HEAD_KINDS = ("global_avgpool", "adaptive_avgpool", "flatten", "linear")
-_INCEPTION_BRANCHES = ("branch1x1", "branch3x3", "branch5x5", "branch_pool")
 _INVALID = re.compile(r"[^A-Za-z0-9_-]+")
 _STRAY = {  # structure ops outside the place a spec can say them
     "slice": "a slice of the channels that is not the start of a branch of a channel-split block",
@@ -218,7 +218,7 @@ class _Emitter:
 
     def inception(self, branches, fields: dict[str, Any], roles, op_id: str) -> dict[str, Any]:
         """An ``inception`` block's fields, its weights keyed by the role names."""
-        for branch, branch_name, role_names in zip(branches, _INCEPTION_BRANCHES, roles):
+        for branch, branch_name, role_names in zip(branches, Inception.BRANCHES, roles):
             for node, role in zip(branch, role_names):
                 for key, value in node.weights.items():
                     self.weights[f"{op_id}.{branch_name}.{role}.{key}"] = value

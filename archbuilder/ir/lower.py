@@ -28,18 +28,6 @@ from archbuilder.spec.templates import TemplateUse
 
 __all__ = ["lower"]
 
-# Where each op of an Inception block is written: its role field.
-_INCEPTION_FIELDS = {
-    "branch1x1.conv": "ch1x1",
-    "branch3x3.reduce": "ch3x3red",
-    "branch3x3.conv": "ch3x3",
-    "branch5x5.reduce": "ch5x5red",
-    "branch5x5.conv": "ch5x5",
-    "branch5x5.conv2": "ch5x5",
-    "branch_pool.pool": "pool",
-    "branch_pool.proj": "pool_proj",
-}
-
 
 class _Stop(Exception):
     """A chain of layers cannot continue (its problem is already recorded)."""
@@ -256,7 +244,7 @@ class _Lowering:
         """A multi-branch block; ``fields`` says which field of the block as written each
         generated layer comes from (``branch.layer`` → field), for blocks written by role."""
         is_inception = isinstance(block, Inception)
-        fields = _INCEPTION_FIELDS if is_inception else fields
+        fields = Inception.ROLES if is_inception else fields
         branches: list[Branch] = block.as_branches() if is_inception else block.branches
         inner = context.inner(block.conv)
         merge = "concat" if is_inception else block.merge

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -88,6 +88,21 @@ class Inception(LayerBase):
     block input directly, and the pool branch passes its input channels through.
     """
 
+    BRANCHES: ClassVar[tuple[str, ...]] = ("branch1x1", "branch3x3", "branch5x5", "branch_pool")
+    """The branches' names, in concat order (module names in a built model)."""
+    ROLES: ClassVar[dict[str, str]] = {
+        "branch1x1.conv": "ch1x1",
+        "branch3x3.reduce": "ch3x3red",
+        "branch3x3.conv": "ch3x3",
+        "branch5x5.reduce": "ch5x5red",
+        "branch5x5.conv": "ch5x5",
+        "branch5x5.conv2": "ch5x5",
+        "branch_pool.pool": "pool",
+        "branch_pool.proj": "pool_proj",
+    }
+    """Each generated layer (``branch.layer``) and the field it is written by: the one role
+    table the IR (where a layer's width is written), the importers and the docs read."""
+
     kind: Literal["inception"]
     ch1x1: Width
     """Channels of the 1×1 branch."""
@@ -144,12 +159,13 @@ class Inception(LayerBase):
             **extra,
         )
         projection = [conv("proj", self.pool_proj, 1)] if self.pool_proj is not None else []
-        return [
-            Branch.model_construct(name="branch1x1", layers=[conv("conv", self.ch1x1, 1)]),
-            Branch.model_construct(name="branch3x3", layers=reduced(self.ch3x3red, self.ch3x3, 3)),
-            Branch.model_construct(name="branch5x5", layers=self._branch5x5(reduced)),
-            Branch.model_construct(name="branch_pool", layers=[pool_layer, *projection]),
+        layers = [
+            [conv("conv", self.ch1x1, 1)],
+            reduced(self.ch3x3red, self.ch3x3, 3),
+            self._branch5x5(reduced),
+            [pool_layer, *projection],
         ]
+        return [Branch.model_construct(name=name, layers=chain) for name, chain in zip(self.BRANCHES, layers)]
 
     def _branch5x5(self, reduced) -> list[Layer]:
         if self.factorize_5x5:  # two stacked 3×3 convs: the 5×5's receptive field
