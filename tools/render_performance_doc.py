@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import isa_figures
+import training_figures
 from benchlogs import RESULTS, Log, Table, number, read_log
 from docgen import ROOT, write_or_check
 from precision_figures import accuracy_table, lineage_table, precision_profile_table, speed_table
@@ -201,24 +202,35 @@ def maxpool() -> dict[str, str]:
 
 @figures
 def training() -> dict[str, str]:
-    train = log("train")
-    table = train.tables[0]
-    rows = [[cells[0], cells[1], cells[2], cells[3], cells[4]] for cells in table.rows]
-    f = {
-        "train_table": markdown(
-            ["model", "ms / step", "speed vs peer", "peak MiB", "memory vs peer"], rows, {1, 2, 3, 4}
-        )
-    }
-    f["train_source"] = source_line(train)
-    f["train_caption"] = train.search(r"^Batch .*$")[0]
-    f["train_tv"] = table.row("archbuilder (torchvision layout)")["speed vs peer"]
-    f["train_article"] = table.row("archbuilder (article)")["speed vs peer"]
-    f["train_mem_tv"] = table.row("archbuilder (torchvision layout)")["memory vs peer"]
+    logs = {name: log(name) for name in ("train", "train-memory", "digits-optimized")}
+    for name in ("train-compile", *(name for _, name, _ in training_figures.OTHER_MODELS)):
+        if (LOGS[0] / f"{CPU}-{name}.txt").exists():  # their rows join the targets once measured
+            logs[name] = log(name)
+    f = training_figures.figures(logs, markdown, source_line)
     gpu = read_log(LOGS[0] / "h100-train.txt").tables[0]
     f["gpu_train_peak"] = gpu.rows[0][3]
     f["gpu_train_tv"] = gpu.row("archbuilder (torchvision layout)")["speed vs peer"]
     f["gpu_train_article"] = gpu.row("archbuilder (article)")["speed vs peer"]
     f["gpu_train_ms"] = " / ".join(f"{cells[1]}" for cells in gpu.rows)
+    return f
+
+
+@figures
+def training_compile() -> dict[str, str]:
+    if not (LOGS[0] / f"{CPU}-train-compile.txt").exists():
+        return training_figures.not_measured("train-compile", training_figures.COMPILE_KEYS)
+    return training_figures.compile_figures(log("train-compile"), markdown, source_line)
+
+
+@figures
+def training_other_models() -> dict[str, str]:
+    f: dict[str, str] = {}
+    for _, name, _ in training_figures.OTHER_MODELS:
+        key = name.replace("-", "_")
+        if (LOGS[0] / f"{CPU}-{name}.txt").exists():
+            f |= training_figures.model_figures(name, log(name), markdown, source_line)
+        else:
+            f |= training_figures.not_measured(name, (f"{key}_table", f"{key}_source"))
     return f
 
 
