@@ -184,7 +184,9 @@ def contenders(reference: nn.Module, model: archbuilder.ArchModel, args) -> dict
 def block_names(model: archbuilder.ArchModel, body: nn.Sequential) -> list[str]:
     """The spec's layer name of each of the optimized body's children (casts by their dtype)."""
     kept = [
-        name for name in model._body if not isinstance(model.get_submodule(name), nn.Dropout | nn.Identity)
+        name
+        for name in model.body_names
+        if not isinstance(model.get_submodule(name), nn.Dropout | nn.Identity)
     ]
     names, layers = [], iter(kept)
     for child in body:

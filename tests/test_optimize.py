@@ -99,7 +99,7 @@ def test_batch_norm_and_dropout_are_gone_and_aux_heads_left_out(googlenet):
     assert sum(isinstance(m, FusedConv) for m in optimized.modules()) == 3 + 9 * 4
     # Folding removes each body batch norm's weight and bias (googlenet.yaml's convs already
     # have a bias to fold into); the aux heads are not carried.
-    body = [googlenet.get_submodule(name) for name in googlenet._body]
+    body = [googlenet.get_submodule(name) for name in googlenet.body_names]
     bn_params = sum(2 * m.num_features for b in body for m in b.modules() if isinstance(m, nn.BatchNorm2d))
     kept = sum(t.numel() for t in optimized.state_dict().values())
     assert kept == archbuilder.summarize(googlenet.spec).inference_params - bn_params

@@ -22,14 +22,14 @@ class FeatureModel(nn.Module):
         super().__init__()
         for name, module in body:
             self.add_module(name, module)
-        self._body = tuple(name for name, _ in body)
+        self.body_names = tuple(name for name, _ in body)
         self.feature_info = feature_info
         self._outputs = tuple(feature_info.names())
         self._wanted = frozenset(self._outputs)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         found: dict[str, Tensor] = {}
-        for name in self._body:
+        for name in self.body_names:
             x = self._modules[name](x)
             if name in self._wanted:
                 found[name] = x
