@@ -188,12 +188,22 @@ def test_ten_sgd_steps_reach_the_plain_models_weights():
 
 
 def test_in_float32_the_training_agrees_within_rounding():
+    """The yardstick is float64: the optimized model's float32 gradients are as close to the
+    float64 ones as the plain model's are when torch runs it channels-last, as the optimized
+    one does. (torch's own float32 channels-last kernels round more with one thread than with
+    two: 3.5e-3 of the gradients' norm against 3e-4 for googlenet-torchvision here.)"""
     plain, optimized = twins("googlenet-torchvision", dtype=torch.float32)
     x, target = batch(plain, 64, size=4, dtype=torch.float32)
+    truth_model, _ = twins("googlenet-torchvision", dtype=torch.float64)
+    _, truth = one_step(truth_model, x.double(), target)
     loss, grads = one_step(plain, x, target)
     optimized_loss, optimized_grads = one_step(optimized, x, target)
     assert optimized_loss == pytest.approx(loss, rel=1e-5)
-    assert global_error(grads, optimized_grads) < 1e-3
+    channels_last, _ = twins("googlenet-torchvision", dtype=torch.float32)
+    channels_last = channels_last.to(memory_format=torch.channels_last)
+    _, torch_grads = one_step(channels_last, x.contiguous(memory_format=torch.channels_last), target)
+    assert global_error(truth, optimized_grads) <= 1.5 * global_error(truth, torch_grads) + 1e-4
+    assert global_error(grads, optimized_grads) < 1e-2
     plain, optimized = twins("inception-digits", dtype=torch.float32)
     x, target = batch(plain, 8, size=32, dtype=torch.float32)
     assert global_error(sgd_steps(plain, x, target, 10), sgd_steps(optimized, x, target, 10)) < 1e-3
