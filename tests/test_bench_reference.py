@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 import archbuilder
-from archbuilder.builder.bench_reference import NEAREST, NEAREST_SUFFIX, reference_for
-from archbuilder.builder.precision_bench import TWINS
+from archbuilder.benchmarks.bench_reference import NEAREST, NEAREST_SUFFIX, reference_for
+from archbuilder.benchmarks.precision_bench import TWINS
 from archbuilder.cli.main import main as archbuild
 from archbuilder.diff import diff
 

@@ -343,7 +343,7 @@ print(cpu_support().onednn_bf16, len(caught), error)
 def test_the_precision_benchmark_leaves_the_callers_random_state_alone():
     """It builds the same weights every run without reseeding the process: the caller's
     generator state is the same after it as before."""
-    from archbuilder.builder.precision_bench import benchmark
+    from archbuilder.benchmarks.precision_bench import benchmark
 
     spec = archbuilder.load_spec(SPECS / "inception-digits.yaml")
     torch.manual_seed(123)

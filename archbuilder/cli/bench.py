@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from archbuilder.cli.common import Command, load, positive
 
 if TYPE_CHECKING:
-    from archbuilder.builder.bench_reference import Reference
+    from archbuilder.benchmarks.bench_reference import Reference
     from archbuilder.spec import ArchSpec
 
 __all__ = ["register"]
@@ -33,8 +33,8 @@ def register(command: Command) -> None:
 def _bench(args: argparse.Namespace) -> int:
     import torch
 
-    from archbuilder.builder.bench_reference import NEAREST, NEAREST_SUFFIX, compare
-    from archbuilder.builder.precision_bench import TWINS
+    from archbuilder.benchmarks.bench_reference import NEAREST, NEAREST_SUFFIX, compare
+    from archbuilder.benchmarks.precision_bench import TWINS
 
     spec = load(args, args.spec)
     if args.threads:
@@ -92,9 +92,9 @@ def _busy_warning(threads: int) -> str | None:
 
 def _nearest_note(spec: ArchSpec, reference: Reference, params: int, reference_params: int) -> str:
     """What the "(nearest)" rows are: not a twin, their parameters and MACs, how they differ."""
-    from archbuilder import summarize
-    from archbuilder.builder.bench_reference import NEAREST_SUFFIX
+    from archbuilder.benchmarks.bench_reference import NEAREST_SUFFIX
     from archbuilder.spec.shipped import shipped_path
+    from archbuilder.summary import summarize
 
     macs = summarize(spec).inference_macs / 1e9
     text = (

@@ -87,7 +87,7 @@ def _torchvision(model: nn.Module, name: str, autocast: bool) -> dict[str, Calla
     """The twin in fp32 (and channels-last under bf16 autocast), its weights copied into ``model``."""
     import torchvision
 
-    from archbuilder import interop
+    import archbuilder.interop as interop
 
     builder, loader = TWINS[name]
 

@@ -1,6 +1,6 @@
 """The torchvision model ``archbuild bench`` times a spec against: its twin, or its nearest reference.
 
-A twin (:data:`~archbuilder.builder.precision_bench.TWINS`) computes the same function as the
+A twin (:data:`~archbuilder.benchmarks.precision_bench.TWINS`) computes the same function as the
 spec's model once the spec's weights are copied into it. A spec that torchvision has no twin
 of may still have a *nearest reference* (:data:`NEAREST`): the torchvision model it is
 closest to, built with random weights of its own (the architectures differ, so the weights
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from archbuilder.builder.precision_bench import TWINS, Timing, autocast_channels_last, benchmark
+from archbuilder.benchmarks.precision_bench import TWINS, Timing, autocast_channels_last, benchmark
 from archbuilder.spec import ArchSpec
 
 __all__ = ["NEAREST", "NEAREST_SUFFIX", "Comparison", "Reference", "compare", "reference_for"]
@@ -85,7 +85,7 @@ class Comparison:
 def compare(
     spec: ArchSpec, *, batch: int = 8, dtype: str = "fp32", repeats: int = 10, twin: bool = True
 ) -> Comparison:
-    """:func:`~archbuilder.builder.precision_bench.benchmark` against the spec's twin, or
+    """:func:`~archbuilder.benchmarks.precision_bench.benchmark` against the spec's twin, or
     against its nearest reference (rows named with :data:`NEAREST_SUFFIX`) where it has one."""
     reference = reference_for(spec.name) if twin else None
     if reference is None or reference.exact:
