@@ -10,6 +10,7 @@ is emitted in spec order, so equal input gives equal DOT.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import itertools
 import re
@@ -162,7 +163,7 @@ def _count(value: int) -> str:
     return str(value)
 
 
-class _Drawer:
+class _Drawer(abc.ABC):
     """What both levels of detail share: colours, the columns and their connectors, aux heads."""
 
     def __init__(
@@ -219,14 +220,17 @@ class _Drawer:
                     self.output_node(where)
         self.edges()
 
+    @abc.abstractmethod
     def entries_in(self, where: graphviz.Digraph, column: int) -> None:
-        raise NotImplementedError
+        """The column's entries."""
 
+    @abc.abstractmethod
     def aux_head(self, where: graphviz.Digraph, head: AuxHeadIR) -> None:
-        raise NotImplementedError
+        """One aux head, beside its tap."""
 
+    @abc.abstractmethod
     def edges(self) -> None:
-        raise NotImplementedError
+        """The edges between what is drawn."""
 
     # -- columns ----------------------------------------------------------------
     def column(self, index: int):
