@@ -42,6 +42,7 @@ import archbuilder
 from archbuilder.extras import check, exit_if_missing
 from archbuilder.files import write_atomic
 from archbuilder.space.output import sample_text
+from archbuilder.space.quota import ERROR, REJECTED, is_over_quota, taken_slots
 from archbuilder.space.study import StudyMismatch, join_study, open_storage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -136,20 +137,22 @@ class _NoOverTotalTraceback(logging.Filter):
 def run_worker(study: optuna.Study, space: archbuilder.SearchSpace, args: argparse.Namespace) -> int:
     """Up to ``--trials`` trials; with ``--total``, until the study has that many finished.
 
-    The first ``--total`` trials that did not fail, by number, are the study's: a trial asked
-    past them (two workers asked at once) fails at once as over the total. While the last
-    ones run elsewhere this worker waits, and fails those whose heartbeat stopped, so that
-    their retries run here. The number of trials this worker ran.
+    The first ``--total`` slots taken are the study's (archbuilder.space.quota: a trial's
+    number, or for a run again the number of the trial it repeats): a trial asked past them
+    (two workers asked at once) fails at once as over the total. While the last ones run
+    elsewhere this worker waits, and fails those whose heartbeat stopped, so that their
+    retries run here. The number of trials this worker ran.
     """
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    fail, waiting = optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING
+    waiting = optuna.trial.TrialState.WAITING
+    retries = args.retries if args.heartbeat else 0  # without a heartbeat nothing runs again
     ran = 0
     while ran < args.trials:
         if args.total:
             trials = study.get_trials(deepcopy=False)
             if sum(t.state in done for t in trials) >= args.total:
                 break
-            taken = sum(t.state != fail for t in trials)
+            taken = len(taken_slots(trials, retries))
             if taken >= args.total and not any(t.state == waiting for t in trials):
                 if not args.heartbeat:
                     break  # nothing would notice a dead worker's trial: don't wait for it
@@ -161,11 +164,18 @@ def run_worker(study: optuna.Study, space: archbuilder.SearchSpace, args: argpar
 
         def one(trial: optuna.Trial) -> tuple[float, int]:
             if args.total:
-                ahead = study.get_trials(deepcopy=False)
-                if sum(t.number < trial.number and t.state != fail for t in ahead) >= args.total:
-                    trial.set_user_attr("rejected", f"over --total {args.total}")
+                trials = study.get_trials(deepcopy=False)
+                frozen = next(t for t in trials if t.number == trial.number)
+                if is_over_quota(frozen, trials, args.total, retries):
+                    trial.set_user_attr(REJECTED, f"over --total {args.total}")
                     raise OverTotal
-            return objective(trial, space, args)
+            try:
+                return objective(trial, space, args)
+            except (optuna.TrialPruned, optuna.exceptions.UpdateFinishedTrialError):
+                raise  # pruned; or failed as silent by another worker, its copy queued
+            except BaseException as error:  # failed loudly: no retry comes, its slot is free
+                trial.set_user_attr(ERROR, type(error).__name__)
+                raise
 
         try:
             study.optimize(one, n_trials=1, callbacks=[log_trial], catch=(OverTotal,))
@@ -199,7 +209,7 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         accuracy, macs = trial.values
         outcome = f"accuracy {accuracy:.2%}, {int(macs):,} MACs, {trial.user_attrs['seconds']} s"
     else:
-        outcome = f"{trial.state.name.lower()}: {trial.user_attrs.get('rejected', '')}"
+        outcome = f"{trial.state.name.lower()}: {trial.user_attrs.get(REJECTED, '')}"
     print(f"trial {trial.number}: {outcome}; {json.dumps(trial.params)}", flush=True)
 
 
@@ -264,7 +274,7 @@ def _csv(trials: list[optuna.trial.FrozenTrial]) -> str:
                 accuracy,
                 *counts,
                 json.dumps(t.params),
-                t.user_attrs.get("rejected", ""),
+                t.user_attrs.get(REJECTED, ""),
             ]
         )
     return out.getvalue()
