@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from archbuilder.analysis.features import FeatureInfo, FeatureMap, feature_info
+from archbuilder.analysis.summary import Summary, summarize
 from archbuilder.catalog import ShippedSpec, list_specs
+from archbuilder.core.errors import Problem, SpecError, UnsupportedOnThisCPU
+from archbuilder.core.extras import MissingExtra
+from archbuilder.core.version import __version__ as __version__  # re-exported
 from archbuilder.diff import SpecDiff, diff
-from archbuilder.errors import Problem, SpecError, UnsupportedOnThisCPU
 from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
-from archbuilder.extras import MissingExtra
-from archbuilder.features import FeatureInfo, FeatureMap, feature_info
 from archbuilder.importers import ImportFailure, ImportResult, import_model, import_module
 from archbuilder.ir import IR, lower
 from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
 from archbuilder.space import SearchSpace, load_space
 from archbuilder.spec import ArchSpec, load_spec
-from archbuilder.summary import Summary, summarize
-from archbuilder.version import __version__ as __version__  # re-exported
 
 if TYPE_CHECKING:
     from archbuilder.builder import (

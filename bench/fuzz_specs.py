@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import archbuilder  # noqa: E402
-from archbuilder.errors import SpecError  # noqa: E402
+from archbuilder.core.errors import SpecError  # noqa: E402
 from tests.mutate import mutants  # noqa: E402
 
 TIME_LIMIT_S = 10

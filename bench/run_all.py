@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from benchlib import ROOT, cpu_flags, cpu_model, onednn_version
 
-from archbuilder.files import write_atomic
+from archbuilder.core.files import write_atomic
 
 
 class Benchmark(NamedTuple):

@@ -39,8 +39,8 @@ from pathlib import Path
 import torch
 
 import archbuilder
-from archbuilder.extras import check, exit_if_missing
-from archbuilder.files import write_atomic
+from archbuilder.core.extras import check, exit_if_missing
+from archbuilder.core.files import write_atomic
 from archbuilder.space.output import sample_text
 from archbuilder.space.quota import ERROR, REJECTED, is_over_quota, taken_slots
 from archbuilder.space.study import StudyMismatch, join_study, open_storage

@@ -21,6 +21,7 @@ every rank, so the other nodes need no shared file system. Needs the ``examples`
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import math
@@ -38,8 +39,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 import archbuilder
-from archbuilder.extras import check, exit_if_missing, require
-from archbuilder.files import write_atomic
+from archbuilder.core.extras import check, exit_if_missing, require
+from archbuilder.core.files import write_atomic
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "specs" / "inception-digits.yaml"
 NEEDED_FOR = "training on the digits"  # what a missing optional package's message says needs it
@@ -136,9 +137,11 @@ class Run:
 
     def close(self) -> None:
         if self.distributed:
-            # Every rank done (rank 0 writes its files last) before any tears gloo down: a
-            # rank that left early closed its sockets under rank 0's gloo threads, which then
-            # aborted it at exit ("terminate called without an active exception") now and then.
+            # Every rank done (rank 0 writes its files last) before any tears gloo down, and
+            # no DDP reducer left holding the group (reducers sit in reference cycles until a
+            # collection): otherwise gloo's threads outlive destroy_process_group and abort a
+            # rank at exit ("terminate called without an active exception") now and then.
+            gc.collect()
             dist.barrier()
             dist.destroy_process_group()
 

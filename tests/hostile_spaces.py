@@ -19,7 +19,7 @@ import yaml
 from hypothesis import strategies as st
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.space.output import read_header, sample_text
 
 from .conftest import ROOT

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 
 __all__ = ["Case", "cases", "check"]
 

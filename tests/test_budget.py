@@ -12,7 +12,7 @@ import pytest
 
 import archbuilder
 from archbuilder.cli.main import main
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.spec.budget import DEFAULT_MAX_OPS, count_ops
 from archbuilder.spec.source import parse_yaml
 

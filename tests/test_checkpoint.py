@@ -10,7 +10,7 @@ from torch import nn
 
 import archbuilder
 from archbuilder import CheckpointError, load_checkpoint, save_checkpoint
-from archbuilder.files import shown_path
+from archbuilder.core.files import shown_path
 
 from .test_spec import SMALL
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.spec.scale import make_divisible
 
 from .conftest import GOOGLENET, ROOT

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 
 from .conftest import ROOT
 

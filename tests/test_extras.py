@@ -19,8 +19,8 @@ import pytest
 
 import archbuilder
 from archbuilder.cli.main import main as archbuild
+from archbuilder.core.extras import EXTRAS, MissingExtra, check, require
 from archbuilder.export import NoiseCalibrationWarning, export_program
-from archbuilder.extras import EXTRAS, MissingExtra, check, require
 
 from .conftest import ROOT
 

@@ -13,7 +13,7 @@ torchvision = pytest.importorskip("torchvision")
 
 import archbuilder  # noqa: E402
 from archbuilder.builder.build import build_from_ir  # noqa: E402
-from archbuilder.errors import SpecError  # noqa: E402
+from archbuilder.core.errors import SpecError  # noqa: E402
 from archbuilder.interop import load_weights  # noqa: E402
 
 from .conftest import SPECS  # noqa: E402

@@ -19,7 +19,7 @@ from torchvision.models import densenet as tv_densenet
 
 import archbuilder
 from archbuilder.builder.optimize import optimize_for_inference
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.interop import load_weights
 
 from .conftest import SPECS

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 
 from .conftest import GOOGLENET
 from .hostile_specs import cases as hostile_cases

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from archbuilder.gcpause import gc_paused
+from archbuilder.core.gcpause import gc_paused
 
 
 @gc_paused

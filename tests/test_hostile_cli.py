@@ -16,7 +16,7 @@ import yaml
 
 import archbuilder
 from archbuilder.cli.main import main
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 
 from .conftest import GOOGLENET, ROOT
 
@@ -150,7 +150,7 @@ SWALLOWING_EXPORT = """
 import os, signal, sys, time
 import archbuilder.export
 from archbuilder.cli.main import main
-from archbuilder.files import write_atomic
+from archbuilder.core.files import write_atomic
 
 def swallowing_export(spec, path, **kwargs):
     try:  # what an exporter that catches KeyboardInterrupt and carries on does
@@ -178,7 +178,7 @@ def test_an_interrupt_a_library_swallows_still_stops_the_export(tmp_path):
 
 # -- injection --------------------------------------------------------------------------------
 def test_emit_header_cannot_inject_yaml(tmp_path):
-    from archbuilder.variants import emit_yaml
+    from archbuilder.catalog.variants import emit_yaml
 
     spec = archbuilder.load_spec(GOOGLENET, overrides={"name": "googlenet\nscale: {width: 0.25}"})
     text = emit_yaml(spec, "v1-bn", source="x.yaml --set 'description=a\nextends: /etc/passwd'")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import archbuilder
-from archbuilder.errors import SpecError
-from archbuilder.files import UnreadableFile, read_regular, write_atomic
+from archbuilder.core.errors import SpecError
+from archbuilder.core.files import UnreadableFile, read_regular, write_atomic
 
 from .conftest import ROOT
 
@@ -236,7 +236,7 @@ def test_a_cancelled_write_leaves_nothing_and_cancellation_is_scoped(tmp_path):
     same write goes through: no process-wide flag."""
     import threading
 
-    from archbuilder.files import cancelled_by, write_atomic
+    from archbuilder.core.files import cancelled_by, write_atomic
 
     event = threading.Event()
     event.set()

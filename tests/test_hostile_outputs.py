@@ -19,7 +19,7 @@ import yaml
 
 import archbuilder
 from archbuilder.cli import main
-from archbuilder.files import shown_path, write_atomic, write_into
+from archbuilder.core.files import shown_path, write_atomic, write_into
 from archbuilder.space.output import read_header
 
 from .test_space import SMALL
@@ -112,9 +112,9 @@ def test_write_into_keeps_the_replaced_files_mode(tmp_path):
 
 UMASK_PROBE = """
 import os, sys
-from archbuilder.files import shown_path, write_atomic, write_into
+from archbuilder.core.files import shown_path, write_atomic, write_into
 from archbuilder.space.output import read_header
-from archbuilder.files import shown_path
+from archbuilder.core.files import shown_path
 os.umask(0o027)
 def forbidden(*args):
     raise AssertionError("os.umask called: it changes the whole process's umask")

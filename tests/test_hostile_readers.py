@@ -21,7 +21,7 @@ def test_a_small_file_read_under_a_large_cap_allocates_only_its_size(tmp_path):
     process that may map only 1 GiB."""
     small = tmp_path / "small.txt"
     small.write_bytes(b"hi\n")
-    code = "from archbuilder.files import read_regular; import sys; print(read_regular(sys.argv[1], max_bytes=2 << 30))"
+    code = "from archbuilder.core.files import read_regular; import sys; print(read_regular(sys.argv[1], max_bytes=2 << 30))"
     done = subprocess.run(
         ["prlimit", f"--as={1 << 30}", sys.executable, "-c", code, str(small)],
         capture_output=True,
@@ -136,7 +136,7 @@ def test_data_nested_50000_levels_is_a_checkpoint_error(tmp_path, key):
 def test_a_checkpoint_declaring_more_than_its_limit_is_refused_before_reading(tmp_path):
     """A 64 MiB entry deflated to a few KiB: refused from the sizes the archive declares."""
     from archbuilder.builder.checkpoint import load_checkpoint
-    from archbuilder.errors import SpecError
+    from archbuilder.core.errors import SpecError
 
     from .test_hostile_files import saved
 

@@ -18,7 +18,7 @@ import pytest
 
 import archbuilder
 from archbuilder.cli import main
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.space.budget import MAX_DRAWS, MAX_SAMPLES, PROBE_BUDGET
 
 from .conftest import ROOT

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.spec.source import MAX_DEPTH, parse_yaml
 
 from .test_docs import DOCS, fences

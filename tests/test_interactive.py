@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import archbuilder
-from archbuilder.files import shown_path
+from archbuilder.core.files import shown_path
 from archbuilder.render import render_diagram
 
 from .conftest import GOOGLENET, ROOT, SPECS

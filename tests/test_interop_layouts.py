@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.interop import InteropError, load_layout, load_weights, shipped_layouts
 from archbuilder.interop.layout import Layout
 from archbuilder.interop.rules import Renamer, Rule, RuleError

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 
 from .shape_check import assert_ir_matches_torch
 from .test_optimize import trained_looking

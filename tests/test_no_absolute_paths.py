@@ -5,7 +5,7 @@ exported models are shared. Each writer runs on a spec copied into a folder with
 distinctive name, the spec named by absolute path (from another working folder and from
 its own), by relative path and, where it applies, by its shipped name; the bytes written
 (PNG text chunks and PDF streams inflated) must hold neither that folder, nor the folder
-archbuilder is installed in, nor ``$HOME``. The rule itself is ``archbuilder.files.shown_path``.
+archbuilder is installed in, nor ``$HOME``. The rule itself is ``archbuilder.core.files.shown_path``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 
 import archbuilder
 from archbuilder.cli.main import main
-from archbuilder.files import shown_path
+from archbuilder.core.files import shown_path
 from archbuilder.spec.shipped import SHIPPED_SPECS
 
 from .conftest import ROOT

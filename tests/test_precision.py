@@ -15,7 +15,7 @@ import archbuilder
 from archbuilder.builder import precision_cpu
 from archbuilder.builder.optimize import FusedConv
 from archbuilder.builder.precision import Cast, Float32
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from tests.conftest import SPECS
 from tests.test_optimize import relative_error, trained_looking
 

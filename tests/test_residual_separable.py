@@ -10,8 +10,8 @@ import torch
 from torch.nn import functional as F
 
 import archbuilder
-from archbuilder.errors import SpecError
-from archbuilder.variants import emit
+from archbuilder.catalog.variants import emit
+from archbuilder.core.errors import SpecError
 
 from .conftest import ROOT, SPECS
 

@@ -14,7 +14,7 @@ from torchvision.models.shufflenetv2 import channel_shuffle as torchvision_shuff
 import archbuilder
 from archbuilder.builder.layers import ChannelShuffle, LayerNorm2d, channel_shuffle
 from archbuilder.builder.optimize import FusedConv, InferenceParallel
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.export import export_onnx, export_program
 from archbuilder.interop import InteropError, load_layout, load_weights
 from archbuilder.render import diagram

@@ -9,7 +9,7 @@ import sys
 
 import archbuilder
 from archbuilder.cli import main
-from archbuilder.files import shown_path
+from archbuilder.core.files import shown_path
 from archbuilder.space.output import read_header
 
 from .conftest import ROOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import archbuilder
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.spec import ArchSpec
 
 SPEC = """\

@@ -14,7 +14,7 @@ import torch
 import torchvision
 
 import archbuilder
-from archbuilder.variants import VARIANTS, emit, emit_yaml
+from archbuilder.catalog.variants import VARIANTS, emit, emit_yaml
 
 from .caffe_googlenet import CaffeGoogLeNet, archbuilder_key
 from .conftest import GOOGLENET, ROOT, SPECS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archbuilder.files import write_atomic
+from archbuilder.core.files import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 

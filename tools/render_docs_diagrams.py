@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from archbuilder.files import write_atomic
+from archbuilder.core.files import write_atomic
 from archbuilder.render import diagram
 from archbuilder.render.output import render_source
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from docgen import write_or_check
 
 import archbuilder
+from archbuilder.analysis.summary import Summary
 from archbuilder.ir import IR, Op
-from archbuilder.summary import Summary
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

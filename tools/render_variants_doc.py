@@ -20,8 +20,8 @@ from typing import NamedTuple
 from docgen import write_or_check
 
 import archbuilder
-from archbuilder.summary import Summary
-from archbuilder.variants import VARIANTS, emit
+from archbuilder.analysis.summary import Summary
+from archbuilder.catalog.variants import VARIANTS, emit
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -91,7 +91,7 @@ def compare(
     if reference is None or reference.exact:
         timings = benchmark(spec, batch=batch, dtype=dtype, repeats=repeats, twin=twin)
         return Comparison(timings, reference)
-    from archbuilder.summary import summarize
+    from archbuilder.analysis.summary import summarize
 
     nearest = reference.make()
 

@@ -9,20 +9,20 @@ from typing import Literal, overload
 
 from torch import nn
 
-from archbuilder.builder.features import FeatureModel
-from archbuilder.builder.init import made_initialized
-from archbuilder.builder.modules import ArchModel, ParallelBlock
-from archbuilder.builder.ops import activation_function, module_for
-from archbuilder.errors import Problem, SpecError
-from archbuilder.features import feature_info
-from archbuilder.ir import IR, Parallel, Sequence, lower
-from archbuilder.ir.graph import Item
-from archbuilder.limits import (
+from archbuilder.analysis.features import feature_info
+from archbuilder.analysis.limits import (
     DEFAULT_MAX_ACTIVATION_BYTES,
     DEFAULT_MAX_PARAM_BYTES,
     check_activations,
     check_limit,
 )
+from archbuilder.builder.features import FeatureModel
+from archbuilder.builder.init import made_initialized
+from archbuilder.builder.modules import ArchModel, ParallelBlock
+from archbuilder.builder.ops import activation_function, module_for
+from archbuilder.core.errors import Problem, SpecError
+from archbuilder.ir import IR, Parallel, Sequence, lower
+from archbuilder.ir.graph import Item
 from archbuilder.spec import ArchSpec, load_spec
 
 __all__ = ["DEFAULT_MAX_PARAM_BYTES", "build", "build_from_ir"]
@@ -70,7 +70,7 @@ def build(
     activations of a one-sample forward pass ``max_activation_bytes`` (both finite and above 0).
     ``features_only=True`` builds a :class:`FeatureModel` instead: the stem and blocks up to
     the last feature map chosen by ``out_names`` or ``out_indices`` (see
-    :func:`archbuilder.features.feature_info`), without head or aux heads.
+    :func:`archbuilder.analysis.features.feature_info`), without head or aux heads.
     """
     max_param_bytes = check_limit("max_param_bytes", max_param_bytes)
     if not isinstance(spec, ArchSpec):

@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from archbuilder.analysis.limits import check_limit, format_bytes
 from archbuilder.builder.build import DEFAULT_MAX_PARAM_BYTES, build
 from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.modules import ArchModel
-from archbuilder.errors import Problem, SpecError, escape
-from archbuilder.files import UnreadableFile, open_regular, shown_path, write_atomic
-from archbuilder.limits import check_limit, format_bytes
+from archbuilder.core.errors import Problem, SpecError, escape
+from archbuilder.core.files import UnreadableFile, open_regular, shown_path, write_atomic
 from archbuilder.spec import ArchSpec
 from archbuilder.spec.load import load_spec_text
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from archbuilder.features import FeatureInfo
+from archbuilder.analysis.features import FeatureInfo
 
 __all__ = ["FeatureModel"]
 

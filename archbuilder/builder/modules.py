@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from archbuilder.analysis.features import check_taps
 from archbuilder.builder.classifier import replace_classifier
 from archbuilder.builder.layers import channel_shuffle
-from archbuilder.features import check_taps
 from archbuilder.spec import ArchSpec
 
 __all__ = ["ArchModel", "ModelOutputs", "ParallelBlock"]

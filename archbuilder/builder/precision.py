@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from archbuilder.errors import did_you_mean
+from archbuilder.core.errors import did_you_mean
 
 __all__ = ["DTYPES", "Cast", "Float32", "apply_precision", "check_dtype", "compile_frozen", "kept_in_fp32"]
 

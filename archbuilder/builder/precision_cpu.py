@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from archbuilder.errors import UnsupportedOnThisCPU
+from archbuilder.core.errors import UnsupportedOnThisCPU
 
 __all__ = [
     "ACCELERATING_FLAGS",

@@ -42,7 +42,7 @@ from archbuilder.builder.modules import ArchModel
 from archbuilder.builder.pooling import EdgePaddedMaxPool2d
 from archbuilder.builder.precision import compile_frozen, kept_in_fp32
 from archbuilder.builder.rewrite import Rewriter, concat_convs
-from archbuilder.extras import importing
+from archbuilder.core.extras import importing
 
 __all__ = ["QuantizedModel", "calibration_batches", "quantize", "quantize_module"]
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
-from archbuilder.errors import did_you_mean
+from archbuilder.core.errors import did_you_mean
 
 __all__ = ["checkpointed", "chosen_blocks"]
 

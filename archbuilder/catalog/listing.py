@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from archbuilder.analysis.summary import summarize
 from archbuilder.spec import load_spec
 from archbuilder.spec.shipped import shipped_names, shipped_path
-from archbuilder.summary import summarize
 
 __all__ = ["ShippedSpec", "list_specs"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from archbuilder.escaping import yaml_header
+from archbuilder.core.escaping import yaml_header
 from archbuilder.spec import load_spec
 from archbuilder.spec.schema import schema_reference
 from archbuilder.spec.shipped import shipped_path

@@ -92,9 +92,9 @@ def _busy_warning(threads: int) -> str | None:
 
 def _nearest_note(spec: ArchSpec, reference: Reference, params: int, reference_params: int) -> str:
     """What the "(nearest)" rows are: not a twin, their parameters and MACs, how they differ."""
+    from archbuilder.analysis.summary import summarize
     from archbuilder.benchmarks.bench_reference import NEAREST_SUFFIX
     from archbuilder.spec.shipped import shipped_path
-    from archbuilder.summary import summarize
 
     macs = summarize(spec).inference_macs / 1e9
     text = (

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from archbuilder.analysis.limits import (
+    DEFAULT_MAX_ACTIVATION_BYTES,
+    DEFAULT_MAX_PARAM_BYTES,
+    check_activations,
+)
 from archbuilder.cli.common import Command, add_gib_limit, import_torch, load, positive
-from archbuilder.errors import escape
-from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES, DEFAULT_MAX_PARAM_BYTES, check_activations
+from archbuilder.core.errors import escape
 
 __all__ = ["register"]
 

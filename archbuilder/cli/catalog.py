@@ -9,8 +9,8 @@ from pathlib import Path
 
 from archbuilder.catalog import list_specs, new_spec_text, shipped_spec_text
 from archbuilder.cli.common import Command, UsageError
-from archbuilder.escaping import for_terminal
-from archbuilder.files import write_atomic
+from archbuilder.core.escaping import for_terminal
+from archbuilder.core.files import write_atomic
 
 __all__ = ["register"]
 

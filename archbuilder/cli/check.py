@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
+from archbuilder.analysis.summary import summarize
 from archbuilder.cli.common import Command, load
-from archbuilder.errors import SpecError, escape
-from archbuilder.escaping import for_terminal_lines
-from archbuilder.summary import summarize
+from archbuilder.core.errors import SpecError, escape
+from archbuilder.core.escaping import for_terminal_lines
 
 __all__ = ["register"]
 

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from archbuilder.files import output_target
+from archbuilder.core.files import output_target
 from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
 

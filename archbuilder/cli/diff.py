@@ -6,8 +6,8 @@ import argparse
 import json
 
 from archbuilder.cli.common import Command, load
+from archbuilder.core.escaping import for_terminal_lines
 from archbuilder.diff import diff
-from archbuilder.escaping import for_terminal_lines
 from archbuilder.spec import load_spec
 
 __all__ = ["register"]

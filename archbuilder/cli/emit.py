@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from archbuilder.catalog.variants import VARIANTS, emit_yaml
 from archbuilder.cli.common import STDOUT, Command, load, refuse_overwriting_input
-from archbuilder.errors import escape
-from archbuilder.files import shown_path, write_atomic
+from archbuilder.core.errors import escape
+from archbuilder.core.files import shown_path, write_atomic
 from archbuilder.spec.schema import schema_reference, schema_text
-from archbuilder.variants import VARIANTS, emit_yaml
 
 __all__ = ["register"]
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from archbuilder.analysis.limits import DEFAULT_MAX_ACTIVATION_BYTES, format_bytes
 from archbuilder.cli.common import (
     STDOUT,
     Command,
@@ -23,10 +24,15 @@ from archbuilder.cli.common import (
     refuse_overwriting_input,
     to_stdout,
 )
-from archbuilder.errors import escape
-from archbuilder.export import DEFAULT_OPSET, OPSETS, ExportError, NoiseCalibrationWarning, check_packages
+from archbuilder.core.errors import escape
+from archbuilder.export import (
+    DEFAULT_OPSET,
+    OPSETS,
+    ExportError,
+    NoiseCalibrationWarning,
+    check_packages,
+)
 from archbuilder.export import format_for as export_format_for
-from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES, format_bytes
 
 __all__ = ["register"]
 
@@ -189,7 +195,7 @@ def _read_images(path: str, max_bytes: int):
     import numpy
     from numpy.lib import format as npy
 
-    from archbuilder.files import UnreadableFile, open_regular
+    from archbuilder.core.files import UnreadableFile, open_regular
 
     try:
         with open_regular(path) as file:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from archbuilder.cli.common import Command, UsageError, refuse_overwriting_input
-from archbuilder.escaping import for_terminal, for_terminal_lines
+from archbuilder.core.escaping import for_terminal, for_terminal_lines
 
 __all__ = ["register"]
 

@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 
 from archbuilder.cli import bench, build, catalog, check, diff, emit, export, import_, render, search
 from archbuilder.cli.common import TorchUnavailable, UsageError, positive
-from archbuilder.errors import SpecError, UnsupportedOnThisCPU, escape
+from archbuilder.core.errors import SpecError, UnsupportedOnThisCPU, escape
+from archbuilder.core.extras import MissingExtra, missing_extra
+from archbuilder.core.files import cancelled_by
+from archbuilder.core.version import __version__
 from archbuilder.export import ExportError
-from archbuilder.extras import MissingExtra, missing_extra
-from archbuilder.files import cancelled_by
 from archbuilder.render import RenderError, UnsupportedFormat
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
-from archbuilder.version import __version__
 
 __all__ = ["main"]
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from archbuilder.cli.common import STDOUT, Command, UsageError, load, refuse_overwriting_input, to_stdout
-from archbuilder.escaping import for_terminal
+from archbuilder.core.escaping import for_terminal
 from archbuilder.render import DETAILS, ENGINES, RANKDIRS, THEMES, output_format, render_diagram
 from archbuilder.render.layout import LAYOUTS
 from archbuilder.render.output import MAX_PNG_PX, MAX_WIDTH_PX, MIN_AUTO_DPI

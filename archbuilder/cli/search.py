@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from archbuilder.cli.common import Command, UsageError, positive
-from archbuilder.escaping import for_terminal, for_terminal_lines
+from archbuilder.core.escaping import for_terminal, for_terminal_lines
 from archbuilder.space import SearchSpace, load_space
 from archbuilder.space.budget import MAX_DRAWS, MAX_PROBES, MAX_SAMPLES, MAX_TRIES, PROBE_BUDGET
 from archbuilder.space.constraints import shown

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archbuilder.core.errors import KeyPath
 from archbuilder.diff.result import EntryDiff, FieldChange, SpecDiff
-from archbuilder.errors import KeyPath
 from archbuilder.ir import IR, lower
 from archbuilder.spec import ArchSpec, as_spec
+from archbuilder.spec.compose import frozen
 from archbuilder.spec.source import Source
-from archbuilder.spec.walk import frozen
 
 __all__ = ["diff"]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archbuilder.formats import FORMATS_BY_USE, extensions, format_of
+from archbuilder.core.formats import FORMATS_BY_USE, extensions, format_of
 from archbuilder.importers.caffe_files import attach_caffemodel, caffe_file
 from archbuilder.importers.graph import ImportFailure, Unsupported
 from archbuilder.importers.pipeline import finish

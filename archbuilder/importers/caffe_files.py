@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from archbuilder.files import UnreadableFile, read_regular
+from archbuilder.core.files import UnreadableFile, read_regular
 from archbuilder.importers.graph import Graph, ImportFailure, Unsupported
 
 __all__ = ["MAX_PROTOTXT_BYTES", "attach_caffemodel", "caffe_file", "read_file"]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from archbuilder.extras import require
+from archbuilder.core.extras import require
 from archbuilder.importers.gates import fold_gates
 from archbuilder.importers.graph import Graph, ImportFailure, Node, Unsupported
 from archbuilder.importers.onnx_channels import ChannelOps

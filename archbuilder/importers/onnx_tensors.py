@@ -18,9 +18,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from archbuilder.files import UnreadableFile, open_regular
+from archbuilder.analysis.limits import DEFAULT_MAX_PARAM_BYTES, format_bytes
+from archbuilder.core.files import UnreadableFile, open_regular
 from archbuilder.importers.onnx_wiring import all_graphs, node_label, quoted, refusal
-from archbuilder.limits import DEFAULT_MAX_PARAM_BYTES, format_bytes
 
 __all__ = ["MAX_ONNX_BYTES", "MAX_TENSOR_BYTES", "load_tensors", "read_onnx"]
 

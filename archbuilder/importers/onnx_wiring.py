@@ -9,7 +9,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
-from archbuilder.escaping import for_terminal
+from archbuilder.core.escaping import for_terminal
 from archbuilder.importers.graph import ImportFailure, Unsupported
 
 __all__ = ["MAX_NODES", "all_graphs", "node_label", "order_nodes", "refusal"]

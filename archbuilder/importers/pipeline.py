@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.importers.convert import spec_data
 from archbuilder.importers.fuse import fuse
 from archbuilder.importers.graph import Graph, ImportFailure, ShapeError, Unsupported

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archbuilder.escaping import yaml_header
-from archbuilder.files import shown_path, write_atomic
+from archbuilder.core.escaping import yaml_header
+from archbuilder.core.files import shown_path, write_atomic
+from archbuilder.core.version import __version__
 from archbuilder.spec import ArchSpec
-from archbuilder.version import __version__
 
 if TYPE_CHECKING:
     import torch
@@ -36,9 +36,9 @@ class ImportResult:
     stopped: str | None = None
 
     def header(self) -> str:
-        """Comment lines naming the source file (as :func:`~archbuilder.files.shown_path` shows
+        """Comment lines naming the source file (as :func:`~archbuilder.core.files.shown_path` shows
         it), its sha256 and the importer version (each one line whatever the names hold:
-        :func:`~archbuilder.escaping.yaml_header`)."""
+        :func:`~archbuilder.core.escaping.yaml_header`)."""
         lines = [
             f"imported by archbuilder {__version__} (importer {IMPORTER_VERSION}) from {self.format} file",
             f"source: {json.dumps(shown_path(self.source), ensure_ascii=False)}",  # quoted: any name stays one line

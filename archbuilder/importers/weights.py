@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from archbuilder.builder import build
-from archbuilder.files import write_atomic
+from archbuilder.core.files import write_atomic
 from archbuilder.spec import ArchSpec
 
 __all__ = ["save_state_dict", "state_dict"]

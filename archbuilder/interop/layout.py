@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.interop.rules import Renamer, Rule, RuleError
 from archbuilder.spec.layers import SpecModel
 from archbuilder.spec.load import read_spec_text

@@ -14,7 +14,7 @@ from typing import Any, Union
 
 import networkx as nx
 
-from archbuilder.errors import KeyPath
+from archbuilder.core.errors import KeyPath
 
 __all__ = ["IR", "AuxHeadIR", "Item", "Op", "Parallel", "Sequence", "Shape", "TopLevel"]
 

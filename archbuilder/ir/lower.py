@@ -10,8 +10,8 @@ from collections.abc import Sequence as Seq
 
 import networkx as nx
 
-from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
-from archbuilder.gcpause import gc_paused
+from archbuilder.core.errors import KeyPath, Problem, SpecError, did_you_mean
+from archbuilder.core.gcpause import gc_paused
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, Shape, TopLevel
 from archbuilder.ir.merge import merge_attrs, merged_shape
 from archbuilder.ir.names import RESERVED_NAMES, assign_names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from archbuilder.errors import KeyPath
+from archbuilder.core.errors import KeyPath
 from archbuilder.spec.blocks import InvertedResidual, Layer
 
 __all__ = ["expand_repeats"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from archbuilder.errors import KeyPath, did_you_mean
+from archbuilder.core.errors import KeyPath, did_you_mean
 
 __all__ = ["declared_stages"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import graphviz
 
-from archbuilder.files import write_atomic
-from archbuilder.formats import format_of
+from archbuilder.core.files import write_atomic
+from archbuilder.core.formats import format_of
 from archbuilder.ir import IR, as_ir, lower
 from archbuilder.render.compare import compare_marks
 from archbuilder.render.graph import DETAILS, RANKDIRS, THEMES, to_digraph

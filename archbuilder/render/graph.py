@@ -19,7 +19,7 @@ from typing import Any
 
 import graphviz
 
-from archbuilder.escaping import dot_value
+from archbuilder.core.escaping import dot_value
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.layout import LAYOUTS, Plan, Run, plan
 from archbuilder.render.legend import legend
@@ -48,7 +48,7 @@ RANKDIRS = ("TB", "LR")
 class Diagram(graphviz.Digraph):
     """A ``graphviz.Digraph`` that shows inline in Jupyter with or without system Graphviz.
 
-    Every ID and attribute value is written by :func:`~archbuilder.escaping.dot_value`, not
+    Every ID and attribute value is written by :func:`~archbuilder.core.escaping.dot_value`, not
     the graphviz package's quoting, which passes ``<…>`` on as an HTML string (markup in the
     SVG, or DOT statements of the text's own) and splits an edge's node names at ``:``.
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from archbuilder.escaping import for_html, for_html_document, for_script_json
+from archbuilder.core.escaping import for_html, for_html_document, for_script_json
 from archbuilder.ir import IR
 from archbuilder.render.page import page_model
 from archbuilder.spec import ArchSpec

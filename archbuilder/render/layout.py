@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from archbuilder.ir.graph import IR, Item, Parallel, TopLevel
 from archbuilder.render.style import describe, family_of
-from archbuilder.spec.walk import frozen
+from archbuilder.spec.compose import frozen
 
 __all__ = ["LAYOUTS", "Plan", "Route", "Run", "plan", "roll_ups", "structure_key"]
 

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from archbuilder.formats import FORMATS_BY_USE, extensions, format_of
-from archbuilder.render.errors import RenderError, UnsupportedFormat
+from archbuilder.core.errors import RenderError, UnsupportedFormat
+from archbuilder.core.formats import FORMATS_BY_USE, extensions, format_of
 from archbuilder.render.raster import DEFAULT_DPI, svg_to_pdf, svg_to_png
 
 __all__ = [

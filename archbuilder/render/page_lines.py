@@ -1,5 +1,5 @@
 """The spec lines an interactive page shows: each spec file named once (by
-:func:`~archbuilder.files.shown_path`, never by the absolute path of this machine), and the
+:func:`~archbuilder.core.files.shown_path`, never by the absolute path of this machine), and the
 lines its nodes were written on, read again as the loader reads them."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from archbuilder.errors import KeyPath
-from archbuilder.files import read_regular, shown_path
+from archbuilder.core.errors import KeyPath
+from archbuilder.core.files import read_regular, shown_path
 from archbuilder.spec.load import MAX_SPEC_BYTES
 from archbuilder.spec.source import Source
 

@@ -14,7 +14,7 @@ import io
 import re
 from pathlib import Path
 
-from archbuilder.render.errors import RenderError
+from archbuilder.core.errors import RenderError
 
 __all__ = ["DEFAULT_DPI", "svg_to_pdf", "svg_to_png"]
 

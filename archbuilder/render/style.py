@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archbuilder.escaping import DotLabel, for_dot_record, for_dot_text
+from archbuilder.core.escaping import DotLabel, for_dot_record, for_dot_text
 from archbuilder.ir.graph import IR, Op, Parallel, Shape
 from archbuilder.spec.activations import display_name
 
@@ -231,7 +231,7 @@ def record_label(lines: list[str], rankdir: str) -> DotLabel:
     """A rounded-record label: one compartment per line, stacked whatever the rank direction.
 
     Records, unlike HTML-like labels, render in every Graphviz build (the embedded one too).
-    Each line is text, never record syntax or markup (:func:`~archbuilder.escaping.for_dot_record`).
+    Each line is text, never record syntax or markup (:func:`~archbuilder.core.escaping.for_dot_record`).
     """
     # Non-breaking spaces pad each line: Graphviz builds without font files (the embedded one)
     # estimate text a little narrower than browsers draw it.
@@ -242,7 +242,7 @@ def record_label(lines: list[str], rankdir: str) -> DotLabel:
 
 def text_label(*lines: str, pad: int = 2) -> DotLabel:
     """A plain multi-line label (graph title, clusters), each line padded like record labels
-    and kept as text (:func:`~archbuilder.escaping.for_dot_text`)."""
+    and kept as text (:func:`~archbuilder.core.escaping.for_dot_text`)."""
     space = "\u00a0" * pad
     return DotLabel("\n".join(f"{space}{for_dot_text(line)}{space}" for line in lines if line))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archbuilder.errors import Problem, SpecError
+from archbuilder.core.errors import Problem, SpecError
 from archbuilder.space.budget import MAX_PROBES, PROBE_BUDGET, check_count
 from archbuilder.space.decisions import Decision
 from archbuilder.space.evaluate import Candidate

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archbuilder.errors import Problem, did_you_mean
+from archbuilder.core.errors import Problem, did_you_mean
 from archbuilder.space.budget import MAX_AMOUNT
 from archbuilder.spec.source import Location, Source
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from archbuilder.errors import KeyPath
+from archbuilder.core.errors import KeyPath
 from archbuilder.spec.source import Location
 
 __all__ = ["Decision", "is_scalar"]

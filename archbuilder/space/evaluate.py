@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from archbuilder.errors import Problem, SpecError
+from archbuilder.analysis.summary import summarize
+from archbuilder.core.errors import Problem, SpecError
 from archbuilder.ir.lower import lower
 from archbuilder.ir.memory import activation_bytes
 from archbuilder.space.parse import Parsed
@@ -20,7 +21,6 @@ from archbuilder.space.resolve import Picks, fill
 from archbuilder.spec.expand import expand_templates, relocate
 from archbuilder.spec.model import ArchSpec
 from archbuilder.spec.validate import problems_from_validation
-from archbuilder.summary import summarize
 
 __all__ = ["Candidate", "Stage", "evaluate"]
 

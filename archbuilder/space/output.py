@@ -1,6 +1,6 @@
 """Sampled candidates as spec files whose header traces them back to their space.
 
-The header is YAML comments (:func:`archbuilder.escaping.yaml_header`): the space file and
+The header is YAML comments (:func:`archbuilder.core.escaping.yaml_header`): the space file and
 its SHA-256, the seed, the candidate's counts and every decision taken. Each value is written
 as JSON with non-ASCII escaped, so no value (a name, an option, a file name) can end a comment
 line and start YAML of its own, and :func:`read_header` reads each back exactly.
@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from archbuilder.escaping import yaml_header
-from archbuilder.files import shown_path, write_into
+from archbuilder.core.escaping import yaml_header
+from archbuilder.core.files import shown_path, write_into
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.sampling import Sample
 
@@ -40,7 +40,7 @@ def sample_text(
     """The spec file of one candidate: header, then the spec as ``to_yaml`` writes it.
     ``by`` names what picked it (``sample``, or a study's trial); ``overrides`` are the
     space's ``--set`` values, recorded when there are any. ``space`` is written as
-    :func:`~archbuilder.files.shown_path` shows it: never an absolute path of this machine."""
+    :func:`~archbuilder.core.files.shown_path` shows it: never an absolute path of this machine."""
     lines = [
         f"{_MARK[2:]} {index} of a search space, picked by {_json(by)}; the decisions below rebuild it",
         f"space: {_json(shown_path(space))}",
@@ -85,7 +85,7 @@ def write_sample(
     overrides: list[str] | None = None,
 ) -> list[Path]:
     """One spec file per candidate (``{stem}-001.yaml`` ...) and ``samples.json`` listing them
-    with their decisions and counts, written with :func:`archbuilder.files.write_into`: each
+    with their decisions and counts, written with :func:`archbuilder.core.files.write_into`: each
     file atomically, and none over a symbolic link, a folder or a special file in ``folder``."""
     width = max(3, len(str(len(sample))))
     files: dict[str, bytes] = {}

@@ -19,15 +19,15 @@ from typing import Any
 
 import networkx as nx
 
-from archbuilder.errors import KeyPath, Problem, did_you_mean
+from archbuilder.core.errors import KeyPath, Problem, did_you_mean
 from archbuilder.space.budget import MAX_OPTIONS, MAX_RANGE_NUMBER, MAX_RANGE_VALUES
 from archbuilder.space.constraints import Constraints, parse_constraints
 from archbuilder.space.decisions import Decision, is_scalar
 from archbuilder.spec.blocks import LAYER_TYPES, Branch, InceptionPool
+from archbuilder.spec.compose import frozen
 from archbuilder.spec.layers import ConvOptions
 from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape, Scale
 from archbuilder.spec.source import Location, Source
-from archbuilder.spec.walk import frozen
 
 __all__ = ["DynDict", "DynList", "Parsed", "Same", "Slot", "parse_space"]
 

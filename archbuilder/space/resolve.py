@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archbuilder.errors import KeyPath
+from archbuilder.core.errors import KeyPath
 from archbuilder.space.parse import DynDict, DynList, Parsed, Same, Slot
 from archbuilder.spec.source import Location, Source
 

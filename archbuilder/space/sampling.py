@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from archbuilder.gcpause import gc_paused
+from archbuilder.core.gcpause import gc_paused
 from archbuilder.space.budget import MAX_DRAWS, MAX_SAMPLES, MAX_TRIES, check_count
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.resolve import Picks

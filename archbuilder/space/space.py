@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from archbuilder.errors import SpecError
+from archbuilder.core.errors import SpecError
 from archbuilder.space.check import OptionReport, empty_space_error, probe_options
 from archbuilder.space.constraints import Constraints
 from archbuilder.space.decisions import Decision

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from archbuilder.extras import require
+from archbuilder.core.extras import require
 from archbuilder.spec.compose import Overrides, base_path
 from archbuilder.spec.source import parse_yaml
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from archbuilder.extras import require
+from archbuilder.core.extras import require
 from archbuilder.space.decisions import Decision
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.resolve import Picks

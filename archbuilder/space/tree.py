@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from archbuilder.errors import Problem, SpecError, did_you_mean
+from archbuilder.core.errors import Problem, SpecError, did_you_mean
 from archbuilder.space.decisions import Decision
 from archbuilder.space.resolve import Picks
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from archbuilder.errors import KeyPath, SpecError
+from archbuilder.core.errors import KeyPath, SpecError
 from archbuilder.spec.rounding import scaled_depth
 from archbuilder.spec.source import Source
 

@@ -16,15 +16,15 @@ point into the file that has the problem.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from archbuilder.errors import KeyPath, Problem, SpecError, did_you_mean
+from archbuilder.core.errors import KeyPath, Problem, SpecError, did_you_mean
 from archbuilder.spec.shipped import resolve_spec_path
 from archbuilder.spec.source import Location, Source, check_plain, parse_yaml
 
-__all__ = ["Overrides", "apply_overrides", "base_path", "merge"]
+__all__ = ["Overrides", "apply_overrides", "base_path", "frozen", "merge", "walk_layers"]
 
 Overrides = Mapping[str, Any] | Sequence[str]
 Positions = dict[KeyPath, Location]
@@ -268,3 +268,28 @@ def base_path(extends: Any, file: str | None, location: Location) -> Path:
             [Problem(("extends",), "extends must be a file path or a shipped spec's name", *location)]
         )
     return resolve_spec_path(extends, relative_to=Path(file).parent if file else None)
+
+
+def walk_layers(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every layer mapping of a spec, blocks before the layers of their branches, aux heads last."""
+    lists = [data.get(section, []) for section in ("stem", "blocks", "head")]
+    lists += [head.get("layers", []) for head in data.get("aux_heads", [])]
+    for layers in lists:
+        yield from _walk(layers)
+
+
+def _walk(layers: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for layer in layers:
+        yield layer
+        for branch in layer.get("branches", []):
+            yield from _walk(branch.get("layers", []))
+
+
+def frozen(value: Any) -> Any:
+    """A hashable stand-in for spec data (YAML or JSON values), equal exactly when the data
+    are (``==``): a key for tables of entries or options compared by content."""
+    if isinstance(value, dict):
+        return frozenset((key, frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return ("list", tuple(frozen(item) for item in value))
+    return value

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from archbuilder.escaping import LINE_BREAKS
+from archbuilder.core.escaping import LINE_BREAKS
 from archbuilder.spec.yaml_core import add_core_resolvers
 
 __all__ = ["dump_yaml"]

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from archbuilder.errors import KeyPath, Problem, did_you_mean, format_path
+from archbuilder.core.errors import KeyPath, Problem, did_you_mean, format_path
 from archbuilder.spec.source import MAX_DEPTH, MAX_NODES, Location, Source
 from archbuilder.spec.templates import PARAM_PATTERN
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from archbuilder.errors import Problem, SpecError
-from archbuilder.files import UnreadableFile, read_regular
-from archbuilder.gcpause import gc_paused
+from archbuilder.core.errors import Problem, SpecError
+from archbuilder.core.files import UnreadableFile, read_regular
+from archbuilder.core.gcpause import gc_paused
 from archbuilder.spec.budget import DEFAULT_MAX_OPS, check_budget, check_max_ops
 from archbuilder.spec.compose import Overrides, apply_overrides, base_path, merge
 from archbuilder.spec.expand import expand_templates, relocate

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from archbuilder.errors import Problem, SpecError
+from archbuilder.core.errors import Problem, SpecError
+from archbuilder.spec.compose import walk_layers
 from archbuilder.spec.model import ArchSpec
 from archbuilder.spec.rounding import make_divisible, scaled_depth
 from archbuilder.spec.source import Source
-from archbuilder.spec.walk import walk_layers
 
 __all__ = ["apply_scale", "make_divisible"]
 

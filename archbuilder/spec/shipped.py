@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archbuilder.errors import Problem, SpecError, did_you_mean
-from archbuilder.files import SHIPPED_SPECS, shipped_name
+from archbuilder.core.errors import Problem, SpecError, did_you_mean
+from archbuilder.core.files import SHIPPED_SPECS, shipped_name
 
 __all__ = [
     "SHIPPED_SPECS",

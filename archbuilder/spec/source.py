@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from archbuilder.errors import KeyPath, Problem, SpecError
+from archbuilder.core.errors import KeyPath, Problem, SpecError
 from archbuilder.spec.yaml_core import (
     BOOL,
     FLOAT,

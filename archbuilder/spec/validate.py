@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from archbuilder.errors import KeyPath, Problem, did_you_mean
+from archbuilder.core.errors import KeyPath, Problem, did_you_mean
 from archbuilder.spec.blocks import LAYER_TYPES, Branch, InceptionPool
 from archbuilder.spec.layers import ConvOptions
 from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape, Precision

@@ -6,10 +6,19 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from archbuilder.escaping import for_terminal as escape
-from archbuilder.files import shipped_name  # one rule for text shown in a terminal
+from archbuilder.core.escaping import for_terminal as escape
+from archbuilder.core.files import shipped_name  # one rule for text shown in a terminal
 
-__all__ = ["Problem", "SpecError", "UnsupportedOnThisCPU", "did_you_mean", "escape", "format_path"]
+__all__ = [
+    "Problem",
+    "RenderError",
+    "SpecError",
+    "UnsupportedFormat",
+    "UnsupportedOnThisCPU",
+    "did_you_mean",
+    "escape",
+    "format_path",
+]
 
 KeyPath = tuple[str | int, ...]
 
@@ -51,6 +60,14 @@ class Problem:
         if self.line is not None:
             where += f":{self.line}:{self.column}"
         return escape(f"{where}: {format_path(self.path)}: {self.message}")
+
+
+class RenderError(Exception):
+    """A diagram could not be produced; the message says why and what to do."""
+
+
+class UnsupportedFormat(RenderError, ValueError):
+    """The output file's extension names no format archbuilder writes."""
 
 
 class UnsupportedOnThisCPU(RuntimeError):

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archbuilder.extras import MissingExtra, check
-from archbuilder.files import write_atomic
-from archbuilder.formats import FORMATS_BY_USE, extensions, format_of
-from archbuilder.limits import DEFAULT_MAX_ACTIVATION_BYTES
+from archbuilder.analysis.limits import DEFAULT_MAX_ACTIVATION_BYTES
+from archbuilder.core.extras import MissingExtra, check
+from archbuilder.core.files import write_atomic
+from archbuilder.core.formats import FORMATS_BY_USE, extensions, format_of
 from archbuilder.spec import ArchSpec, as_spec
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def format_for(path: str | Path) -> str:
 
 
 def check_packages(format: str, dtype: str = "fp32") -> None:
-    """ExportError (also a :class:`~archbuilder.extras.MissingExtra`) naming what an export to
+    """ExportError (also a :class:`~archbuilder.core.extras.MissingExtra`) naming what an export to
     ``format`` ("onnx", "pt2") in ``dtype`` needs and is not installed: onnx and onnxscript for
     ONNX, torchao for int8. The command line asks first, before the spec is loaded and built."""
     onnx, int8 = format == "onnx", dtype == "int8"
@@ -148,7 +148,7 @@ def export_onnx(
     writes the graph as traced, every parameter an initializer and every batch norm kept, so
     that ``archbuilder.import_model`` gives back the same spec, parameters included. Needs the
     ``onnx`` and ``onnxscript`` packages (``pip install 'archbuilder[onnx]'``); raises
-    ExportError (also a :class:`~archbuilder.extras.MissingExtra`) naming what is missing.
+    ExportError (also a :class:`~archbuilder.core.extras.MissingExtra`) naming what is missing.
     """
     if opset not in OPSETS:
         raise ValueError(f"opset must be {OPSETS.start} to {OPSETS.stop - 1}, not {opset!r}")
@@ -281,8 +281,8 @@ def _prepared(
 
         spec = as_spec(model_or_spec)
         model = build(spec, aux=False, num_classes=num_classes, max_activation_bytes=max_activation_bytes)
+    from archbuilder.analysis.limits import check_activations
     from archbuilder.ir import lower
-    from archbuilder.limits import check_activations
 
     # The trace runs the example batch: refuse it before torch asks for the memory.
     check_activations(lower(spec), batch=EXAMPLE_BATCH, max_bytes=max_activation_bytes)

@@ -287,7 +287,7 @@ def _discard(folder: int, name: str) -> None:
 
 # The shipped specs' folder: files.py names it (not spec/shipped.py) so that the bottom layer
 # (errors, files) can name a shipped spec without importing the spec package above it.
-SHIPPED_SPECS = Path(__file__).resolve().parent / "specs"
+SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
 def shipped_name(file: str | os.PathLike[str]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from archbuilder.errors import Problem, SpecError
+from archbuilder.core.errors import Problem, SpecError
 
 if TYPE_CHECKING:
     from archbuilder.ir.graph import IR

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from archbuilder.errors import did_you_mean
+from archbuilder.core.errors import did_you_mean
 from archbuilder.ir import IR, as_ir
 from archbuilder.ir.graph import Shape, TopLevel
 from archbuilder.spec import ArchSpec

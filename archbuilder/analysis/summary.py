@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archbuilder.gcpause import gc_paused
+from archbuilder.core.gcpause import gc_paused
 from archbuilder.ir import IR, as_ir
 from archbuilder.ir.memory import activation_bytes, training_activation_bytes
 from archbuilder.spec import ArchSpec

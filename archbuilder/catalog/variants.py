@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archbuilder.errors import Problem, SpecError
-from archbuilder.escaping import yaml_header
+from archbuilder.core.errors import Problem, SpecError
+from archbuilder.core.escaping import yaml_header
 from archbuilder.ir.lower import lower
 from archbuilder.spec import ArchSpec
-from archbuilder.spec.walk import walk_layers
+from archbuilder.spec.compose import walk_layers
 
 __all__ = ["VARIANTS", "Variant", "emit", "emit_yaml"]
 
