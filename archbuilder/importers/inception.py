@@ -1,100 +1,128 @@
-"""The Inception pattern: a four-branch concat block written with GoogLeNet's role names.
+"""The Inception pattern: four concatenated branches that an ``inception`` block expands to.
 
-Branches, in concat order: 1×1 conv | [1×1 reduce] → 3×3 | [1×1 reduce] → k×k (or two 3×3) |
-pool (stride 1) → [1×1 projection]; every conv stride 1, undilated, ungrouped, and all with
-the same conv settings. Anything else stays a ``branches`` block.
+Recognition builds a candidate block from the branches (each layer's width under the role
+:data:`~archbuilder.spec.blocks.Inception.ROLES` gives its position, the pool and the k of
+the k×k conv as written), expands it with the block's own :meth:`Inception.as_branches` and
+compares that expansion with the branches, layer by layer: kinds, widths, kernels, strides,
+padding, dilation, groups, the pool's kind, window and rounding, and every conv's settings
+(the block has one ``conv``). Equal: the block; anything else stays a ``branches`` block.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from itertools import product
 from typing import Any
+
+from pydantic import ValidationError
+
+from archbuilder.spec.blocks import Inception
 
 __all__ = ["CONV_SETTINGS", "as_inception"]
 
 CONV_SETTINGS = ("norm", "activation", "bias", "bn_eps", "bn_momentum")
 Layer = dict[str, Any]
+# Fields written only where the expansion needs them: left out, the block's defaults apply.
+_OPTIONAL = ("kernel_5x5", "pool.kind", "pool.kernel", "pool.padding", "pool.ceil_mode")
 
 
-def _conv(layer: Any, kernel: int | None = None) -> bool:
-    """A plain size-preserving k×k conv (any odd k when ``kernel`` is None)."""
-    if not isinstance(layer, dict) or layer.get("kind") != "conv":
+def _pair(value: Any) -> tuple[int, ...]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _form(layer: Any) -> tuple:
+    """What a layer computes, alike for an imported layer (a mapping) and a spec model."""
+    get = layer.get if isinstance(layer, dict) else lambda key, default=None: getattr(layer, key, default)
+    kind = get("kind")
+    if kind == "conv":
+        geometry = (get("kernel"), get("stride"), get("padding"), get("dilation"))
+        return (kind, get("out"), *map(_pair, geometry), get("groups"))
+    if kind in ("maxpool", "avgpool"):
+        stride = get("stride")
+        geometry = (get("kernel"), get("kernel") if stride is None else stride, get("padding"))
+        return (kind, *map(_pair, geometry), get("ceil_mode"), get("count_include_pad", True))
+    return (kind,)
+
+
+@cache
+def _layouts() -> tuple[tuple[dict[str, Any], tuple[tuple[str, ...], ...]], ...]:
+    """Every shape an Inception block can take (which reductions, projection, factorized k×k),
+    as the fields that choose it and the layer names its expansion gives each branch."""
+    found = []
+    for red3, red5, factorize, proj in product((False, True), repeat=4):
+        fields: dict[str, Any] = {"kind": "inception", "ch1x1": 1, "ch3x3": 1, "ch5x5": 1}
+        fields.update({"ch3x3red": 1} if red3 else {}, **({"ch5x5red": 1} if red5 else {}))
+        fields.update({"factorize_5x5": True} if factorize else {}, **({"pool_proj": 1} if proj else {}))
+        expansion = Inception.model_validate(fields).as_branches()
+        names = tuple(tuple(layer.name for layer in branch.layers) for branch in expansion)
+        found.append(({"factorize_5x5": True} if factorize else {}, names))
+    return tuple(found)
+
+
+def _candidate(
+    branches: list[list[Layer]], shape: dict[str, Any], names: tuple[tuple[str, ...], ...]
+) -> dict[str, Any] | None:
+    """The fields of the block of this layout whose widths (and pool) are the branches'."""
+    if [len(branch) for branch in branches] != [len(layout) for layout in names]:
+        return None
+    widths: dict[str, Any] = {}
+    layers: dict[str, Layer] = {}
+    for branch_name, branch, layout in zip(Inception.BRANCHES, branches, names):
+        for layer, name in zip(branch, layout):
+            layers[f"{branch_name}.{name}"] = layer
+            role = Inception.ROLES[f"{branch_name}.{name}"]
+            if role != "pool":
+                widths.setdefault(role, layer.get("out"))
+    pool = layers["branch_pool.pool"]
+    kernel = pool.get("kernel", ())
+    written_pool = {
+        "kind": {"maxpool": "max", "avgpool": "avg"}.get(pool.get("kind"), pool.get("kind")),
+        "kernel": kernel[0] if len(set(kernel)) == 1 else list(kernel),
+        "padding": list(pool.get("padding", ())),
+        "ceil_mode": pool.get("ceil_mode"),
+    }
+    fields: dict[str, Any] = {"kind": "inception", **widths, **shape, "pool": written_pool}
+    if not shape:  # the k of the k×k conv (a factorized one is two 3×3 convs)
+        fields["kernel_5x5"] = layers["branch5x5.conv"].get("kernel", (0,))[0]
+    return {key: fields[key] for key in Inception.model_fields if key in fields}  # the block's order
+
+
+def _expands_to(fields: dict[str, Any], forms: list[list[tuple]]) -> bool:
+    try:
+        expansion = Inception.model_validate(fields).as_branches()
+    except ValidationError:
         return False
-    k = layer["kernel"]
-    if k[0] != k[1] or (kernel is not None and k[0] != kernel):
-        return False
-    return (
-        layer["stride"] == (1, 1)
-        and layer["dilation"] == (1, 1)
-        and layer["groups"] == 1
-        and layer["padding"] == (k[0] // 2, k[0] // 2)
-    )
+    return [[_form(layer) for layer in branch.layers] for branch in expansion] == forms
 
 
-def _reduced(branch: list, kernel: int | None) -> tuple[int | None, list] | None:
-    """(reduction width or None, the convs after it) if ``branch`` is [1×1]? + k×k convs."""
-    if len(branch) >= 2 and _conv(branch[0], 1) and all(_conv(layer, kernel) for layer in branch[1:]):
-        return branch[0]["out"], branch[1:]
-    if branch and all(_conv(layer, kernel) for layer in branch):
-        return None, branch
-    return None
-
-
-def _pool(branch: list) -> tuple[dict[str, Any], int | None] | None:
-    if not branch or not isinstance(branch[0], dict) or branch[0].get("kind") not in ("maxpool", "avgpool"):
-        return None
-    pool = branch[0]
-    if pool["stride"] != (1, 1) or (pool["kind"] == "avgpool" and not pool.get("count_include_pad", True)):
-        return None
-    rest = branch[1:]
-    if len(rest) > 1 or (rest and not _conv(rest[0], 1)):
-        return None
-    kernel = pool["kernel"]
-    written: dict[str, Any] = {}
-    if pool["kind"] == "avgpool":
-        written["kind"] = "avg"
-    if kernel != (3, 3):
-        written["kernel"] = kernel[0] if kernel[0] == kernel[1] else list(kernel)
-    if pool["padding"] != (kernel[0] // 2, kernel[1] // 2):
-        written["padding"] = list(pool["padding"])
-    if pool["ceil_mode"]:
-        written["ceil_mode"] = True
-    return written, (rest[0]["out"] if rest else None)
+def _without(fields: dict[str, Any], key: str) -> dict[str, Any]:
+    outer, _, inner = key.partition(".")
+    if not inner:
+        return {k: v for k, v in fields.items() if k != outer}
+    return {**fields, outer: {k: v for k, v in fields[outer].items() if k != inner}}
 
 
 def as_inception(branches: list[list[Any]]) -> tuple[Layer, list[list[str]]] | None:
     """The ``kind: inception`` fields (conv settings included) of four concatenated branches,
     and the role names of each branch's layers; None when they are not an Inception module."""
-    if len(branches) != 4:
-        return None
-    one, three, five, pool = branches
-    if len(one) != 1 or not _conv(one[0], 1):
-        return None
-    b3, b5, bp = _reduced(three, 3), _reduced(five, None), _pool(pool)
-    if b3 is None or b5 is None or bp is None or len(b3[1]) != 1 or len(b5[1]) > 2:
+    if len(branches) != len(Inception.BRANCHES) or not all(
+        isinstance(layer, dict) for branch in branches for layer in branch
+    ):
         return None
     convs = [layer for branch in branches for layer in branch if layer.get("kind") == "conv"]
-    settings = {tuple(layer[key] for key in CONV_SETTINGS) for layer in convs}
-    if len(settings) != 1:
+    settings = {tuple(layer.get(key) for key in CONV_SETTINGS) for layer in convs}
+    if len(settings) != 1:  # the block has one ``conv`` for all its convs
         return None
-    factorized = len(b5[1]) == 2
-    kernel = b5[1][0]["kernel"][0]
-    if factorized and (kernel != 3 or b5[1][0]["out"] != b5[1][1]["out"]):
-        return None
-    fields: Layer = {"kind": "inception", "ch1x1": one[0]["out"]}
-    fields.update(ch3x3red=b3[0], ch3x3=b3[1][0]["out"], ch5x5red=b5[0], ch5x5=b5[1][0]["out"])
-    if factorized:
-        fields["factorize_5x5"] = True
-    elif kernel != 5:
-        fields["kernel_5x5"] = kernel
-    if bp[0]:
-        fields["pool"] = bp[0]
-    fields["pool_proj"] = bp[1]
-    fields = {key: value for key, value in fields.items() if value is not None}
-    roles = [
-        ["conv"],
-        ["reduce", "conv"] if b3[0] is not None else ["conv"],
-        (["reduce"] if b5[0] is not None else []) + ["conv", "conv2"][: len(b5[1])],
-        ["pool", "proj"][: len(pool)],
-    ]
-    settings_of = dict(zip(CONV_SETTINGS, settings.pop()))
-    return {**fields, "conv": settings_of}, roles
+    forms = [[_form(layer) for layer in branch] for branch in branches]
+    for shape, names in _layouts():
+        fields = _candidate(branches, shape, names)
+        if fields is None or not _expands_to(fields, forms):
+            continue
+        for key in _OPTIONAL:
+            if _expands_to(_without(fields, key), forms):
+                fields = _without(fields, key)
+        if not fields["pool"]:
+            del fields["pool"]
+        roles = [list(layout) for layout in names]
+        return {**fields, "conv": dict(zip(CONV_SETTINGS, settings.pop()))}, roles
+    return None
