@@ -10,7 +10,7 @@ Each benchmark runs as its own process and its output goes to
 the command, the date, the commit, the machine (CPU model, the instruction sets oneDNN
 chooses kernels by, cores, memory), the Python, torch, oneDNN and torchvision versions, the
 load average before the run and how long it took. The scripts print the repeats behind every
-median they report. ``tools/render_performance_doc.py`` turns these files into
+median they report. ``python -m tools.docs performance`` turns these files into
 docs/performance.md.
 """
 
@@ -89,6 +89,7 @@ LINEAGE = (
 BENCHMARKS = {  # in the order they run: the longest (compile) last
     "build": Benchmark("build_time.py", (), ("--repeats", "2")),
     "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
+    "gc-pause": Benchmark("gc_pause.py", (), ("--sizes", "10", "--repeats", "1", "--draws", "5")),
     "render": Benchmark("render_time.py", (), ("--repeats", "1")),
     # issue 27: every shipped spec's static picture at every detail and layout, read back from its SVG
     "diagram-geometry": Benchmark(

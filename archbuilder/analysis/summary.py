@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archbuilder.core.gcpause import gc_paused
 from archbuilder.ir import IR, as_ir
 from archbuilder.ir.memory import activation_bytes, training_activation_bytes
 from archbuilder.spec import ArchSpec
@@ -117,7 +116,6 @@ class Summary:
         )
 
 
-@gc_paused
 def summarize(spec: ArchSpec | IR | str | Path) -> Summary:
     """Summary of a spec (loaded, a path, YAML text) or of its IR."""
     ir = as_ir(spec)

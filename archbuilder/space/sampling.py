@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from archbuilder.core.gcpause import gc_paused
 from archbuilder.space.budget import MAX_DRAWS, MAX_SAMPLES, MAX_TRIES, check_count
 from archbuilder.space.evaluate import Candidate
 from archbuilder.space.resolve import Picks
@@ -78,7 +77,6 @@ def _key(candidate: Candidate) -> str:
     return candidate.problems[0].path[-1]
 
 
-@gc_paused
 def sample(
     tree: DecisionTree,
     judge: Judge,
@@ -142,7 +140,6 @@ class Estimate:
         return max(0.0, centre - half), min(1.0, centre + half)
 
 
-@gc_paused
 def estimate(
     tree: DecisionTree, judge: Judge, draws: int, *, seed: int = 0, progress: Progress | None = None
 ) -> Estimate:

@@ -110,7 +110,6 @@ def load_spec(
     return _load(text, file, overrides, check_shapes, max_ops, allowed_roots)
 
 
-@gc_paused
 def as_spec(spec: ArchSpec | str | Path) -> ArchSpec:
     """``spec`` itself when it is an :class:`ArchSpec`, else :func:`load_spec` of it (a path
     or YAML text): the one place the public functions that take either turn it into a spec."""

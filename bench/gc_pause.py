@@ -1,0 +1,98 @@
+"""Does pausing the garbage collector pay? Each function archbuilder runs under ``gc_paused``,
+timed as shipped and unwrapped (``__wrapped__``: the collector left on), turn about.
+
+    python bench/gc_pause.py [--sizes 1000 10000] [--repeats 3] [--draws 200]
+
+Each call is followed by ``gc.collect()`` inside the timing: the pause defers collection, it
+does not remove it, so the fair total includes what is collected afterwards (what existed
+before the timings, imports and inputs, is frozen out of those collections). The specs are
+bench/scale.py's (a stem and N identical Inception blocks); the sampler runs on
+specs/spaces/inception-digits.yaml. A ratio above 1 is the factor the pause saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+from collections.abc import Callable
+
+from benchlib import ROOT, machine, median, print_repeats, table, time_interleaved
+from scale import spec_text
+
+import archbuilder
+from archbuilder.analysis.summary import summarize
+from archbuilder.ir.lower import lower
+from archbuilder.space.sampling import estimate, sample
+from archbuilder.spec.load import load_spec
+
+SPACE = ROOT / "specs" / "spaces" / "inception-digits.yaml"
+
+
+def collected(call: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        call()
+        gc.collect()
+
+    return run
+
+
+def contenders(size: int) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+    """Per function: (as shipped, unwrapped), each on the spec of ``size`` blocks."""
+    text = spec_text(size)
+    spec = archbuilder.load_spec(text, check_shapes=False)
+    ir = archbuilder.lower(spec)
+    return {
+        f"load_spec, {size:,} blocks": (
+            lambda: load_spec(text, check_shapes=False),
+            lambda: load_spec.__wrapped__(text, check_shapes=False),
+        ),
+        f"lower, {size:,} blocks": (lambda: lower(spec), lambda: lower.__wrapped__(spec)),
+        f"summarize, {size:,} blocks": (lambda: summarize(ir), lambda: summarize.__wrapped__(ir)),
+    }
+
+
+def sampler(draws: int) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+    space = archbuilder.load_space(SPACE)
+    tree, judge = space._tree, space._judge  # the sampler's own inputs, as SearchSpace passes them
+    return {
+        f"sample {draws} candidates": (
+            lambda: sample(tree, judge, draws, seed=0),
+            lambda: sample.__wrapped__(tree, judge, draws, seed=0),
+        ),
+        f"estimate {draws} draws": (
+            lambda: estimate(tree, judge, draws, seed=0),
+            lambda: estimate.__wrapped__(tree, judge, draws, seed=0),
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--draws", type=int, default=200)
+    args = parser.parse_args()
+    described = machine()  # imports torch: before the freeze below
+    cases = {}
+    for size in args.sizes:
+        cases.update(contenders(size))
+    cases.update(sampler(args.draws))
+    gc.collect()
+    gc.freeze()  # what exists now (modules, the specs) is not rescanned by the collections timed
+    print(f"Machine: {described}\nMedian of {args.repeats} calls each, paused and not taking turns\n")
+    rows, repeats = [], {}
+    for name, (paused, unpaused) in cases.items():
+        times = time_interleaved(
+            {"paused": collected(paused), "collector on": collected(unpaused)}, repeats=args.repeats, warmup=1
+        )
+        on, off = median(times["collector on"]), median(times["paused"])
+        rows.append([name, f"{on:.3f}", f"{off:.3f}", f"{on / off:.2f}"])
+        repeats.update({f"{name}, {kind}": values for kind, values in times.items()})
+    print(table(["function", "collector on s", "paused s", "saved ×"], rows))
+    print_repeats(repeats, scale=1, unit="s")
+
+
+if __name__ == "__main__":
+    main()
