@@ -82,3 +82,16 @@ def test_bench_googlenet_prints_the_nearest_reference_labelled(capsys):
     assert "torchvision's googlenet with random weights of its own" in note
     assert "6,624,904 parameters and 1.50 G MACs to the spec's 7,013,112 and 1.58 G" in note
     assert NEAREST["googlenet"].differences in note
+
+
+def test_a_reference_is_the_same_model_every_time_and_leaves_the_callers_random_state_alone():
+    """It seeds torchvision's initialisation inside a fork of the generator: the same weights
+    twice, and the caller's generator state the same after as before."""
+    import torch
+
+    reference = reference_for("googlenet")
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state().clone()
+    first, second = reference.make(), reference.make()
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))

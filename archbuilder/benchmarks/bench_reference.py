@@ -42,8 +42,10 @@ class Reference:
         gets torchvision's own random initialisation (seeded, so runs agree)."""
         import torchvision
 
-        torch.manual_seed(0)
-        with warnings.catch_warnings():
+        # torchvision initialises from the global generator: seed it inside a fork, so the
+        # caller's random state is left as it was.
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            torch.manual_seed(0)
             warnings.simplefilter("ignore")  # torchvision's notes on init_weights
             return getattr(torchvision.models, self.builder)(
                 weights=None, aux_logits=False, init_weights=not self.exact, transform_input=False

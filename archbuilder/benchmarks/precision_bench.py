@@ -60,9 +60,10 @@ def benchmark(
     from archbuilder.builder.build import build
 
     with torch.random.fork_rng(devices=[]):  # the same weights every run; the caller's RNG untouched
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # the builder initialises from the global generator
         model = build(spec, aux=False, max_param_bytes=1 << 40).eval()
-        x = torch.randn(batch, spec.input.channels, spec.input.height, spec.input.width)
+    shape = (batch, spec.input.channels, spec.input.height, spec.input.width)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     if peers is None:
         peers = lambda model: (  # noqa: E731
             _torchvision(model, spec.name, dtype == "bf16") if twin and spec.name in TWINS else {}
