@@ -1,29 +1,23 @@
 """archbuilder: convolutional architectures as data.
 
 YAML spec → validated :class:`ArchSpec` → graph :class:`~archbuilder.ir.IR` with inferred
-shapes → ``torch.nn.Module``. Importing archbuilder does not import torch; ``build``, the
-model classes and the exporters load it on first use.
+shapes → ``torch.nn.Module``. Importing archbuilder is cheap: each name below loads its module
+on first use (PEP 562), so ``archbuild --version`` reads no spec model, and nothing imports
+torch until ``build``, the model classes or the exporters are used.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
-from archbuilder.analysis.features import FeatureInfo, FeatureMap, feature_info
-from archbuilder.analysis.summary import Summary, summarize
-from archbuilder.catalog import ShippedSpec, list_specs
-from archbuilder.core.errors import Problem, SpecError, UnsupportedOnThisCPU
-from archbuilder.core.extras import MissingExtra
 from archbuilder.core.version import __version__ as __version__  # re-exported
-from archbuilder.diff import SpecDiff, diff
-from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
-from archbuilder.importers import ImportFailure, ImportResult, import_model, import_module
-from archbuilder.ir import IR, lower
-from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
-from archbuilder.space import SearchSpace, load_space
-from archbuilder.spec import ArchSpec, load_spec
 
 if TYPE_CHECKING:
+    from archbuilder.analysis.features import FeatureInfo, FeatureMap, feature_info
+    from archbuilder.analysis.summary import Summary, summarize
     from archbuilder.builder import (
         ArchModel,
         Checkpoint,
@@ -40,7 +34,49 @@ if TYPE_CHECKING:
         reset_classifier,
         save_checkpoint,
     )
+    from archbuilder.catalog import ShippedSpec, list_specs
+    from archbuilder.core.errors import Problem, SpecError, UnsupportedOnThisCPU
+    from archbuilder.core.extras import MissingExtra
+    from archbuilder.diff import SpecDiff, diff
+    from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
+    from archbuilder.importers import ImportFailure, ImportResult, import_model, import_module
+    from archbuilder.ir import IR, lower
+    from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
+    from archbuilder.space import SearchSpace, load_space
+    from archbuilder.spec import ArchSpec, load_spec
 
+# Where each public name lives; ``archbuilder.X`` imports that module the first time it is asked for.
+_HOMES = {
+    "archbuilder.analysis.features": ("FeatureInfo", "FeatureMap", "feature_info"),
+    "archbuilder.analysis.summary": ("Summary", "summarize"),
+    "archbuilder.builder": (
+        "ArchModel",
+        "Checkpoint",
+        "CheckpointError",
+        "FeatureModel",
+        "InferenceModel",
+        "ModelOutputs",
+        "TrainingModel",
+        "build",
+        "load_checkpoint",
+        "optimize_for_inference",
+        "optimize_for_training",
+        "quantize",
+        "reset_classifier",
+        "save_checkpoint",
+    ),
+    "archbuilder.catalog": ("ShippedSpec", "list_specs"),
+    "archbuilder.core.errors": ("Problem", "SpecError", "UnsupportedOnThisCPU"),
+    "archbuilder.core.extras": ("MissingExtra",),
+    "archbuilder.diff": ("SpecDiff", "diff"),
+    "archbuilder.export": ("ExportError", "export_model", "export_onnx", "export_program", "export_pt2"),
+    "archbuilder.importers": ("ImportFailure", "ImportResult", "import_model", "import_module"),
+    "archbuilder.ir": ("IR", "lower"),
+    "archbuilder.render": ("RenderError", "UnsupportedFormat", "diagram", "render_diagram"),
+    "archbuilder.space": ("SearchSpace", "load_space"),
+    "archbuilder.spec": ("ArchSpec", "load_spec"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "IR",
@@ -91,27 +127,28 @@ __all__ = [
     "summarize",
 ]
 
-_TORCH_EXPORTS = {
-    "ArchModel",
-    "Checkpoint",
-    "CheckpointError",
-    "FeatureModel",
-    "InferenceModel",
-    "ModelOutputs",
-    "TrainingModel",
-    "build",
-    "load_checkpoint",
-    "optimize_for_inference",
-    "optimize_for_training",
-    "quantize",
-    "reset_classifier",
-    "save_checkpoint",
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name in _TORCH_EXPORTS:
-        from archbuilder import builder
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archbuilder' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
-        return getattr(builder, name)
-    raise AttributeError(f"module 'archbuilder' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Facade(types.ModuleType):
+    """The package, keeping ``archbuilder.diff`` the function: importing the subpackage
+    ``archbuilder.diff`` would otherwise rebind the package's attribute to that module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOME_OF and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Facade

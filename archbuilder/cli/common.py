@@ -8,10 +8,13 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archbuilder.core.files import output_target
-from archbuilder.spec import ArchSpec, load_spec
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
+
+if TYPE_CHECKING:
+    from archbuilder.spec import ArchSpec
 
 __all__ = [
     "STDOUT",
@@ -39,6 +42,8 @@ class UsageError(Exception):
 
 def load(args: argparse.Namespace, path: str) -> ArchSpec:
     """The spec at ``path`` with the command line's ``--set`` overrides applied."""
+    from archbuilder.spec import load_spec  # here: `archbuild --version` needs no spec model
+
     max_ops = getattr(args, "max_ops", DEFAULT_MAX_OPS)
     roots = getattr(args, "allow_path", None) or []
     return load_spec(path, overrides=args.set, max_ops=max_ops, allowed_roots=roots)

@@ -3,29 +3,63 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
-from archbuilder.cli import bench, build, catalog, check, diff, emit, export, import_, render, search
 from archbuilder.cli.common import TorchUnavailable, UsageError, positive
-from archbuilder.core.errors import SpecError, UnsupportedOnThisCPU, escape
+from archbuilder.core.errors import RenderError, SpecError, UnsupportedFormat, UnsupportedOnThisCPU, escape
 from archbuilder.core.extras import MissingExtra, missing_extra
 from archbuilder.core.files import cancelled_by
 from archbuilder.core.version import __version__
-from archbuilder.export import ExportError
-from archbuilder.render import RenderError, UnsupportedFormat
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
 
 __all__ = ["main"]
 
-# Subcommand groups in the order `archbuild --help` lists them.
-GROUPS = (catalog, check, build, render, diff, emit, export, search, import_, bench)
+# Subcommand groups (modules of archbuilder.cli) in the order `archbuild --help` lists them, with
+# the commands each registers: a command line imports only its command's module (start-up time).
+GROUPS = {
+    "catalog": ("list", "show", "new"),
+    "check": ("validate", "summary"),
+    "build": ("build",),
+    "render": ("render",),
+    "diff": ("diff",),
+    "emit": ("emit", "schema"),
+    "export": ("export",),
+    "search": ("space", "sample"),
+    "import_": ("import",),
+    "bench": ("bench",),
+}
+GROUP_OF = {command: group for group, commands in GROUPS.items() for command in commands}
 
 
-def _parser() -> argparse.ArgumentParser:
+def group_module(name: str) -> ModuleType:
+    return importlib.import_module(f"archbuilder.cli.{name}")
+
+
+def groups_needed(argv: Sequence[str]) -> list[str]:
+    """The groups a command line needs registered to parse exactly as with all of them.
+
+    The first word that is not ``--debug`` decides: a command needs its own group, ``--version``
+    none (argparse prints it and exits there); anything else (help, a mistyped command, an
+    abbreviated option) gets every group, so that help and usage errors list every command.
+    """
+    for word in argv:
+        if word == "--debug":
+            continue
+        if word == "--version":
+            return []
+        if word in GROUP_OF:
+            return [GROUP_OF[word]]
+        break
+    return list(GROUPS)
+
+
+def _parser(groups: Sequence[str] = tuple(GROUPS)) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archbuild",
         description="Describe convolutional architectures as YAML; validate, summarize, build, draw, vary.",
@@ -64,14 +98,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run, command_parser=sub)
         return sub
 
-    for group in GROUPS:
-        group.register(command)
+    for group in groups:
+        group_module(group).register(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(groups_needed(argv)).parse_args(argv)
     except KeyboardInterrupt:
         return 130
     interrupted = threading.Event()
@@ -126,12 +161,21 @@ def _message(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, OSError) and exc.filename:
         return escape(f"archbuild: error: cannot write {exc.filename}: {exc.strerror}")
-    if isinstance(exc, (RenderError, ExportError, OSError, ValueError, TypeError, TorchUnavailable)):
+    if isinstance(exc, (RenderError, OSError, ValueError, TypeError, TorchUnavailable)) or _is_export_error(
+        exc
+    ):
         return escape(f"archbuild: error: {exc}")[:2000]
     if isinstance(exc, MemoryError):
         return "archbuild: error: out of memory; the spec asks for more than this machine has"
     detail = escape(f"{type(exc).__name__}: {exc}")[:500]
     return f"archbuild: internal error ({detail}); rerun with --debug for a traceback and report it"
+
+
+def _is_export_error(exc: Exception) -> bool:
+    """Whether ``exc`` is an ExportError, without importing the exporters to ask: one raised
+    means they are loaded."""
+    export = sys.modules.get("archbuilder.export")
+    return export is not None and isinstance(exc, export.ExportError)
 
 
 def _catch_interrupts(interrupted: threading.Event):

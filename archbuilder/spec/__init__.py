@@ -1,26 +1,36 @@
-"""The spec language: pydantic models of a network description, and loading from YAML."""
+"""The spec language: pydantic models of a network description, and loading from YAML.
 
-from archbuilder.spec.blocks import Branch, Branches, Inception, InceptionPool, Layer
-from archbuilder.spec.layers import (
-    Activation,
-    AdaptiveAvgPool,
-    AvgPool,
-    BatchNorm,
-    ChannelShuffle,
-    Conv,
-    ConvOptions,
-    Dropout,
-    DropPath,
-    Flatten,
-    GlobalAvgPool,
-    LayerNorm,
-    LayerScale,
-    Linear,
-    LocalResponseNorm,
-    MaxPool,
-)
-from archbuilder.spec.load import as_spec, load_spec
-from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape
+Each name loads its module on first use (PEP 562): a submodule such as ``spec.budget`` can be
+imported without building the models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archbuilder.spec.blocks import Branch, Branches, Inception, InceptionPool, Layer
+    from archbuilder.spec.layers import (
+        Activation,
+        AdaptiveAvgPool,
+        AvgPool,
+        BatchNorm,
+        ChannelShuffle,
+        Conv,
+        ConvOptions,
+        Dropout,
+        DropPath,
+        Flatten,
+        GlobalAvgPool,
+        LayerNorm,
+        LayerScale,
+        Linear,
+        LocalResponseNorm,
+        MaxPool,
+    )
+    from archbuilder.spec.load import as_spec, load_spec
+    from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape
 
 __all__ = [
     "Activation",
@@ -51,3 +61,42 @@ __all__ = [
     "as_spec",
     "load_spec",
 ]
+
+# Where each name lives; ``archbuilder.spec.X`` imports that module the first time it is asked for.
+_HOMES = {
+    "archbuilder.spec.blocks": ("Branch", "Branches", "Inception", "InceptionPool", "Layer"),
+    "archbuilder.spec.layers": (
+        "Activation",
+        "AdaptiveAvgPool",
+        "AvgPool",
+        "BatchNorm",
+        "ChannelShuffle",
+        "Conv",
+        "ConvOptions",
+        "Dropout",
+        "DropPath",
+        "Flatten",
+        "GlobalAvgPool",
+        "LayerNorm",
+        "LayerScale",
+        "Linear",
+        "LocalResponseNorm",
+        "MaxPool",
+    ),
+    "archbuilder.spec.load": ("as_spec", "load_spec"),
+    "archbuilder.spec.model": ("ArchSpec", "AuxHead", "Defaults", "InputShape"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archbuilder.spec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

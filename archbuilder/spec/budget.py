@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archbuilder.core.errors import KeyPath, SpecError
 from archbuilder.spec.rounding import scaled_depth
-from archbuilder.spec.source import Source
+
+if TYPE_CHECKING:  # the YAML reader is not needed for DEFAULT_MAX_OPS (the CLI's start-up)
+    from archbuilder.spec.source import Source
 
 __all__ = ["DEFAULT_MAX_OPS", "OpCount", "check_budget", "check_max_ops", "count_ops"]
 

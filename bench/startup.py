@@ -1,0 +1,143 @@
+"""Cold start-up of the ``archbuild`` command line: each run a fresh Python process.
+
+    python bench/startup.py                      # this checkout, 21 runs of each command
+    python bench/startup.py --against 7a5e526    # and that commit's archbuilder, interleaved
+
+Times the whole process from outside (wall clock, from spawn to exit) for ``archbuild
+--version``, ``validate googlenet``, ``summary googlenet``, ``render googlenet --engine
+embedded`` and ``python -c "import archbuilder"``, next to ``python -c pass`` (the interpreter's
+own start-up, the floor). With ``--against REV`` the same commands also run on REV's
+``archbuilder/`` and ``specs/`` (extracted with ``git archive`` into a temporary folder and put first on
+PYTHONPATH), taking turns with this checkout's run by run, so that both see the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchlib import ROOT, cpu_model, print_repeats, table
+
+# The command lines timed, after `python`: `archbuild` is the installed console script's code.
+ARCHBUILD = (
+    "-c",
+    "import sys; from archbuilder.cli import main; sys.argv[0] = 'archbuild'; sys.exit(main())",
+)
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "python -c pass": ("-c", "pass"),
+    'python -c "import archbuilder"': ("-c", "import archbuilder"),
+    "archbuild --version": (*ARCHBUILD, "--version"),
+    "archbuild validate googlenet": (*ARCHBUILD, "validate", "googlenet"),
+    "archbuild summary googlenet": (*ARCHBUILD, "summary", "googlenet"),
+    "archbuild render googlenet --engine embedded": (
+        *ARCHBUILD,
+        "render",
+        "googlenet",
+        "-o",
+        "{out}/googlenet.svg",
+        "--engine",
+        "embedded",
+    ),
+}
+
+
+def checkout_of(rev: str, folder: Path) -> Path:
+    """REV's archbuilder/ package (and the shipped specs it links to), extracted under ``folder``:
+    the folder to put on PYTHONPATH."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "archbuilder", "specs"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    folder.mkdir()
+    path = folder / "archive.tar"
+    path.write_bytes(archive.stdout)
+    with tarfile.open(path) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def run_once(args: Sequence[str], env: dict[str, str], cwd: Path) -> float:
+    """Seconds from spawning ``python *args`` to its exit; a failure stops the benchmark."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"python {' '.join(args)} failed ({result.returncode}):\n{result.stderr.decode()}")
+    return seconds
+
+
+def p90(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=10, method="inclusive")[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=21, help="fresh processes per command (default 21)")
+    parser.add_argument("--against", metavar="REV", help="also time this commit's archbuilder, interleaved")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="archbuilder-startup-") as temp:
+        work = Path(temp)
+        trees = {"this checkout": ROOT}
+        if args.against:
+            trees = {args.against: checkout_of(args.against, work / "against"), **trees}
+        environments = {name: {**os.environ, "PYTHONPATH": str(tree)} for name, tree in trees.items()}
+        contenders = [(tree, command) for command in COMMANDS for tree in trees]
+        # A warm-up run of each: byte-compiles each tree, so that no timed run pays for it.
+        for tree, command in contenders:
+            run_once([arg.format(out=work) for arg in COMMANDS[command]], environments[tree], work)
+
+        print(f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}")
+        print(f"load average before: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+        if args.against:
+            print(f"against: {args.against} ({rev_line(args.against)})")
+        print(f"{args.runs} fresh processes of each command, taking turns run by run; wall clock")
+
+        times: dict[tuple[str, str], list[float]] = {contender: [] for contender in contenders}
+        for round_ in range(args.runs):
+            shift = round_ % len(contenders)  # rotate who goes first
+            for tree, command in contenders[shift:] + contenders[:shift]:
+                argv = [arg.format(out=work) for arg in COMMANDS[command]]
+                times[tree, command].append(run_once(argv, environments[tree], work))
+
+    headers = ["command", "median ms", "p90 ms"]
+    if args.against:
+        headers += [f"{args.against} median ms", f"{args.against} p90 ms", "speed-up"]
+    rows = []
+    for command in COMMANDS:
+        now = times["this checkout", command]
+        row: list[object] = [command, f"{statistics.median(now) * 1e3:.0f}", f"{p90(now) * 1e3:.0f}"]
+        if args.against:
+            before = times[args.against, command]
+            speedup = statistics.median(before) / statistics.median(now)
+            row += [f"{statistics.median(before) * 1e3:.0f}", f"{p90(before) * 1e3:.0f}", f"{speedup:.2f}×"]
+        rows.append(row)
+    print()
+    print(table(headers, rows))
+    print_repeats({f"{command} ({tree})": values for (tree, command), values in times.items()})
+    return 0
+
+
+def rev_line(rev: str) -> str:
+    """The commit's hash and subject's first words."""
+    line = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s", rev], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return line[:80] + ("…" if len(line) > 80 else "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
