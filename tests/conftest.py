@@ -63,13 +63,6 @@ def googlenet_path() -> Path:
     return GOOGLENET
 
 
-def load_tool(name: str) -> ModuleType:
-    """A script from tools/ (not a package) imported as a module."""
-    if str(ROOT / "tools") not in sys.path:
-        sys.path.insert(0, str(ROOT / "tools"))  # where the scripts find their shared docgen
-    return load_module(ROOT / "tools" / f"{name}.py")
-
-
 def load_module(path: Path) -> ModuleType:
     """A Python file (a script, not a package member) imported as a module."""
     spec = importlib.util.spec_from_file_location(path.stem, path)

@@ -11,7 +11,9 @@ import re
 
 import pytest
 
-from .conftest import ROOT, load_tool
+from tools.docs import benchlogs
+
+from .conftest import ROOT
 from .test_docs import DOCS, fences
 
 RESULTS = ROOT / "bench" / "results"
@@ -19,7 +21,7 @@ RESULTS = ROOT / "bench" / "results"
 
 @pytest.fixture(scope="module")
 def logs():
-    return load_tool("benchlogs")
+    return benchlogs
 
 
 def page(name: str) -> str:

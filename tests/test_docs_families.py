@@ -11,19 +11,21 @@ import re
 import pytest
 import torchvision
 
-from .conftest import ROOT, SPECS, load_tool
+from tools.docs import families
+
+from .conftest import ROOT, SPECS
 
 DOC = ROOT / "docs" / "families.md"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("render_families_doc")
+    return families
 
 
 def test_the_page_is_current(tool):
     assert tool.render() == DOC.read_text(encoding="utf-8"), (
-        "docs/families.md is stale: run `python tools/render_families_doc.py`"
+        "docs/families.md is stale: run `python -m tools.docs families`"
     )
 
 

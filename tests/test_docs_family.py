@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 import archbuilder
+from tools.docs import inception_family
 
-from .conftest import ROOT, SPECS, load_tool
+from .conftest import ROOT, SPECS
 from .test_docs import fences
 
 DOC = ROOT / "docs" / "inception-family.md"
@@ -19,7 +20,7 @@ EXCERPT = re.compile(r"<!-- excerpt: (\S+) -->\n```yaml\n(.*?)```", re.DOTALL)
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("render_family_doc")
+    return inception_family
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +30,23 @@ def doc() -> str:
 
 def test_generated_sizes_are_current(tool, doc):
     assert tool.render(doc) == doc, (
-        "docs/inception-family.md is stale: run `python tools/render_family_doc.py`"
+        "docs/inception-family.md is stale: run `python -m tools.docs inception-family`"
     )
 
 
 def test_every_stage_has_its_table_and_the_overview_lists_them(tool, doc):
-    regions = tool.regions(doc)
+    regions = tool.tables(doc)
     assert set(regions) == {"overview"} | {file for file, _ in tool.STAGES}
     listed = re.findall(r"\| \[([^]]+\.yaml)\]", regions["overview"])
     assert listed == [file for file, _ in tool.STAGES]
     with pytest.raises(ValueError, match="needs at least one"):
         tool.render("# no regions\n")
     with pytest.raises(ValueError, match=r"nothing\.yaml, which is not in specs/"):
-        tool.render(f"{tool.begin_line('nothing.yaml')}\n{tool.END}\n")
+        tool.render(f"{tool.begin_line('nothing.yaml')}\n{tool.end_line('nothing.yaml')}\n")
 
 
 def test_published_sizes_appear(tool, doc):
-    regions = tool.regions(doc)
+    regions = tool.tables(doc)
     assert "| Parameters | 23,834,568 |" in regions["inception-v3.yaml"]  # torchvision's inception_v3
     assert "| Parameters with the aux heads | 27,161,264 |" in regions["inception-v3.yaml"]
     assert "| Parameters | 22,855,952 |" in regions["xception.yaml"]  # Keras' Xception, trainable
@@ -112,7 +113,7 @@ def test_the_python_examples_compile():
 
 
 def test_the_lineage_figures_are_the_published_ones(tool, doc):
-    regions = tool.regions(doc)
+    regions = tool.tables(doc)
     assert "| Parameters | 11,295,240 |" in regions["bn-inception.yaml"]  # pretrainedmodels' bninception
     assert "| Parameters | 42,679,816 |" in regions["inception-v4.yaml"]  # timm's inception_v4
     assert "| Parameters | 55,843,464 |" in regions["inception-resnet-v2.yaml"]  # timm's inception_resnet_v2

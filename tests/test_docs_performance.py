@@ -1,6 +1,6 @@
 """Every performance figure in the docs comes from a stored log in bench/results/.
 
-The generated pages and regions must be what tools/render_performance_doc.py makes of the
+The generated pages and regions must be what `python -m tools.docs performance` makes of the
 logs now; the figures quoted in prose elsewhere must match the log they name; every log the
 docs quote carries bench/run_all.py's header.
 """
@@ -13,29 +13,31 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, load_tool
+from tools.docs import benchlogs, performance, precision_figures, run
+from tools.docs.target import Tree
 
-REGENERATE = "python tools/render_performance_doc.py"
+from .conftest import ROOT
+
+REGENERATE = "python -m tools.docs performance"
 RESULTS = ROOT / "bench" / "results"
 HEADER = ("command", "date", "commit", "machine", "software", "took")
 
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("render_performance_doc")
+    return performance
 
 
 @pytest.fixture(scope="module")
 def logs():
-    return load_tool("benchlogs")
+    return benchlogs
 
 
 def test_generated_docs_are_current(tool):
-    values = tool.all_figures()
-    for doc in tool.DOCS:
-        assert tool.generated(doc, values) == doc.read_text(encoding="utf-8"), (
-            f"{doc.relative_to(ROOT)} is stale: run `{REGENERATE}`"
-        )
+    outputs = tool.outputs(Tree())
+    assert {output.path for output in outputs} == set(tool.DOCS)
+    for output in outputs:
+        assert run.stale([output], Tree()) == [], f"{output.label} is stale: run `{REGENERATE}`"
 
 
 def test_a_changed_log_makes_the_docs_stale(tool, tmp_path):
@@ -48,11 +50,8 @@ def test_a_changed_log_makes_the_docs_stale(tool, tmp_path):
     cells = row.split("|")
     cells[2] = " 9.876 "  # the median total
     log.write_text(text.replace(row, "|".join(cells)), encoding="utf-8")
-    tool.LOGS[0] = tmp_path
-    try:
-        page = tool.generated(ROOT / "docs" / "performance.md", tool.all_figures())
-    finally:
-        tool.LOGS[0] = RESULTS
+    outputs = tool.outputs(Tree(results=tmp_path))
+    page = next(output.text for output in outputs if output.path == "docs/performance.md")
     assert "9.876" in page and page != (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
 
 
@@ -273,10 +272,10 @@ xception, batch 1:
 """
 
 
-def test_the_lineage_table_is_read_from_the_scripts_output(tool, logs, tmp_path):
+def test_the_lineage_table_is_read_from_the_scripts_output(logs, tmp_path):
     path = tmp_path / "xeon2-precision-lineage.txt"
     path.write_text(LINEAGE_LOG, encoding="utf-8")
-    rendered = load_tool("precision_figures").lineage_table(logs.read_log(path), tool.markdown)
+    rendered = precision_figures.lineage_table(logs.read_log(path))
     row = rendered.splitlines()[-1]
     # spec, twin, fp32, best peer, ours bf16 and its ratio, compile_frozen and its ratio, int8 and its ratio
     assert row == (

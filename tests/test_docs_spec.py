@@ -1,6 +1,6 @@
 """docs/spec.md: its generated field tables are current, complete, and say what the models do.
 
-The tables are written by tools/render_spec_reference.py from the JSON Schema of the spec
+The tables are written by `python -m tools.docs spec` (tools/docs/spec_reference.py) from the JSON Schema of the spec
 models. The first tests fail when they are stale or a model has no table; the others read
 the tables as a reader would and check them against pydantic's own view of the models and
 against the hand-written tables they replaced.
@@ -13,15 +13,18 @@ import re
 import pytest
 import yaml
 
-from .conftest import ROOT, load_tool
+from tools.docs import regions, spec_reference
+from tools.docs.target import Tree
+
+from .conftest import ROOT
 
 DOC = ROOT / "docs" / "spec.md"
-REGENERATE = "python tools/render_spec_reference.py"
+REGENERATE = "python -m tools.docs spec"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    return load_tool("render_spec_reference")
+    return spec_reference
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def rows(tool, doc) -> dict[str, dict[str, dict[str, str]]]:
     """Each generated table's rows, by model and field name."""
     return {
         model: {row["Field"].strip("`"): row for row in table_rows(part)}
-        for model, part in tool.regions(doc).items()
+        for model, part in tool.tables(doc).items()
     }
 
 
@@ -50,11 +53,22 @@ def test_generated_parts_are_current(tool, doc):
 
 
 def test_every_model_has_a_table(tool, doc):
-    missing = [model for model in tool.documented_models() if model not in tool.regions(doc)]
+    missing = [model for model in tool.documented_models() if model not in tool.tables(doc)]
     assert missing == [], (
         f"docs/spec.md has no field table for {', '.join(missing)}: add the lines "
-        f"'{tool.begin_line(missing[0])}' and '{tool.END}' where the model is explained, then run `{REGENERATE}`"
+        f"'{tool.begin_line(missing[0])}' and '{tool.end_line(missing[0])}' where the model is explained, "
+        f"then run `{REGENERATE}`"
     )
+
+
+def test_the_tool_refuses_a_page_without_a_models_table(tool, tmp_path):
+    """What the test above asks, the tool asks too: it names the model and writes nothing."""
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / tool.DOC
+    table = f"{tool.begin_line('Scale')}\n{tool.tables(DOC.read_text(encoding='utf-8'))['Scale']}"
+    page.write_text(DOC.read_text(encoding="utf-8").replace(f"{table}{tool.end_line('Scale')}\n", ""))
+    with pytest.raises(ValueError, match=r"no field table for Scale: add the lines"):
+        tool.outputs(Tree(root=tmp_path))
 
 
 def test_render_needs_the_kinds_markers(tool):
@@ -63,7 +77,8 @@ def test_render_needs_the_kinds_markers(tool):
 
 
 def test_a_table_for_no_model_is_an_error(tool):
-    text = f"{tool.KINDS_BEGIN}\n{tool.KINDS_END}\n{tool.begin_line('Convolution')}\n{tool.END}\n"
+    kinds = f"{regions.begin_line(tool.KINDS)}\n{regions.end_line(tool.KINDS)}\n"
+    text = f"{kinds}{tool.begin_line('Convolution')}\n{tool.end_line('Convolution')}\n"
     with pytest.raises(ValueError, match="Convolution, which is no spec model"):
         tool.render(text)
 
@@ -71,7 +86,7 @@ def test_a_table_for_no_model_is_an_error(tool):
 def test_every_layer_kind_is_listed(tool, doc):
     from archbuilder.spec.blocks import LAYER_TYPES
 
-    listed = doc.split(tool.KINDS_BEGIN)[1].split(tool.KINDS_END)[0]
+    listed = doc.split(regions.begin_line(tool.KINDS))[1].split(regions.end_line(tool.KINDS))[0]
     kinds = [cls.model_fields["kind"].annotation.__args__[0] for cls in LAYER_TYPES]
     assert [kind for kind in kinds if f"| `{kind}` |" not in listed] == []
 

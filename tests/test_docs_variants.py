@@ -1,6 +1,6 @@
 """docs/variants.md: its generated tables are current, and its figures are the published ones.
 
-The tables are written by tools/render_variants_doc.py; the first test fails when they are
+The tables are written by `python -m tools.docs variants`; the first test fails when they are
 stale. The others read the page as a reader would and check its figures against numbers
 fixed here (the published parameter counts) or computed here, not by the tool.
 """
@@ -12,19 +12,16 @@ import re
 import pytest
 
 import archbuilder
+from tools.docs import regions, variants
 
-from .conftest import GOOGLENET, ROOT, SPECS, load_tool
+from .conftest import GOOGLENET, ROOT, SPECS
 
 DOC = ROOT / "docs" / "variants.md"
 
 
-def _tool():
-    return load_tool("render_variants_doc")
-
-
 @pytest.fixture(scope="module")
 def tool():
-    return _tool()
+    return variants
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +54,8 @@ def number(cell: str) -> int:
 @pytest.fixture(scope="module")
 def generated_tables(tool, doc) -> dict[str, list[dict[str, str]]]:
     part = tool.current(doc)
-    assert part is not None, f"docs/variants.md lacks the lines {tool.BEGIN!r} and {tool.END!r}"
+    lines = f"{regions.begin_line(tool.REGION)!r} and {regions.end_line(tool.REGION)!r}"
+    assert part is not None, f"docs/variants.md lacks the lines {lines}"
     return tables(part)
 
 
@@ -68,7 +66,7 @@ def totals(generated_tables) -> dict[str, dict[str, str]]:
 
 def test_generated_part_is_current(tool, doc):
     assert tool.current(doc) == tool.generated(), (
-        "docs/variants.md is stale: run `python tools/render_variants_doc.py`"
+        "docs/variants.md is stale: run `python -m tools.docs variants`"
     )
 
 

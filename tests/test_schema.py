@@ -139,7 +139,7 @@ def test_every_field_has_a_description():
     ]
     assert missing == [], (
         "add a docstring under each of these fields of archbuilder/spec/ (it becomes the description), "
-        f"then run `{REGENERATE}` and `python tools/render_spec_reference.py`"
+        f"then run `{REGENERATE}` and `python -m tools.docs spec`"
     )
 
 

@@ -1,4 +1,4 @@
-"""The section on CPUs without AVX-512, from bench/isa.py's two logs (tools/render_performance_doc.py).
+"""The section on CPUs without AVX-512, from bench/isa.py's two logs (``tools.docs.performance``).
 
 ``epyc2-isa.txt`` is the Zen 4's own instruction set (AVX-512); ``epyc2-isa-avx2-emulated.txt``
 the same script under oneDNN's, ATen's and MKL's AVX2 caps (bench/run_all.py's
@@ -10,11 +10,11 @@ measurements, not a ratio measured in one process.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from benchlogs import Log, Table, number
+from tools.docs import markdown
+from tools.docs.benchlogs import Log, Table, number, source_line
+from tools.docs.markdown import ratio
 
-Markdown = Callable[[list[str], list[list[str]], set[int]], str]
 MACHINE = "epyc2"  # the machine whose logs the section quotes
 NATIVE, EMULATED = "isa", "isa-avx2-emulated"  # bench/run_all.py's names for the two runs
 OFI = "optimize_for_inference fp32"
@@ -52,17 +52,19 @@ def kernels(log: Log) -> dict[str, str]:
     return found
 
 
-def kernel_table(native: Log, emulated: Log, markdown: Markdown) -> str:
+def kernel_table(native: Log, emulated: Log) -> str:
     mine, theirs = kernels(native), kernels(emulated)
 
     def cell(text: str) -> str:  # "convolution brgconv_1x1:avx2 ×19" -> "`brgconv_1x1:avx2` ×19"
         return ", ".join(re.sub(r"^(\w+) (\S+) ×(\d+)$", r"\1 `\2` ×\3", part) for part in text.split(", "))
 
     rows = [[label, cell(mine.get(name, "—")), cell(theirs.get(name, "—"))] for name, label in PATHS.items()]
-    return markdown(["path", "oneDNN kernels per call (batch 8), AVX-512", "AVX2 (emulated)"], rows, set())
+    return markdown.table(
+        ["path", "oneDNN kernels per call (batch 8), AVX-512", "AVX2 (emulated)"], rows, set()
+    )
 
 
-def speed_table(native: Log, emulated: Log, markdown: Markdown) -> str:
+def speed_table(native: Log, emulated: Log) -> str:
     """One row per contender: each ISA's batch-8 time, its fractions of the floors, batch-1 time."""
     n8, e8 = native.table("Batch 8 "), emulated.table("Batch 8 ")
     n1, e1 = native.table("Batch 1 "), emulated.table("Batch 1 ")
@@ -78,7 +80,7 @@ def speed_table(native: Log, emulated: Log, markdown: Markdown) -> str:
             [name, a["ms / batch"], a["of fp32 floor"], a["of oneDNN rate"], n1.row(model)["ms / batch"],
              b["ms / batch"], b["of fp32 floor"], b["of oneDNN rate"], e1.row(model)["ms / batch"]]
         )  # fmt: skip
-    return markdown(headers, rows, set(range(1, len(headers))))
+    return markdown.table(headers, rows, set(range(1, len(headers))))
 
 
 def block_table(log: Log) -> Table:
@@ -92,7 +94,7 @@ def operator_table(log: Log) -> Table:
 PROFILE_ROWS = 8  # blocks of each run in the section's profile table
 
 
-def profile_table(native: Log, emulated: Log, markdown: Markdown, count: int = PROFILE_ROWS) -> str:
+def profile_table(native: Log, emulated: Log, count: int = PROFILE_ROWS) -> str:
     """The ``count`` slowest blocks of optimize_for_inference fp32 under each ISA, side by side."""
     a, b = block_table(native), block_table(emulated)
     headers = [
@@ -109,10 +111,10 @@ def profile_table(native: Log, emulated: Log, markdown: Markdown, count: int = P
     rows = []
     for rank, (x, y) in enumerate(zip(a.rows[:count], b.rows[:count]), 1):
         rows.append([str(rank), f"`{x[0]}`", x[1], x[2], x[4] or "—", f"`{y[0]}`", y[1], y[2], y[4] or "—"])
-    return markdown(headers, rows, {0, 2, 3, 4, 6, 7, 8})
+    return markdown.table(headers, rows, {0, 2, 3, 4, 6, 7, 8})
 
 
-def operator_profile_table(native: Log, emulated: Log, markdown: Markdown, count: int = 4) -> str:
+def operator_profile_table(native: Log, emulated: Log, count: int = 4) -> str:
     """The first ``count`` operators by self time under each ISA, side by side."""
     a, b = operator_table(native), operator_table(emulated)
     headers = ["operator", "calls", "AVX-512: ms", "share", "AVX2 emulated: ms", "share"]
@@ -123,10 +125,10 @@ def operator_profile_table(native: Log, emulated: Log, markdown: Markdown, count
         x = dict(zip(a.headers, next((c for c in a.rows if c[0] == name), ["", "", "—", "—"])))
         y = dict(zip(b.headers, next((c for c in b.rows if c[0] == name), ["", "", "—", "—"])))
         rows.append([f"`{name}`", x["calls"] or y["calls"], x["ms"], x["share"], y["ms"], y["share"]])
-    return markdown(headers, rows, {1, 2, 3, 4, 5})
+    return markdown.table(headers, rows, {1, 2, 3, 4, 5})
 
 
-def accuracy_table(native: Log, emulated: Log, markdown: Markdown) -> str:
+def accuracy_table(native: Log, emulated: Log) -> str:
     """The digits model's fp32 accuracy and each precision's change and agreement, per ISA."""
     headers = ["instruction set", "fp32 accuracy %", "bf16 change (points)", "bf16 top-1 agreement",
                "int8 change (points)", "int8 top-1 agreement", "int8 max rel. err"]  # fmt: skip
@@ -138,22 +140,22 @@ def accuracy_table(native: Log, emulated: Log, markdown: Markdown) -> str:
             [label, fp32["test accuracy %"], bf16["change (points)"], bf16["top-1 agreement"],
              int8["change (points)"], int8["top-1 agreement"], re.sub(r"e-0(\d)", r"e-\1", int8["max rel. err"])]
         )  # fmt: skip
-    return markdown(headers, rows, set(range(1, len(headers))))
+    return markdown.table(headers, rows, set(range(1, len(headers))))
 
 
-def figures(native: Log, emulated: Log, markdown: Markdown, source: Callable[[Log], str]) -> dict[str, str]:
+def figures(native: Log, emulated: Log) -> dict[str, str]:
     """Every figure of the section, by name (prefixed ``isa_``)."""
     f: dict[str, str] = {
-        "source_native": source(native),
-        "source_avx2": source(emulated),
+        "source_native": source_line(native),
+        "source_avx2": source_line(emulated),
         "machine": native.header["machine"],
         "software": native.header["software"],
         "environment": emulated.header.get("environment", "").split(" (", 1)[0].removeprefix("environment: "),
-        "table": speed_table(native, emulated, markdown),
-        "kernels": kernel_table(native, emulated, markdown),
-        "profile": profile_table(native, emulated, markdown),
-        "operators": operator_profile_table(native, emulated, markdown),
-        "accuracy": accuracy_table(native, emulated, markdown),
+        "table": speed_table(native, emulated),
+        "kernels": kernel_table(native, emulated),
+        "profile": profile_table(native, emulated),
+        "operators": operator_profile_table(native, emulated),
+        "accuracy": accuracy_table(native, emulated),
         "batch": re.search(r"batch (\d+)", block_table(native).caption)[1],
         "profile_count": str(PROFILE_ROWS),
     }
@@ -181,7 +183,7 @@ def figures(native: Log, emulated: Log, markdown: Markdown, source: Callable[[Lo
             f[f"{short}_b1_{key}"] = b1.row(model)["ms / batch"]
             # int8 ran in a second round: its speed-up over fp32 is within that round
             same = log.table("Second round, batch 8") if model == INT8 else b8
-            f[f"{short}_vs_ofi_{key}"] = f"{_ms(same, OFI) / _ms(same, model):.2f}×"
+            f[f"{short}_vs_ofi_{key}"] = ratio(_ms(same, OFI) / _ms(same, model))
         ops = operator_table(log)
         for short, operator in (
             ("conv", "mkldnn::_convolution_pointwise"),

@@ -7,9 +7,6 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-
 
 class Table(NamedTuple):
     caption: str  # the last line of text before the table
@@ -83,3 +80,11 @@ def _tables(body: str) -> list[Table]:
 def number(cell: str) -> float:
     """A table cell as a number: ``1,444``, ``2.14×``, ``+0.2%`` and ``11 ms`` all read."""
     return float(re.sub(r"[^0-9.eE+-]", "", cell.replace("×", "")).rstrip("+-") or "nan")
+
+
+def source_line(log: Log) -> str:
+    """Where a figure comes from: the log, the command, the date."""
+    h = log.header
+    if not h:
+        return f"`{log.name}`"
+    return f"`{log.name}` (`{h['command']}`, {h['date'][:10]}, {h['took']})"

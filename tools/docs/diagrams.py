@@ -1,29 +1,25 @@
-"""Regenerate docs/diagrams/: every spec in specs/ drawn at branches and at blocks detail, a
-compare diagram (googlenet → googlenet-factorized) and googlenet in the paper theme.
+"""docs/diagrams/: every spec in specs/ drawn at branches and at blocks detail, a compare
+diagram (googlenet → googlenet-factorized) and googlenet in the paper theme (target ``diagrams``).
 
-    python tools/render_docs_diagrams.py
-
-The SVGs are rendered with the embedded Graphviz, so anyone regenerates them without a
-system install. Each file records the SHA-256 of the DOT it was drawn from; the test suite
-redraws every diagram and fails when a file differs from the drawing.
+The SVGs are rendered with the embedded Graphviz (Graphviz compiled to WebAssembly, the same
+build on every machine), so anyone regenerates them without a system install and a drawing is
+the same bytes wherever it is made: ``--check`` redraws every diagram and compares the SVG
+text byte for byte (not only the hash of the DOT each file records after its first line).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from archbuilder.core.files import write_atomic
 from archbuilder.render import diagram
 from archbuilder.render.output import render_source
+from tools.docs import ROOT, SPECS
+from tools.docs.target import Output, Tree
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
 OUTPUT = ROOT / "docs" / "diagrams"
 DETAILS = {"branches": "", "blocks": "-blocks"}
-MARKER = re.compile(r"<!-- archbuilder diagram: dot sha256 ([0-9a-f]{64}) -->")
 
 
 def expected() -> Iterator[tuple[Path, str, str]]:
@@ -49,11 +45,6 @@ def extras() -> Iterator[tuple[str, str]]:
     yield "googlenet-paper.svg", diagram(SPECS / "googlenet.yaml", theme="paper").source
 
 
-def recorded_hash(svg: Path) -> str | None:
-    match = MARKER.search(svg.read_text()) if svg.exists() else None
-    return match.group(1) if match else None
-
-
 def drawn(source: str, digest: str) -> str:
     """The file for one diagram: the embedded Graphviz's SVG, with the DOT's hash after its first line."""
     svg = render_source(source, "svg", engine="embedded").decode()
@@ -61,12 +52,8 @@ def drawn(source: str, digest: str) -> str:
     return f"{declaration}\n<!-- archbuilder diagram: dot sha256 {digest} -->\n{rest}"
 
 
-def main() -> None:
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    for path, source, digest in expected():
-        write_atomic(path, drawn(source, digest).encode())
-        print(f"wrote {path.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    main()
+def outputs(tree: Tree) -> list[Output]:
+    return [
+        Output(path.relative_to(ROOT).as_posix(), None, drawn(source, digest))
+        for path, source, digest in expected()
+    ]

@@ -1,4 +1,4 @@
-"""The Precision section's tables, from bench/precision.py's logs (tools/render_performance_doc.py).
+"""The Precision section's tables, from bench/precision.py's logs (``tools.docs.performance``).
 
 ``speed``: GoogLeNet's contenders at batch 1 and 8 side by side (``xeon2-precision.txt``).
 ``lineage``: each lineage spec's paths at batch 1 against its twin (``xeon2-precision-lineage.txt``,
@@ -9,11 +9,10 @@ script divided two times of that same table.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from benchlogs import Log, Table
+from tools.docs import markdown
+from tools.docs.benchlogs import Log, Table
 
-Markdown = Callable[[list[str], list[list[str]], set[int]], str]
 OURS = ("optimize_for_inference", "quantize")
 
 
@@ -21,7 +20,7 @@ def _bold(cell: str, ours: bool) -> str:
     return f"**{cell}**" if ours and cell else cell
 
 
-def speed_table(log: Log, markdown: Markdown) -> str:
+def speed_table(log: Log) -> str:
     """One row per contender: batch 1 and batch 8 times and ratios, our rows in bold."""
     b1, b8 = log.table("Batch 1:"), log.table("Batch 8:")
     headers = ["model", "batch 1, ms", "vs torchvision fp32", "vs best peer",
@@ -34,7 +33,7 @@ def speed_table(log: Log, markdown: Markdown) -> str:
             [_bold(cells[0], ours), _bold(one["ms / batch"], ours), one["vs tv fp32"], one["vs best peer"],
              _bold(eight["ms / batch"], ours), eight["vs tv fp32"], eight["vs best peer"], eight["of bf16 floor"]]
         )  # fmt: skip
-    return markdown(headers, rows, set(range(1, len(headers))))
+    return markdown.table(headers, rows, set(range(1, len(headers))))
 
 
 LINEAGE_CAPTION = re.compile(r"^(\S+), batch (\d+):$")
@@ -50,7 +49,7 @@ def lineage_tables(log: Log) -> list[tuple[str, int, Table]]:
     return found
 
 
-def lineage_table(log: Log, markdown: Markdown) -> str:
+def lineage_table(log: Log) -> str:
     """One row per spec: the twin's fp32 and best peer times, each of our paths, their ratios."""
     headers = ["spec (batch)", "twin", "twin fp32, ms", "best peer, ms", "ours bf16, ms", "vs best peer",
                "bf16 compile_frozen, ms", "vs best peer", "int8, ms", "int8 vs our bf16"]  # fmt: skip
@@ -68,18 +67,18 @@ def lineage_table(log: Log, markdown: Markdown) -> str:
              bf16["vs best peer"], frozen.get("ms / batch", "—"), frozen.get("vs best peer", "—"),
              int8.get("ms / batch", "—"), int8.get("vs our bf16", "—")]
         )  # fmt: skip
-    return markdown(headers, rows, set(range(2, len(headers))))
+    return markdown.table(headers, rows, set(range(2, len(headers))))
 
 
-def accuracy_table(log: Log, caption: str, markdown: Markdown) -> str:
+def accuracy_table(log: Log, caption: str) -> str:
     """bench/precision_accuracy.py's table under ``caption``, as printed (exponents as e-2)."""
     table = log.table(caption)
     rows = [[re.sub(r"e-0(\d)", r"e-\1", cell) for cell in cells] for cells in table.rows]
-    return markdown(list(table.headers), rows, set(range(1, len(table.headers))))
+    return markdown.table(list(table.headers), rows, set(range(1, len(table.headers))))
 
 
-def precision_profile_table(log: Log, name: str, markdown: Markdown, count: int = 6) -> str:
+def precision_profile_table(log: Log, name: str, count: int = 6) -> str:
     """The first ``count`` operators of the profile of ``name`` (bench/precision.py --profile)."""
     table = log.table(f"Where {name}'s time goes")
     rows = [[f"`{cells[0]}`", *cells[1:]] for cells in table.rows[:count]]
-    return markdown(list(table.headers), rows, {1, 2, 3})
+    return markdown.table(list(table.headers), rows, {1, 2, 3})

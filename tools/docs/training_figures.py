@@ -1,5 +1,5 @@
 """The Training section's figures, from bench/train_step.py's and bench/digits_optimized.py's
-logs (tools/render_performance_doc.py).
+logs (``tools.docs.performance``).
 
 ``xeon2-train.txt``: GoogLeNet at batch 8 and 32 with the ablation rows;
 ``xeon2-train-v3.txt`` and ``xeon2-train-resnet50.txt``: batch 8; ``xeon2-train-compile.txt``:
@@ -12,11 +12,11 @@ same table divided; the verdicts against the issue's targets are computed here f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from benchlogs import Log, Table, number
+from tools.docs import markdown
+from tools.docs.benchlogs import Log, Table, number, source_line
+from tools.docs.markdown import ratio
 
-Markdown = Callable[[list[str], list[list[str]], set[int]], str]
 TV, TV_CL, TV_BF16 = "torchvision", "torchvision, channels_last", "torchvision, channels_last + bf16 autocast"
 OURS, OURS_BF16 = "optimize_for_training", "optimize_for_training bf16"
 PLAIN = "archbuilder (plain build)"
@@ -43,7 +43,7 @@ def fastest(log: Log, caption: str) -> dict[str, float]:
     }
 
 
-def step_table(table: Table, markdown: Markdown, best: dict[str, float]) -> str:
+def step_table(table: Table, best: dict[str, float]) -> str:
     """The log's table without its images / s column, our optimized rows in bold, with each
     row's fastest repeat and that against torchvision channels-last's fastest."""
     rows = []
@@ -51,10 +51,10 @@ def step_table(table: Table, markdown: Markdown, best: dict[str, float]) -> str:
         row = table.row(cells[0])
         ours = cells[0].startswith("optimize_for_training") or cells[0].startswith("torch.compile(optimize")
         name = f"**{cells[0]}**" if ours else cells[0]
-        fast = [f"{best[cells[0]]:.1f}", f"{best[TV_CL] / best[cells[0]]:.2f}×"]
+        fast = [f"{best[cells[0]]:.1f}", ratio(best[TV_CL] / best[cells[0]])]
         rows.append([name, *(row[column] for column in COLUMNS), *fast])
     headers = ["model", *COLUMNS, "fastest ms", "fastest vs torchvision CL"]
-    return markdown(headers, rows, set(range(1, len(headers))))
+    return markdown.table(headers, rows, set(range(1, len(headers))))
 
 
 def _ratio(table: Table, row: str, column: str) -> float:
@@ -74,25 +74,22 @@ def targets_table(
     compiled: tuple[Table, dict[str, float]] | None,
     sweep: Table,
     fits: Table,
-    markdown: Markdown,
 ) -> str:
     """One row per target of issue 31 and measurement: the ratio of the medians and of the
     fastest repeats, the target, and whether each meets it."""
     rows = []
 
     def add(what: str, where: str, median_ratio: float, fastest_ratio: float | None, target: float) -> None:
-        fast = (
-            ["", ""] if fastest_ratio is None else [f"{fastest_ratio:.2f}×", _verdict(fastest_ratio, target)]
-        )
+        fast = ["", ""] if fastest_ratio is None else [ratio(fastest_ratio), _verdict(fastest_ratio, target)]
         rows.append(
-            [what, where, f"{median_ratio:.2f}×", f"≥ {target:.2f}×", _verdict(median_ratio, target), *fast]
+            [what, where, ratio(median_ratio), f"≥ {target:.2f}×", _verdict(median_ratio, target), *fast]
         )
 
     def add_memory(what: str, where: str, peak: float, reference: float) -> None:
         verdict = "met" if peak <= reference else "**missed**"
-        rows.append([what, where, f"{peak / reference:.2f}×", "≤ 1.00×", verdict, "", ""])
+        rows.append([what, where, ratio(peak / reference), "≤ 1.00×", verdict, "", ""])
 
-    def ratio(table: Table, best: dict[str, float], row: str, peer: str) -> tuple[float, float]:
+    def ratios(table: Table, best: dict[str, float], row: str, peer: str) -> tuple[float, float]:
         return _ms(table, peer) / _ms(table, row), best[peer] / best[row]
 
     for where, (table, best) in speed.items():
@@ -101,15 +98,15 @@ def targets_table(
             (cells[0] for cells in table.rows if cells[0].startswith("torchvision")),
             key=lambda n: _ms(table, n),
         )
-        add("fp32 eager vs torchvision eager", where, *ratio(table, best, OURS, TV), 1.3)
-        add("fp32 eager vs torchvision channels-last", where, *ratio(table, best, OURS, TV_CL), 1.1)
+        add("fp32 eager vs torchvision eager", where, *ratios(table, best, OURS, TV), 1.3)
+        add("fp32 eager vs torchvision channels-last", where, *ratios(table, best, OURS, TV_CL), 1.1)
         bf16 = _ms(table, tv_median) / _ms(table, OURS_BF16), best[tv_best] / best[OURS_BF16]
         add("bf16 eager vs the best torchvision recipe", where, *bf16, 1.15)
     if compiled is not None:
         table, best = compiled
         where = "GoogLeNet b8, compile run"
         add("fp32 compiled vs torch.compile(torchvision CL)", where,
-            *ratio(table, best, f"torch.compile({OURS})", f"torch.compile({TV_CL})"), 1.1)  # fmt: skip
+            *ratios(table, best, f"torch.compile({OURS})", f"torch.compile({TV_CL})"), 1.1)  # fmt: skip
         tv_names = [cells[0] for cells in table.rows if "torchvision" in cells[0]]
         tv_median = min(_ms(table, name) for name in tv_names)
         tv_best = min(best[name] for name in tv_names)
@@ -132,10 +129,10 @@ def targets_table(
     checkpointed = number(fits.row(CHECKPOINTED)["vs optimize_for_training"])
     add("largest batch in a fixed budget, with checkpoint_blocks", "GoogLeNet", checkpointed, None, 1.5)
     headers = ["target", "where", "medians", "target", "verdict", "fastest repeats", "verdict"]
-    return markdown(headers, rows, {2, 3, 5})
+    return markdown.table(headers, rows, {2, 3, 5})
 
 
-def figures(logs: dict[str, Log], markdown: Markdown, source_line: Callable[[Log], str]) -> dict[str, str]:
+def figures(logs: dict[str, Log]) -> dict[str, str]:
     """The figures of the Training section that need only the GoogLeNet, memory and digits logs
     (the compile run and the other models join the targets when their logs are there)."""
     train = logs["train"]
@@ -159,22 +156,24 @@ def figures(logs: dict[str, Log], markdown: Markdown, source_line: Callable[[Log
         if name in logs:
             speed[where] = logs[name].table(caption), fastest(logs[name], caption)
     f = {
-        "train_tv": f"{fastest(train, 'googlenet, batch 8,')[TV] / fastest(train, 'googlenet, batch 8,')[PLAIN]:.2f}×",
+        "train_tv": ratio(
+            fastest(train, "googlenet, batch 8,")[TV] / fastest(train, "googlenet, batch 8,")[PLAIN]
+        ),
         "train_mem_tv": b8.row("archbuilder (plain build)")["memory vs torchvision"],
         "train_machine": train.search(r"^Machine: (.*)$")[1],
-        "train_b8_table": step_table(b8, markdown, fastest(train, "googlenet, batch 8,")),
-        "train_b32_table": step_table(b32, markdown, fastest(train, "googlenet, batch 32,")),
-        "train_targets": targets_table(speed, compiled, sweep, fits, markdown),
+        "train_b8_table": step_table(b8, fastest(train, "googlenet, batch 8,")),
+        "train_b32_table": step_table(b32, fastest(train, "googlenet, batch 32,")),
+        "train_targets": targets_table(speed, compiled, sweep, fits),
         "train_lean_memory": " / ".join(
-            f"{number(sweep.row(cells[0])[LEAN]) / number(sweep.row(cells[0])[OURS]):.2f}×"
+            ratio(number(sweep.row(cells[0])[LEAN]) / number(sweep.row(cells[0])[OURS]))
             for cells in sweep.rows
         ),
         "train_sweep_batches": " / ".join(cells[0] for cells in sweep.rows),
-        "train_sweep_table": markdown(sweep.headers, sweep.rows, set(range(len(sweep.headers)))),
+        "train_sweep_table": markdown.table(sweep.headers, sweep.rows, set(range(len(sweep.headers)))),
         "train_sweep_caption": sweep.caption.rstrip(":"),
-        "train_fits_table": markdown(fits.headers, fits.rows, {1, 2}),
+        "train_fits_table": markdown.table(fits.headers, fits.rows, {1, 2}),
         "train_budget": fits.caption.split(";")[0].removeprefix("Budget: "),
-        "train_digits_table": markdown(over.headers, over.rows, set(range(1, len(over.headers)))),
+        "train_digits_table": markdown.table(over.headers, over.rows, set(range(1, len(over.headers)))),
         "train_digits_speed": digits.search(r"^optimize_for_training: ([0-9.]+×)")[1],
         "train_digits_difference": f"{difference:.2f} points",
         "train_digits_noise": f"{noise:.2f} points",
@@ -184,7 +183,7 @@ def figures(logs: dict[str, Log], markdown: Markdown, source_line: Callable[[Log
         best = fastest(train, f"googlenet, batch {key[1:]},")  # the steps' gains: least disturbed repeats
 
         def gain(slower: str, faster: str, best: dict[str, float] = best) -> str:
-            return f"{best[slower] / best[faster]:.2f}×"
+            return ratio(best[slower] / best[faster])
 
         f[f"train_{key}_cl"] = gain("archbuilder (plain build)", "+ channels_last")
         f[f"train_{key}_tv_cl"] = gain(TV, TV_CL)
@@ -201,7 +200,7 @@ def figures(logs: dict[str, Log], markdown: Markdown, source_line: Callable[[Log
     return f
 
 
-def compile_figures(log: Log, markdown: Markdown, source_line: Callable[[Log], str]) -> dict[str, str]:
+def compile_figures(log: Log) -> dict[str, str]:
     """The compile run's table, what compiling gives each side, and recompute_pools' price
     (ratios of fastest repeats, as the steps' gains above)."""
     compiled = log.table("googlenet, batch 8,")
@@ -209,11 +208,11 @@ def compile_figures(log: Log, markdown: Markdown, source_line: Callable[[Log], s
     tv_cl, ours = best[f"torch.compile({TV_CL})"], best[f"torch.compile({OURS})"]
     return {
         "train_compile_source": source_line(log),
-        "train_compile_table": step_table(compiled, markdown, best),
-        "train_lean_speed": f"{best[OURS] / best[LEAN]:.2f}×",
-        "train_compiled_ours": f"{tv_cl / ours:.2f}×",
-        "train_compiled_tv_gain": f"{best[TV_CL] / tv_cl:.2f}×",
-        "train_compiled_ours_gain": f"{best[OURS] / ours:.2f}×",
+        "train_compile_table": step_table(compiled, best),
+        "train_lean_speed": ratio(best[OURS] / best[LEAN]),
+        "train_compiled_ours": ratio(tv_cl / ours),
+        "train_compiled_tv_gain": ratio(best[TV_CL] / tv_cl),
+        "train_compiled_ours_gain": ratio(best[OURS] / ours),
     }
 
 
@@ -241,11 +240,9 @@ OTHER_MODELS = (  # where, log, table caption
 )
 
 
-def model_figures(
-    name: str, log: Log, markdown: Markdown, source_line: Callable[[Log], str]
-) -> dict[str, str]:
+def model_figures(name: str, log: Log) -> dict[str, str]:
     """The table and source of one of OTHER_MODELS' logs."""
     caption = next(caption for _, log_name, caption in OTHER_MODELS if log_name == name)
     key = name.replace("-", "_")
-    table = step_table(log.table(caption), markdown, fastest(log, caption))
+    table = step_table(log.table(caption), fastest(log, caption))
     return {f"{key}_table": table, f"{key}_source": source_line(log)}
