@@ -151,9 +151,9 @@ class ArchModel(nn.Module):
         self.body_names: tuple[str, ...] = tuple(name for name, _ in body)  # the top-level entries, in order
         order = {name: index for index, name in enumerate(self.body_names)}
         tapped = sorted(aux_heads, key=lambda head: order[head[1]])  # stable: spec order per tap
-        self._taps: dict[str, tuple[str, ...]] = {}
+        self.aux_taps: dict[str, tuple[str, ...]] = {}  # body entry -> the aux heads tapped after it
         for name, tap, _, _ in tapped:
-            self._taps[tap] = (*self._taps.get(tap, ()), name)
+            self.aux_taps[tap] = (*self.aux_taps.get(tap, ()), name)
         self.aux_names: tuple[str, ...] = tuple(name for name, _, _, _ in tapped)
         self.aux_weights: tuple[float, ...] = tuple(weight for _, _, weight, _ in tapped)
 
@@ -162,8 +162,8 @@ class ArchModel(nn.Module):
         aux: list[Tensor] = []
         for name in self.body_names:
             x = self._modules[name](x)
-            if with_aux and name in self._taps:
-                aux.extend(self._modules[head](x) for head in self._taps[name])
+            if with_aux and name in self.aux_taps:
+                aux.extend(self._modules[head](x) for head in self.aux_taps[name])
         return ModelOutputs(x, tuple(aux)) if with_aux else x
 
     def compute_loss(

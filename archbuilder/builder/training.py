@@ -88,8 +88,8 @@ class TrainingModel(ArchModel):
         with self._autocast(x):
             for name in self.body_names:
                 x = self._layer(name, x)
-                if with_aux and name in self._taps:
-                    aux.extend(_float32(self._modules[head](x)) for head in self._taps[name])
+                if with_aux and name in self.aux_taps:
+                    aux.extend(_float32(self._modules[head](x)) for head in self.aux_taps[name])
         x = _float32(x)
         return ModelOutputs(x, tuple(aux)) if with_aux else x
 
@@ -176,7 +176,7 @@ def _autocast_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
 
 def _aux_heads(model: ArchModel) -> list[tuple[str, str, float, nn.Module]]:
     """The aux heads as ``ArchModel`` takes them, in the model's own child order."""
-    taps = {head: tap for tap, heads in model._taps.items() for head in heads}
+    taps = {head: tap for tap, heads in model.aux_taps.items() for head in heads}
     weights = dict(zip(model.aux_names, model.aux_weights))
     return [
         (name, taps[name], weights[name], module)
