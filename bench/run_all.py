@@ -91,6 +91,10 @@ BENCHMARKS = {  # in the order they run: the longest (compile) last
     "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
     "gc-pause": Benchmark("gc_pause.py", (), ("--sizes", "10", "--repeats", "1", "--draws", "5")),
     "render": Benchmark("render_time.py", (), ("--repeats", "1")),
+    # issue 29: archbuild's cold start-up, against the commit before the imports were deferred
+    "startup": Benchmark(
+        "startup.py", ("--against", "7a5e526", "--runs", "21"), ("--against", "HEAD", "--runs", "2")
+    ),
     # issue 27: every shipped spec's static picture at every detail and layout, read back from its SVG
     "diagram-geometry": Benchmark(
         "diagram_geometry.py",

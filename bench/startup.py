@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from benchlib import ROOT, cpu_model, print_repeats, table
 
@@ -67,14 +69,21 @@ def checkout_of(rev: str, folder: Path) -> Path:
     return folder
 
 
-def run_once(args: Sequence[str], env: dict[str, str], cwd: Path) -> float:
-    """Seconds from spawning ``python *args`` to its exit; a failure stops the benchmark."""
+class Run(NamedTuple):
+    wall: float  # seconds from spawning the process to its exit
+    cpu: float  # its user + system CPU seconds: less sensitive than the wall clock to other load
+
+
+def run_once(args: Sequence[str], env: dict[str, str], cwd: Path) -> Run:
+    """One fresh ``python *args``; a failure stops the benchmark."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True)
-    seconds = time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"python {' '.join(args)} failed ({result.returncode}):\n{result.stderr.decode()}")
-    return seconds
+    return Run(wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
 
 def p90(values: Sequence[float]) -> float:
@@ -106,29 +115,57 @@ def main() -> int:
             print(f"against: {args.against} ({rev_line(args.against)})")
         print(f"{args.runs} fresh processes of each command, taking turns run by run; wall clock")
 
-        times: dict[tuple[str, str], list[float]] = {contender: [] for contender in contenders}
+        times: dict[tuple[str, str], list[Run]] = {contender: [] for contender in contenders}
         for round_ in range(args.runs):
             shift = round_ % len(contenders)  # rotate who goes first
             for tree, command in contenders[shift:] + contenders[:shift]:
                 argv = [arg.format(out=work) for arg in COMMANDS[command]]
                 times[tree, command].append(run_once(argv, environments[tree], work))
 
-    headers = ["command", "median ms", "p90 ms"]
-    if args.against:
-        headers += [f"{args.against} median ms", f"{args.against} p90 ms", "speed-up"]
+    print()
+    print(table(*summary_table(times, args.against)))
+    print_repeats(
+        {f"{command} ({tree}), wall": [run.wall for run in runs] for (tree, command), runs in times.items()}
+    )
+    print_repeats(
+        {f"{command} ({tree}), CPU": [run.cpu for run in runs] for (tree, command), runs in times.items()}
+    )
+    return 0
+
+
+def summary_table(
+    times: dict[tuple[str, str], list[Run]], against: str | None
+) -> tuple[list[str], list[list[str]]]:
+    """Per command: this checkout's wall median and p90 and CPU median; with ``against``, the
+    same for that commit and the ratio of the wall medians."""
+    headers = ["command", "wall median ms", "wall p90 ms", "CPU median ms"]
+    if against:
+        headers += [
+            f"{against} wall median ms",
+            f"{against} wall p90 ms",
+            f"{against} CPU median ms",
+            "speed-up",
+        ]
     rows = []
     for command in COMMANDS:
-        now = times["this checkout", command]
-        row: list[object] = [command, f"{statistics.median(now) * 1e3:.0f}", f"{p90(now) * 1e3:.0f}"]
-        if args.against:
-            before = times[args.against, command]
-            speedup = statistics.median(before) / statistics.median(now)
-            row += [f"{statistics.median(before) * 1e3:.0f}", f"{p90(before) * 1e3:.0f}", f"{speedup:.2f}×"]
-        rows.append(row)
-    print()
-    print(table(headers, rows))
-    print_repeats({f"{command} ({tree})": values for (tree, command), values in times.items()})
-    return 0
+        row = figures(times["this checkout", command])
+        if against:
+            before = times[against, command]
+            speedup = statistics.median(run.wall for run in before) / statistics.median(
+                run.wall for run in times["this checkout", command]
+            )
+            row += [*figures(before), f"{speedup:.2f}×"]
+        rows.append([command, *row])
+    return headers, rows
+
+
+def figures(runs: Sequence[Run]) -> list[str]:
+    walls = [run.wall for run in runs]
+    return [
+        f"{statistics.median(walls) * 1e3:.0f}",
+        f"{p90(walls) * 1e3:.0f}",
+        f"{statistics.median(run.cpu for run in runs) * 1e3:.0f}",
+    ]
 
 
 def rev_line(rev: str) -> str:
