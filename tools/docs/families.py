@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 
 import archbuilder
-from tools.docs import SPECS, TEMPLATES
-from tools.docs.markdown import row, rule, shape_text
+from tools.docs import SPECS, TEMPLATES, markdown
+from tools.docs.markdown import shape_text
 from tools.docs.target import Output, Tree
 
 FRAGMENTS = TEMPLATES / "families"
@@ -88,9 +88,9 @@ def figures(spec: str, builder: str) -> str:
     return "\n".join(
         [
             f"| | archbuilder (`specs/{spec}.yaml`) | torchvision `{builder}` |",  # no name over the rows'
-            rule(3, {1, 2}, tight=True),
-            row(["Parameters", f"{summary.inference_params:,}", f"{params:,}"]),
-            row([f"MACs per {shape} image", f"{ours:.3f} G", f"{gflops:.3f} G ({difference})"]),
+            markdown.rule(3, {1, 2}, tight=True),
+            markdown.row(["Parameters", f"{summary.inference_params:,}", f"{params:,}"]),
+            markdown.row([f"MACs per {shape} image", f"{ours:.3f} G", f"{gflops:.3f} G ({difference})"]),
             "",
             f"Diagram: [{spec}.svg](diagrams/{spec}.svg) (blocks: [{spec}-blocks.svg](diagrams/{spec}-blocks.svg)).",
             "",

@@ -14,8 +14,8 @@ from pathlib import Path
 import archbuilder
 from archbuilder.analysis.summary import Summary
 from archbuilder.ir import IR, Op
-from tools.docs import SPECS, regions
-from tools.docs.markdown import giga, row, rule, shape_text, table
+from tools.docs import SPECS, markdown, regions
+from tools.docs.markdown import giga, shape_text
 from tools.docs.target import Output, Tree
 
 DOC = "docs/inception-family.md"
@@ -65,7 +65,7 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
 
 def _spec_table(file: str) -> str:
     rows = _rows(archbuilder.summarize(SPECS / file))
-    return "\n".join([EMPTY_HEADER, rule(2, {1}, tight=True), *map(row, rows)]) + "\n"
+    return "\n".join([EMPTY_HEADER, markdown.rule(2, {1}, tight=True), *map(markdown.row, rows)]) + "\n"
 
 
 def _overview() -> str:
@@ -87,7 +87,7 @@ def _overview() -> str:
                 f"[{stem}.svg](diagrams/{stem}.svg)",
             ]
         )
-    return table(headers, rows, right={4, 5}, tight=True) + "\n"
+    return markdown.table(headers, rows, right={4, 5}, tight=True) + "\n"
 
 
 def _linear_projection(op: Op) -> bool:
