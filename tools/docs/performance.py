@@ -225,6 +225,15 @@ def scale(log: Logs) -> dict[str, str]:
     return f
 
 
+def gc_pause(log: Logs) -> dict[str, str]:
+    pause = log("gc-pause")
+    table = pause.tables[0]
+    return {
+        "gc_pause_table": markdown.table(table.headers, table.rows, set(range(1, len(table.headers)))),
+        "gc_pause_source": source_line(pause),
+    }
+
+
 def render(log: Logs) -> dict[str, str]:
     render_log = log("render")
     table = render_log.tables[0]
@@ -333,6 +342,7 @@ FIGURES: tuple[Callable[[Logs], dict[str, str]], ...] = (
     training_other_models,
     build_time,
     scale,
+    gc_pause,
     render,
     gpu,
     digits,
