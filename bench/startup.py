@@ -52,6 +52,58 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Where a command's imports go: each module's own import time ("self", -X importtime) added up
+# by the part it belongs to; a standard-library module counts as such whoever imported it.
+MODELS = (
+    "archbuilder.spec.layers",
+    "archbuilder.spec.blocks",
+    "archbuilder.spec.model",
+    "archbuilder.spec.templates",
+)
+PARTS = {
+    "networkx": "networkx (the IR's graph)",
+    "pydantic": "pydantic and pydantic-core",
+    "pydantic_core": "pydantic and pydantic-core",
+    "annotated_types": "pydantic and pydantic-core",
+    "typing_inspection": "pydantic and pydantic-core",
+    "typing_extensions": "pydantic and pydantic-core",
+    "yaml": "PyYAML",
+    "archbuilder": "archbuilder, the rest",
+}
+BREAKDOWN = "archbuild validate googlenet"
+BREAKDOWN_RUNS = 5
+
+
+def part_of(module: str) -> str:
+    if module in MODELS:
+        return "spec models (pydantic classes built on import)"
+    top = module.split(".")[0]
+    if top in PARTS:
+        return PARTS[top]
+    return "standard library" if top in sys.stdlib_module_names else "other"
+
+
+def import_breakdown(
+    args: Sequence[str], env: dict[str, str], cwd: Path, runs: int
+) -> dict[str, list[float]]:
+    """Seconds of each part's own import time, one value per fresh ``python -X importtime *args``."""
+    parts: dict[str, list[float]] = {}
+    for round_ in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", *args], env=env, cwd=cwd, capture_output=True, text=True
+        )
+        totals: dict[str, float] = {}
+        for line in result.stderr.splitlines():
+            fields = line.removeprefix("import time:").split("|")
+            if not line.startswith("import time:") or not fields[0].strip().isdigit():
+                continue  # the header line, or the command's own output
+            part = part_of(fields[2].strip())
+            totals[part] = totals.get(part, 0.0) + int(fields[0]) / 1e6
+        for part, seconds in totals.items():
+            parts.setdefault(part, [0.0] * round_).append(seconds)
+    return parts
+
+
 def checkout_of(rev: str, folder: Path) -> Path:
     """REV's archbuilder/ package (and the shipped specs it links to), extracted under ``folder``:
     the folder to put on PYTHONPATH."""
@@ -97,6 +149,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=21, help="fresh processes per command (default 21)")
     parser.add_argument("--against", metavar="REV", help="also time this commit's archbuilder, interleaved")
     args = parser.parse_args()
+    if args.runs < 2:
+        parser.error("--runs must be at least 2 (for a p90)")
 
     with tempfile.TemporaryDirectory(prefix="archbuilder-startup-") as temp:
         work = Path(temp)
@@ -113,7 +167,9 @@ def main() -> int:
         print(f"load average before: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
         if args.against:
             print(f"against: {args.against} ({rev_line(args.against)})")
-        print(f"{args.runs} fresh processes of each command, taking turns run by run; wall clock")
+        print(
+            f"{args.runs} fresh processes of each command, taking turns run by run; wall clock and CPU time"
+        )
 
         times: dict[tuple[str, str], list[Run]] = {contender: [] for contender in contenders}
         for round_ in range(args.runs):
@@ -122,8 +178,19 @@ def main() -> int:
                 argv = [arg.format(out=work) for arg in COMMANDS[command]]
                 times[tree, command].append(run_once(argv, environments[tree], work))
 
+        breakdown = import_breakdown(
+            [arg.format(out=work) for arg in COMMANDS[BREAKDOWN]],
+            environments["this checkout"],
+            work,
+            BREAKDOWN_RUNS,
+        )
+
     print()
     print(table(*summary_table(times, args.against)))
+    print(
+        f"\nWhere `{BREAKDOWN}`'s imports go (this checkout; -X importtime's self times, median of {BREAKDOWN_RUNS}):\n"
+    )
+    print(table(*breakdown_table(breakdown)))
     print_repeats(
         {f"{command} ({tree}), wall": [run.wall for run in runs] for (tree, command), runs in times.items()}
     )
@@ -157,6 +224,16 @@ def summary_table(
             row += [*figures(before), f"{speedup:.2f}×"]
         rows.append([command, *row])
     return headers, rows
+
+
+def breakdown_table(parts: dict[str, list[float]]) -> tuple[list[str], list[list[str]]]:
+    medians = {part: statistics.median(values) for part, values in parts.items()}
+    total = sum(medians.values())
+    rows = [
+        [part, f"{seconds * 1e3:.0f}", f"{seconds / total:.0%}"]
+        for part, seconds in sorted(medians.items(), key=lambda item: -item[1])
+    ]
+    return ["part", "ms", "share"], [*rows, ["all imports", f"{total * 1e3:.0f}", "100%"]]
 
 
 def figures(runs: Sequence[Run]) -> list[str]:
