@@ -61,6 +61,7 @@ LAYERS = (
     ("spec",),
     ("ir",),
     ("render", "space", "analysis", "diff", "catalog", "schema"),
+    ("serve",),  # archbuild serve: the page of render, served
     ("builder",),
     ("importers", "interop", "export", "benchmarks"),
     ("cli",),

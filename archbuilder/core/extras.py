@@ -34,6 +34,9 @@ EXTRAS: dict[str, str] = {
     "onnxruntime": "onnx",  # runs the exported file
     "torchao": "int8",  # quantize: PyTorch's PT2E flow
     "torchvision": "bench",  # archbuild bench's torchvision twin or nearest reference
+    "starlette": "serve",  # archbuild serve: the web app
+    "uvicorn": "serve",  # archbuild serve: the HTTP server
+    "watchfiles": "serve",  # archbuild serve: file events
 }
 
 

@@ -15,18 +15,18 @@ from archbuilder.ir import IR
 from archbuilder.render.page import page_model
 from archbuilder.spec import ArchSpec
 
-__all__ = ["InteractiveDiagram", "page_html"]
+__all__ = ["InteractiveDiagram", "page_document", "page_html"]
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'{connect}">
 <title>{title}</title>
 <style>{css}</style>
 </head>
-<body>
+<body{body}>
 <header>
   <h1 id="title"></h1><span id="totals"></span><span id="compare" hidden></span>
   <div class="tools">
@@ -59,9 +59,19 @@ def _asset(name: str) -> str:
 
 def page_html(ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None) -> str:
     """The interactive page for ``ir`` (``spec`` gives the YAML lines and template groups)."""
-    data = for_script_json(page_model(ir, spec, marks))
+    return page_document(page_model(ir, spec, marks))
+
+
+def page_document(model: dict[str, Any], *, live: bool = False) -> str:
+    """The page for a page model. ``live``: served by ``archbuild serve``, the page follows its
+    server's ``events`` stream and fetches ``model.json`` (the only requests it may make)."""
     return _TEMPLATE.format(
-        title=for_html(ir.name), css=_asset("page.css"), data=data, script=_asset("page.js")
+        title=for_html(model["name"]),
+        css=_asset("page.css"),
+        data=for_script_json(model),
+        script=_asset("page.js"),
+        connect="; connect-src 'self'" if live else "",
+        body=' class="live"' if live else "",
     )
 
 

@@ -4,7 +4,7 @@
 // every fold state at once, without a general graph layout.
 "use strict";
 (function () {
-  const M = JSON.parse(document.getElementById("arch-data").textContent);
+  let M = JSON.parse(document.getElementById("arch-data").textContent); // replaced when served live
   const SVG = "http://www.w3.org/2000/svg";
   const FONT = "12px Helvetica, Arial, sans-serif";
   const LINE = 15, PAD = 10, GAP = 22, COL = 18, TITLE = 46, STATUS = {
@@ -21,8 +21,13 @@
     (node.children || []).forEach((child) => index(child, node));
     if (node.merge) index(node.merge, node);
   }
-  M.body.forEach((n) => index(n, null));
-  M.aux.forEach((n) => index(n, null));
+  function reindex() {
+    byId.clear();
+    parent.clear();
+    M.body.forEach((n) => index(n, null));
+    M.aux.forEach((n) => index(n, null));
+  }
+  reindex();
 
   const fmt = (n) => n.toLocaleString("en-US");
   const shape = (s) => (s && s.length ? s.join("×") : "");
@@ -479,10 +484,6 @@
   zoomButton("zoom-in", "+", "zoom in", 1.25);
 
   // title and legend
-  document.getElementById("title").textContent = M.name;
-  const aux = M.aux.length ? ` (${fmt(M.without_aux.params)} without aux heads)` : "";
-  document.getElementById("totals").textContent =
-    `input ${shape(M.input)} · ${fmt(M.total.params)} params${aux} · ${count(M.without_aux.macs)} MACs`;
   const legend = document.getElementById("legend");
   function key(fill, line, name, dashed) {
     const li = document.createElement("li"), sw = document.createElement("span");
@@ -492,15 +493,116 @@
     li.append(sw, name);
     legend.appendChild(li);
   }
-  Object.values(M.families).forEach((f) => key(f.fill, f.line, f.name));
-  if (M.compare) {
-    ["added", "changed", "renamed", "affected"].forEach((s) => key("#fff", STATUS[s], s));
+  function header() {
+    document.getElementById("title").textContent = M.name;
+    const aux = M.aux.length ? ` (${fmt(M.without_aux.params)} without aux heads)` : "";
+    document.getElementById("totals").textContent =
+      `input ${shape(M.input)} · ${fmt(M.total.params)} params${aux} · ${count(M.without_aux.macs)} MACs`;
+    legend.replaceChildren();
+    Object.values(M.families).forEach((f) => key(f.fill, f.line, f.name));
     const note = document.getElementById("compare");
-    note.hidden = false;
-    note.textContent = `compared with ${M.compare}` +
-      (M.removed.length ? ` · removed: ${M.removed.join(", ")}` : "");
+    note.hidden = !M.compare;
+    if (M.compare) {
+      ["added", "changed", "renamed", "affected"].forEach((s) => key("#fff", STATUS[s], s));
+      note.textContent = `compared with ${M.compare}` +
+        (M.removed.length ? ` · removed: ${M.removed.join(", ")}` : "");
+    }
   }
+  header();
   render();
   fit();
+
+  // ---- live (archbuild serve): each save redraws the page, keeping folds, selection and view;
+  // a spec that does not validate lists its problems over the last good drawing, greyed.
+  function update(data) {
+    if (data.model) {
+      const empty = !M.body.length;
+      M = data.model;
+      reindex();
+      selected = selected && (byId.get(selected.id) || null);
+      header();
+      render();
+      if (empty) fit();
+      if (selected) inspect(selected);
+    }
+    document.body.classList.toggle("stale", !!data.stale);
+    showProblems(data.problems || []);
+    document.body.dataset.version = String(data.version);
+  }
+  function nodeAt(file, line) { // the smallest node whose spec lines hold file:line
+    const at = M.files.indexOf(file);
+    let best = null, span = Infinity;
+    byId.forEach((n) => (n.src || []).forEach((s) => {
+      if (s.file !== at || line < s.first || line > s.last) return;
+      const size = s.last - s.first;
+      if (size < span || (size === span && best && n.id.length > best.id.length)) { best = n; span = size; }
+    }));
+    return best;
+  }
+  function showProblems(problems) {
+    let box = document.getElementById("problems");
+    if (!problems.length) { if (box) box.remove(); return; }
+    if (!box) {
+      box = document.createElement("section");
+      box.id = "problems";
+      box.setAttribute("role", "alert");
+      document.body.insertBefore(box, document.getElementById("inspect"));
+    }
+    const title = document.createElement("h2"), list = document.createElement("ol");
+    title.textContent = `${problems.length} problem${problems.length > 1 ? "s" : ""} in the spec` +
+      (M.body.length ? " · the drawing is the last one that validated" : "");
+    problems.forEach((p) => {
+      const li = document.createElement("li"), go = document.createElement("button");
+      const where = document.createElement("span"), what = document.createElement("span");
+      go.className = "problem";
+      where.className = "where";
+      where.textContent = p.line ? `${p.file}:${p.line}:${p.column}` : p.file;
+      what.textContent = `${p.key}: ${p.message}`;
+      go.append(where, " ", what);
+      if (p.text !== undefined && p.text !== null) {
+        const pre = document.createElement("pre");
+        pre.textContent = `${String(p.line).padStart(4)}  ${p.text}`;
+        go.append(pre);
+      }
+      const node = p.line ? nodeAt(p.file, p.line) : null;
+      if (node) go.dataset.node = node.id;
+      go.addEventListener("click", () => {
+        const n = byId.get(go.dataset.node);
+        if (n) reveal(n);
+        else { // no node there (a key of the spec's top level): the line itself, in the inspector
+          const panel = document.getElementById("inspect"), h = document.createElement("h2");
+          h.textContent = where.textContent;
+          const said = document.createElement("p");
+          said.textContent = what.textContent;
+          panel.replaceChildren(h, said, ...[...go.querySelectorAll("pre")].map((e) => e.cloneNode(true)));
+        }
+      });
+      li.append(go);
+      list.append(li);
+    });
+    box.replaceChildren(title, list);
+  }
+  function follow() {
+    let wanted = 0, shown = -1, busy = false;
+    async function pull() {
+      if (busy) return;
+      busy = true;
+      try {
+        while (shown < wanted) {
+          const data = await (await fetch("model.json", { cache: "no-store" })).json();
+          update(data);
+          shown = data.version;
+        }
+      } catch (e) { // the server went away; the stream says when it is back
+      } finally { busy = false; }
+    }
+    new EventSource("events").addEventListener("update", (ev) => {
+      const version = Number(ev.data);
+      if (version < shown) shown = -1; // a new server: start again
+      wanted = version;
+      pull();
+    });
+  }
+  if (document.body.classList.contains("live")) follow();
   window.archbuilderPage = { expandAll: () => setAll(true), collapseAll: () => setAll(false), reveal: (id) => reveal(byId.get(id)) };
 })();
