@@ -302,13 +302,17 @@ def _output(item: Item) -> str:
     return item.output if isinstance(item, Node) else item.merge.output
 
 
-def spec_data(structure: Structure, input_shape: Shape, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Spec data (before validation) and the weights by ``state_dict`` key."""
+def spec_data(
+    structure: Structure, input_shape: Shape, name: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """Spec data (before validation), the weights by ``state_dict`` key, and the tensor each
+    top-level entry (stem, block and head layers, aux heads) computes, by the entry's name."""
     defaults = choose_defaults(structure)
     emitter = _Emitter(defaults)
     stem, blocks, _ = sections(structure.body)
     body = emitter.items(structure.body, (), "")
     tops = {_output(item): entry["name"] for item, entry in zip(structure.body, body)}
+    computed = {name: tensor for tensor, name in tops.items()}
     data: dict[str, Any] = {"format": 1, "name": name}
     data["input"] = dict(zip(("channels", "height", "width"), input_shape))
     data["defaults"] = {"conv": defaults}
@@ -332,6 +336,8 @@ def spec_data(structure: Structure, input_shape: Shape, name: str) -> tuple[dict
         aux.append(
             {"name": head_name, "tap": tops.get(tap, tap), "loss_weight": clean(weight), "layers": layers}
         )
+        if items:
+            computed[head_name] = _output(items[-1])
     if aux:
         data["aux_heads"] = aux
-    return data, emitter.weights
+    return data, emitter.weights, computed

@@ -57,7 +57,25 @@ class _Fuser:
         output = self.alias.get(self.graph.output, self.graph.output)
         aux = [(self.alias.get(t, t), w) for t, w in self.graph.aux]
         g = self.graph
-        return Graph(g.input, g.input_shape, nodes, output, aux, g.problems, g.has_weights, g.notes)
+        fused = Graph(g.input, g.input_shape, nodes, output, aux, g.problems, g.has_weights, g.notes)
+        fused.source_shapes = self.source_shapes(nodes)
+        return fused
+
+    def source_shapes(self, nodes: list[Node]) -> dict[str, tuple[int, ...]]:
+        """The shape of each fused node's output as the source has it: that of the last op
+        folded into it (a conv's batch norm, a separable's 1×1 conv), stated by the source
+        where it states one of the same rank, else inferred."""
+        stated = self.graph.source_shapes
+        shapes = {
+            tensor: stated[tensor] if len(stated.get(tensor, ())) == len(shape) else shape
+            for tensor, shape in self.shapes.items()
+        }
+        position = {node.output: index for index, node in enumerate(self.graph.nodes)}
+        last = {node.output: node.output for node in nodes}
+        for tensor, kept in self.alias.items():
+            if position.get(tensor, -1) > position.get(last.get(kept, kept), -1):
+                last[kept] = tensor
+        return {kept: shapes[tensor] for kept, tensor in last.items() if tensor in shapes}
 
     def absorb(self, node: Node, into: Node) -> None:
         self.used.add(id(node))

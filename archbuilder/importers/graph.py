@@ -77,6 +77,8 @@ class Graph:
     problems: list[Unsupported] = field(default_factory=list)
     has_weights: bool = False
     notes: list[str] = field(default_factory=list)
+    # shapes (one sample) the source itself states for tensors, as ONNX's shape inference
+    source_shapes: dict[str, Shape] = field(default_factory=dict)
 
     def producer(self) -> dict[str, Node]:
         return {node.output: node for node in self.nodes}
@@ -99,10 +101,36 @@ def _spatial(node: Node, shape: Shape) -> Shape:
     )
 
 
+# The shape rules of archbuilder's IR for the importer graph's ops. The importer needs them
+# before a spec exists: fusion reads a conv's input channels (depthwise or not) and a tensor's
+# rank, the Caffe reader sizes its pools (floor or ceil) and refuses windows larger than their
+# input, and Caffe weights are checked against their layers' input channels. The finished
+# import is checked by lowering its spec (see :mod:`.shape_check`), not by these rules.
+_SAME_SHAPE = frozenset(
+    # elementwise ops (``add``, ``mul``: of equal shapes) and ops that keep their input's shape
+    {
+        "bn",
+        "act",
+        "lrn",
+        "dropout",
+        "add",
+        "mul",
+        "scale",
+        "layer_scale",
+        "layernorm",
+        "se",
+        "channel_shuffle",
+    }
+)
+
+
 def output_shape(node: Node, shapes: list[Shape]) -> Shape:
-    """The output shape of ``node`` given its input shapes (the rules of archbuilder's IR)."""
+    """The output shape of ``node`` given its input shapes (the rules of archbuilder's IR);
+    ShapeError for an op without a rule here."""
     first = shapes[0]
     op, a = node.op, node.attrs
+    if op in _SAME_SHAPE:
+        return first
     if op == "conv":
         return (a["out"], *_spatial(node, first))
     if op in ("maxpool", "avgpool"):
@@ -119,7 +147,8 @@ def output_shape(node: Node, shapes: list[Shape]) -> Shape:
         return (sum(shape[0] for shape in shapes), *first[1:])
     if op == "slice":
         return (a["channels"], *first[1:])
-    return first  # bn, act, lrn, dropout, add, scale, layer_scale, layernorm
+    reason = f"the importer has no shape rule for its op '{op}' (an importer fault: please report it)"
+    raise ShapeError(Unsupported(node.name, node.source_op or op, reason))
 
 
 class ShapeError(ValueError):

@@ -78,7 +78,14 @@ class _Converter(OnnxOps, ChannelOps, StridedOps):
         self.nodes, unmatched = fold_gates(self.nodes, set(outputs), partial=partial)
         self.problems.extend(unmatched)
         aux = [(o, self.aux_loss_weight) for o in outputs[1:]]
-        return Graph(name, shape, self.nodes, outputs[0], aux, self.problems, True, self.notes)
+        graph = Graph(name, shape, self.nodes, outputs[0], aux, self.problems, True, self.notes)
+        if dims and tuple(dims[1:]) == shape:  # ONNX inferred them for this input size
+            graph.source_shapes = {
+                tensor: tuple(sample)
+                for tensor, (_, *sample) in ((t, d) for t, d in self.shapes.items() if d)
+                if sample and all(isinstance(d, int) and d > 0 for d in sample)
+            }
+        return graph
 
     def to_array(self, tensor: Any) -> Any:
         """``tensor`` as a numpy array (its size and data were checked by load_tensors)."""

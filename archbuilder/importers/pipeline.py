@@ -7,7 +7,9 @@ from archbuilder.importers.convert import spec_data
 from archbuilder.importers.fuse import fuse
 from archbuilder.importers.graph import Graph, ImportFailure, ShapeError, Unsupported
 from archbuilder.importers.result import ImportResult
+from archbuilder.importers.shape_check import shape_disagreement
 from archbuilder.importers.structure import StructureError, recover
+from archbuilder.ir import lower
 from archbuilder.spec import ArchSpec
 
 __all__ = ["finish", "truncate"]
@@ -36,7 +38,9 @@ def truncate(graph: Graph) -> Graph:
     ids = {id(n) for n in nodes}
     aux = [(t, w) for t, w in kept_aux if ancestors(t) <= ids]
     output = graph.nodes[index].output
-    return Graph(graph.input, graph.input_shape, nodes, output, aux, [], graph.has_weights, graph.notes)
+    kept_graph = Graph(graph.input, graph.input_shape, nodes, output, aux, [], graph.has_weights, graph.notes)
+    kept_graph.source_shapes = graph.source_shapes
+    return kept_graph
 
 
 def _last_cut(graph: Graph, aux_nodes: set[int]) -> int | None:
@@ -74,18 +78,20 @@ def finish(graph: Graph, *, source: str, sha256: str, format: str, name: str, pa
                 source, [*graph.problems, Unsupported("(input)", "-", "nothing before it to import")]
             )
     try:
-        structure = recover(fuse(graph))
-        data, weights = spec_data(structure, graph.input_shape, name)
+        fused = fuse(graph)
+        structure = recover(fused)
+        data, weights, computed = spec_data(structure, graph.input_shape, name)
     except (ShapeError, StructureError) as exc:
         raise ImportFailure(source, [exc.problem]) from None
     try:
         spec = ArchSpec.model_validate(data)
-        from archbuilder.ir import lower
-
-        lower(spec)
+        ir = lower(spec)
     except (ValueError, SpecError) as exc:
         problem = Unsupported("(network)", "-", f"the imported spec does not validate: {exc}")
         raise ImportFailure(source, [problem]) from None
+    disagreement = shape_disagreement(ir, computed, fused)
+    if disagreement is not None:
+        raise ImportFailure(source, [disagreement])
     return ImportResult(
         spec, source, sha256, format, weights if graph.has_weights else None, tuple(graph.notes), stopped
     )
