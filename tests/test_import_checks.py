@@ -191,3 +191,34 @@ def test_onnx_shape_inference_is_the_truth_the_spec_is_checked_against(tmp_path,
     (problem,) = failed.value.problems
     assert (problem.node, problem.op) == ("conv", "Conv")
     assert "computes 4×4×4 per sample where the source computes 4×8×8" in problem.reason
+
+
+def test_the_torch_modules_own_shapes_are_the_truth_the_spec_is_checked_against(monkeypatch):
+    """A conv read with a wrong stride moves the importer's own shapes with it; running the
+    module says what it computes, and the batch norm statistics stay as they were."""
+    torch = pytest.importorskip("torch")
+    from archbuilder.importers import import_module, torch_module
+
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten()
+    )
+    example = torch.randn(2, 3, 8, 8)
+    spec = import_module(module, example).spec
+    assert [layer.kind for layer in [*spec.blocks, *spec.head]] == ["conv", "flatten"]
+    statistics = module[1].running_mean.clone(), module[1].num_batches_tracked.clone()
+    assert module.training and module[1].training
+    read = torch_module._Converter.conv
+
+    def wrong(self, fx_node, x, conv):
+        read(self, fx_node, x, conv)
+        self.nodes[-1].attrs["stride"] = (2, 2)
+
+    monkeypatch.setattr(torch_module._Converter, "conv", wrong)
+    with pytest.raises(ImportFailure) as failed:
+        import_module(module, example)
+    (problem,) = failed.value.problems
+    assert (problem.node, problem.op) == ("_0", "0")  # fx names the call of module 0 `_0`
+    assert "computes 4×4×4 per sample where the source computes 4×8×8" in problem.reason
+    assert module.training and module[1].training  # the modes are put back
+    assert torch.equal(module[1].running_mean, statistics[0])
+    assert torch.equal(module[1].num_batches_tracked, statistics[1])

@@ -301,6 +301,29 @@ def _scope(fx_node: fx.Node) -> tuple[str, ...]:
     return (*(tuple(path.split(".")) if path else ()), function)
 
 
+def _traced_shapes(traced: fx.GraphModule, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """Each traced node's output shape (one sample) when the module runs on ``example``: what
+    the imported spec is checked against. Run in eval mode and without gradients, so that no
+    batch norm statistic (imported as a weight) moves; every module's mode is put back."""
+    from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
+
+    modes = {submodule: submodule.training for submodule in traced.modules()}
+    try:
+        traced.eval()
+        with torch.no_grad():
+            ShapeProp(traced).propagate(example)
+    except Exception:  # a module that traces but does not run: its spec is checked by the importer's shapes
+        return {}
+    finally:
+        for submodule, training in modes.items():
+            submodule.training = training
+    return {
+        node.name: tuple(meta.shape[1:])
+        for node in traced.graph.nodes
+        if isinstance(meta := node.meta.get("tensor_meta"), TensorMetadata)
+    }
+
+
 def module_graph(
     module: nn.Module, example: torch.Tensor, *, aux_loss_weight: float = 0.3, partial: bool = False
 ) -> tuple[Graph, str]:
@@ -321,6 +344,8 @@ def module_graph(
         graph = converter.run(tuple(example.shape[1:]), partial)
     except _Unsupported as exc:
         raise ImportFailure(label, [Unsupported("(module)", type(module).__name__, str(exc))]) from None
+    if not graph.problems:
+        graph.source_shapes = _traced_shapes(traced, example)
     digest = hashlib.sha256(traced.code.encode())
     for key, value in module.state_dict().items():
         digest.update(key.encode())
