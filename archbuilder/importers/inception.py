@@ -49,10 +49,9 @@ def _layouts() -> tuple[tuple[dict[str, Any], tuple[tuple[str, ...], ...]], ...]
     """Every shape an Inception block can take (which reductions, projection, factorized k×k),
     as the fields that choose it and the layer names its expansion gives each branch."""
     found = []
-    for red3, red5, factorize, proj in product((False, True), repeat=4):
-        fields: dict[str, Any] = {"kind": "inception", "ch1x1": 1, "ch3x3": 1, "ch5x5": 1}
-        fields.update({"ch3x3red": 1} if red3 else {}, **({"ch5x5red": 1} if red5 else {}))
-        fields.update({"factorize_5x5": True} if factorize else {}, **({"pool_proj": 1} if proj else {}))
+    for red3, red5, proj, factorize in product((None, 1), (None, 1), (None, 1), (False, True)):
+        fields = dict(kind="inception", ch1x1=1, ch3x3red=red3, ch3x3=1, ch5x5red=red5, ch5x5=1)
+        fields.update(pool_proj=proj, factorize_5x5=factorize)
         expansion = Inception.model_validate(fields).as_branches()
         names = tuple(tuple(layer.name for layer in branch.layers) for branch in expansion)
         found.append(({"factorize_5x5": True} if factorize else {}, names))
@@ -73,10 +72,12 @@ def _candidate(
             role = Inception.ROLES[f"{branch_name}.{name}"]
             if role != "pool":
                 widths.setdefault(role, layer.get("out"))
+    # The pool as written; its stride and count_include_pad are the block's own: a pool that
+    # strides (its branch shrinks) or averages without the padding expands to something else.
     pool = layers["branch_pool.pool"]
     kernel = pool.get("kernel", ())
     written_pool = {
-        "kind": {"maxpool": "max", "avgpool": "avg"}.get(pool.get("kind"), pool.get("kind")),
+        "kind": str(pool.get("kind")).removesuffix("pool"),  # maxpool: max
         "kernel": kernel[0] if len(set(kernel)) == 1 else list(kernel),
         "padding": list(pool.get("padding", ())),
         "ceil_mode": pool.get("ceil_mode"),
