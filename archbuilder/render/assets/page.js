@@ -558,7 +558,7 @@
       where.className = "where";
       where.textContent = p.line ? `${p.file}:${p.line}:${p.column}` : p.file;
       what.textContent = `${p.key}: ${p.message}`;
-      go.append(where, " ", what);
+      go.append(where, ": ", what);
       if (p.text !== undefined && p.text !== null) {
         const pre = document.createElement("pre");
         pre.textContent = `${String(p.line).padStart(4)}  ${p.text}`;
