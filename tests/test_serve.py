@@ -230,6 +230,7 @@ def _ipv4_addresses() -> set[str]:
     return found
 
 
+@pytest.mark.slow  # a server of its own: CI runs it
 def test_another_host_is_warned_about(project):
     server = start(project, "net.yaml", "--host", "0.0.0.0")
     try:
@@ -308,3 +309,39 @@ def test_a_build_over_the_time_limit_is_stopped_and_the_next_one_runs():
         assert worker.run(BuildRequest(spec="0")) == "0"  # a fresh process answers
     finally:
         worker.stop()
+
+
+@pytest.mark.slow  # a server of its own and two rebuilds: CI runs it
+def test_compare_follows_either_file(project):
+    """``serve base.yaml --compare net.yaml`` draws net.yaml marked against base.yaml; a save of
+    either redraws (the marks as render --compare makes them)."""
+    from archbuilder.render.compare import compare_marks
+
+    def marks() -> dict:
+        old, new = (archbuilder.load_spec(project / name) for name in ("base.yaml", "net.yaml"))
+        return compare_marks(old, new)
+
+    with serving(project, "base.yaml", "--compare", "net.yaml") as server:
+        first = server.model()
+        (project / "net.yaml").write_text(NET.replace("ch1x1: 8", "ch1x1: 24"))
+        changed = server.wait_for(lambda data: data["version"] > first["version"])
+        expected = marks()
+        assert changed["model"]["compare"] == expected["compare"]
+        statuses = {node["id"]: node.get("status") for node in changed["model"]["body"]}
+        assert statuses["mix"] == expected["status"]["mix"] == "changed"
+        (project / "base.yaml").write_text(SMALL.read_text().replace("out: 16", "out: 32"))
+        again = server.wait_for(lambda data: data["version"] > changed["version"])
+        assert (
+            again["model"]["total"]["params"]
+            == archbuilder.summarize(archbuilder.load_spec(project / "net.yaml")).params
+        )
+
+
+@pytest.mark.slow  # a fresh interpreter: CI runs it
+def test_without_the_extra_one_line_names_it(tmp_path):
+    from .test_extras import assert_one_line, without
+
+    (tmp_path / "net.yaml").write_text(SMALL.read_text())
+    result = without(tmp_path, "starlette", command=["-m", "archbuilder", "serve", "net.yaml", "--port", "0"])
+    assert_one_line(result, "archbuild", "starlette", "serve")
+    assert result.stdout == ""
