@@ -234,6 +234,27 @@ def gc_pause(log: Logs) -> dict[str, str]:
     }
 
 
+def startup(log: Logs) -> dict[str, str]:
+    start = log("startup")
+    commands, imports = start.tables[0], start.tables[1]
+    # The commands' table without the earlier commit's p90 column (the log's repeats hold it).
+    shown = [i for i, header in enumerate(commands.headers) if i < 3 or not header.endswith("p90 ms")]
+    rows = [[f"`{cells[0]}`", *(cells[i] for i in shown[1:])] for cells in commands.rows]
+    validate = commands.row("archbuild validate googlenet")
+    return {
+        "startup_table": markdown.table(
+            [commands.headers[i] for i in shown], rows, set(range(1, len(shown)))
+        ),
+        "startup_imports_table": markdown.table(imports.headers, imports.rows, {1, 2}),
+        "startup_source": source_line(start),
+        "startup_command": start.header["command"],
+        "startup_against": start.search(r"^against: (\S+)")[1],
+        "startup_runs": start.search(r"^(\d+) fresh processes")[1],
+        "startup_load": start.search(r"^load average before: (\S+)")[1],
+        "startup_validate_ms": validate["wall median ms"],
+    }
+
+
 def render(log: Logs) -> dict[str, str]:
     render_log = log("render")
     table = render_log.tables[0]
@@ -343,6 +364,7 @@ FIGURES: tuple[Callable[[Logs], dict[str, str]], ...] = (
     build_time,
     scale,
     gc_pause,
+    startup,
     render,
     gpu,
     digits,
