@@ -40,10 +40,10 @@ if TYPE_CHECKING:
     from archbuilder.diff import SpecDiff, diff
     from archbuilder.export import ExportError, export_model, export_onnx, export_program, export_pt2
     from archbuilder.importers import ImportFailure, ImportResult, import_model, import_module
-    from archbuilder.ir import IR, lower
+    from archbuilder.ir import IR, load_spec, lower
     from archbuilder.render import RenderError, UnsupportedFormat, diagram, render_diagram
     from archbuilder.space import SearchSpace, load_space
-    from archbuilder.spec import ArchSpec, load_spec
+    from archbuilder.spec import ArchSpec
 
 # Where each public name lives; ``archbuilder.X`` imports that module the first time it is asked for.
 _HOMES = {
@@ -71,10 +71,10 @@ _HOMES = {
     "archbuilder.diff": ("SpecDiff", "diff"),
     "archbuilder.export": ("ExportError", "export_model", "export_onnx", "export_program", "export_pt2"),
     "archbuilder.importers": ("ImportFailure", "ImportResult", "import_model", "import_module"),
-    "archbuilder.ir": ("IR", "lower"),
+    "archbuilder.ir": ("IR", "load_spec", "lower"),
     "archbuilder.render": ("RenderError", "UnsupportedFormat", "diagram", "render_diagram"),
     "archbuilder.space": ("SearchSpace", "load_space"),
-    "archbuilder.spec": ("ArchSpec", "load_spec"),
+    "archbuilder.spec": ("ArchSpec",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -32,12 +32,11 @@ from benchlib import ROOT, machine, table
 
 sys.path.insert(0, str(ROOT))
 
-from archbuilder.ir import lower
+from archbuilder.ir import load_spec, lower
 from archbuilder.render import render_diagram
 from archbuilder.render.graph import DETAILS, RANKDIRS, to_digraph
 from archbuilder.render.layout import LAYOUTS
 from archbuilder.render.output import has_system_graphviz, render_source
-from archbuilder.spec import load_spec
 from tests.svg_geometry import Counts, measure, parse_svg
 
 ENGINES = ("embedded", "system")

@@ -21,9 +21,9 @@ from scale import spec_text
 
 import archbuilder
 from archbuilder.analysis.summary import summarize
+from archbuilder.ir.load import load_spec
 from archbuilder.ir.lower import lower
 from archbuilder.space.sampling import estimate, sample
-from archbuilder.spec.load import load_spec
 
 SPACE = ROOT / "specs" / "spaces" / "inception-digits.yaml"
 

@@ -67,11 +67,6 @@ LAYERS = (
     ("cli",),
     ("__init__", "__main__"),  # the package's facade and `python -m archbuilder`
 )
-# Back-edges not yet removed (issue 28), each with why it is still there. The test fails on any
-# other, and when one of these is gone (so the list shrinks with the code).
-KNOWN_BACK_EDGES = {
-    ("spec", "ir"): "spec/load.py lowers the spec it loaded to check its shapes",
-}
 
 
 def _layer_of(unit: str) -> int:
@@ -115,10 +110,8 @@ def test_every_top_level_module_has_a_layer():
 
 def test_packages_import_only_downward():
     """cli > importers / interop / export / benchmarks > builder > render / space / analysis / diff /
-    catalog / schema > ir > spec > core: an import upward is reported, the known ones aside."""
-    found = back_edges(_unit_imports())
-    assert found - set(KNOWN_BACK_EDGES) == set(), "imports upward"
-    assert set(KNOWN_BACK_EDGES) - found == set(), "a known back-edge is gone: take it off the list"
+    catalog / schema > ir > spec > core: any import upward is reported."""
+    assert back_edges(_unit_imports()) == set(), "imports upward"
 
 
 def test_a_planted_back_edge_is_caught():
@@ -126,7 +119,7 @@ def test_a_planted_back_edge_is_caught():
     imports = {unit: set(targets) for unit, targets in _unit_imports().items()}
     imports["spec"].add("builder")
     imports["ir"].add("render")
-    assert {("spec", "builder"), ("ir", "render")} <= back_edges(imports) - set(KNOWN_BACK_EDGES)
+    assert {("spec", "builder"), ("ir", "render")} <= back_edges(imports)
 
 
 def test_no_import_cycles_between_modules():

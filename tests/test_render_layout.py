@@ -7,10 +7,9 @@ import re
 import pytest
 import yaml
 
-from archbuilder.ir import lower
+from archbuilder.ir import load_spec, lower
 from archbuilder.render import diagram, render_diagram
 from archbuilder.render.graph import to_digraph
-from archbuilder.spec import load_spec
 
 from .conftest import GOOGLENET, ROOT, SPECS
 

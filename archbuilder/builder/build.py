@@ -21,9 +21,9 @@ from archbuilder.builder.init import made_initialized
 from archbuilder.builder.modules import ArchModel, ParallelBlock
 from archbuilder.builder.ops import activation_function, module_for
 from archbuilder.core.errors import Problem, SpecError
-from archbuilder.ir import IR, Parallel, Sequence, lower
+from archbuilder.ir import IR, Parallel, Sequence, load_spec, lower
 from archbuilder.ir.graph import Item
-from archbuilder.spec import ArchSpec, load_spec
+from archbuilder.spec import ArchSpec
 
 __all__ = ["DEFAULT_MAX_PARAM_BYTES", "build", "build_from_ir"]
 

@@ -32,8 +32,8 @@ from archbuilder.builder.features import FeatureModel
 from archbuilder.builder.modules import ArchModel
 from archbuilder.core.errors import Problem, SpecError, escape
 from archbuilder.core.files import UnreadableFile, open_regular, shown_path, write_atomic
+from archbuilder.ir import load_spec_text
 from archbuilder.spec import ArchSpec
-from archbuilder.spec.load import load_spec_text
 
 __all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archbuilder.analysis.summary import summarize
-from archbuilder.spec import load_spec
+from archbuilder.ir import load_spec
 from archbuilder.spec.shipped import shipped_names, shipped_path
 
 __all__ = ["ShippedSpec", "list_specs"]

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from archbuilder.core.escaping import yaml_header
-from archbuilder.spec import load_spec
+from archbuilder.ir import load_spec
 from archbuilder.spec.schema import schema_reference
 from archbuilder.spec.shipped import shipped_path
 

@@ -42,7 +42,7 @@ class UsageError(Exception):
 
 def load(args: argparse.Namespace, path: str) -> ArchSpec:
     """The spec at ``path`` with the command line's ``--set`` overrides applied."""
-    from archbuilder.spec import load_spec  # here: `archbuild --version` needs no spec model
+    from archbuilder.ir import load_spec  # here: `archbuild --version` needs no spec model
 
     max_ops = getattr(args, "max_ops", DEFAULT_MAX_OPS)
     roots = getattr(args, "allow_path", None) or []

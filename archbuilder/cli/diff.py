@@ -8,7 +8,7 @@ import json
 from archbuilder.cli.common import Command, load
 from archbuilder.core.escaping import for_terminal_lines
 from archbuilder.diff import diff
-from archbuilder.spec import load_spec
+from archbuilder.ir import load_spec
 
 __all__ = ["register"]
 

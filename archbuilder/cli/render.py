@@ -7,11 +7,11 @@ from pathlib import Path
 
 from archbuilder.cli.common import STDOUT, Command, UsageError, load, refuse_overwriting_input, to_stdout
 from archbuilder.core.escaping import for_terminal
+from archbuilder.ir import load_spec
 from archbuilder.render import DETAILS, ENGINES, RANKDIRS, THEMES, output_format, render_diagram
 from archbuilder.render.layout import LAYOUTS
 from archbuilder.render.output import MAX_PNG_PX, MAX_WIDTH_PX, MIN_AUTO_DPI
 from archbuilder.render.raster import DEFAULT_DPI
-from archbuilder.spec import load_spec
 
 __all__ = ["default_output", "register"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from archbuilder.core.errors import KeyPath
 from archbuilder.diff.result import EntryDiff, FieldChange, SpecDiff
-from archbuilder.ir import IR, lower
-from archbuilder.spec import ArchSpec, as_spec
+from archbuilder.ir import IR, as_spec, lower
+from archbuilder.spec import ArchSpec
 from archbuilder.spec.compose import frozen
 from archbuilder.spec.source import Source
 

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from archbuilder.core.extras import MissingExtra, check
-from archbuilder.spec import ArchSpec, as_spec
+from archbuilder.ir import as_spec
+from archbuilder.spec import ArchSpec
 
 if TYPE_CHECKING:
     import torch

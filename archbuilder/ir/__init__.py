@@ -5,10 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from archbuilder.ir.graph import IR, AuxHeadIR, Op, Parallel, Sequence, Shape, TopLevel
+from archbuilder.ir.load import as_spec, load_spec, load_spec_text
 from archbuilder.ir.lower import lower
-from archbuilder.spec import ArchSpec, as_spec
+from archbuilder.spec import ArchSpec
 
-__all__ = ["IR", "AuxHeadIR", "Op", "Parallel", "Sequence", "Shape", "TopLevel", "as_ir", "lower"]
+__all__ = [
+    "IR",
+    "AuxHeadIR",
+    "Op",
+    "Parallel",
+    "Sequence",
+    "Shape",
+    "TopLevel",
+    "as_ir",
+    "as_spec",
+    "load_spec",
+    "load_spec_text",
+    "lower",
+]
 
 
 def as_ir(spec: ArchSpec | IR | str | Path) -> IR:

@@ -8,7 +8,7 @@ import graphviz
 
 from archbuilder.core.files import write_atomic
 from archbuilder.core.formats import format_of
-from archbuilder.ir import IR, as_ir, lower
+from archbuilder.ir import IR, as_ir, as_spec, lower
 from archbuilder.render.compare import compare_marks
 from archbuilder.render.graph import DETAILS, RANKDIRS, THEMES, to_digraph
 from archbuilder.render.html import InteractiveDiagram, page_html
@@ -20,7 +20,7 @@ from archbuilder.render.output import (
     format_for,
     render_source,
 )
-from archbuilder.spec import ArchSpec, as_spec
+from archbuilder.spec import ArchSpec
 
 __all__ = [
     "DETAILS",

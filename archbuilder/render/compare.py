@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from archbuilder.diff import diff
-from archbuilder.ir import IR, lower
+from archbuilder.ir import IR, as_spec, lower
 from archbuilder.render.style import STATUS_COLOURS, describe
-from archbuilder.spec import ArchSpec, as_spec
+from archbuilder.spec import ArchSpec
 
 __all__ = ["STATUS_COLOURS", "compare_marks"]
 

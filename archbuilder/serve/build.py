@@ -13,11 +13,10 @@ from typing import Any
 
 from archbuilder.core.errors import Problem, SpecError, format_path
 from archbuilder.core.files import read_regular, shown_path
-from archbuilder.ir import lower
+from archbuilder.ir import load_spec, lower
 from archbuilder.render.compare import compare_marks
 from archbuilder.render.page import page_model
 from archbuilder.serve.chain import extends_chain
-from archbuilder.spec import load_spec
 from archbuilder.spec.load import MAX_SPEC_BYTES
 
 __all__ = ["BuildRequest", "BuildResult", "build_page", "problem_data"]

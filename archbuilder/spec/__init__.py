@@ -1,4 +1,6 @@
-"""The spec language: pydantic models of a network description, and loading from YAML.
+"""The spec language: pydantic models of a network description, read and validated from YAML
+(:mod:`archbuilder.spec.load`; ``archbuilder.load_spec``, which also checks the shapes, is
+:mod:`archbuilder.ir.load`'s).
 
 Each name loads its module on first use (PEP 562): a submodule such as ``spec.budget`` can be
 imported without building the models.
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
         LocalResponseNorm,
         MaxPool,
     )
-    from archbuilder.spec.load import as_spec, load_spec
     from archbuilder.spec.model import ArchSpec, AuxHead, Defaults, InputShape
 
 __all__ = [
@@ -58,8 +59,6 @@ __all__ = [
     "Linear",
     "LocalResponseNorm",
     "MaxPool",
-    "as_spec",
-    "load_spec",
 ]
 
 # Where each name lives; ``archbuilder.spec.X`` imports that module the first time it is asked for.
@@ -83,7 +82,6 @@ _HOMES = {
         "LocalResponseNorm",
         "MaxPool",
     ),
-    "archbuilder.spec.load": ("as_spec", "load_spec"),
     "archbuilder.spec.model": ("ArchSpec", "AuxHead", "Defaults", "InputShape"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}

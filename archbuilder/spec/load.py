@@ -1,19 +1,24 @@
-"""``load_spec``: text or file in, a validated and shape-checked ArchSpec out."""
+"""Reading a spec: text or file in, the ``extends`` chain merged, overrides applied, templates
+expanded and every model validated; a :class:`ParsedSpec` out.
+
+Shapes are not checked here: that lowers the spec to the IR, one layer up, in
+:mod:`archbuilder.ir.load`, whose ``load_spec`` is the front door (``archbuilder.load_spec``).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from archbuilder.core.errors import Problem, SpecError
 from archbuilder.core.files import UnreadableFile, read_regular
-from archbuilder.core.gcpause import gc_paused
 from archbuilder.spec.budget import DEFAULT_MAX_OPS, check_budget, check_max_ops
 from archbuilder.spec.compose import Overrides, apply_overrides, base_path, merge
-from archbuilder.spec.expand import expand_templates, relocate
+from archbuilder.spec.expand import Origins, expand_templates, relocate
 from archbuilder.spec.model import ArchSpec
 from archbuilder.spec.shipped import SHIPPED_SPECS, missing_message, resolve_spec_path
 from archbuilder.spec.source import Location, Source, parse_yaml
@@ -22,11 +27,11 @@ from archbuilder.spec.validate import problems_from_validation
 __all__ = [
     "DEFAULT_MAX_OPS",
     "MAX_SPEC_BYTES",
-    "as_spec",
+    "ParsedSpec",
     "default_roots",
     "load_data",
-    "load_spec",
-    "load_spec_text",
+    "parse_spec",
+    "parse_spec_text",
     "read_spec_text",
 ]
 
@@ -89,16 +94,27 @@ def _decode(raw: bytes, file: str | None) -> str:
         raise SpecError([Problem((), message, file, line, column)]) from None
 
 
-@gc_paused
-def load_spec(
+@dataclass(frozen=True)
+class ParsedSpec:
+    """A validated spec, and where its expanded templates' parts came from."""
+
+    spec: ArchSpec
+    origins: Origins
+
+    def relocate(self, problems: Iterable[Problem]) -> list[Problem]:
+        """``problems`` found in the expanded spec, re-addressed to the template lines they
+        came from (a problem every use of a template shares is reported once)."""
+        return relocate(list(problems), self.origins)
+
+
+def parse_spec(
     path_or_text: str | Path | bytes,
     *,
     overrides: Overrides | None = None,
-    check_shapes: bool = True,
     max_ops: int = DEFAULT_MAX_OPS,
     allowed_roots: Iterable[str | Path] | None = None,
-) -> ArchSpec:
-    """Load, validate and (by default) shape-check a spec; raise SpecError listing every problem.
+) -> ParsedSpec:
+    """Read and validate a spec (shapes unchecked); SpecError listing every problem.
 
     ``extends`` chains are followed, reading only files under the top-level spec's folder
     (:func:`default_roots`) and under ``allowed_roots``; ``overrides`` (``["num_classes=10"]``
@@ -107,28 +123,21 @@ def load_spec(
     counted) is refused before anything is expanded.
     """
     text, file = read_spec_text(path_or_text)
-    return _load(text, file, overrides, check_shapes, max_ops, allowed_roots)
+    return _parse(text, file, overrides, max_ops, allowed_roots)
 
 
-def as_spec(spec: ArchSpec | str | Path) -> ArchSpec:
-    """``spec`` itself when it is an :class:`ArchSpec`, else :func:`load_spec` of it (a path
-    or YAML text): the one place the public functions that take either turn it into a spec."""
-    return spec if isinstance(spec, ArchSpec) else load_spec(spec)
-
-
-def load_spec_text(
+def parse_spec_text(
     text: str,
     *,
     overrides: Overrides | None = None,
-    check_shapes: bool = True,
     max_ops: int = DEFAULT_MAX_OPS,
     allowed_roots: Iterable[str | Path] | None = None,
-) -> ArchSpec:
-    """:func:`load_spec` for YAML text that is never taken as a path (a one-line spec, a
+) -> ParsedSpec:
+    """:func:`parse_spec` for YAML text that is never taken as a path (a one-line spec, a
     checkpoint's spec); ``extends`` reads only under ``allowed_roots``, if any."""
     if not isinstance(text, str):
         raise TypeError(f"load_spec_text takes YAML text (str), not {type(text).__name__}")
-    return _load(_check_text(text), None, overrides, check_shapes, max_ops, allowed_roots or [], own=False)
+    return _parse(_check_text(text), None, overrides, max_ops, allowed_roots or [], own=False)
 
 
 def load_data(
@@ -144,16 +153,15 @@ def load_data(
     return data, source, problems
 
 
-def _load(
+def _parse(
     text: str,
     file: str | None,
     overrides: Overrides | None,
-    check_shapes: bool,
     max_ops: int,
     allowed: Iterable[str | Path] | None,
     *,
     own: bool = True,
-) -> ArchSpec:
+) -> ParsedSpec:
     check_max_ops(max_ops)
     extra = [] if allowed is None else list(allowed)
     if isinstance(allowed, (str, bytes, os.PathLike)) or not all(
@@ -175,14 +183,7 @@ def _load(
         raise SpecError([*problems, *found]) from None
     if problems:
         raise SpecError(problems)
-    if check_shapes:
-        from archbuilder.ir.lower import lower
-
-        try:
-            lower(spec)  # raises SpecError naming the block whose shapes don't work
-        except SpecError as exc:
-            raise SpecError(relocate(list(exc.problems), origins)) from None
-    return spec
+    return ParsedSpec(spec, origins)
 
 
 def _load_data(

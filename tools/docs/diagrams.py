@@ -34,10 +34,9 @@ def expected() -> Iterator[tuple[Path, str, str]]:
 
 def extras() -> Iterator[tuple[str, str]]:
     """The pictures docs/diagrams.md shows beside the plain ones: a compare, the paper theme."""
-    from archbuilder.ir import lower
+    from archbuilder.ir import load_spec, lower
     from archbuilder.render.compare import compare_marks
     from archbuilder.render.graph import to_digraph
-    from archbuilder.spec import load_spec
 
     factorized = load_spec(SPECS / "googlenet-factorized.yaml")
     marks = compare_marks(SPECS / "googlenet.yaml", factorized)
