@@ -1,5 +1,6 @@
-"""Does pausing the garbage collector pay? Each function archbuilder runs under ``gc_paused``,
-timed as shipped and unwrapped (``__wrapped__``: the collector left on), turn about.
+"""Does pausing the garbage collector pay? Each function archbuilder could run under
+``gc_paused``, timed paused and with the collector on, turn about: a paused function against
+itself unwrapped (``__wrapped__``), any other against itself wrapped in ``gc_paused``.
 
     python bench/gc_pause.py [--sizes 1000 10000] [--repeats 3] [--draws 200]
 
@@ -21,11 +22,19 @@ from scale import spec_text
 
 import archbuilder
 from archbuilder.analysis.summary import summarize
+from archbuilder.core.gcpause import gc_paused
 from archbuilder.ir.load import load_spec
 from archbuilder.ir.lower import lower
 from archbuilder.space.sampling import estimate, sample
 
 SPACE = ROOT / "specs" / "spaces" / "inception-digits.yaml"
+
+
+def both(function: Callable) -> tuple[Callable, Callable]:
+    """(paused, collector on) versions of ``function``, whichever of them it ships as."""
+    if hasattr(function, "__wrapped__"):
+        return function, function.__wrapped__
+    return gc_paused(function), function
 
 
 def collected(call: Callable[[], object]) -> Callable[[], None]:
@@ -41,27 +50,30 @@ def contenders(size: int) -> dict[str, tuple[Callable[[], object], Callable[[], 
     text = spec_text(size)
     spec = archbuilder.load_spec(text, check_shapes=False)
     ir = archbuilder.lower(spec)
+    (load_paused, load_on), (lower_paused, lower_on) = both(load_spec), both(lower)
+    summarize_paused, summarize_on = both(summarize)
     return {
         f"load_spec, {size:,} blocks": (
-            lambda: load_spec(text, check_shapes=False),
-            lambda: load_spec.__wrapped__(text, check_shapes=False),
+            lambda: load_paused(text, check_shapes=False),
+            lambda: load_on(text, check_shapes=False),
         ),
-        f"lower, {size:,} blocks": (lambda: lower(spec), lambda: lower.__wrapped__(spec)),
-        f"summarize, {size:,} blocks": (lambda: summarize(ir), lambda: summarize.__wrapped__(ir)),
+        f"lower, {size:,} blocks": (lambda: lower_paused(spec), lambda: lower_on(spec)),
+        f"summarize, {size:,} blocks": (lambda: summarize_paused(ir), lambda: summarize_on(ir)),
     }
 
 
 def sampler(draws: int) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
     space = archbuilder.load_space(SPACE)
     tree, judge = space._tree, space._judge  # the sampler's own inputs, as SearchSpace passes them
+    (sample_paused, sample_on), (estimate_paused, estimate_on) = both(sample), both(estimate)
     return {
         f"sample {draws} candidates": (
-            lambda: sample(tree, judge, draws, seed=0),
-            lambda: sample.__wrapped__(tree, judge, draws, seed=0),
+            lambda: sample_paused(tree, judge, draws, seed=0),
+            lambda: sample_on(tree, judge, draws, seed=0),
         ),
         f"estimate {draws} draws": (
-            lambda: estimate(tree, judge, draws, seed=0),
-            lambda: estimate.__wrapped__(tree, judge, draws, seed=0),
+            lambda: estimate_paused(tree, judge, draws, seed=0),
+            lambda: estimate_on(tree, judge, draws, seed=0),
         ),
     }
 

@@ -4,7 +4,7 @@ Loading a spec and lowering it allocate many objects and free few; each automati
 walks them all again, which makes a 10,000-block spec cost up to twice its linear share.
 Nothing built there needs collecting before the function returns, so collection waits until
 then. The pause is used only where bench/gc_pause.py shows that it pays (``load_spec`` and
-``lower``: 1.8× and 1.5× at 10,000 blocks, bench/results/xeon2-gc-pause.txt); summarizing
+``lower``: 2.1× and 1.3× at 10,000 blocks, bench/results/xeon2-gc-pause.txt); summarizing
 and the search-space sampler gained nothing from it and run with the collector on.
 
 The switch is process-wide (CPython has one collector): other threads' collections wait too
