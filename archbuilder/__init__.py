@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         reset_classifier,
         save_checkpoint,
     )
+    from archbuilder.builder.profile import Profile, profile
     from archbuilder.catalog import ShippedSpec, list_specs
     from archbuilder.core.errors import Problem, SpecError, UnsupportedOnThisCPU
     from archbuilder.core.extras import MissingExtra
@@ -65,6 +66,7 @@ _HOMES = {
         "reset_classifier",
         "save_checkpoint",
     ),
+    "archbuilder.builder.profile": ("Profile", "profile"),
     "archbuilder.catalog": ("ShippedSpec", "list_specs"),
     "archbuilder.core.errors": ("Problem", "SpecError", "UnsupportedOnThisCPU"),
     "archbuilder.core.extras": ("MissingExtra",),
@@ -94,6 +96,7 @@ __all__ = [
     "MissingExtra",
     "ModelOutputs",
     "Problem",
+    "Profile",
     "RenderError",
     "SearchSpace",
     "ShippedSpec",
@@ -120,6 +123,7 @@ __all__ = [
     "lower",
     "optimize_for_inference",
     "optimize_for_training",
+    "profile",
     "quantize",
     "render_diagram",
     "reset_classifier",

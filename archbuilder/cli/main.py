@@ -33,6 +33,7 @@ GROUPS = {
     "search": ("space", "sample"),
     "import_": ("import",),
     "bench": ("bench",),
+    "profile": ("profile",),
     "serve": ("serve",),
 }
 GROUP_OF = {command: group for group, commands in GROUPS.items() for command in commands}
