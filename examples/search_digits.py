@@ -36,8 +36,6 @@ import time
 import warnings
 from pathlib import Path
 
-import torch
-
 import archbuilder
 from archbuilder.core.extras import check, exit_if_missing
 from archbuilder.core.files import write_atomic
@@ -45,12 +43,13 @@ from archbuilder.space.output import sample_text
 from archbuilder.space.quota import ERROR, REJECTED, is_over_quota, taken_slots
 from archbuilder.space.study import StudyMismatch, join_study, open_storage
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train_digits  # the training code this search shares (examples/ is on the path)
-
 PROGRAM, NEEDED_FOR = "search_digits.py", "the digits search"  # a missing optional package's message
 with exit_if_missing(PROGRAM, needed_for=NEEDED_FOR):  # as when run: one line naming the extra, exit 2
     import optuna
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import train_digits  # the training code this search shares (examples/ is on the path)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE = ROOT / "specs" / "spaces" / "inception-digits.yaml"

@@ -32,18 +32,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-import torch.distributed as dist
-from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
-
 import archbuilder
 from archbuilder.core.extras import check, exit_if_missing, require
 from archbuilder.core.files import write_atomic
 
-DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "specs" / "inception-digits.yaml"
 NEEDED_FOR = "training on the digits"  # what a missing optional package's message says needs it
+with exit_if_missing("train_digits.py", needed_for=NEEDED_FOR):  # without torch: one line, exit 2
+    import torch
+    import torch.distributed as dist
+    from torch import Tensor, nn
+    from torch.nn.parallel import DistributedDataParallel
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "specs" / "inception-digits.yaml"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,6 +18,7 @@ import warnings
 import pytest
 
 import archbuilder
+from archbuilder.cli.main import GROUP_OF
 from archbuilder.cli.main import main as archbuild
 from archbuilder.core.extras import EXTRAS, MissingExtra, check, require
 from archbuilder.export import NoiseCalibrationWarning, export_program
@@ -66,12 +67,27 @@ def assert_one_line(result: subprocess.CompletedProcess, program: str, module: s
     assert f"needs {module} (not installed): pip install 'archbuilder[{extra}]'" in result.stderr
 
 
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+# What needs torch: export (ONNX too), int8, bench and the examples' training.
+NEED_TORCH = {"torch", "onnx", "int8", "bench", "examples"}
+
+
+def requirement_names(requirements: list[str]) -> set[str]:
+    return {re.match(r"[\w.-]+", requirement)[0].lower() for requirement in requirements}
+
+
+def pulled_extras(extra: str) -> set[str]:
+    """The extras that ``extra`` pulls in by naming ``archbuilder[...]``."""
+    found = (re.fullmatch(r"archbuilder\[([\w,]+)\]", r) for r in PROJECT["optional-dependencies"][extra])
+    return {name for match in found if match for name in match[1].split(",")}
+
+
 def test_the_table_is_pyprojects_extras():
     """Each optional module's extra installs it, and each package of those extras has a module."""
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = PROJECT["optional-dependencies"]
 
     def names(extra: str) -> set[str]:
-        return {re.match(r"[\w.-]+", requirement)[0].lower() for requirement in extras[extra]}
+        return requirement_names(extras[extra]) - {"archbuilder"}  # the extras it pulls in: below
 
     for module, extra in EXTRAS.items():
         assert DISTRIBUTIONS.get(module, module) in names(extra), (module, extra)
@@ -82,6 +98,19 @@ def test_the_table_is_pyprojects_extras():
         assert names(extra) == tabled, extra
     for extra in optional:  # the test extra holds every optional package, for the suite
         assert names(extra) <= names("test"), extra
+        assert pulled_extras(extra) <= optional, extra
+
+
+def test_torch_is_an_extra_that_each_extra_needing_it_pulls_in():
+    """A spec-only install has no torch; `archbuilder[torch]` brings it (each extra that needs
+    it too), and the test extra keeps the verified pair pinned."""
+    assert "torch" not in requirement_names(PROJECT["dependencies"])
+    assert PROJECT["optional-dependencies"]["torch"] == ["torch>=2.9"]
+    needing = {extra for extra in PROJECT["optional-dependencies"] if "torch" in pulled_extras(extra)}
+    assert needing | {"torch"} == NEED_TORCH
+    test = PROJECT["optional-dependencies"]["test"]
+    assert "torch==2.14.1" in test and "torchvision==0.29.1" in test
+    assert archbuilder.MissingExtra("torch", needed_for="x").extras == ("torch",)
 
 
 def test_the_message_is_one_line_naming_the_extra():
@@ -191,3 +220,86 @@ def test_int8_export_without_calibration_says_it_calibrates_on_noise(tmp_path, c
         "uniform-noise images, not on real inputs; pass real images with --calibration FILE.npy"
     ]
     assert (tmp_path / "x.pt2").exists()
+
+
+SPEC_ONLY = (  # what the spec-only install (no torch) does
+    ["validate", "googlenet", str(SMALL)],
+    ["summary", "googlenet"],
+    ["render", "googlenet", "-o", "g.svg", "--engine", "embedded"],
+    ["diff", "googlenet", str(SMALL)],
+)
+
+
+def test_the_spec_only_commands_work_without_torch(tmp_path):
+    for command in SPEC_ONLY:
+        result = without(tmp_path, "torch", "torchvision", command=["-m", "archbuilder", *command])
+        assert result.returncode == 0 and "torch" not in result.stderr, (command, result.stderr)
+    assert (tmp_path / "g.svg").read_text().lstrip().startswith("<")
+
+
+TORCH_COMMANDS = {
+    "build": ["build", str(SMALL)],
+    "bench": ["bench", str(SMALL), "--repeats", "1"],
+    "profile": ["profile", str(SMALL)],
+    "export": ["export", str(SMALL), "-o", "x.pt2"],
+    "import": [
+        "import",
+        str(ROOT / "tests" / "data" / "import" / "bvlc_googlenet_deploy.prototxt"),
+        "-o",
+        "x.yaml",
+        "--weights",
+        "x.pt",
+        "--caffemodel",
+        "x.caffemodel",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", TORCH_COMMANDS)
+def test_torch_commands_without_torch(tmp_path, name):
+    if name not in GROUP_OF:
+        pytest.skip(f"archbuild has no {name} command")
+    result = without(tmp_path, "torch", command=["-m", "archbuilder", *TORCH_COMMANDS[name]])
+    assert_one_line(result, "archbuild", "torch", "torch")
+    assert result.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # nothing written
+
+
+def test_onnx_export_without_torch_names_torch(tmp_path):
+    command = ["-m", "archbuilder", "export", str(SMALL), "-o", "x.onnx"]
+    result = without(tmp_path, "torch", command=command)
+    assert_one_line(result, "archbuild", "torch", "torch")
+    assert result.stderr.startswith("archbuild: error: ONNX export needs torch")
+
+
+PYTHON_API = f"""
+import archbuilder
+from archbuilder.core.extras import MissingExtra
+for call in (
+    lambda: archbuilder.build({str(SMALL)!r}),
+    lambda: archbuilder.import_module(None, None),
+    lambda: archbuilder.export_pt2({str(SMALL)!r}, "x.pt2"),
+    lambda: archbuilder.export_onnx({str(SMALL)!r}, "x.onnx"),
+):
+    try:
+        call()
+    except MissingExtra as error:
+        print(error)
+"""
+
+
+def test_the_python_api_without_torch_raises_missing_extra(tmp_path):
+    result = without(tmp_path, "torch", command=["-c", PYTHON_API])
+    assert result.returncode == 0, result.stderr
+    install = "needs torch (not installed): pip install 'archbuilder[torch]'"
+    assert result.stdout.splitlines() == [
+        f"building models (archbuilder.builder) {install}",
+        f"archbuilder.import_module {install}",
+        f".pt2 export {install}",
+        f"ONNX export {install}",
+    ]
+
+
+@pytest.mark.parametrize("example", ["train_digits.py", "search_digits.py"])
+def test_the_examples_without_torch(tmp_path, example):
+    result = without(tmp_path, "torch", command=[str(ROOT / "examples" / example), "--help"])
+    assert_one_line(result, example, "torch", "torch")

@@ -1,5 +1,11 @@
 """The torch builder: the only part of archbuilder (with the exporters) that imports torch."""
 
+# ruff: noqa: E402 (torch is checked before the modules that import it are)
+from archbuilder.core.extras import require
+
+# Where torch is not installed (the spec-only install), one line naming the extra, not a traceback.
+require("torch", needed_for="building models (archbuilder.builder)")
+
 from archbuilder.builder.build import DEFAULT_MAX_PARAM_BYTES, build, build_from_ir
 from archbuilder.builder.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from archbuilder.builder.features import FeatureModel

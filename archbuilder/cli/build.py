@@ -43,7 +43,7 @@ def _build(args: argparse.Namespace) -> int:
     spec = load(args, args.spec)
     # Refused before torch is even imported: the batch's forward pass is what asks for memory.
     check_activations(lower(spec), batch=args.batch, max_bytes=activations, file=args.spec)
-    torch = import_torch()
+    torch = import_torch("build")
     from archbuilder.builder import build
 
     model = build(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archbuilder.core.extras import MissingExtra, require
 from archbuilder.core.files import output_target
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
 
@@ -53,14 +54,16 @@ class TorchUnavailable(Exception):
     """torch could not be imported here (not installed, or too little memory to load it)."""
 
 
-def import_torch():
-    """The torch module, or TorchUnavailable saying why it cannot be loaded."""
+def import_torch(command: str):
+    """The torch module for ``archbuild command``: MissingExtra (exit 2, the extra to install)
+    where it is not installed, TorchUnavailable where it cannot be loaded (a memory limit)."""
     try:
-        import torch
-    except Exception as exc:  # ImportError, or a RuntimeError (bad_alloc) under a memory limit
+        return require("torch", needed_for=f"archbuild {command}")
+    except MissingExtra:
+        raise
+    except Exception as exc:  # a RuntimeError (bad_alloc) under a memory limit
         detail = f"{type(exc).__name__}: {exc}"[:300]
         raise TorchUnavailable(f"cannot load torch, which build and export need ({detail})") from None
-    return torch
 
 
 def positive(text: str) -> int:

@@ -133,7 +133,7 @@ def _refuse_bf16_onnx(args: argparse.Namespace, kind: str) -> None:
 
 def _write(args: argparse.Namespace, output: Path):
     """Export the SPEC or checkpoint to ``output``; the spec exported."""
-    import_torch()  # a clear error where torch cannot be loaded
+    import_torch("export")  # a clear error where torch cannot be loaded
     from archbuilder.export import export_model
 
     options = dict(

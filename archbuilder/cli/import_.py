@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from archbuilder.cli.common import Command, UsageError, refuse_overwriting_input
+from archbuilder.cli.common import Command, UsageError, import_torch, refuse_overwriting_input
 from archbuilder.core.escaping import for_terminal, for_terminal_lines
 
 __all__ = ["register"]
@@ -62,6 +62,8 @@ def _import(args: argparse.Namespace) -> int:
             "a .prototxt holds no weights (Caffe keeps them in a .caffemodel); "
             "give it with --caffemodel FILE, or drop --weights"
         )
+    if args.weights is not None:
+        import_torch("import --weights")  # a state_dict is torch's: asked before anything is read
     try:
         result = import_model(
             args.file,

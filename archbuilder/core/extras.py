@@ -1,7 +1,8 @@
 """Optional dependencies: which extra installs each module, and the error that says so.
 
-archbuilder's core needs torch and a few small packages; the rest comes with an extra of
-``pyproject.toml`` (``pip install 'archbuilder[onnx]'``). :data:`EXTRAS` maps each optional
+archbuilder's core (specs, validation, summaries, diagrams) needs a few small packages; the
+rest comes with an extra of ``pyproject.toml``: torch itself (``pip install 'archbuilder[torch]'``:
+building, training, export) and those that need it pull it in (``archbuilder[onnx]``). :data:`EXTRAS` maps each optional
 module to its extra (tests/test_extras.py keeps it in step with ``pyproject.toml``).
 :func:`require` imports one, or raises :class:`MissingExtra`, an ``ImportError`` whose message
 is one line: what needs the module, the module, and the command that installs it. The
@@ -24,6 +25,7 @@ __all__ = ["EXTRAS", "MissingExtra", "check", "exit_if_missing", "importing", "m
 
 # Top-level module → the extra of pyproject.toml's [project.optional-dependencies] that installs it.
 EXTRAS: dict[str, str] = {
+    "torch": "torch",  # archbuild build/export/bench, archbuilder.build, training
     "sklearn": "examples",  # scikit-learn: examples/train_digits.py's digits
     "tqdm": "examples",  # examples/train_digits.py's progress bar
     "optuna": "search",  # SearchSpace.suggest, examples/search_digits.py

@@ -60,9 +60,9 @@ def check_packages(format: str, dtype: str = "fp32") -> None:
     ``format`` ("onnx", "pt2") in ``dtype`` needs and is not installed: onnx and onnxscript for
     ONNX, torchao for int8. The command line asks first, before the spec is loaded and built."""
     onnx, int8 = format == "onnx", dtype == "int8"
-    packages = (ONNX_PACKAGES if onnx else ()) + (("torchao",) if int8 else ())
+    packages = ("torch", *(ONNX_PACKAGES if onnx else ()), *(("torchao",) if int8 else ()))
     what = " ".join(word for word, used in (("int8", int8), ("ONNX", onnx)) if used)
-    require(*packages, needed_for=f"{what} export")
+    require(*packages, needed_for=f"{what or '.pt2'} export")
 
 
 def export_model(

@@ -48,7 +48,8 @@ def export_onnx(
     """
     if opset not in OPSETS:
         raise ValueError(f"opset must be {OPSETS.start} to {OPSETS.stop - 1}, not {opset!r}")
-    require(*ONNX_PACKAGES, needed_for="ONNX export")  # torch.onnx's exporter raises its own ImportError
+    # torch.onnx's exporter raises its own ImportError
+    require("torch", *ONNX_PACKAGES, needed_for="ONNX export")
     if dtype == "bf16":
         from archbuilder.builder.precision_export import BF16_ONNX_REASON
 

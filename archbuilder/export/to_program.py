@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from archbuilder.analysis.limits import DEFAULT_MAX_ACTIVATION_BYTES
 from archbuilder.core.files import write_atomic
-from archbuilder.export.prepare import batch_dim, eval_mode, prepared
+from archbuilder.export.prepare import batch_dim, eval_mode, prepared, require
 from archbuilder.spec import ArchSpec
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ def export_program(
     calibration: Sequence[torch.Tensor] | None = None,
 ) -> torch.export.ExportedProgram:
     """The eval-mode model as a ``torch.export.ExportedProgram`` with a dynamic batch dimension."""
+    require("torch", needed_for="torch.export")
     import torch
 
     model, example = prepared(model_or_spec, num_classes, max_activation_bytes, dtype, calibration)
@@ -44,6 +45,7 @@ def export_pt2(
     calibration: Sequence[torch.Tensor] | None = None,
 ) -> Path:
     """Write :func:`export_program`'s program with ``torch.export.save``; ``torch.export.load`` reads it."""
+    require("torch", needed_for=".pt2 export")
     import torch
 
     buffer = io.BytesIO()

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archbuilder.core.extras import importing
 from archbuilder.core.formats import FORMATS_BY_USE, extensions, format_of
 from archbuilder.importers.caffe_files import attach_caffemodel, caffe_file
 from archbuilder.importers.graph import ImportFailure, Unsupported
@@ -94,7 +95,8 @@ def import_module(
     """Trace ``module`` with torch.fx on ``example_input`` (N×C×H×W) and import it as a spec,
     its weights included. Extra outputs (a module's aux logits in training mode) become aux
     heads with ``aux_loss_weight``."""
-    from archbuilder.importers.torch_module import module_graph
+    with importing("archbuilder.import_module"):
+        from archbuilder.importers.torch_module import module_graph
 
     graph, digest = module_graph(module, example_input, aux_loss_weight=aux_loss_weight, partial=partial)
     label = type(module).__name__

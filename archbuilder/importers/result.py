@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archbuilder.core.escaping import yaml_header
+from archbuilder.core.extras import importing
 from archbuilder.core.files import shown_path, write_atomic
 from archbuilder.core.version import __version__
 from archbuilder.spec import ArchSpec
@@ -59,7 +60,8 @@ class ImportResult:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The weights as a ``state_dict`` that ``build(result.spec)`` loads (strictly)."""
-        from archbuilder.importers.weights import state_dict
+        with importing("the weights as a state_dict"):
+            from archbuilder.importers.weights import state_dict
 
         if self.weights is None:
             raise ValueError(f"{self.source}: a {self.format} file holds no weights")
@@ -67,6 +69,7 @@ class ImportResult:
 
     def save_weights(self, path: str | Path) -> Path:
         """Write :meth:`state_dict` with ``torch.save`` (atomically)."""
-        from archbuilder.importers.weights import save_state_dict
+        with importing("the weights as a state_dict"):
+            from archbuilder.importers.weights import save_state_dict
 
         return save_state_dict(self.state_dict(), path)
