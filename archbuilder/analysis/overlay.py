@@ -240,7 +240,13 @@ def metric_values(ir: IR, metric: str, profile: ProfileData | None = None) -> di
     if metric == "latency":
         if profile is None:
             raise ValueError("colouring by latency needs a profile (archbuild profile SPEC -o prof.json)")
-        return {**profile.layers, **profile.blocks}
+        values = {**profile.layers, **profile.blocks}
+        for block in _nested_blocks(ir):  # a block inside a block: the layers measured in it
+            if block.id not in values:
+                inside = [profile.layers[op_id] for op_id in _op_ids(block) if op_id in profile.layers]
+                if inside:
+                    values[block.id] = sum(inside)
+        return values
     per_op = {
         op.id: float(op.params if metric == "params" else op.macs if metric == "macs" else prod(op.shape) * 4)
         for op in ir.ops()
@@ -334,6 +340,7 @@ class Overlay:
             "log": self.log,
             "caption": self.caption(),
             "total": self.total,
+            "none": NO_VALUE,
             "ticks": [{"value": tick, "text": format_value(tick, self.metric), "fill": self.fill(tick)}
                       for tick in self.ticks()],
         }  # fmt: skip
@@ -347,7 +354,7 @@ def overlay_for(ir: IR, metric: str, profile: ProfileData | None = None) -> Over
     low, high = (min(positive), max(positive)) if positive else (0.0, 0.0)
     log = bool(positive) and high / low > LOG_SPAN
     if metric == "latency" and profile is not None:
-        total = sum(profile.blocks.values())
+        total = profile.end_to_end_ms
     else:
         aux = {head.name for head in ir.aux_heads}
         total = sum(values[top.name] for top in ir.top_level if top.name not in aux)

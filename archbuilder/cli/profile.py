@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from archbuilder.analysis.limits import DEFAULT_MAX_ACTIVATION_BYTES, check_activations
-from archbuilder.cli.common import Command, import_torch, load, positive, refuse_overwriting_input
+from archbuilder.cli.common import Command, load, positive, refuse_overwriting_input
 from archbuilder.core.escaping import for_terminal, for_terminal_lines
 from archbuilder.core.files import write_atomic
 
@@ -45,8 +45,7 @@ def _profile(args: argparse.Namespace) -> int:
         refuse_overwriting_input(args.spec, Path(args.output))
     spec = load(args, args.spec)
     check_activations(lower(spec), batch=args.batch, max_bytes=DEFAULT_MAX_ACTIVATION_BYTES, file=args.spec)
-    import_torch()
-    from archbuilder.builder.profile import profile
+    from archbuilder.builder.profile import profile  # without torch: the extra to install, exit 2
 
     result = profile(spec, batch=args.batch, dtype=args.dtype, train=args.train, repeats=args.repeats)
     print(for_terminal_lines(result.table()))

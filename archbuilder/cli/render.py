@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archbuilder.analysis.overlay import METRICS, overlay_for, read_profile
 from archbuilder.cli.common import STDOUT, Command, UsageError, load, refuse_overwriting_input, to_stdout
 from archbuilder.core.escaping import for_terminal
-from archbuilder.ir import load_spec
+from archbuilder.ir import load_spec, lower
 from archbuilder.render import DETAILS, ENGINES, RANKDIRS, THEMES, output_format, render_diagram
 from archbuilder.render.layout import LAYOUTS
 from archbuilder.render.output import MAX_PNG_PX, MAX_WIDTH_PX, MIN_AUTO_DPI
 from archbuilder.render.raster import DEFAULT_DPI
 
-__all__ = ["default_output", "register"]
+__all__ = ["add_overlay_options", "color_by", "default_output", "register"]
 
 _DEFAULT_DETAIL = "branches"
 
@@ -58,6 +59,35 @@ def register(command: Command) -> None:
         "--width", type=int, metavar="PX", help="a PNG this many pixels wide (a slide, a column)"
     )
     _add_view_options(render)
+    add_overlay_options(render)
+
+
+def add_overlay_options(parser: argparse.ArgumentParser) -> None:
+    """--color-by and --overlay (render and serve)."""
+    parser.add_argument(
+        "--color-by",
+        choices=METRICS,
+        help="fill every node and block by its value on one scale (viridis; log where the values "
+        "span over 100×) with a colour bar: params, macs, activations (float32 output bytes per "
+        "sample) or latency (ms, from --overlay)",
+    )
+    parser.add_argument(
+        "--overlay",
+        metavar="PROF.json",
+        help="a profile of SPEC written by `archbuild profile -o`: the latency values (implies --color-by latency)",
+    )
+
+
+def color_by(args: argparse.Namespace) -> str | None:
+    """The metric to colour by: --color-by, or latency when only --overlay is given."""
+    metric = args.color_by or ("latency" if args.overlay else None)
+    if metric == "latency" and not args.overlay:
+        raise UsageError(
+            "--color-by latency needs --overlay PROF.json (write one with archbuild profile SPEC -o)"
+        )
+    if args.overlay and metric != "latency":
+        raise UsageError(f"--overlay gives latencies; it cannot be used with --color-by {metric}")
+    return metric
 
 
 def _add_view_options(render: argparse.ArgumentParser) -> None:
@@ -118,11 +148,16 @@ def _render(args: argparse.Namespace) -> int:
         raise UsageError(f"--width must be 16 to {MAX_WIDTH_PX} pixels, not {args.width}")
     options = dict(detail=args.detail, shapes=not args.no_shapes, rankdir=args.rankdir, engine=args.engine)
     options.update(layout=args.layout, dpi=args.dpi, width=args.width, unroll=args.unroll, theme=args.theme)
+    metric = color_by(args)
     if args.compare:
         options["compare"] = load_spec(args.spec)
         spec = load(args, args.compare)
     else:
         spec = load(args, args.spec)
+    if metric:
+        ir = lower(spec)
+        profile = read_profile(args.overlay, spec, ir) if args.overlay else None
+        options["overlay"] = overlay_for(ir, metric, profile)
     if to_standard_output:
         to_stdout(lambda path: render_diagram(spec, path, **options), ".svg")
         return 0

@@ -7,6 +7,7 @@ import sys
 import webbrowser
 
 from archbuilder.cli.common import Command, UsageError
+from archbuilder.cli.render import add_overlay_options, color_by
 from archbuilder.core.escaping import for_terminal
 
 __all__ = ["register"]
@@ -40,6 +41,7 @@ def register(command: Command) -> None:
         "others on the network, and warned about)",
     )
     serve.add_argument("--open", action="store_true", help="open the page in the default browser")
+    add_overlay_options(serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -62,6 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides=tuple(args.set or ()),
         max_ops=args.max_ops,
         allowed_roots=tuple(args.allow_path or ()),
+        color_by=color_by(args),
+        overlay=args.overlay,
     )
 
     def ready(url: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import graphviz
 
+from archbuilder.analysis.overlay import Overlay
 from archbuilder.core.files import write_atomic
 from archbuilder.core.formats import format_of
 from archbuilder.ir import IR, as_ir, as_spec, lower
@@ -94,6 +95,7 @@ def render_diagram(
     unroll: bool = False,
     theme: str = "default",
     width: int | None = None,
+    overlay: Overlay | None = None,
 ) -> Path:
     """Draw ``spec`` into ``output``; the format follows its extension (.svg, .png, .pdf, .dot,
     or .html for the interactive page, which ignores the other options).
@@ -107,13 +109,15 @@ def render_diagram(
     main chain wrapped into columns) or ``auto`` (columns when one would be thinner than about
     1:2.6 or taller than 30 inches). Copies of one block are drawn once, ``×N``, unless
     ``unroll``. ``theme``: ``default`` or ``paper`` (greys and a serif, for print).
+    ``overlay`` (:func:`~archbuilder.analysis.overlay.overlay_for`): every node and block filled
+    by its value on one scale, with a colour bar; in the page, the inspector shows the values.
     Raises RenderError when the format cannot be produced here, SpecError for an invalid spec.
     """
     fmt = output_format(output)  # an unsupported extension fails before the spec is read
     ir, loaded = _loaded(spec)
     marks = _compare(compare, loaded) if compare is not None else None
     if fmt == "html":
-        return write_atomic(output, page_html(ir, loaded, marks).encode())
+        return write_atomic(output, page_html(ir, loaded, marks, overlay).encode())
     graph = to_digraph(
         ir,
         detail=detail,
@@ -123,6 +127,7 @@ def render_diagram(
         layout=layout,
         unroll=unroll,
         theme=theme,
+        overlay=overlay,
     )
     return write_atomic(output, render_source(graph.source, fmt, engine=engine, dpi=dpi, width=width))
 

@@ -19,10 +19,11 @@ from typing import Any
 
 import graphviz
 
+from archbuilder.analysis.overlay import Overlay, format_value
 from archbuilder.core.escaping import dot_value
 from archbuilder.ir.graph import IR, AuxHeadIR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.layout import LAYOUTS, Plan, Run, plan
-from archbuilder.render.legend import legend
+from archbuilder.render.legend import colour_bar, legend
 from archbuilder.render.output import render_source
 from archbuilder.render.style import (
     STATUS_COLOURS,
@@ -86,13 +87,15 @@ def to_digraph(
     layout: str = "auto",
     unroll: bool = False,
     theme: str = "default",
+    overlay: Overlay | None = None,
 ) -> graphviz.Digraph:
     """The diagram of ``ir`` at the given level of detail.
 
     ``marks`` (from :func:`~archbuilder.render.compare.compare_marks`) outlines what changed;
     ``layout`` is ``tall``, ``compact`` or ``auto`` (see :mod:`.layout`); ``unroll`` draws
     every copy of a repeated block rather than one ``×N``; ``theme`` is ``default`` or
-    ``paper`` (greys and a serif, for a printed page).
+    ``paper`` (greys and a serif, for a printed page). ``overlay`` fills every node and block
+    by its value on one scale (each labelled with it and its share), keyed by a colour bar.
     """
     if detail not in DETAILS:
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
@@ -130,17 +133,16 @@ def to_digraph(
         drawer = _OpDrawer(
             ir, graph, rankdir, look, layout_plan, marks, layers=detail == "layers", shapes=shapes
         )
+    drawer.overlay = overlay
     drawer.draw()
     drawer.align_columns()
     used = set(statuses.values()) | {status for status, _ in marks.get("ops", {}).values()}
-    legend(
-        graph,
-        look,
-        drawer.families,
-        rankdir,
-        [status for status in STATUS_COLOURS if status in used],
-        marks.get("removed", ()),
-    )
+    shown = [status for status in STATUS_COLOURS if status in used]
+    if overlay is not None:
+        colour_bar(graph, overlay, rankdir)
+    if overlay is None or shown or marks.get("removed"):  # an overlay's colours replace the families'
+        families = drawer.families if overlay is None else []
+        legend(graph, look, families, rankdir, shown, marks.get("removed", ()))
     return graph
 
 
@@ -179,6 +181,7 @@ class _Drawer(abc.ABC):
         self.sections = {entry.name: entry.section for entry in ir.top_level}
         self.entries = {entry.name: entry for entry in ir.top_level}
         self.heads: dict[int, str] = {}  # column -> the node at its top
+        self.overlay: Overlay | None = None  # values to fill by, in place of the families' colours
 
     # -- looks ------------------------------------------------------------------
     def status_attrs(self, name: str) -> dict[str, str]:
@@ -195,12 +198,38 @@ class _Drawer(abc.ABC):
             self.families.append(family.name)
         return family
 
-    def node(self, where: graphviz.Digraph, node_id: str, kind: str, lines: list[str], **attrs: str) -> None:
-        """A node coloured by its kind; ``lines`` become record compartments (plain text for other shapes)."""
+    def node(
+        self,
+        where: graphviz.Digraph,
+        node_id: str,
+        kind: str,
+        lines: list[str],
+        values: tuple[str, ...] = (),
+        **attrs: str,
+    ) -> None:
+        """A node coloured by its kind, or with an overlay by the value of ``values`` (default:
+        its own op's); ``lines`` become record compartments (plain text for other shapes)."""
         family = self.uses(kind)
+        colours = {"fillcolor": family.fill, "color": family.line}
+        if self.overlay is not None:
+            colours, lines = self.valued(values or (node_id.split("/")[0],), lines, "/" not in node_id)
         label = record_label(lines, self.rankdir) if "shape" not in attrs else text_label(*lines)
-        attrs = {"fillcolor": family.fill, "color": family.line, **attrs}
-        where.node(node_id, label, **attrs)
+        where.node(node_id, label, **{**colours, **attrs})
+
+    def valued(self, ids: tuple[str, ...], lines: list[str], labelled: bool = True) -> tuple[dict, list[str]]:
+        """With an overlay: the fill and text colours of the value of ``ids``, and ``lines``
+        with that value and its share added."""
+        overlay = self.overlay
+        assert overlay is not None
+        value = overlay.value(ids)
+        colours = {"fillcolor": overlay.fill(value), "color": "#333333", "fontcolor": overlay.ink(value)}
+        if value is not None and labelled:
+            share = overlay.share(value)
+            lines = [
+                *lines,
+                format_value(value, overlay.metric) + (f" · {share:.1%}" if share is not None else ""),
+            ]
+        return colours, lines
 
     def draw(self) -> None:
         """Column by column, left to right: the input, the connectors arriving, the column's
@@ -351,7 +380,16 @@ class _BlockDrawer(_Drawer):
             what = describe_block(self.ir, item)
         rolled = self.plan.run_of(run.first)
         lines = self.run_lines(rolled, entry.name, what, self.facts(run.names))
-        self.node(where, entry.name, entry.kind, lines, group="main", **_BOX, **self.status_attrs(entry.name))
+        self.node(
+            where,
+            entry.name,
+            entry.kind,
+            lines,
+            run.names,
+            group="main",
+            **_BOX,
+            **self.status_attrs(entry.name),
+        )
 
     def edges(self) -> None:
         """input → each run → output, leaving a column at a connector."""
@@ -379,6 +417,7 @@ class _BlockDrawer(_Drawer):
             head.name,
             "aux_head",
             lines,
+            (head.name,),
             **{**_BOX, "style": "rounded,filled,dashed"},
             **self.status_attrs(head.name),
         )
@@ -438,10 +477,14 @@ class _OpDrawer(_Drawer):
     def aux_head(self, where: graphviz.Digraph, head: AuxHeadIR) -> None:
         with where.subgraph(name=f"cluster_aux_{head.name}") as box:
             aux = self.uses("aux_head")
-            look = {"color": aux.line, **self.status_attrs(head.name)}
-            box.attr(label="", style="rounded,dashed,filled", fillcolor=aux.fill, **look)
+            look = {"color": aux.line, "fillcolor": aux.fill, **self.status_attrs(head.name)}
             lines = [head.name, f"auxiliary head · loss weight {head.loss_weight:g}"]
-            self.title_node(box, head.name, lines, _sequence_ops(head.layers))
+            ink = {}
+            if self.overlay is not None:
+                colours, lines = self.valued((head.name,), lines)
+                look, ink = {**look, "fillcolor": colours["fillcolor"]}, {"fontcolor": colours["fontcolor"]}
+            box.attr(label="", style="rounded,dashed,filled", **look)
+            self.title_node(box, head.name, lines, _sequence_ops(head.layers), **ink)
             self.sequence(box, head.layers)
 
     def sequence(self, where: graphviz.Digraph, sequence: Sequence) -> None:
@@ -460,12 +503,14 @@ class _OpDrawer(_Drawer):
                 self.top(column, op.id)
 
     def title_node(
-        self, where: graphviz.Digraph, box: str, lines: list[str], ops: set[str], pad: int = 2
+        self, where: graphviz.Digraph, box: str, lines: list[str], ops: set[str], pad: int = 2, **attrs: str
     ) -> None:
         """A box's title as a node at its top: edges come into it rather than through the text."""
         node_id = f"{box}/title"
         label = text_label(*lines, pad=pad)
-        where.node(node_id, label, shape="plaintext", style="", fontsize="11", margin="0.02", ordering="out")
+        where.node(
+            node_id, label, shape="plaintext", style="", fontsize="11", margin="0.02", ordering="out", **attrs
+        )
         self.boxes[box] = (ops, node_id)
 
     def block(self, where: graphviz.Digraph, block: Parallel) -> None:
@@ -482,9 +527,13 @@ class _OpDrawer(_Drawer):
         lines = self.run_lines(run, block.name, describe_block(self.ir, block), facts)
         with where.subgraph(name=f"cluster_{block.id}") as box:
             family = self.uses(block.kind)
-            look = {"color": family.line, **self.status_attrs(block.id)}
-            box.attr(label="", style="rounded,filled", fillcolor=family.fill, **look)
-            self.title_node(box, block.id, lines, _parallel_ops(block), pad=4)
+            look = {"color": family.line, "fillcolor": family.fill, **self.status_attrs(block.id)}
+            ink = {}
+            if self.overlay is not None:
+                colours, lines = self.valued(names, lines)
+                look, ink = {**look, "fillcolor": colours["fillcolor"]}, {"fontcolor": colours["fontcolor"]}
+            box.attr(label="", style="rounded,filled", **look)
+            self.title_node(box, block.id, lines, _parallel_ops(block), pad=4, **ink)
             for name, branch in block.branches:
                 self.sequence(box, branch)
                 for item in branch.items:  # each branch a straight column

@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from archbuilder.analysis.overlay import Overlay
 from archbuilder.core.escaping import for_html, for_html_document, for_script_json
 from archbuilder.ir import IR
 from archbuilder.render.page import page_model
@@ -57,9 +58,12 @@ def _asset(name: str) -> str:
     return resources.files("archbuilder.render").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def page_html(ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None) -> str:
-    """The interactive page for ``ir`` (``spec`` gives the YAML lines and template groups)."""
-    return page_document(page_model(ir, spec, marks))
+def page_html(
+    ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None, overlay: Overlay | None = None
+) -> str:
+    """The interactive page for ``ir`` (``spec`` gives the YAML lines and template groups;
+    ``overlay`` colours the nodes by its values)."""
+    return page_document(page_model(ir, spec, marks, overlay))
 
 
 def page_document(model: dict[str, Any], *, live: bool = False) -> str:

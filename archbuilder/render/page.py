@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from archbuilder.analysis.overlay import Overlay, format_value
 from archbuilder.ir.graph import IR, Item, Op, Parallel, Sequence, TopLevel
 from archbuilder.render.layout import roll_ups
 from archbuilder.render.page_lines import SpecLines
@@ -23,10 +24,18 @@ from archbuilder.spec.source import Source
 __all__ = ["page_model"]
 
 
-def page_model(ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Plain data for the page: title, totals, the node tree, aux heads, spec lines, colours."""
+def page_model(
+    ir: IR, spec: ArchSpec | None, marks: dict[str, Any] | None = None, overlay: Overlay | None = None
+) -> dict[str, Any]:
+    """Plain data for the page: title, totals, the node tree, aux heads, spec lines, colours;
+    with an ``overlay``, its scale and each node's value, share and fill."""
     model = _Model(ir, spec.source if spec is not None and spec.source else Source(), marks or {})
-    return model.build(spec)
+    built = model.build(spec)
+    if overlay is not None:
+        built["overlay"] = overlay.page_data()
+        for node in [*built["body"], *built["aux"]]:
+            _add_values(node, overlay)
+    return built
 
 
 class _Model:
@@ -253,3 +262,23 @@ def _shown(key: str, value: Any) -> str | int:
     if key in ("activation", "function"):
         return display_name(str(value))
     return str(value)
+
+
+def _add_values(node: dict[str, Any], overlay: Overlay) -> float | None:
+    """Give ``node`` and everything inside it its overlay value (the node's own when the
+    overlay has one, else the sum of what is inside it); returns the value."""
+    inside = [_add_values(child, overlay) for child in node.get("children", [])]
+    if "merge" in node:
+        inside.append(_add_values(node["merge"], overlay))
+    value = overlay.value(node["id"]) if node["type"] != "group" else None
+    if value is None and any(part is not None for part in inside):
+        value = sum(part for part in inside if part is not None)
+    share = overlay.share(value)
+    node["overlay"] = {
+        "value": value,
+        "text": format_value(value, overlay.metric) if value is not None else "no value",
+        "share": f"{share:.2%}" if share is not None else "",
+        "fill": overlay.fill(value),
+        "ink": overlay.ink(value),
+    }
+    return value

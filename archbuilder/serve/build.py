@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archbuilder.analysis.overlay import overlay_for, read_profile
 from archbuilder.core.errors import Problem, SpecError, format_path
 from archbuilder.core.files import read_regular, shown_path
 from archbuilder.ir import load_spec, lower
@@ -28,13 +29,16 @@ SPEC_FAILURES = (SpecError, ValueError, TypeError, OSError, RecursionError, Memo
 @dataclass(frozen=True)
 class BuildRequest:
     """What to build: SPEC, or with ``compare`` the OTHER spec marked against it (as ``render
-    SPEC --compare OTHER`` draws), loaded with the command line's options."""
+    SPEC --compare OTHER`` draws), loaded with the command line's options; ``color_by`` a
+    metric to colour the page by (``latency`` from the profile at ``overlay``)."""
 
     spec: str
     compare: str | None = None
     overrides: tuple[str, ...] = ()
     max_ops: int | None = None
     allowed_roots: tuple[str, ...] = ()
+    color_by: str | None = None
+    overlay: str | None = None
 
 
 @dataclass
@@ -60,12 +64,17 @@ def build_page(request: BuildRequest) -> BuildResult:
             problems += [problem_data(problem) for problem in found]
     if problems:
         return BuildResult(None, problems, files)
-    if request.compare:
-        old, new = loaded
-        model = page_model(lower(new), new, compare_marks(old, new))
-    else:
-        model = page_model(lower(loaded[0]), loaded[0])
-    return BuildResult(model, [], files)
+    drawn = loaded[-1]
+    ir = lower(drawn)
+    overlay = None
+    if request.color_by:
+        try:  # a profile of the spec as it was: an edit makes it another spec's
+            profile = read_profile(request.overlay, drawn, ir) if request.overlay else None
+            overlay = overlay_for(ir, request.color_by, profile)
+        except ValueError as exc:
+            return BuildResult(None, [problem_data(Problem((), str(exc), request.overlay))], files)
+    marks = compare_marks(loaded[0], drawn) if request.compare else None
+    return BuildResult(page_model(ir, drawn, marks, overlay), [], files)
 
 
 def _load(request: BuildRequest, spec: str):

@@ -134,8 +134,13 @@
   }
   function colours(n) {
     const f = M.families[n.family] || { fill: "#fff", line: "#333" };
-    return { fill: f.fill, line: n.status && STATUS[n.status] ? STATUS[n.status] : f.line };
+    const line = n.status && STATUS[n.status] ? STATUS[n.status] : f.line;
+    if (M.overlay && n.overlay) { // --color-by: the value's colour on the overlay's scale
+      return { fill: n.overlay.fill, ink: n.overlay.ink, line: n.status && STATUS[n.status] ? line : "#333" };
+    }
+    return { fill: f.fill, line };
   }
+  function ink(g, c) { if (c.ink) g.style.fill = c.ink; } // text that reads on an overlay's fill
   function group(n, g, x, y, w, h, cls) {
     const gg = el("g", { class: cls + (n.status ? " status-" + n.status : ""), "data-id": n.id,
       "data-type": n.type }, g);
@@ -178,7 +183,9 @@
     if (g) g.focus();
   }
   function text(g, x, y, s, cls) {
-    el("text", { x, y, class: cls || "" }, g).textContent = s;
+    const t = el("text", { x, y, class: cls || "" }, g);
+    t.textContent = s;
+    return t;
   }
   function drawBox(n, lines, x, y, w, h, g) {
     const c = colours(n), gg = group(n, g, x, y, w, h, "node" + (foldable(n) ? " foldable" : ""));
@@ -187,14 +194,14 @@
       "stroke-width": wide, "stroke-dasharray": n.type === "aux" ? "5 3" : "" }, gg);
     if (n.type === "group") el("rect", { x: x + 3, y: y + 3, width: w - 6, height: h - 6, rx: 2,
       fill: "none", stroke: c.line, "stroke-width": 0.6 }, gg);
-    lines.forEach((s, i) => text(gg, x + w / 2, y + 5 + LINE * (i + 0.8), s, i ? "facts" : "title"));
+    lines.forEach((s, i) => ink(text(gg, x + w / 2, y + 5 + LINE * (i + 0.8), s, i ? "facts" : "title"), c));
   }
   function drawFrame(n, lines, x, y, w, h, g) {
     const c = colours(n), gg = group(n, g, x, y, w, h, "frame foldable");
     el("rect", { x, y, width: w, height: h, rx: 8, fill: c.fill, "fill-opacity": 0.55, stroke: c.line,
       "stroke-width": n.status && n.status !== "unchanged" ? 3 : 1,
       "stroke-dasharray": n.type === "aux" ? "5 3" : "" }, gg);
-    lines.forEach((s, i) => text(gg, x + w / 2, y + 4 + LINE * (i + 0.8), s, i ? "facts" : "title"));
+    lines.forEach((s, i) => ink(text(gg, x + w / 2, y + 4 + LINE * (i + 0.8), s, i ? "facts" : "title"), c));
   }
   function path(g, d, cls) { el("path", { d, class: cls, "marker-end": "url(#arrow)" }, g); }
   function edge(g, x1, y1, x2, y2) { path(g, `M${x1},${y1} L${x2},${y2 - 1}`, "edge"); }
@@ -339,6 +346,10 @@
     row(dl, "params", fmt(n.params));
     row(dl, "MACs", fmt(n.macs));
     row(dl, "share of MACs", M.total.macs ? (100 * n.macs / M.total.macs).toFixed(2) + " %" : "");
+    if (M.overlay && n.overlay) {
+      row(dl, M.overlay.metric, n.overlay.text);
+      row(dl, "share of " + M.overlay.metric, n.overlay.share);
+    }
     if (n.section) row(dl, "section", n.section);
     if (n.status) row(dl, "compare", n.status);
     for (const k in n.attrs || {}) row(dl, k, n.attrs[k]); // written out by page.py: 3×3, batch norm
@@ -499,7 +510,14 @@
     document.getElementById("totals").textContent =
       `input ${shape(M.input)} · ${fmt(M.total.params)} params${aux} · ${count(M.without_aux.macs)} MACs`;
     legend.replaceChildren();
-    Object.values(M.families).forEach((f) => key(f.fill, f.line, f.name));
+    if (M.overlay) { // a colour bar: the scale's low end to its high, each step with its value
+      const li = document.createElement("li");
+      li.className = "overlay-caption";
+      li.textContent = M.overlay.caption;
+      legend.appendChild(li);
+      M.overlay.ticks.forEach((t) => key(t.fill, t.fill, t.text));
+      key(M.overlay.none, "#999", "no value");
+    } else Object.values(M.families).forEach((f) => key(f.fill, f.line, f.name));
     const note = document.getElementById("compare");
     note.hidden = !M.compare;
     if (M.compare) {
