@@ -241,3 +241,17 @@ def test_the_inspector_shows_a_nodes_overlay_value_and_share(browser, tmp_path):
     assert facts["share of macs"] == f"{ir.op('conv2').macs / ir.total(aux=False)[1]:.2%}"
     legend = browser.execute_script("return document.getElementById('legend').textContent")
     assert "coloured by macs (MACs, log scale)" in legend and "no value" in legend
+
+
+def test_serve_builds_the_page_with_the_overlay_and_says_when_the_profile_is_stale(tmp_path):
+    from archbuilder.serve.build import BuildRequest, build_page
+
+    spec, ir = loaded(DIGITS)
+    path = write(tmp_path, fake_profile(spec, ir))
+    built = build_page(BuildRequest(str(DIGITS), color_by="latency", overlay=str(path)))
+    assert built.problems == [] and built.model["overlay"]["metric"] == "latency"
+    assert built.model["body"][1]["overlay"]["value"] == fake_profile(spec, ir)["blocks"]["conv1"]
+    edited = build_page(
+        BuildRequest(str(DIGITS), overrides=("num_classes=7",), color_by="latency", overlay=str(path))
+    )
+    assert edited.model is None and "not of this spec" in edited.problems[0]["message"]
