@@ -89,8 +89,11 @@ LINEAGE = (
 BENCHMARKS = {  # in the order they run: the longest (compile) last
     "build": Benchmark("build_time.py", (), ("--repeats", "2")),
     "scale": Benchmark("scale.py", ("--repeats", "5"), ("--sizes", "10", "100", "--repeats", "2")),
-    "gc-pause": Benchmark("gc_pause.py", ("--repeats", "5"), ("--sizes", "10", "--repeats", "1", "--draws", "5")),
+    "gc-pause": Benchmark(
+        "gc_pause.py", ("--repeats", "5"), ("--sizes", "10", "--repeats", "1", "--draws", "5")
+    ),
     "render": Benchmark("render_time.py", (), ("--repeats", "1")),
+    "install-size": Benchmark("install_size.py", (), ("--no-torch",), in_temp=True),
     "serve-latency": Benchmark("serve_latency.py", (), ("--specs", "googlenet", "--saves", "2")),
     # issue 29: archbuild's cold start-up, against the commit before the imports were deferred
     "startup": Benchmark(

@@ -105,7 +105,8 @@ def test_torch_is_an_extra_that_each_extra_needing_it_pulls_in():
     """A spec-only install has no torch; `archbuilder[torch]` brings it (each extra that needs
     it too), and the test extra keeps the verified pair pinned."""
     assert "torch" not in requirement_names(PROJECT["dependencies"])
-    assert PROJECT["optional-dependencies"]["torch"] == ["torch>=2.9"]
+    assert PROJECT["optional-dependencies"]["torch"] == ["torch>=2.9", "numpy>=1.24"]
+    assert "numpy" not in requirement_names(PROJECT["dependencies"])  # validate, render, serve need none
     needing = {extra for extra in PROJECT["optional-dependencies"] if "torch" in pulled_extras(extra)}
     assert needing | {"torch"} == NEED_TORCH
     test = PROJECT["optional-dependencies"]["test"]
@@ -222,19 +223,23 @@ def test_int8_export_without_calibration_says_it_calibrates_on_noise(tmp_path, c
     assert (tmp_path / "x.pt2").exists()
 
 
-SPEC_ONLY = (  # what the spec-only install (no torch) does
+PROTOTXT = ROOT / "tests" / "data" / "import" / "bvlc_googlenet_deploy.prototxt"
+SPEC_ONLY = (  # what the spec-only install (no torch, no numpy) does
     ["validate", "googlenet", str(SMALL)],
     ["summary", "googlenet"],
     ["render", "googlenet", "-o", "g.svg", "--engine", "embedded"],
     ["diff", "googlenet", str(SMALL)],
+    ["import", str(PROTOTXT), "-o", "g.yaml"],
 )
 
 
 def test_the_spec_only_commands_work_without_torch(tmp_path):
     for command in SPEC_ONLY:
-        result = without(tmp_path, "torch", "torchvision", command=["-m", "archbuilder", *command])
+        result = without(tmp_path, "torch", "torchvision", "numpy", command=["-m", "archbuilder", *command])
         assert result.returncode == 0 and "torch" not in result.stderr, (command, result.stderr)
     assert (tmp_path / "g.svg").read_text().lstrip().startswith("<")
+    imported = archbuilder.summarize(archbuilder.load_spec(tmp_path / "g.yaml"))
+    assert imported.params == 6_998_552  # BVLC GoogLeNet's, as Caffe counts them
 
 
 TORCH_COMMANDS = {
@@ -244,7 +249,7 @@ TORCH_COMMANDS = {
     "export": ["export", str(SMALL), "-o", "x.pt2"],
     "import": [
         "import",
-        str(ROOT / "tests" / "data" / "import" / "bvlc_googlenet_deploy.prototxt"),
+        str(PROTOTXT),
         "-o",
         "x.yaml",
         "--weights",

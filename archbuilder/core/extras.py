@@ -26,6 +26,7 @@ __all__ = ["EXTRAS", "MissingExtra", "check", "exit_if_missing", "importing", "m
 # Top-level module → the extra of pyproject.toml's [project.optional-dependencies] that installs it.
 EXTRAS: dict[str, str] = {
     "torch": "torch",  # archbuild build/export/bench, archbuilder.build, training
+    "numpy": "torch",  # export's calibration arrays, .caffemodel weights (the spec-only install has none)
     "sklearn": "examples",  # scikit-learn: examples/train_digits.py's digits
     "tqdm": "examples",  # examples/train_digits.py's progress bar
     "optuna": "search",  # SearchSpace.suggest, examples/search_digits.py
