@@ -308,3 +308,22 @@ def test_the_python_api_without_torch_raises_missing_extra(tmp_path):
 def test_the_examples_without_torch(tmp_path, example):
     result = without(tmp_path, "torch", command=[str(ROOT / "examples" / example), "--help"])
     assert_one_line(result, example, "torch", "torch")
+
+
+def test_the_readmes_install_figures_are_the_stored_logs():
+    log = (ROOT / "bench" / "results" / "xeon2-install-size.txt").read_text()
+    measured = {
+        extra: (float(seconds), int(mib), int(count))
+        for extra, seconds, mib, count in re.findall(
+            r"^\| pip install archbuilder(\S*) +\| +([\d.]+) \| +(\d+) \| +(\d+) \|$", log, re.MULTILINE
+        )
+    }
+    readme = (ROOT / "README.md").read_text()
+    quoted = re.findall(
+        r"^\| `archbuilder(\S*)` \| (\d+) s \| ([\d.]+) (MiB|GiB)[^|]*\| (\d+)", readme, re.MULTILINE
+    )
+    assert sorted(measured) == sorted(extra for extra, *_ in quoted) == ["", "[torch]"]
+    for extra, seconds, size, unit, count in quoted:
+        log_seconds, log_mib, log_count = measured[extra]
+        assert int(seconds) == round(log_seconds) and int(count) == log_count, extra
+        assert float(size) == (log_mib if unit == "MiB" else round(log_mib / 1024, 1)), extra
