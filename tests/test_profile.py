@@ -22,13 +22,25 @@ from .conftest import GOOGLENET, ROOT, SPECS
 DIGITS = SPECS / "inception-digits.yaml"
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: the tests share two cores with each other (and whatever else runs),
+    and several threads waiting on each other make single steps' times erratic there."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize(
     ("spec", "batch", "train"),
     [(DIGITS, 16, False), (GOOGLENET, 1, False), (DIGITS, 16, True)],
     ids=["inception-digits", "googlenet", "inception-digits-train"],
 )
-def test_the_blocks_add_up_to_the_end_to_end_time_within_ten_percent(spec, batch, train):
-    profile = archbuilder.profile(spec, batch=batch, train=train, repeats=10)
+def test_the_blocks_add_up_to_the_end_to_end_time_within_ten_percent(spec, batch, train, one_thread):
+    profile = archbuilder.profile(spec, batch=batch, train=train, repeats=20)
     ir = archbuilder.lower(archbuilder.load_spec(spec))
     body = [top.name for top in ir.top_level if top.section != "aux"]
     expected = body + ([head.name for head in ir.aux_heads] if train else [])
@@ -63,7 +75,7 @@ def test_the_cli_table_names_the_machine_and_render_overlays_its_json(tmp_path):
     result = archbuild("profile", str(DIGITS), "--repeats", "2", "-o", str(out))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "inception-digits: forward, batch 1, fp32, median of 2"
+    assert lines[0] == "inception-digits: forward, batch 1, fp32, mean of the middle half of 2 repeats"
     assert lines[1].startswith(f"machine: {cpu_model()}, ")
     assert any(line.startswith("(between blocks)") for line in lines)
     assert lines[-1] == f"wrote {out}"

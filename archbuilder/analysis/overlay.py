@@ -15,7 +15,7 @@ The profile format (version 1), one JSON object::
      "end_to_end_ms": 41.2, "between_blocks_ms": 0.3,
      "blocks": {"conv1": 3.1, ...}, "layers": {"3a.branch1x1.conv": 0.2, ...}}
 
-``blocks`` holds each top-level entry's median ms, ``layers`` each op's. The reader treats the
+``blocks`` holds each top-level entry's ms, ``layers`` each op's. The reader treats the
 file as hostile: it is size-limited, every key and type is checked, numbers must be finite
 and not negative, an id the spec does not have is an error, and the text it carries (the
 machine) is only ever shown as text.

@@ -15,7 +15,10 @@ Attribution (CPU, where torch runs each op to completion before returning):
 
 Blocks, layers and the end-to-end time are measured in separate passes, interleaved repeat by
 repeat, so the layer hooks never slow the block times down, and the end-to-end time (one
-whole step, no hooks at all) is independent of both. Each figure is the median of ``repeats``.
+whole step, no hooks at all) is independent of both. Each figure is a mean over the middle
+half of the ``repeats`` (the interquartile mean: robust to a step another process slowed, and,
+unlike a median, additive): the blocks' figures come from whole repeats, those whose hooked
+step is in the middle half, so they add up as the steps do.
 The per-block times add up to the end-to-end time within a few per cent (tested on two
 shipped specs at 10 %); the difference is the glue between blocks plus the hooks' own cost.
 """
@@ -48,7 +51,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 @dataclass(frozen=True)
 class Profile(ProfileData):
-    """Median ms per top-level block and per op (``layers``), end to end, and the machine."""
+    """ms per top-level block and per op (``layers``), end to end, and the machine."""
 
     def to_json(self) -> str:
         """The versioned JSON ``render --overlay`` reads (:mod:`archbuilder.analysis.overlay`)."""
@@ -67,14 +70,15 @@ class Profile(ProfileData):
         )
 
     def table(self) -> str:
-        """Each block's median ms and share of the end-to-end time, the glue, the totals."""
+        """Each block's ms and share of the end-to-end time, the glue, the totals."""
         what = "forward + backward" if self.mode == "train" else "forward"
         rows = [(name, ms) for name, ms in self.blocks.items()]
         rows.append(("(between blocks)", self.between_blocks_ms))
         width = max(len(name) for name, _ in [*rows, ("end to end", 0.0)])
         total = self.end_to_end_ms or 1.0
         lines = [
-            f"{self.spec_name}: {what}, batch {self.batch}, {self.dtype}, median of {self.repeats}",
+            f"{self.spec_name}: {what}, batch {self.batch}, {self.dtype}, "
+            f"mean of the middle half of {self.repeats} repeats",
             f"machine: {self.machine_line()}",
             f"{'block'.ljust(width)}  {'ms':>9}  {'share':>6}",
         ]
@@ -113,25 +117,23 @@ def profile(
     tops = _top_modules(model)
     leaves = _leaf_ops(model, ir)
     whole: list[float] = []
-    blocks: dict[str, list[float]] = defaultdict(list)
-    layers: dict[str, list[float]] = defaultdict(list)
-    between: list[float] = []
+    block_runs: list[tuple[float, dict[str, float]]] = []  # (the step's hooked total, each block's ms)
+    layer_runs: list[tuple[float, dict[str, float]]] = []
+    passes = [step.run, lambda: step.run_timed(tops), lambda: step.run_timed(leaves)]
     for index in range(warmup + repeats):
-        plain = step.run()
-        spans, hooked = step.run_timed(tops)
-        layer_spans, _ = step.run_timed(leaves)
+        # each pass takes each place in turn: none is always the one after another's caches
+        ran = {which: passes[which]() for which in _rotated(range(3), index)}
         if index < warmup:
             continue
-        whole.append(plain)
-        for name in tops:  # a block that did not run (an aux head in eval) is left out
-            if name in spans:
-                blocks[name].append(spans[name])
-        between.append(hooked - sum(spans.values()))
+        whole.append(ran[0])
+        block_runs.append((ran[1][1], ran[1][0]))
         per_op: dict[str, float] = defaultdict(float)
-        for path, ms in layer_spans.items():
+        for path, ms in ran[2][0].items():
             per_op[leaves[path][1]] += ms
-        for op_id, ms in per_op.items():
-            layers[op_id].append(ms)
+        layer_runs.append((sum(per_op.values()), per_op))
+    kept = _middle(block_runs)
+    blocks = _mean_of(run for _, run in kept)
+    between = statistics.fmean(total - sum(run.values()) for total, run in kept)
     return Profile(
         spec_name=ir.name,
         spec_sha256=spec_digest(loaded),
@@ -140,11 +142,34 @@ def profile(
         dtype=dtype,
         mode="train" if train else "eval",
         repeats=repeats,
-        end_to_end_ms=statistics.median(whole),
-        between_blocks_ms=max(0.0, statistics.median(between)),
-        blocks={name: statistics.median(times) for name, times in blocks.items()},
-        layers={op_id: statistics.median(times) for op_id, times in layers.items()},
+        end_to_end_ms=statistics.fmean(sorted(whole)[_middle_slice(len(whole))]),
+        between_blocks_ms=max(0.0, between),
+        blocks={name: blocks[name] for name in tops if name in blocks},  # a block that ran (no aux in eval)
+        layers=_mean_of(run for _, run in _middle(layer_runs)),
     )
+
+
+def _middle_slice(count: int) -> slice:
+    """The middle half of ``count`` sorted values (all of them when there are under four)."""
+    cut = count // 4
+    return slice(cut, count - cut)
+
+
+def _middle(runs: list[tuple[float, dict[str, float]]]) -> list[tuple[float, dict[str, float]]]:
+    """The repeats whose totals are the middle half: whole repeats, so their parts still add up."""
+    return sorted(runs, key=lambda run: run[0])[_middle_slice(len(runs))]
+
+
+def _mean_of(runs) -> dict[str, float]:
+    runs = list(runs)
+    names = dict.fromkeys(name for run in runs for name in run)
+    return {name: statistics.fmean(run[name] for run in runs if name in run) for name in names}
+
+
+def _rotated(items, by: int) -> list:
+    items = list(items)
+    by %= len(items)
+    return items[by:] + items[:by]
 
 
 def machine_info() -> dict[str, str | int]:

@@ -33,7 +33,10 @@ def register(command: Command) -> None:
         help="time forward + backward in training mode, aux heads included (default: an eval forward)",
     )
     profile.add_argument(
-        "--repeats", type=positive, default=10, help="timed steps; each figure is their median (default 10)"
+        "--repeats",
+        type=positive,
+        default=10,
+        help="timed steps; each figure is the mean of their middle half (default 10)",
     )
     profile.add_argument("-o", "--output", metavar="FILE", help="write the profile as JSON to FILE")
 
