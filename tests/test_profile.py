@@ -40,7 +40,12 @@ def one_thread():
     ids=["inception-digits", "googlenet", "inception-digits-train"],
 )
 def test_the_blocks_add_up_to_the_end_to_end_time_within_ten_percent(spec, batch, train, one_thread):
-    profile = archbuilder.profile(spec, batch=batch, train=train, repeats=20)
+    # Up to three measurements: another process on the shared cores can upset one, but an
+    # attribution that loses or counts time twice misses every time.
+    for _ in range(3):
+        profile = archbuilder.profile(spec, batch=batch, train=train, repeats=20)
+        if abs(profile.blocks_ms - profile.end_to_end_ms) <= 0.10 * profile.end_to_end_ms:
+            break
     ir = archbuilder.lower(archbuilder.load_spec(spec))
     body = [top.name for top in ir.top_level if top.section != "aux"]
     expected = body + ([head.name for head in ir.aux_heads] if train else [])
