@@ -225,3 +225,18 @@ def test_a_problem_in_a_shipped_spec_is_located_by_its_name(folder, monkeypatch,
     err = capsys.readouterr().err
     assert len(re.findall(rf"^  {SPEC}:\d+:\d+: blocks\.2: pool3: ", err, re.M)) == 2, err
     assert str(INSTALL) not in err
+
+
+# -- messages -------------------------------------------------------------------------------
+def test_an_extends_refusal_names_the_shipped_specs_not_where_they_are_installed(
+    tmp_path, monkeypatch, capsys
+):
+    """The folders a spec may read are listed; the shipped specs' one by that name."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "base.yaml").write_text("name: base\n")
+    (tmp_path / "sub" / "net.yaml").write_text("extends: ../base.yaml\nnum_classes: 10\n")
+    monkeypatch.chdir(tmp_path / "sub")
+    assert main(["validate", "net.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "outside the folders a spec may read (., the shipped specs)" in err
+    assert str(SHIPPED_SPECS.resolve()) not in err and str(INSTALL) not in err

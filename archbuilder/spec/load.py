@@ -259,7 +259,10 @@ def _read_base(base: Path, location: Location, named: str) -> str:
 
 
 def _shown(path: Path) -> str:
-    """A path as short as it can be shown: relative to the working folder when inside it."""
+    """A path as short as it can be shown: relative to the working folder when inside it; the
+    shipped specs' folder by that name (where the package is installed is nobody's business)."""
+    if path == SHIPPED_SPECS.resolve():
+        return "the shipped specs"
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
