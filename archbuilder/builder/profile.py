@@ -66,7 +66,8 @@ class Profile(ProfileData):
     def machine_line(self) -> str:
         m = self.machine
         return (
-            f"{m['cpu']}, {m['cores']} logical cores, {m['torch_threads']} torch threads, torch {m['torch']}"
+            f"{m['cpu']}, {_count(m['cores'], 'logical core')}, {_count(m['torch_threads'], 'torch thread')}, "
+            f"torch {m['torch']}"
         )
 
     def table(self) -> str:
@@ -337,3 +338,7 @@ def _nodes_between(output_node, input_node) -> list:
         found.append(node)
         stack.extend(next_node for next_node, _ in node.next_functions)
     return found
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
