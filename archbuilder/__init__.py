@@ -8,11 +8,11 @@ torch until ``build``, the model classes or the exporters are used.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from archbuilder.core.lazy import homes_by_name, lazy_attributes
 from archbuilder.core.version import __version__ as __version__  # re-exported
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ _HOMES = {
     "archbuilder.space": ("SearchSpace", "load_space"),
     "archbuilder.spec": ("ArchSpec",),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+_HOME_OF = homes_by_name(_HOMES)
 
 __all__ = [
     "IR",
@@ -132,17 +132,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'archbuilder' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _HOME_OF, globals())
 
 
 class _Facade(types.ModuleType):

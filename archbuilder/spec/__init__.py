@@ -8,8 +8,9 @@ imported without building the models.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from archbuilder.core.lazy import homes_by_name, lazy_attributes
 
 if TYPE_CHECKING:
     from archbuilder.spec.blocks import Branch, Branches, Inception, InceptionPool, Layer
@@ -84,17 +85,7 @@ _HOMES = {
     ),
     "archbuilder.spec.model": ("ArchSpec", "AuxHead", "Defaults", "InputShape"),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+_HOME_OF = homes_by_name(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'archbuilder.spec' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _HOME_OF, globals())
