@@ -12,13 +12,14 @@ from pathlib import Path
 
 from archbuilder.core.errors import SpecError
 from archbuilder.core.gcpause import gc_paused
+from archbuilder.ir.graph import IR
 from archbuilder.ir.lower import lower
 from archbuilder.spec.budget import DEFAULT_MAX_OPS
 from archbuilder.spec.compose import Overrides
 from archbuilder.spec.load import ParsedSpec, parse_spec, parse_spec_text
 from archbuilder.spec.model import ArchSpec
 
-__all__ = ["as_spec", "load_spec", "load_spec_text"]
+__all__ = ["as_spec", "load_lowered", "load_spec", "load_spec_text"]
 
 
 @gc_paused
@@ -39,7 +40,22 @@ def load_spec(
     counted) is refused before anything is expanded.
     """
     parsed = parse_spec(path_or_text, overrides=overrides, max_ops=max_ops, allowed_roots=allowed_roots)
-    return _checked(parsed) if check_shapes else parsed.spec
+    return _checked(parsed)[0] if check_shapes else parsed.spec
+
+
+@gc_paused
+def load_lowered(
+    path_or_text: str | Path | bytes,
+    *,
+    overrides: Overrides | None = None,
+    max_ops: int = DEFAULT_MAX_OPS,
+    allowed_roots: Iterable[str | Path] | None = None,
+) -> tuple[ArchSpec, IR]:
+    """:func:`load_spec` and the IR its shape check lowered, for a caller that needs both
+    (the spec is lowered once, not once to check and again to use)."""
+    return _checked(
+        parse_spec(path_or_text, overrides=overrides, max_ops=max_ops, allowed_roots=allowed_roots)
+    )
 
 
 def load_spec_text(
@@ -53,7 +69,7 @@ def load_spec_text(
     """:func:`load_spec` for YAML text that is never taken as a path (a one-line spec, a
     checkpoint's spec); ``extends`` reads only under ``allowed_roots``, if any."""
     parsed = parse_spec_text(text, overrides=overrides, max_ops=max_ops, allowed_roots=allowed_roots)
-    return _checked(parsed) if check_shapes else parsed.spec
+    return _checked(parsed)[0] if check_shapes else parsed.spec
 
 
 def as_spec(spec: ArchSpec | str | Path) -> ArchSpec:
@@ -62,9 +78,9 @@ def as_spec(spec: ArchSpec | str | Path) -> ArchSpec:
     return spec if isinstance(spec, ArchSpec) else load_spec(spec)
 
 
-def _checked(parsed: ParsedSpec) -> ArchSpec:
+def _checked(parsed: ParsedSpec) -> tuple[ArchSpec, IR]:
     try:
-        lower(parsed.spec)  # raises SpecError naming the block whose shapes don't work
+        ir = lower(parsed.spec)  # raises SpecError naming the block whose shapes don't work
     except SpecError as exc:
         raise SpecError(parsed.relocate(exc.problems)) from None
-    return parsed.spec
+    return parsed.spec, ir

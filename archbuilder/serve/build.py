@@ -14,7 +14,7 @@ from typing import Any
 from archbuilder.analysis.overlay import overlay_for, read_profile
 from archbuilder.core.errors import Problem, SpecError, format_path
 from archbuilder.core.files import read_regular, shown_path
-from archbuilder.ir import load_spec, lower
+from archbuilder.ir import load_lowered
 from archbuilder.render.compare import compare_marks
 from archbuilder.render.page import page_model
 from archbuilder.serve.chain import extends_chain
@@ -64,8 +64,7 @@ def build_page(request: BuildRequest) -> BuildResult:
             problems += [problem_data(problem) for problem in found]
     if problems:
         return BuildResult(None, problems, files)
-    drawn = loaded[-1]
-    ir = lower(drawn)
+    drawn, ir = loaded[-1]
     overlay = None
     if request.color_by:
         try:  # a profile of the spec as it was: an edit makes it another spec's
@@ -73,7 +72,7 @@ def build_page(request: BuildRequest) -> BuildResult:
             overlay = overlay_for(ir, request.color_by, profile)
         except ValueError as exc:
             return BuildResult(None, [problem_data(Problem((), str(exc), request.overlay))], files)
-    marks = compare_marks(loaded[0], drawn) if request.compare else None
+    marks = compare_marks(loaded[0][0], drawn) if request.compare else None
     return BuildResult(page_model(ir, drawn, marks, overlay), [], files)
 
 
@@ -81,7 +80,7 @@ def _load(request: BuildRequest, spec: str):
     options: dict[str, Any] = {"overrides": list(request.overrides), "allowed_roots": request.allowed_roots}
     if request.max_ops is not None:
         options["max_ops"] = request.max_ops
-    return load_spec(spec, **options)
+    return load_lowered(spec, **options)
 
 
 def _said(exc: BaseException) -> str:
